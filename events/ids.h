@@ -1,0 +1,25 @@
+/*
+ * ids.h - uuids (ironflow's lowercase hyphenated form) and producer-supplied event ids.
+ */
+#ifndef FG_EVENTS_IDS_H
+#define FG_EVENTS_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define FG_UUID_LEN 36     /* characters of a hyphenated uuid, without NUL */
+#define FG_EVENT_ID_MAX 128 /* longest accepted event id */
+
+/** True when s is a hyphenated uuid (either case) and not the nil uuid. */
+bool fg_uuid_valid(const char *s, size_t len);
+
+/** Writes a new random (v4) uuid, lowercase, NUL-terminated, into out[37]. */
+void fg_uuid_new(char out[FG_UUID_LEN + 1]);
+
+/**
+ * True when s may be an event id: 1..FG_EVENT_ID_MAX printable ASCII characters, no space and
+ * no '.' (Standard Webhooks ids must not contain a dot).
+ */
+bool fg_event_id_valid(const char *s, size_t len);
+
+#endif

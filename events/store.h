@@ -1,0 +1,108 @@
+/*
+ * store.h - the durable event log: events in sequence order, the run status table used by the
+ * transition check, and the retention floor.
+ *
+ * Two kinds of handle:
+ * - fg_store_t, the single writer connection, used only by the writer thread (writer.h);
+ * - fg_store_reader_t, read-only connections, one per HTTP loop, for replay and paging.
+ * The embedded backend is SQLite in WAL mode (store_sqlite.c): readers never block the writer.
+ */
+#ifndef FG_EVENTS_STORE_H
+#define FG_EVENTS_STORE_H
+
+#include "events/catalog.h"
+#include "events/err.h"
+#include "events/event.h"
+#include "events/filter.h"
+#include "events/validate.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fg_store fg_store_t;
+typedef struct fg_store_reader fg_store_reader_t;
+
+typedef enum {
+    FG_SYNC_OFF = 0,    /* no fsync: fastest, loses recent events on power loss */
+    FG_SYNC_NORMAL = 1, /* fsync at checkpoints: survives a crash of flowgate, not of the OS */
+    FG_SYNC_FULL = 2,   /* fsync each commit (default): survives power loss */
+} fg_sync_mode_t;
+
+/**
+ * Opens (creating when missing) the database file and its schema. On error returns
+ * FG_ERR_IO / FG_ERR_CORRUPT / FG_ERR_NOMEM with a sentence in errbuf and *out untouched.
+ */
+int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
+                  size_t errlen);
+
+/** Closes the writer connection (checkpointing the WAL). */
+void fg_store_close(fg_store_t *s);
+
+/** Highest sequence number ever assigned (0 when none). */
+uint64_t fg_store_last_seq(const fg_store_t *s);
+
+/** Highest sequence number removed by retention (0 when none): cursors below it have a gap. */
+uint64_t fg_store_purged_through(const fg_store_t *s);
+
+/* --- writer thread only ----------------------------------------------------------------- */
+
+/**
+ * Transaction control. begin/commit return FG_OK or FG_ERR_IO; rollback never fails. A
+ * successful commit makes last_seq (the highest sequence appended in it) the store's last_seq.
+ */
+int fg_store_begin(fg_store_t *s);
+int fg_store_commit(fg_store_t *s, uint64_t last_seq);
+void fg_store_rollback(fg_store_t *s);
+
+/** A savepoint inside the transaction, released or rolled back as a whole (one publish). */
+int fg_store_savepoint(fg_store_t *s);
+int fg_store_savepoint_release(fg_store_t *s);
+void fg_store_savepoint_rollback(fg_store_t *s);
+
+/** Looks up an event id. FG_OK with *seq set, FG_ERR_NOT_FOUND, or FG_ERR_IO. */
+int fg_store_find_id(fg_store_t *s, const char *id, uint64_t *seq);
+
+/**
+ * Looks up a run: *status is its last known fg_run_status_t or -1, workflow (cap bytes) its
+ * workflow name or "". FG_OK, FG_ERR_NOT_FOUND, or FG_ERR_IO.
+ */
+int fg_store_run_get(fg_store_t *s, const char *run_id, int *status, char *workflow, size_t cap);
+
+/** Inserts or updates a run. workflow may be NULL (kept), status -1 (kept). */
+int fg_store_run_put(fg_store_t *s, const char *run_id, const char *workflow, int status,
+                     uint64_t seq);
+
+/** Appends an event under seq (above every stored one, without gaps); workflow may be NULL. */
+int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const char *type,
+                    const char *workflow, int64_t received_us);
+
+/**
+ * Deletes up to chunk of the oldest events that are received before min_received_us (0: no
+ * age limit) or beyond the newest max_events (0: no count limit), in its own transaction.
+ * Sets *deleted; updates purged_through. FG_OK or FG_ERR_IO.
+ */
+int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
+                    uint64_t *deleted);
+
+/* --- readers: one per thread ---------------------------------------------------------------- */
+
+/** Opens a read-only connection to a store already opened by fg_store_open. */
+int fg_store_reader_open(const char *path, fg_store_reader_t **out, char *errbuf, size_t errlen);
+
+void fg_store_reader_close(fg_store_reader_t *r);
+
+/**
+ * Reads up to limit events with after < seq <= upto that match the filter, in sequence order,
+ * creating each with one reference into out (caller releases). *scanned_to is the sequence up to
+ * which the log was examined: upto when fewer than limit events came back, else the last one's.
+ * Events of types no longer in the catalog are skipped. FG_OK, FG_ERR_IO or FG_ERR_NOMEM (out
+ * holds nothing then).
+ */
+int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                  uint64_t after, uint64_t upto, size_t limit, fg_event_t **out, size_t *n,
+                  uint64_t *scanned_to);
+
+/** Highest stored sequence number and the retention floor, as this reader sees them. */
+int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * store_sqlite.c - the embedded store: one SQLite file in WAL mode.
+ *
+ * The writer connection (fg_store_t) is used only by the writer thread; each reader connection
+ * by the one thread that opened it. SQLite runs in multi-thread mode (no connection is shared).
+ *
+ * Schema: events(seq PK, id UNIQUE, type, run_id, workflow, received_us, body),
+ * runs(run_id PK, workflow, status, updated_seq), meta(key PK, value).
+ */
+#include "events/store.h"
+#include "events/buf.h"
+#include "events/log.h"
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+
+struct fg_store {
+    sqlite3 *db;
+    sqlite3_stmt *find_id, *append, *run_get, *run_put, *begin, *commit, *rollback, *sp, *sp_rel,
+        *sp_rb;
+    uint64_t last_seq;                 /* writer thread only */
+    _Atomic uint64_t purged_through;   /* written by the writer thread, read anywhere */
+};
+
+struct fg_store_reader {
+    sqlite3 *db;
+    sqlite3_stmt *bounds; /* SELECT max(seq), purged_through */
+};
+
+static int io_error(sqlite3 *db, const char *what)
+{
+    fg_log(FG_LOG_ERROR, "store_error", "op=%s error=\"%s\"", what, db ? sqlite3_errmsg(db) : "?");
+    return FG_ERR_IO;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? FG_OK : FG_ERR_IO;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK
+               ? FG_OK
+               : FG_ERR_IO;
+}
+
+/* Runs a statement that returns no row (or ignores it) and resets it. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? FG_OK : FG_ERR_IO;
+}
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events("
+    " seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, run_id TEXT,"
+    " workflow TEXT, received_us INTEGER NOT NULL, body TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);"
+    "CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, workflow TEXT, status INTEGER,"
+    " updated_seq INTEGER) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1), ('purged_through', 0);";
+
+static uint64_t query_u64(sqlite3 *db, const char *sql, int *rc)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t v = 0;
+    *rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (*rc == SQLITE_OK) {
+        *rc = sqlite3_step(st);
+        if (*rc == SQLITE_ROW) {
+            v = (uint64_t)sqlite3_column_int64(st, 0);
+            *rc = SQLITE_OK;
+        } else if (*rc == SQLITE_DONE) {
+            *rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
+                  size_t errlen)
+{
+    fg_store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return FG_ERR_NOMEM;
+    int err = FG_ERR_IO;
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errbuf, errlen, "cannot open database %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    /* The first statement reads the file header: a file that is not a database fails here. */
+    rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+        snprintf(errbuf, errlen, "database %s is corrupt or not a flowgate database: %s", path,
+                 sqlite3_errmsg(s->db));
+        err = FG_ERR_CORRUPT;
+        goto fail;
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(errbuf, errlen, "cannot use database %s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    static const char *sync_sql[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+                                     "PRAGMA synchronous=FULL"};
+    if (exec(s->db, sync_sql[sync]) != FG_OK || exec(s->db, "PRAGMA foreign_keys=OFF") != FG_OK ||
+        exec(s->db, schema) != FG_OK) {
+        rc = sqlite3_errcode(s->db);
+        err = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? FG_ERR_CORRUPT : FG_ERR_IO;
+        snprintf(errbuf, errlen, "cannot create the schema in %s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    uint64_t version = query_u64(s->db, "SELECT value FROM meta WHERE key='schema_version'", &rc);
+    if (rc != SQLITE_OK || version != SCHEMA_VERSION) {
+        snprintf(errbuf, errlen, "database %s has schema version %llu, expected %d", path,
+                 (unsigned long long)version, SCHEMA_VERSION);
+        err = FG_ERR_CORRUPT;
+        goto fail;
+    }
+    uint64_t purged = query_u64(s->db, "SELECT value FROM meta WHERE key='purged_through'", &rc);
+    uint64_t max_seq = rc == SQLITE_OK ? query_u64(s->db, "SELECT max(seq) FROM events", &rc) : 0;
+    if (rc != SQLITE_OK) {
+        err = rc == SQLITE_CORRUPT ? FG_ERR_CORRUPT : FG_ERR_IO;
+        snprintf(errbuf, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    s->last_seq = max_seq > purged ? max_seq : purged;
+    atomic_store(&s->purged_through, purged);
+
+    if (prepare(s->db, "SELECT seq FROM events WHERE id=?1", &s->find_id) ||
+        prepare(s->db,
+                "INSERT INTO events(seq,id,type,run_id,workflow,received_us,body)"
+                " VALUES(?1,?2,?3,?4,?5,?6,?7)",
+                &s->append) ||
+        prepare(s->db, "SELECT status, workflow FROM runs WHERE run_id=?1", &s->run_get) ||
+        prepare(s->db,
+                "INSERT INTO runs(run_id,workflow,status,updated_seq) VALUES(?1,?2,?3,?4)"
+                " ON CONFLICT(run_id) DO UPDATE SET workflow=coalesce(?2,workflow),"
+                " status=coalesce(?3,status), updated_seq=?4",
+                &s->run_put) ||
+        prepare(s->db, "BEGIN IMMEDIATE", &s->begin) || prepare(s->db, "COMMIT", &s->commit) ||
+        prepare(s->db, "ROLLBACK", &s->rollback) || prepare(s->db, "SAVEPOINT pub", &s->sp) ||
+        prepare(s->db, "RELEASE pub", &s->sp_rel) ||
+        prepare(s->db, "ROLLBACK TO pub", &s->sp_rb)) {
+        snprintf(errbuf, errlen, "cannot prepare statements on %s: %s", path,
+                 sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    *out = s;
+    return FG_OK;
+fail:
+    fg_store_close(s);
+    return err;
+}
+
+void fg_store_close(fg_store_t *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_stmt *all[] = {s->find_id, s->append, s->run_get, s->run_put, s->begin,
+                           s->commit,  s->rollback, s->sp,    s->sp_rel,  s->sp_rb};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        sqlite3_finalize(all[i]);
+    if (s->db != NULL)
+        sqlite3_close(s->db);
+    free(s);
+}
+
+uint64_t fg_store_last_seq(const fg_store_t *s)
+{
+    return s->last_seq;
+}
+
+uint64_t fg_store_purged_through(const fg_store_t *s)
+{
+    return atomic_load(&((fg_store_t *)s)->purged_through);
+}
+
+int fg_store_begin(fg_store_t *s)
+{
+    return step_done(s->begin) == FG_OK ? FG_OK : io_error(s->db, "begin");
+}
+
+int fg_store_commit(fg_store_t *s, uint64_t last_seq)
+{
+    if (step_done(s->commit) != FG_OK)
+        return io_error(s->db, "commit");
+    if (last_seq > s->last_seq)
+        s->last_seq = last_seq;
+    return FG_OK;
+}
+
+void fg_store_rollback(fg_store_t *s)
+{
+    if (sqlite3_get_autocommit(s->db) == 0)
+        step_done(s->rollback);
+}
+
+int fg_store_savepoint(fg_store_t *s)
+{
+    return step_done(s->sp) == FG_OK ? FG_OK : io_error(s->db, "savepoint");
+}
+
+int fg_store_savepoint_release(fg_store_t *s)
+{
+    return step_done(s->sp_rel) == FG_OK ? FG_OK : io_error(s->db, "release");
+}
+
+void fg_store_savepoint_rollback(fg_store_t *s)
+{
+    step_done(s->sp_rb);
+    step_done(s->sp_rel);
+}
+
+int fg_store_find_id(fg_store_t *s, const char *id, uint64_t *seq)
+{
+    sqlite3_bind_text(s->find_id, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s->find_id);
+    if (rc == SQLITE_ROW)
+        *seq = (uint64_t)sqlite3_column_int64(s->find_id, 0);
+    sqlite3_reset(s->find_id);
+    if (rc == SQLITE_ROW)
+        return FG_OK;
+    return rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(s->db, "find_id");
+}
+
+int fg_store_run_get(fg_store_t *s, const char *run_id, int *status, char *workflow, size_t cap)
+{
+    sqlite3_bind_text(s->run_get, 1, run_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s->run_get);
+    if (rc == SQLITE_ROW) {
+        *status = sqlite3_column_type(s->run_get, 0) == SQLITE_NULL
+                      ? -1
+                      : sqlite3_column_int(s->run_get, 0);
+        const unsigned char *wf = sqlite3_column_text(s->run_get, 1);
+        snprintf(workflow, cap, "%s", wf ? (const char *)wf : "");
+    }
+    sqlite3_reset(s->run_get);
+    if (rc == SQLITE_ROW)
+        return FG_OK;
+    return rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(s->db, "run_get");
+}
+
+int fg_store_run_put(fg_store_t *s, const char *run_id, const char *workflow, int status,
+                     uint64_t seq)
+{
+    sqlite3_bind_text(s->run_put, 1, run_id, -1, SQLITE_STATIC);
+    if (workflow != NULL)
+        sqlite3_bind_text(s->run_put, 2, workflow, -1, SQLITE_STATIC);
+    if (status >= 0)
+        sqlite3_bind_int(s->run_put, 3, status);
+    sqlite3_bind_int64(s->run_put, 4, (sqlite3_int64)seq);
+    return step_done(s->run_put) == FG_OK ? FG_OK : io_error(s->db, "run_put");
+}
+
+int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const char *type,
+                    const char *workflow, int64_t received_us)
+{
+    sqlite3_bind_int64(s->append, 1, (sqlite3_int64)seq);
+    sqlite3_bind_text(s->append, 2, ev->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->append, 3, type, -1, SQLITE_STATIC);
+    if (ev->run_id[0] != '\0')
+        sqlite3_bind_text(s->append, 4, ev->run_id, -1, SQLITE_STATIC);
+    if (workflow != NULL && workflow[0] != '\0')
+        sqlite3_bind_text(s->append, 5, workflow, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->append, 6, received_us);
+    sqlite3_bind_text(s->append, 7, ev->json, (int)ev->json_len, SQLITE_STATIC);
+    if (step_done(s->append) != FG_OK)
+        return io_error(s->db, "append");
+    return FG_OK;
+}
+
+int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
+                    uint64_t *deleted)
+{
+    *deleted = 0;
+    int rc;
+    uint64_t first = query_u64(s->db, "SELECT min(seq) FROM events", &rc);
+    if (rc != SQLITE_OK)
+        return io_error(s->db, "retain");
+    if (first == 0)
+        return FG_OK;
+    /* The newest sequence to delete: by count, then by age (seq grows with time). */
+    uint64_t cut = 0;
+    if (max_events > 0 && s->last_seq > max_events)
+        cut = s->last_seq - max_events;
+    if (min_received_us > 0) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM events WHERE seq < ?2 + ?3 AND "
+                                      "received_us < ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+            return io_error(s->db, "retain");
+        sqlite3_bind_int64(st, 1, min_received_us);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)chunk);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            uint64_t by_age = (uint64_t)sqlite3_column_int64(st, 0);
+            if (by_age > cut)
+                cut = by_age;
+        }
+        sqlite3_finalize(st);
+    }
+    if (cut < first)
+        return FG_OK;
+    if (cut >= first + chunk)
+        cut = first + chunk - 1;
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "BEGIN IMMEDIATE; DELETE FROM events WHERE seq <= %llu;"
+             " UPDATE meta SET value = max(value, %llu) WHERE key = 'purged_through'; COMMIT;",
+             (unsigned long long)cut, (unsigned long long)cut);
+    if (exec(s->db, sql) != FG_OK) {
+        fg_store_rollback(s);
+        return io_error(s->db, "retain");
+    }
+    *deleted = cut - first + 1; /* sequence numbers have no gaps */
+    if (cut > atomic_load(&s->purged_through))
+        atomic_store(&s->purged_through, cut);
+    return FG_OK;
+}
+
+int fg_store_reader_open(const char *path, fg_store_reader_t **out, char *errbuf, size_t errlen)
+{
+    fg_store_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return FG_ERR_NOMEM;
+    if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        prepare(r->db,
+                "SELECT (SELECT coalesce(max(seq),0) FROM events),"
+                " (SELECT value FROM meta WHERE key='purged_through')",
+                &r->bounds) != FG_OK) {
+        snprintf(errbuf, errlen, "cannot open a reader on %s: %s", path,
+                 r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        fg_store_reader_close(r);
+        return FG_ERR_IO;
+    }
+    sqlite3_busy_timeout(r->db, 5000);
+    *out = r;
+    return FG_OK;
+}
+
+void fg_store_reader_close(fg_store_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    sqlite3_finalize(r->bounds);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through)
+{
+    int rc = sqlite3_step(r->bounds);
+    if (rc == SQLITE_ROW) {
+        *last_seq = (uint64_t)sqlite3_column_int64(r->bounds, 0);
+        *purged_through = (uint64_t)sqlite3_column_int64(r->bounds, 1);
+    }
+    sqlite3_reset(r->bounds);
+    return rc == SQLITE_ROW ? FG_OK : io_error(r->db, "bounds");
+}
+
+/* Builds "SELECT … WHERE seq > ?1 AND seq <= ?2 [AND type IN (…)] [AND run_id IN (…)]
+ * [AND workflow IN (…)] ORDER BY seq LIMIT ?3" with the filter's values bound from ?4 on. */
+static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, fg_buf_t *sql)
+{
+    int rc = fg_buf_puts(sql, "SELECT seq, type, id, run_id, workflow, body FROM events"
+                              " WHERE seq > ?1 AND seq <= ?2");
+    if (!f->any_type) {
+        rc |= fg_buf_puts(sql, " AND type IN (");
+        bool first = true;
+        for (size_t i = 0; i < fg_catalog_count(cat); i++) {
+            if (!fg_filter_type_ok(f, (int)i))
+                continue;
+            rc |= fg_buf_puts(sql, first ? "?" : ",?");
+            first = false;
+        }
+        rc |= fg_buf_puts(sql, first ? "NULL)" : ")");
+    }
+    if (f->nruns > 0) {
+        rc |= fg_buf_puts(sql, " AND run_id IN (");
+        for (size_t i = 0; i < f->nruns; i++)
+            rc |= fg_buf_puts(sql, i ? ",?" : "?");
+        rc |= fg_buf_puts(sql, ")");
+    }
+    if (f->nworkflows > 0) {
+        rc |= fg_buf_puts(sql, " AND workflow IN (");
+        for (size_t i = 0; i < f->nworkflows; i++)
+            rc |= fg_buf_puts(sql, i ? ",?" : "?");
+        rc |= fg_buf_puts(sql, ")");
+    }
+    rc |= fg_buf_puts(sql, " ORDER BY seq LIMIT ?3");
+    return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
+}
+
+int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                  uint64_t after, uint64_t upto, size_t limit, fg_event_t **out, size_t *n,
+                  uint64_t *scanned_to)
+{
+    *n = 0;
+    *scanned_to = upto;
+    if (upto <= after || limit == 0)
+        return FG_OK;
+    fg_buf_t sql;
+    fg_buf_init(&sql, 64 * 1024);
+    if (build_query(cat, f, &sql) != FG_OK) {
+        fg_buf_dispose(&sql);
+        return FG_ERR_NOMEM;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(r->db, sql.data, (int)sql.len, &st, NULL);
+    fg_buf_dispose(&sql);
+    if (rc != SQLITE_OK)
+        return io_error(r->db, "read_prepare");
+    int p = 1;
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)upto);
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)limit);
+    if (!f->any_type) {
+        for (size_t i = 0; i < fg_catalog_count(cat); i++) {
+            if (fg_filter_type_ok(f, (int)i))
+                sqlite3_bind_text(st, p++, fg_catalog_type(cat, i)->name, -1, SQLITE_STATIC);
+        }
+    }
+    for (size_t i = 0; i < f->nruns; i++)
+        sqlite3_bind_text(st, p++, f->runs[i], -1, SQLITE_STATIC);
+    for (size_t i = 0; i < f->nworkflows; i++)
+        sqlite3_bind_text(st, p++, f->workflows[i], -1, SQLITE_STATIC);
+
+    int err = FG_OK;
+    size_t rows = 0;
+    uint64_t last = after;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rows++;
+        last = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        int idx = type ? fg_catalog_find(cat, type, strlen(type)) : -1;
+        if (idx < 0)
+            continue;
+        const char *body = (const char *)sqlite3_column_text(st, 5);
+        size_t body_len = (size_t)sqlite3_column_bytes(st, 5);
+        fg_event_t *ev = fg_event_create(last, idx, fg_catalog_type(cat, (size_t)idx)->name,
+                                         (const char *)sqlite3_column_text(st, 2),
+                                         (const char *)sqlite3_column_text(st, 3),
+                                         (const char *)sqlite3_column_text(st, 4), body, body_len);
+        if (ev == NULL) {
+            err = FG_ERR_NOMEM;
+            break;
+        }
+        out[(*n)++] = ev;
+    }
+    if (err == FG_OK && rc != SQLITE_DONE)
+        err = io_error(r->db, "read");
+    sqlite3_finalize(st);
+    if (err != FG_OK) {
+        for (size_t i = 0; i < *n; i++)
+            fg_event_release(out[i]);
+        *n = 0;
+        return err;
+    }
+    if (rows == limit)
+        *scanned_to = last;
+    return FG_OK;
+}

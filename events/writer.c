@@ -1,0 +1,329 @@
+/*
+ * writer.c - the writer thread: group commit of publish jobs, idempotency, the run status check,
+ * and background retention. This file's thread is the only user of the store's write connection.
+ */
+#include "events/writer.h"
+#include "events/log.h"
+#include "events/timefmt.h"
+#include "events/transitions.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETENTION_CHUNK 5000
+
+struct fg_writer {
+    fg_writer_config_t cfg; /* immutable after start */
+    pthread_t thread;
+    pthread_mutex_t lock;   /* guards head, tail, queued, stopping */
+    pthread_cond_t cond;    /* signalled on submit and stop */
+    fg_pub_job_t *head, *tail;
+    size_t queued;
+    bool stopping;
+    fg_writer_stats_t stats;
+    int64_t next_retention_ms; /* writer thread only */
+};
+
+int fg_writer_submit(fg_writer_t *w, fg_pub_job_t *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        return FG_ERR_CLOSED;
+    }
+    if (w->tail)
+        w->tail->next = job;
+    else
+        w->head = job;
+    w->tail = job;
+    w->queued++;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return FG_OK;
+}
+
+size_t fg_writer_queued(fg_writer_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    size_t n = w->queued;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+const fg_writer_stats_t *fg_writer_stats(const fg_writer_t *w)
+{
+    return &w->stats;
+}
+
+/* Checks a run_status_changed against the machine and the run's last known status. Returns
+ * true when legal; otherwise writes why into msg. */
+static bool transition_ok(const fg_pub_event_t *ev, int known, char *msg, size_t cap)
+{
+    if (!fg_transition_allowed((fg_run_status_t)ev->from, (fg_run_status_t)ev->to)) {
+        snprintf(msg, cap, "illegal transition %s -> %s for run %s",
+                 fg_run_status_name((fg_run_status_t)ev->from),
+                 fg_run_status_name((fg_run_status_t)ev->to), ev->run_id);
+        return false;
+    }
+    if (known >= 0 && known != ev->from) {
+        snprintf(msg, cap, "run %s is %s, not %s", ev->run_id,
+                 fg_run_status_name((fg_run_status_t)known),
+                 fg_run_status_name((fg_run_status_t)ev->from));
+        return false;
+    }
+    return true;
+}
+
+/* Stores one job inside the open transaction, under a savepoint. On a conflict in enforce mode
+ * the savepoint is rolled back and the job marked; on I/O error returns FG_ERR_IO. */
+static int store_job(fg_writer_t *w, fg_pub_job_t *job, uint64_t *next_seq, int64_t now_us)
+{
+    fg_store_t *s = w->cfg.store;
+    uint64_t seq_before = *next_seq;
+    if (fg_store_savepoint(s) != FG_OK)
+        return FG_ERR_IO;
+    uint64_t illegal = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        fg_pub_event_t *ev = &job->events[i];
+        fg_pub_result_t *res = &job->results[i];
+        memset(res, 0, sizeof(*res));
+        uint64_t seq;
+        int rc = fg_store_find_id(s, ev->id, &seq);
+        if (rc == FG_OK) {
+            res->seq = seq;
+            res->duplicate = true;
+            continue;
+        }
+        if (rc != FG_ERR_NOT_FOUND)
+            goto io_fail;
+        char workflow[FG_FILTER_MAX_NAME + 1] = "";
+        int known = -1;
+        if (ev->run_id[0] != '\0') {
+            rc = fg_store_run_get(s, ev->run_id, &known, workflow, sizeof(workflow));
+            if (rc != FG_OK && rc != FG_ERR_NOT_FOUND)
+                goto io_fail;
+        }
+        if (ev->from >= 0) {
+            char msg[160];
+            if (!transition_ok(ev, known, msg, sizeof(msg))) {
+                if (w->cfg.enforce_transitions) {
+                    fg_store_savepoint_rollback(s);
+                    *next_seq = seq_before;
+                    fg_verr_set(&job->err, "illegal_transition", "to",
+                                fg_run_status_name((fg_run_status_t)ev->to), "%s", msg);
+                    job->err.index = (long)i;
+                    job->status = FG_ERR_CONFLICT;
+                    return FG_OK;
+                }
+                snprintf(res->warning, sizeof(res->warning), "illegal_transition: %s", msg);
+                illegal++;
+            }
+        }
+        /* An event without workflow_name belongs to its run's workflow (for workflow=). */
+        if (ev->workflow == NULL && workflow[0] != '\0') {
+            ev->workflow = strdup(workflow);
+            if (ev->workflow == NULL)
+                goto io_fail;
+        }
+        seq = (*next_seq)++;
+        if (fg_store_append(s, seq, ev, fg_catalog_type(w->cfg.cat, (size_t)ev->type_idx)->name,
+                            ev->workflow, now_us) != FG_OK)
+            goto io_fail;
+        if (ev->run_id[0] != '\0' && (ev->workflow != NULL || ev->to >= 0)) {
+            if (fg_store_run_put(s, ev->run_id, ev->workflow, ev->to, seq) != FG_OK)
+                goto io_fail;
+        }
+        res->seq = seq;
+    }
+    if (fg_store_savepoint_release(s) != FG_OK)
+        goto io_fail;
+    job->status = FG_OK;
+    atomic_fetch_add(&w->stats.illegal_transitions, illegal);
+    return FG_OK;
+io_fail:
+    *next_seq = seq_before;
+    return FG_ERR_IO;
+}
+
+/* Commits a group of jobs as one transaction and answers them. */
+static void commit_group(fg_writer_t *w, fg_pub_job_t *jobs)
+{
+    fg_store_t *s = w->cfg.store;
+    uint64_t first_seq = fg_store_last_seq(s) + 1, next_seq = first_seq;
+    int64_t now_us = fg_time_now_us();
+    int rc = fg_store_begin(s);
+    for (fg_pub_job_t *j = jobs; rc == FG_OK && j; j = j->next)
+        rc = store_job(w, j, &next_seq, now_us);
+    if (rc == FG_OK)
+        rc = fg_store_commit(s, next_seq - 1);
+    if (rc != FG_OK) {
+        fg_store_rollback(s);
+        atomic_fetch_add(&w->stats.failed_commits, 1);
+        /* Nothing of this group is stored, and the store's last_seq did not move. */
+        for (fg_pub_job_t *j = jobs; j; j = j->next)
+            j->status = FG_ERR_IO;
+    }
+
+    /* Announce the new events in sequence order, then answer the producers. */
+    size_t count = rc == FG_OK ? (size_t)(next_seq - first_seq) : 0;
+    fg_event_t **evs = count ? malloc(count * sizeof(*evs)) : NULL;
+    size_t made = 0;
+    uint64_t dups = 0;
+    for (fg_pub_job_t *j = jobs; j && count; j = j->next) {
+        if (j->status != FG_OK)
+            continue;
+        for (size_t i = 0; i < j->n; i++) {
+            if (j->results[i].duplicate) {
+                dups++;
+                continue;
+            }
+            fg_pub_event_t *ev = &j->events[i];
+            const fg_type_spec_t *t = fg_catalog_type(w->cfg.cat, (size_t)ev->type_idx);
+            fg_event_t *e = fg_event_create(j->results[i].seq, ev->type_idx, t->name, ev->id,
+                                            ev->run_id, ev->workflow, ev->json, ev->json_len);
+            if (e == NULL || evs == NULL) {
+                fg_log(FG_LOG_ERROR, "out_of_memory", "where=announce");
+                abort();
+            }
+            evs[made++] = e;
+        }
+    }
+    if (rc == FG_OK) {
+        atomic_fetch_add(&w->stats.commits, 1);
+        atomic_fetch_add(&w->stats.events, made);
+        atomic_fetch_add(&w->stats.duplicates, dups);
+    }
+    if (made > 0 && w->cfg.on_commit)
+        w->cfg.on_commit(w->cfg.on_commit_ctx, evs, made);
+    else
+        for (size_t i = 0; i < made; i++)
+            fg_event_release(evs[i]);
+    free(evs);
+    while (jobs) {
+        fg_pub_job_t *next = jobs->next;
+        jobs->done(jobs);
+        jobs = next;
+    }
+}
+
+static void run_retention(fg_writer_t *w)
+{
+    int64_t min_us = 0;
+    if (w->cfg.retention_max_age_ms > 0)
+        min_us = fg_time_now_us() - w->cfg.retention_max_age_ms * 1000;
+    uint64_t deleted = 0;
+    if (fg_store_retain(w->cfg.store, min_us, w->cfg.retention_max_events, RETENTION_CHUNK,
+                        &deleted) != FG_OK)
+        return;
+    if (deleted > 0) {
+        atomic_fetch_add(&w->stats.retained, deleted);
+        fg_log(FG_LOG_DEBUG, "retention", "deleted=%llu purged_through=%llu",
+               (unsigned long long)deleted,
+               (unsigned long long)fg_store_purged_through(w->cfg.store));
+        /* More may be due: come back soon, after any waiting publishes. */
+        w->next_retention_ms = fg_time_mono_ms();
+    }
+}
+
+/* The relative deadline for pthread_cond_timedwait on CLOCK_MONOTONIC. */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *writer_main(void *arg)
+{
+    fg_writer_t *w = arg;
+    bool retention_on = w->cfg.retention_max_age_ms > 0 || w->cfg.retention_max_events > 0;
+    w->next_retention_ms = fg_time_mono_ms() + 1000;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->head == NULL && !w->stopping) {
+            int64_t now = fg_time_mono_ms();
+            if (retention_on && now >= w->next_retention_ms) {
+                w->next_retention_ms = now + w->cfg.retention_interval_ms;
+                pthread_mutex_unlock(&w->lock);
+                run_retention(w);
+                pthread_mutex_lock(&w->lock);
+                continue;
+            }
+            int64_t wait = retention_on ? w->next_retention_ms - now : 3600000;
+            struct timespec ts = deadline_in(wait);
+            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        }
+        if (w->head == NULL && w->stopping)
+            break;
+        /* Take jobs up to the group limit (always at least one). */
+        fg_pub_job_t *group = w->head, *last = w->head;
+        size_t events = last->n;
+        while (last->next && events + last->next->n <= w->cfg.max_group_events) {
+            last = last->next;
+            events += last->n;
+        }
+        w->head = last->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        last->next = NULL;
+        size_t taken = 0;
+        for (fg_pub_job_t *j = group; j; j = j->next)
+            taken++;
+        w->queued -= taken;
+        pthread_mutex_unlock(&w->lock);
+        commit_group(w, group);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
+{
+    fg_writer_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return FG_ERR_NOMEM;
+    w->cfg = *cfg;
+    if (w->cfg.max_group_events == 0)
+        w->cfg.max_group_events = 10000;
+    if (w->cfg.retention_interval_ms <= 0)
+        w->cfg.retention_interval_ms = 60000;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return FG_ERR_IO;
+    }
+    *out = w;
+    return FG_OK;
+}
+
+void fg_writer_stop(fg_writer_t *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

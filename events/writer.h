@@ -1,0 +1,91 @@
+/*
+ * writer.h - the single writer: sequences events, stores them, and answers producers only after
+ * their events are committed (group commit: publishes queued together share one commit).
+ *
+ * Threads: fg_writer_submit is called from any thread (HTTP loops); everything else in a job,
+ * including its done callback and on_commit, runs on the writer thread.
+ */
+#ifndef FG_EVENTS_WRITER_H
+#define FG_EVENTS_WRITER_H
+
+#include "events/catalog.h"
+#include "events/err.h"
+#include "events/event.h"
+#include "events/store.h"
+#include "events/validate.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t seq;                 /* sequence number (of the first event, for a duplicate) */
+    bool duplicate;               /* the id was already stored; nothing new was stored */
+    char warning[192];            /* "" or a note (illegal transition accepted in warn mode) */
+} fg_pub_result_t;
+
+typedef struct fg_pub_job fg_pub_job_t;
+
+/* One publish request: all of its events are stored, or none. */
+struct fg_pub_job {
+    fg_pub_event_t *events;   /* n validated events; owned by the submitter. The writer fills
+                                 in workflow from the run when the event has none. */
+    size_t n;
+    fg_pub_result_t *results; /* n slots the writer fills; owned by the submitter */
+    int status;               /* set by the writer: FG_OK, FG_ERR_CONFLICT (err), FG_ERR_IO,
+                                 FG_ERR_CLOSED */
+    fg_verr_t err;            /* the conflict, with err.index the event at fault */
+    /* Called once on the writer thread when the job is answered (after its commit). The callee
+     * hands the job back to its own thread; the writer never touches the job afterwards. */
+    void (*done)(fg_pub_job_t *job);
+    void *udata;              /* the submitter's */
+    fg_pub_job_t *next;       /* writer queue link; private */
+};
+
+typedef struct {
+    fg_store_t *store;            /* opened; the writer owns it from start until stop */
+    const fg_catalog_t *cat;
+    bool enforce_transitions;     /* true: reject illegal transitions (409); false: warn */
+    int64_t retention_max_age_ms; /* 0: keep forever */
+    uint64_t retention_max_events; /* 0: no count limit */
+    int64_t retention_interval_ms; /* how often retention runs */
+    size_t max_group_events;      /* events per commit at most */
+    /* Called on the writer thread after each commit with the new events in sequence order; the
+     * callee takes over one reference of each event. May be NULL. */
+    void (*on_commit)(void *ctx, fg_event_t **events, size_t n);
+    void *on_commit_ctx;
+} fg_writer_config_t;
+
+/* Counters, readable from any thread. */
+typedef struct {
+    _Atomic uint64_t events;               /* events stored */
+    _Atomic uint64_t duplicates;           /* publishes answered from an earlier event */
+    _Atomic uint64_t commits;              /* transactions committed */
+    _Atomic uint64_t illegal_transitions;  /* run status changes outside the state machine */
+    _Atomic uint64_t failed_commits;       /* commits that failed (jobs answered FG_ERR_IO) */
+    _Atomic uint64_t retained;             /* events deleted by retention */
+} fg_writer_stats_t;
+
+typedef struct fg_writer fg_writer_t;
+
+/** Starts the writer thread. Returns FG_OK, or FG_ERR_NOMEM / FG_ERR_IO (thread creation). */
+int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out);
+
+/**
+ * Queues a job. Returns FG_OK (done will be called exactly once), or FG_ERR_CLOSED when the
+ * writer is stopping (done is not called).
+ */
+int fg_writer_submit(fg_writer_t *w, fg_pub_job_t *job);
+
+/**
+ * Stops accepting jobs, answers every job already queued, joins the thread and frees the writer.
+ * The store is left open for the caller to close.
+ */
+void fg_writer_stop(fg_writer_t *w);
+
+/** The counters. */
+const fg_writer_stats_t *fg_writer_stats(const fg_writer_t *w);
+
+/** Jobs waiting in the queue right now (for readiness and metrics). */
+size_t fg_writer_queued(fg_writer_t *w);
+
+#endif
