@@ -373,35 +373,33 @@ int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *p
     return rc == SQLITE_ROW ? FG_OK : io_error(r->db, "bounds");
 }
 
+/* Appends " AND col IN (?k,…)" with n numbered placeholders starting at *next. */
+static int in_list(fg_buf_t *sql, const char *col, size_t n, int *next)
+{
+    int rc = fg_buf_printf(sql, " AND %s IN (", col);
+    for (size_t i = 0; i < n; i++)
+        rc |= fg_buf_printf(sql, "%s?%d", i ? "," : "", (*next)++);
+    return rc | fg_buf_puts(sql, n ? ")" : "NULL)");
+}
+
 /* Builds "SELECT … WHERE seq > ?1 AND seq <= ?2 [AND type IN (…)] [AND run_id IN (…)]
- * [AND workflow IN (…)] ORDER BY seq LIMIT ?3" with the filter's values bound from ?4 on. */
+ * [AND workflow IN (…)] ORDER BY seq LIMIT ?3", the filter's values numbered from ?4 on in
+ * that order. */
 static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, fg_buf_t *sql)
 {
+    int next = 4;
     int rc = fg_buf_puts(sql, "SELECT seq, type, id, run_id, workflow, body FROM events"
                               " WHERE seq > ?1 AND seq <= ?2");
     if (!f->any_type) {
-        rc |= fg_buf_puts(sql, " AND type IN (");
-        bool first = true;
-        for (size_t i = 0; i < fg_catalog_count(cat); i++) {
-            if (!fg_filter_type_ok(f, (int)i))
-                continue;
-            rc |= fg_buf_puts(sql, first ? "?" : ",?");
-            first = false;
-        }
-        rc |= fg_buf_puts(sql, first ? "NULL)" : ")");
+        size_t ntypes = 0;
+        for (size_t i = 0; i < fg_catalog_count(cat); i++)
+            ntypes += fg_filter_type_ok(f, (int)i);
+        rc |= in_list(sql, "type", ntypes, &next);
     }
-    if (f->nruns > 0) {
-        rc |= fg_buf_puts(sql, " AND run_id IN (");
-        for (size_t i = 0; i < f->nruns; i++)
-            rc |= fg_buf_puts(sql, i ? ",?" : "?");
-        rc |= fg_buf_puts(sql, ")");
-    }
-    if (f->nworkflows > 0) {
-        rc |= fg_buf_puts(sql, " AND workflow IN (");
-        for (size_t i = 0; i < f->nworkflows; i++)
-            rc |= fg_buf_puts(sql, i ? ",?" : "?");
-        rc |= fg_buf_puts(sql, ")");
-    }
+    if (f->nruns > 0)
+        rc |= in_list(sql, "run_id", f->nruns, &next);
+    if (f->nworkflows > 0)
+        rc |= in_list(sql, "workflow", f->nworkflows, &next);
     rc |= fg_buf_puts(sql, " ORDER BY seq LIMIT ?3");
     return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
 }

@@ -1,0 +1,74 @@
+/*
+ * config.h - flowgate's configuration: defaults, then a JSON file, then FLOWGATE_* environment
+ * variables, then command-line flags (each overrides the one before).
+ *
+ * Every key of the file has an environment variable: FLOWGATE_ + the key upper-cased with dots
+ * as underscores (sse.heartbeat_ms -> FLOWGATE_SSE_HEARTBEAT_MS). Keys are documented in
+ * config/flowgate.example.json and config/README.md. Main thread only.
+ */
+#ifndef FG_GATEWAY_CONFIG_H
+#define FG_GATEWAY_CONFIG_H
+
+#include "events/catalog.h"
+#include "events/log.h"
+#include "events/store.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char listen[300];            /* "host:port" */
+    char data_dir[PATH_MAX - 32];
+    int64_t threads;             /* HTTP loops; 0 = number of cores */
+    char log_level[16];
+    int64_t max_body_bytes;      /* limits.max_body_bytes */
+    int64_t max_event_bytes;     /* limits.max_event_bytes */
+    int64_t max_batch_events;    /* limits.max_batch_events */
+    char synchronous[16];        /* store.synchronous: off | normal | full */
+    int64_t retention_max_age_s; /* store.retention.max_age_s; 0 = forever */
+    int64_t retention_max_events; /* store.retention.max_events; 0 = unlimited */
+    int64_t retention_interval_s; /* store.retention.interval_s */
+    char transitions[16];        /* events.transitions: warn | enforce */
+    json_t *custom_types;        /* events.custom_types (owned), NULL when none */
+    int64_t heartbeat_ms;        /* sse.heartbeat_ms */
+    int64_t retry_ms;            /* sse.retry_ms */
+    int64_t queue_max_bytes;     /* sse.queue_max_bytes */
+    int64_t queue_max_events;    /* sse.queue_max_events */
+    int64_t replay_page;         /* sse.replay_page */
+    int64_t shutdown_grace_ms;   /* server.shutdown_grace_ms */
+} fg_config_t;
+
+/** Fills cfg with the defaults. */
+void fg_config_defaults(fg_config_t *cfg);
+
+/** Frees what the config owns. */
+void fg_config_dispose(fg_config_t *cfg);
+
+/**
+ * Applies a JSON document (the config file's text). An unknown key, a wrong type or an
+ * out-of-range value fails with FG_ERR_INVALID and one line naming the key in err.
+ */
+int fg_config_apply_json(fg_config_t *cfg, const char *text, size_t len, char *err, size_t cap);
+
+/** Reads and applies a file. FG_ERR_IO when it cannot be read. */
+int fg_config_load_file(fg_config_t *cfg, const char *path, char *err, size_t cap);
+
+/** Applies FLOWGATE_* variables from environ (FLOWGATE_CONFIG is read by the caller). */
+int fg_config_apply_env(fg_config_t *cfg, char *const *environ_, char *err, size_t cap);
+
+/** Sets one key from its text form, as the environment and flags do. */
+int fg_config_set(fg_config_t *cfg, const char *key, const char *value, char *err, size_t cap);
+
+/** Declares config's custom types in the catalog. */
+int fg_config_add_custom_types(const fg_config_t *cfg, fg_catalog_t *cat, char *err, size_t cap);
+
+/** Splits listen into host and port. FG_ERR_INVALID when malformed. */
+int fg_config_listen_addr(const char *listen, char *host, size_t hostcap, uint16_t *port);
+
+/** The synchronous setting as a store mode. */
+fg_sync_mode_t fg_config_sync_mode(const fg_config_t *cfg);
+
+#endif

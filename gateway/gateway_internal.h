@@ -1,0 +1,86 @@
+/*
+ * gateway_internal.h - what the gateway's files share: the server, its per-thread loops, and the
+ * handlers each file provides. Not a public interface (server.h is).
+ */
+#ifndef FG_GATEWAY_INTERNAL_H
+#define FG_GATEWAY_INTERNAL_H
+
+#include "events/catalog.h"
+#include "events/store.h"
+#include "events/writer.h"
+#include "gateway/config.h"
+#include "gateway/hub.h"
+
+#include <h2o.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct fg_server fg_server_t;
+
+/* One HTTP thread: an h2o evloop with its own listener, store reader and stream hub. Everything
+ * here is touched only by that thread, except the receivers (h2o's thread-safe queue). */
+typedef struct fg_loop {
+    fg_server_t *server;
+    int index;
+    pthread_t thread;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;                /* NULL once closed */
+    int listen_fd;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t batch_rx;   /* committed batches from the writer */
+    h2o_multithread_receiver_t reply_rx;   /* answered publish jobs from the writer */
+    h2o_multithread_receiver_t ctl_rx;     /* shutdown from the main thread */
+    fg_store_reader_t *reader;             /* replay and paging */
+    fg_hub_t hub;
+    size_t pending_publishes;              /* jobs submitted and not yet answered */
+    size_t nstreams;                       /* SSE responses started and not yet disposed */
+    bool stopping;
+    _Atomic bool running;
+} fg_loop_t;
+
+struct fg_server {
+    const fg_config_t *cfg;
+    const fg_catalog_t *cat;
+    char db_path[PATH_MAX];
+    fg_store_t *store;
+    fg_writer_t *writer;
+    fg_loop_t *loops;
+    size_t nloops;
+    h2o_globalconf_t h2o_config;
+    h2o_hostconf_t *hostconf;
+    _Atomic bool stopping;
+    _Atomic uint64_t streams_opened;   /* SSE streams started */
+    _Atomic uint64_t streams_slow;     /* SSE streams closed for not keeping up */
+    _Atomic uint64_t requests;         /* HTTP requests handled */
+};
+
+/* The loop a request runs on. */
+static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
+{
+    return (fg_loop_t *)((char *)req->conn->ctx - offsetof(fg_loop_t, ctx));
+}
+
+/* Handlers (each in its own file). They answer the request in every case. */
+int fg_publish_handle(h2o_req_t *req);             /* POST /v1/events (publish.c) */
+int fg_query_handle(h2o_req_t *req);               /* GET /v1/events (query.c) */
+int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* stream.c */
+
+/* publish.c: the writer's answer arrives on the loop that submitted the job. */
+void fg_publish_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
+
+/* stream.c: live delivery from the hub (the hub's deliver callback). */
+void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);
+
+/* stream.c: sends what live delivery queued; call after each batch of hub publishes. */
+void fg_stream_flush_dirty(void);
+
+/* stream.c: a heartbeat comment to each stream idle for sse.heartbeat_ms. */
+void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms);
+
+/* stream.c: ends every stream of the loop cleanly (shutdown). */
+void fg_stream_close_all(fg_loop_t *l);
+
+#endif

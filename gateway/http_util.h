@@ -1,0 +1,48 @@
+/*
+ * http_util.h - small helpers shared by the handlers: the one error shape of DESIGN.md, JSON
+ * replies, request headers and query strings. HTTP loop threads; memory from the request pool.
+ */
+#ifndef FG_GATEWAY_HTTP_UTIL_H
+#define FG_GATEWAY_HTTP_UTIL_H
+
+#include "events/err.h"
+
+#include <h2o.h>
+#include <stdbool.h>
+
+/**
+ * Replies {"error":code,"message":…,"details":{field:value[,"index":i]}} with the status.
+ * field may be NULL or "" (empty details); index < 0 is left out.
+ */
+void fg_http_error(h2o_req_t *req, int status, const char *code, const char *message,
+                   const char *field, const char *value, long index);
+
+/** Replies a validation error (fg_verr_t) with the status. */
+void fg_http_verr(h2o_req_t *req, int status, const fg_verr_t *err);
+
+/** Replies a JSON body (copied) with the status. */
+void fg_http_json(h2o_req_t *req, int status, const char *body, size_t len);
+
+/** The value of a request header (first one), or NULL. *len is set when found. */
+const char *fg_http_header(h2o_req_t *req, const h2o_token_t *token, size_t *len);
+
+/** Same, for a header h2o has no token for (name in lower case). */
+const char *fg_http_header_by_name(h2o_req_t *req, const char *name, size_t *len);
+
+/* Iterates the query string: name and value are percent-decoded ('+' is a space) copies in the
+ * request pool, NUL-terminated. */
+typedef struct {
+    const char *p, *end;
+} fg_query_iter_t;
+
+/** Starts an iteration over the request's query string (empty when none). */
+void fg_query_init(fg_query_iter_t *it, h2o_req_t *req);
+
+/**
+ * Returns 1 with the next parameter, 0 at the end, or -1 on a malformed escape (the caller
+ * answers 400 invalid_query).
+ */
+int fg_query_next(fg_query_iter_t *it, h2o_mem_pool_t *pool, char **name, size_t *name_len,
+                  char **value, size_t *value_len);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * main.c - the flowgate binary: options, configuration, signals. Main thread.
+ *
+ * Precedence: defaults < config file < FLOWGATE_* environment < command-line flags.
+ * Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 when start-up fails, 2 on bad usage or
+ * configuration.
+ */
+#include "events/catalog.h"
+#include "events/log.h"
+#include "gateway/config.h"
+#include "gateway/server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pthread.h>
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: flowgate [options]\n"
+            "\n"
+            "An event streaming gateway: publish typed JSON events over HTTP, stream them over\n"
+            "Server-Sent Events, stored durably and in order.\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE      JSON configuration file (env FLOWGATE_CONFIG)\n"
+            "  -l, --listen HOST:PORT address to listen on (default 127.0.0.1:8080;\n"
+            "                         env FLOWGATE_LISTEN)\n"
+            "  -d, --data-dir DIR     where the store lives (default ./data;\n"
+            "                         env FLOWGATE_DATA_DIR)\n"
+            "  -t, --threads N        HTTP threads, 0 = one per core (env FLOWGATE_THREADS)\n"
+            "      --log-level LEVEL  debug, info, warn or error (env FLOWGATE_LOG_LEVEL)\n"
+            "  -h, --help             print this help and exit\n"
+            "  -V, --version          print the version and exit\n"
+            "\n"
+            "Every configuration key can also be set from the environment: FLOWGATE_ followed by\n"
+            "the key in upper case with dots as underscores (sse.heartbeat_ms ->\n"
+            "FLOWGATE_SSE_HEARTBEAT_MS). Flags override the environment, which overrides the file.\n"
+            "Keys are documented in config/flowgate.example.json.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+    };
+    const char *config_file = getenv("FLOWGATE_CONFIG");
+    struct {
+        const char *key, *value;
+    } flags[8];
+    size_t nflags = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:l:d:t:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_file = optarg;
+            break;
+        case 'l':
+            flags[nflags].key = "listen";
+            flags[nflags++].value = optarg;
+            break;
+        case 'd':
+            flags[nflags].key = "data_dir";
+            flags[nflags++].value = optarg;
+            break;
+        case 't':
+            flags[nflags].key = "threads";
+            flags[nflags++].value = optarg;
+            break;
+        case 'L':
+            flags[nflags].key = "log_level";
+            flags[nflags++].value = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("flowgate %s\n", FG_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+        if (nflags == sizeof(flags) / sizeof(flags[0])) {
+            fprintf(stderr, "flowgate: too many options\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flowgate: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    fg_config_t cfg;
+    fg_config_defaults(&cfg);
+    char err[512];
+    int rc = FG_OK;
+    if (config_file != NULL && config_file[0] != '\0')
+        rc = fg_config_load_file(&cfg, config_file, err, sizeof(err));
+    if (rc == FG_OK)
+        rc = fg_config_apply_env(&cfg, environ, err, sizeof(err));
+    for (size_t i = 0; rc == FG_OK && i < nflags; i++)
+        rc = fg_config_set(&cfg, flags[i].key, flags[i].value, err, sizeof(err));
+    fg_catalog_t *cat = fg_catalog_create();
+    if (cat == NULL) {
+        fprintf(stderr, "flowgate: out of memory\n");
+        return 1;
+    }
+    if (rc == FG_OK)
+        rc = fg_config_add_custom_types(&cfg, cat, err, sizeof(err));
+    if (rc != FG_OK) {
+        fprintf(stderr, "flowgate: %s\n", err);
+        fg_catalog_destroy(cat);
+        fg_config_dispose(&cfg);
+        return 2;
+    }
+    fg_log_level_t level = FG_LOG_INFO;
+    fg_log_parse_level(cfg.log_level, &level);
+    fg_log_set_level(level);
+
+    /* Signals: SIGPIPE ignored (h2o writes to closed sockets); the others are taken by sigwait
+     * on this thread only, so every thread started from here blocks them. */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    fg_server_t *srv;
+    rc = fg_server_start(&cfg, cat, &srv, err, sizeof(err));
+    if (rc != FG_OK) {
+        fg_log(FG_LOG_ERROR, "startup_failed", "error=\"%s\"", err);
+        fg_catalog_destroy(cat);
+        fg_config_dispose(&cfg);
+        return 1;
+    }
+    fg_log(FG_LOG_INFO, "ready", "version=%s pid=%d", FG_VERSION, (int)getpid());
+    int sig = 0;
+    sigwait(&set, &sig);
+    fg_log(FG_LOG_INFO, "stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    fg_server_stop(srv);
+    fg_catalog_destroy(cat);
+    fg_config_dispose(&cfg);
+    return 0;
+}

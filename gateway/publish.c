@@ -1,0 +1,328 @@
+/*
+ * publish.c - POST /v1/events: one JSON object, a JSON array (a batch) or NDJSON.
+ *
+ * Runs on the HTTP loop that received the request: the body is parsed and every event
+ * validated here; the job then goes to the writer thread, which answers on this loop's
+ * reply receiver after the commit. Only then does the producer get its 202. A batch is all or
+ * nothing: one bad event rejects it with its index, and nothing is stored.
+ *
+ * The request may end (client gone) while its job is with the writer: a small record in the
+ * request pool clears the job's pointer to the request when the pool is disposed.
+ */
+#include "events/buf.h"
+#include "events/log.h"
+#include "events/timefmt.h"
+#include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pub_ctx pub_ctx_t;
+
+/* Lives in the request pool; points back at the job while it is out. */
+typedef struct {
+    pub_ctx_t *ctx;
+} req_ref_t;
+
+struct pub_ctx {
+    h2o_multithread_message_t msg; /* to the loop's reply receiver */
+    fg_pub_job_t job;
+    fg_loop_t *loop;
+    h2o_req_t *req;                /* NULL when the request ended before the answer */
+    req_ref_t *ref;
+    bool batch;                    /* answer with an array */
+    fg_pub_event_t *events;
+    fg_pub_result_t *results;
+};
+
+static void ctx_free(pub_ctx_t *c)
+{
+    for (size_t i = 0; i < c->job.n; i++)
+        fg_pub_event_dispose(&c->events[i]);
+    free(c->events);
+    free(c->results);
+    free(c);
+}
+
+static void on_req_dispose(void *p)
+{
+    req_ref_t *ref = p;
+    if (ref->ctx != NULL)
+        ref->ctx->req = NULL;
+}
+
+/* Writer thread: hand the answered job back to its loop. */
+static void on_job_done(fg_pub_job_t *job)
+{
+    pub_ctx_t *c = job->udata;
+    h2o_multithread_send_message(&c->loop->reply_rx, &c->msg);
+}
+
+static void answer(pub_ctx_t *c)
+{
+    h2o_req_t *req = c->req;
+    fg_pub_job_t *job = &c->job;
+    if (job->status == FG_ERR_CONFLICT) {
+        fg_http_verr(req, 409, &job->err);
+        return;
+    }
+    if (job->status != FG_OK) {
+        fg_http_error(req, 503, "store_unavailable",
+                      job->status == FG_ERR_CLOSED ? "the server is shutting down"
+                                                   : "the event store could not commit; nothing "
+                                                     "was stored, retry later",
+                      NULL, NULL, -1);
+        return;
+    }
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    int rc = c->batch ? fg_buf_puts(&b, "[") : FG_OK;
+    for (size_t i = 0; i < job->n; i++) {
+        const fg_pub_result_t *r = &c->results[i];
+        rc |= fg_buf_printf(&b, "%s{\"seq\":%" PRIu64 ",\"id\":", i ? "," : "", r->seq);
+        rc |= fg_buf_json_string(&b, c->events[i].id, strlen(c->events[i].id));
+        if (r->warning[0] != '\0') {
+            rc |= fg_buf_puts(&b, ",\"warning\":");
+            rc |= fg_buf_json_string(&b, r->warning, strlen(r->warning));
+        }
+        rc |= fg_buf_puts(&b, "}");
+    }
+    if (c->batch)
+        rc |= fg_buf_puts(&b, "]");
+    if (rc != FG_OK)
+        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+    else
+        fg_http_json(req, 202, b.data, b.len);
+    fg_buf_dispose(&b);
+}
+
+void fg_publish_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        pub_ctx_t *c = H2O_STRUCT_FROM_MEMBER(pub_ctx_t, msg, m);
+        c->loop->pending_publishes--;
+        if (c->req != NULL) {
+            c->ref->ctx = NULL;
+            answer(c);
+        }
+        ctx_free(c);
+    }
+}
+
+typedef enum { BODY_JSON, BODY_NDJSON } body_kind_t;
+
+/* Checks the Content-Type. Missing means JSON. Returns 0, or replies 415 and returns -1. */
+static int body_kind(h2o_req_t *req, body_kind_t *kind)
+{
+    size_t len;
+    const char *ct = fg_http_header(req, H2O_TOKEN_CONTENT_TYPE, &len);
+    *kind = BODY_JSON;
+    if (ct == NULL)
+        return 0;
+    size_t base = 0;
+    while (base < len && ct[base] != ';' && ct[base] != ' ')
+        base++;
+    if (h2o_lcstris(ct, base, H2O_STRLIT("application/json")))
+        return 0;
+    if (h2o_lcstris(ct, base, H2O_STRLIT("application/x-ndjson")) ||
+        h2o_lcstris(ct, base, H2O_STRLIT("application/jsonl"))) {
+        *kind = BODY_NDJSON;
+        return 0;
+    }
+    char shown[64];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(len < 60 ? len : 60), ct);
+    fg_http_error(req, 415, "unsupported_media_type",
+                  "Content-Type must be application/json or application/x-ndjson", "content_type",
+                  shown, -1);
+    return -1;
+}
+
+/* Parses the body into a list of JSON objects (new references). Replies and returns -1 on
+ * error. */
+static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t ***out,
+                      size_t *n, bool *batch)
+{
+    const char *body = req->entity.base;
+    size_t len = req->entity.len;
+    json_error_t jerr;
+    *out = NULL;
+    *n = 0;
+    if (kind == BODY_JSON) {
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (root == NULL) {
+            char pos[32];
+            snprintf(pos, sizeof(pos), "%d:%d", jerr.line, jerr.column);
+            fg_http_error(req, 400, "invalid_json", jerr.text, "position", pos, -1);
+            return -1;
+        }
+        if (json_is_object(root)) {
+            *out = malloc(sizeof(json_t *));
+            (*out)[0] = root;
+            *n = 1;
+            *batch = false;
+            return 0;
+        }
+        if (!json_is_array(root)) {
+            json_decref(root);
+            fg_http_error(req, 400, "invalid_event",
+                          "the body must be an event object or an array of events", NULL, NULL,
+                          -1);
+            return -1;
+        }
+        size_t count = json_array_size(root);
+        if (count == 0 || count > max_batch) {
+            json_decref(root);
+            if (count == 0)
+                fg_http_error(req, 400, "empty_batch", "the batch holds no event", NULL, NULL, -1);
+            else
+                fg_http_error(req, 413, "batch_too_large", "the batch holds too many events",
+                              "max_batch_events", NULL, -1);
+            return -1;
+        }
+        *out = malloc(count * sizeof(json_t *));
+        for (size_t i = 0; i < count; i++)
+            (*out)[i] = json_incref(json_array_get(root, i));
+        *n = count;
+        *batch = true;
+        json_decref(root);
+        return 0;
+    }
+    /* NDJSON: one object per line; blank lines are skipped. */
+    size_t cap = 16;
+    *out = malloc(cap * sizeof(json_t *));
+    *batch = true;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(body + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - body) : len;
+        size_t ll = end - pos;
+        if (ll > 0 && body[pos + ll - 1] == '\r')
+            ll--;
+        bool blank = true;
+        for (size_t i = 0; i < ll && blank; i++)
+            blank = body[pos + i] == ' ' || body[pos + i] == '\t';
+        if (!blank) {
+            if (*n >= max_batch) {
+                fg_http_error(req, 413, "batch_too_large", "the batch holds too many events",
+                              "max_batch_events", NULL, -1);
+                goto fail;
+            }
+            json_t *obj = json_loadb(body + pos, ll, JSON_REJECT_DUPLICATES, &jerr);
+            if (obj == NULL) {
+                char where[32];
+                snprintf(where, sizeof(where), "%d", jerr.column);
+                fg_http_error(req, 400, "invalid_json", jerr.text, "column", where, (long)*n);
+                goto fail;
+            }
+            if (*n == cap) {
+                cap *= 2;
+                *out = realloc(*out, cap * sizeof(json_t *));
+            }
+            (*out)[(*n)++] = obj;
+        }
+        pos = end + 1;
+    }
+    if (*n == 0) {
+        fg_http_error(req, 400, "empty_body", "the body holds no event", NULL, NULL, -1);
+        goto fail;
+    }
+    return 0;
+fail:
+    for (size_t i = 0; i < *n; i++)
+        json_decref((*out)[i]);
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return -1;
+}
+
+int fg_publish_handle(h2o_req_t *req)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_server_t *srv = l->server;
+    const fg_config_t *cfg = srv->cfg;
+    if (l->stopping) {
+        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        return 0;
+    }
+    body_kind_t kind;
+    if (body_kind(req, &kind) != 0)
+        return 0;
+    if (req->entity.base == NULL || req->entity.len == 0) {
+        fg_http_error(req, 400, "empty_body", "the body holds no event", NULL, NULL, -1);
+        return 0;
+    }
+    if (req->entity.len > (size_t)cfg->max_body_bytes) {
+        fg_http_error(req, 413, "body_too_large", "the request body exceeds the limit",
+                      "max_body_bytes", NULL, -1);
+        return 0;
+    }
+    json_t **objs;
+    size_t n;
+    bool batch;
+    if (parse_body(req, kind, (size_t)cfg->max_batch_events, &objs, &n, &batch) != 0)
+        return 0;
+
+    size_t klen;
+    const char *key = fg_http_header_by_name(req, "idempotency-key", &klen);
+    char keybuf[FG_EVENT_ID_MAX + 2];
+    if (key != NULL) {
+        snprintf(keybuf, sizeof(keybuf), "%.*s", (int)(klen <= FG_EVENT_ID_MAX ? klen : FG_EVENT_ID_MAX + 1), key);
+        key = keybuf;
+    }
+
+    pub_ctx_t *c = calloc(1, sizeof(*c));
+    c->events = calloc(n, sizeof(*c->events));
+    c->results = calloc(n, sizeof(*c->results));
+    if (c == NULL || c->events == NULL || c->results == NULL) {
+        fg_log(FG_LOG_ERROR, "out_of_memory", "where=publish");
+        abort();
+    }
+    int64_t now = fg_time_now_us();
+    int rc = FG_OK;
+    fg_verr_t err;
+    size_t done = 0;
+    for (; done < n; done++) {
+        rc = fg_pub_event_prepare(srv->cat, objs[done], batch ? NULL : key,
+                                  (size_t)cfg->max_event_bytes, now, &c->events[done], &err);
+        if (rc != FG_OK)
+            break;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(objs[i]);
+    free(objs);
+    c->job.n = done;
+    if (rc != FG_OK) {
+        if (batch)
+            err.index = (long)done;
+        if (rc == FG_ERR_TOO_LARGE)
+            fg_http_verr(req, 413, &err);
+        else if (rc == FG_ERR_INVALID)
+            fg_http_verr(req, 400, &err);
+        else
+            fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        ctx_free(c);
+        return 0;
+    }
+    c->batch = batch;
+    c->loop = l;
+    c->req = req;
+    c->job.events = c->events;
+    c->job.results = c->results;
+    c->job.done = on_job_done;
+    c->job.udata = c;
+    c->ref = h2o_mem_alloc_shared(&req->pool, sizeof(req_ref_t), on_req_dispose);
+    c->ref->ctx = c;
+    if (fg_writer_submit(srv->writer, &c->job) != FG_OK) {
+        c->ref->ctx = NULL;
+        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        ctx_free(c);
+        return 0;
+    }
+    l->pending_publishes++;
+    return 0;
+}

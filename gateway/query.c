@@ -1,0 +1,97 @@
+/*
+ * query.c - GET /v1/events?after=SEQ&limit=N&types=…&run_id=…&workflow=…: pages through the
+ * stored events, for backfill and debugging. Runs on the HTTP loop, on its store reader.
+ *
+ * Answer: {"events":[{"seq":N,"type":"…","event":{…}}…],"next_after":N,"purged_through":N}.
+ * Keep calling with after=next_after until "events" is empty.
+ */
+#include "events/buf.h"
+#include "events/cursor.h"
+#include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIMIT 1000
+
+int fg_query_handle(h2o_req_t *req)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_server_t *srv = l->server;
+    fg_filter_t f;
+    fg_filter_init(&f);
+    fg_verr_t err;
+    uint64_t after = 0, limit = 100;
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        int rc = FG_OK;
+        if (strcmp(name, "types") == 0) {
+            rc = fg_filter_add_types(&f, srv->cat, value, vlen, &err);
+        } else if (strcmp(name, "run_id") == 0) {
+            rc = fg_filter_add_runs(&f, value, vlen, &err);
+        } else if (strcmp(name, "workflow") == 0) {
+            rc = fg_filter_add_workflows(&f, value, vlen, &err);
+        } else if (strcmp(name, "after") == 0) {
+            if (fg_cursor_parse(value, vlen, &after) != FG_OK)
+                rc = fg_verr_set(&err, "invalid_cursor", "after", value,
+                                 "after must be a sequence number");
+        } else if (strcmp(name, "limit") == 0) {
+            if (fg_cursor_parse(value, vlen, &limit) != FG_OK || limit == 0 || limit > MAX_LIMIT)
+                rc = fg_verr_set(&err, "invalid_limit", "limit", value,
+                                 "limit must be an integer from 1 to %d", MAX_LIMIT);
+        }
+        if (rc != FG_OK) {
+            fg_filter_dispose(&f);
+            fg_http_verr(req, 400, &err);
+            return 0;
+        }
+    }
+    if (r < 0) {
+        fg_filter_dispose(&f);
+        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
+                      NULL, NULL, -1);
+        return 0;
+    }
+    fg_event_t **evs = malloc((size_t)limit * sizeof(*evs));
+    size_t n = 0;
+    uint64_t scanned = after;
+    uint64_t upto = l->hub.high_seq;
+    int rc = evs ? fg_store_read(l->reader, srv->cat, &f, after, upto, (size_t)limit, evs, &n,
+                                 &scanned)
+                 : FG_ERR_NOMEM;
+    fg_filter_dispose(&f);
+    if (rc != FG_OK) {
+        free(evs);
+        fg_http_error(req, 503, "store_unavailable", "the event store could not be read", NULL,
+                      NULL, -1);
+        return 0;
+    }
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    int brc = fg_buf_puts(&b, "{\"events\":[");
+    for (size_t i = 0; i < n; i++) {
+        brc |= fg_buf_printf(&b, "%s{\"seq\":%" PRIu64 ",\"type\":", i ? "," : "", evs[i]->seq);
+        brc |= fg_buf_json_string(&b, evs[i]->type, strlen(evs[i]->type));
+        brc |= fg_buf_puts(&b, ",\"event\":");
+        brc |= fg_buf_append(&b, evs[i]->json, evs[i]->json_len);
+        brc |= fg_buf_puts(&b, "}");
+        fg_event_release(evs[i]);
+    }
+    free(evs);
+    if (scanned < after)
+        scanned = after;
+    brc |= fg_buf_printf(&b, "],\"next_after\":%" PRIu64 ",\"purged_through\":%" PRIu64 "}",
+                         scanned, fg_store_purged_through(srv->store));
+    if (brc != FG_OK)
+        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+    else
+        fg_http_json(req, 200, b.data, b.len);
+    fg_buf_dispose(&b);
+    return 0;
+}

@@ -1,0 +1,495 @@
+/*
+ * server.c - threads and wiring: listeners, h2o contexts, routing, the writer's fan-out to the
+ * loops, health and metrics, and graceful shutdown.
+ *
+ * Threads: fg_server_start/stop run on the main thread; loop_main on each HTTP loop thread;
+ * on_commit on the writer thread (it only posts messages to the loops).
+ */
+#include "gateway/server.h"
+#include "events/log.h"
+#include "events/timefmt.h"
+#include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    h2o_multithread_message_t super;
+    fg_batch_t *batch;
+} batch_msg_t;
+
+typedef struct {
+    h2o_multithread_message_t super;
+} ctl_msg_t;
+
+static __thread h2o_timeout_t hb_timeout;
+static __thread h2o_timeout_entry_t hb_entry;
+static __thread fg_loop_t *this_loop;
+
+static uint16_t bound_port;
+
+/* --- routing ---------------------------------------------------------------------------- */
+
+static bool path_is(h2o_iovec_t p, const char *s)
+{
+    return h2o_memis(p.base, p.len, s, strlen(s));
+}
+
+static void method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    fg_http_error(req, 405, "method_not_allowed", "this method is not allowed on this path",
+                  "allow", allow, -1);
+}
+
+static void health(h2o_req_t *req, bool ready)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_server_t *srv = l->server;
+    if (!ready) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        fg_http_json(req, 200, ok, sizeof(ok) - 1);
+        return;
+    }
+    bool running = srv->store != NULL && srv->writer != NULL && !atomic_load(&srv->stopping);
+    for (size_t i = 0; i < srv->nloops && running; i++)
+        running = atomic_load(&srv->loops[i].running);
+    if (running) {
+        static const char ok[] = "{\"status\":\"ready\"}";
+        fg_http_json(req, 200, ok, sizeof(ok) - 1);
+    } else {
+        fg_http_error(req, 503, "not_ready", "the store or an HTTP loop is not running", NULL,
+                      NULL, -1);
+    }
+}
+
+static void metrics(h2o_req_t *req)
+{
+    fg_server_t *srv = fg_loop_of(req)->server;
+    const fg_writer_stats_t *st = fg_writer_stats(srv->writer);
+    char body[2048];
+    int n = snprintf(
+        body, sizeof(body),
+        "# TYPE flowgate_events_stored_total counter\nflowgate_events_stored_total %" PRIu64 "\n"
+        "# TYPE flowgate_publish_duplicates_total counter\n"
+        "flowgate_publish_duplicates_total %" PRIu64 "\n"
+        "# TYPE flowgate_commits_total counter\nflowgate_commits_total %" PRIu64 "\n"
+        "# TYPE flowgate_commit_failures_total counter\nflowgate_commit_failures_total %" PRIu64
+        "\n"
+        "# TYPE flowgate_illegal_transitions_total counter\n"
+        "flowgate_illegal_transitions_total %" PRIu64 "\n"
+        "# TYPE flowgate_retention_deleted_total counter\n"
+        "flowgate_retention_deleted_total %" PRIu64 "\n"
+        "# TYPE flowgate_streams_opened_total counter\nflowgate_streams_opened_total %" PRIu64
+        "\n"
+        "# TYPE flowgate_streams_cut_slow_total counter\nflowgate_streams_cut_slow_total %" PRIu64
+        "\n"
+        "# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
+        "# TYPE flowgate_purged_through gauge\nflowgate_purged_through %" PRIu64 "\n",
+        atomic_load(&st->events), atomic_load(&st->duplicates), atomic_load(&st->commits),
+        atomic_load(&st->failed_commits), atomic_load(&st->illegal_transitions),
+        atomic_load(&st->retained), atomic_load(&srv->streams_opened),
+        atomic_load(&srv->streams_slow), fg_writer_queued(srv->writer),
+        fg_store_purged_through(srv->store));
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4"));
+    req->res.content_length = (size_t)n;
+    h2o_send_inline(req, body, (size_t)n);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    h2o_iovec_t p = req->path_normalized;
+    bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    atomic_fetch_add_explicit(&fg_loop_of(req)->server->requests, 1, memory_order_relaxed);
+    if (fg_log_enabled(FG_LOG_DEBUG))
+        fg_log(FG_LOG_DEBUG, "request", "method=%.*s path=\"%.*s\" version=%d.%d",
+               (int)req->method.len, req->method.base, (int)(p.len > 200 ? 200 : p.len), p.base,
+               req->version >> 8, req->version & 0xff);
+
+    if (path_is(p, "/v1/events")) {
+        if (post)
+            return fg_publish_handle(req);
+        if (get)
+            return fg_query_handle(req);
+        method_not_allowed(req, "GET, POST");
+        return 0;
+    }
+    if (path_is(p, "/v1/stream")) {
+        if (get)
+            return fg_stream_handle(req, NULL, 0);
+        method_not_allowed(req, "GET");
+        return 0;
+    }
+    static const char runs[] = "/v1/runs/", tail[] = "/stream";
+    size_t rl = sizeof(runs) - 1, tl = sizeof(tail) - 1;
+    if (p.len > rl + tl && memcmp(p.base, runs, rl) == 0 &&
+        memcmp(p.base + p.len - tl, tail, tl) == 0 &&
+        memchr(p.base + rl, '/', p.len - rl - tl) == NULL) {
+        if (get)
+            return fg_stream_handle(req, p.base + rl, p.len - rl - tl);
+        method_not_allowed(req, "GET");
+        return 0;
+    }
+    if (path_is(p, "/healthz") || path_is(p, "/readyz") || path_is(p, "/metrics")) {
+        if (!get && !head) {
+            method_not_allowed(req, "GET, HEAD");
+            return 0;
+        }
+        if (path_is(p, "/metrics"))
+            metrics(req);
+        else
+            health(req, path_is(p, "/readyz"));
+        return 0;
+    }
+    char shown[128];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(p.len < 120 ? p.len : 120), p.base);
+    fg_http_error(req, 404, "not_found", "no such path", "path", shown, -1);
+    return 0;
+}
+
+/* --- the writer's fan-out to the loops ---------------------------------------------------- */
+
+/* Writer thread: announce a committed batch to every loop. */
+static void on_commit(void *ctx, fg_event_t **events, size_t n)
+{
+    fg_server_t *srv = ctx;
+    fg_batch_t *batch = fg_batch_create(events, n);
+    if (batch == NULL) {
+        fg_log(FG_LOG_ERROR, "out_of_memory", "where=on_commit");
+        abort();
+    }
+    atomic_store(&batch->refs, (unsigned)srv->nloops);
+    for (size_t i = 0; i < srv->nloops; i++) {
+        batch_msg_t *m = calloc(1, sizeof(*m));
+        if (m == NULL) {
+            fg_log(FG_LOG_ERROR, "out_of_memory", "where=on_commit");
+            abort();
+        }
+        m->batch = batch;
+        h2o_multithread_send_message(&srv->loops[i].batch_rx, &m->super);
+    }
+}
+
+/* Loop thread: publish announced events into this loop's hub, then flush the streams. */
+static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, batch_rx, rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        batch_msg_t *m = H2O_STRUCT_FROM_MEMBER(batch_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        for (size_t i = 0; i < m->batch->n; i++)
+            fg_hub_publish(&l->hub, m->batch->events[i]);
+        fg_batch_release(m->batch);
+        free(m);
+    }
+    fg_stream_flush_dirty();
+}
+
+static void on_ctl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, ctl_rx, rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        ctl_msg_t *m = H2O_STRUCT_FROM_MEMBER(ctl_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        free(m);
+    }
+    if (l->stopping)
+        return;
+    l->stopping = true;
+    if (l->listener != NULL) {
+        h2o_socket_read_stop(l->listener);
+        h2o_socket_close(l->listener);
+        l->listener = NULL;
+    }
+    fg_stream_close_all(l);
+}
+
+/* --- loop threads ------------------------------------------------------------------------ */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    fg_loop_t *l = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 64; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&l->accept_ctx, sock);
+    }
+}
+
+static void on_heartbeat(h2o_timeout_entry_t *entry)
+{
+    fg_stream_heartbeat(this_loop, fg_time_mono_ms());
+    h2o_timeout_link(this_loop->loop, &hb_timeout, &hb_entry);
+}
+
+static void *loop_main(void *arg)
+{
+    fg_loop_t *l = arg;
+    this_loop = l;
+    uint64_t tick = (uint64_t)(l->server->cfg->heartbeat_ms / 4);
+    h2o_timeout_init(l->loop, &hb_timeout, tick < 50 ? 50 : tick);
+    hb_entry.cb = on_heartbeat;
+    h2o_timeout_link(l->loop, &hb_timeout, &hb_entry);
+    l->listener = h2o_evloop_socket_create(l->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->listen_fd = -1; /* the socket owns it now */
+    l->listener->data = l;
+    h2o_socket_read_start(l->listener, on_accept);
+    atomic_store(&l->running, true);
+
+    int64_t deadline = 0;
+    for (;;) {
+        h2o_evloop_run(l->loop, l->stopping ? 20 : INT32_MAX);
+        if (!l->stopping)
+            continue;
+        if (deadline == 0)
+            deadline = fg_time_mono_ms() + l->server->cfg->shutdown_grace_ms;
+        bool idle = l->pending_publishes == 0 && l->nstreams == 0;
+        if (idle || fg_time_mono_ms() > deadline)
+            break;
+    }
+    h2o_timeout_unlink(&hb_entry);
+    atomic_store(&l->running, false);
+    return NULL;
+}
+
+/* --- start and stop ---------------------------------------------------------------------- */
+
+/* Binds a listening socket. Returns the fd, or -1 with err filled. */
+static int bind_listener(const char *host, uint16_t port, bool reuseport, char *err, size_t cap)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    int gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, cap, "cannot resolve listen address %s: %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        snprintf(err, cap, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    freeaddrinfo(res);
+    return fd;
+}
+
+static uint16_t fd_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* mkdir -p, then a write probe: a clear message beats SQLite's "unable to open". */
+static int prepare_data_dir(const char *dir, char *err, size_t cap)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            goto fail;
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        goto fail;
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof(probe), "%s/.flowgate-write-test", dir);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto fail;
+    close(fd);
+    unlink(probe);
+    return FG_OK;
+fail:
+    snprintf(err, cap, "data directory %s is not usable: %s", dir, strerror(errno));
+    return FG_ERR_IO;
+}
+
+static void server_free(fg_server_t *srv)
+{
+    for (size_t i = 0; i < srv->nloops; i++) {
+        fg_loop_t *l = &srv->loops[i];
+        if (l->reader)
+            fg_store_reader_close(l->reader);
+        if (l->listen_fd >= 0)
+            close(l->listen_fd);
+        fg_hub_dispose(&l->hub);
+    }
+    free(srv->loops);
+    if (srv->store)
+        fg_store_close(srv->store);
+    free(srv);
+}
+
+int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out,
+                    char *err, size_t errcap)
+{
+    char host[256];
+    uint16_t port;
+    if (fg_config_listen_addr(cfg->listen, host, sizeof(host), &port) != FG_OK) {
+        snprintf(err, errcap, "config key listen: invalid address %s", cfg->listen);
+        return FG_ERR_INVALID;
+    }
+    int rc = prepare_data_dir(cfg->data_dir, err, errcap);
+    if (rc != FG_OK)
+        return rc;
+    fg_server_t *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return FG_ERR_NOMEM;
+    srv->cfg = cfg;
+    srv->cat = cat;
+    snprintf(srv->db_path, sizeof(srv->db_path), "%s/flowgate.db", cfg->data_dir);
+    rc = fg_store_open(srv->db_path, fg_config_sync_mode(cfg), &srv->store, err, errcap);
+    if (rc != FG_OK) {
+        free(srv);
+        return rc;
+    }
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    srv->nloops = cfg->threads > 0 ? (size_t)cfg->threads : (size_t)(cores > 0 ? cores : 1);
+    srv->loops = calloc(srv->nloops, sizeof(*srv->loops));
+    if (srv->loops == NULL) {
+        server_free(srv);
+        return FG_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < srv->nloops; i++)
+        srv->loops[i].listen_fd = -1;
+
+    /* A port already in use must stop start-up: SO_REUSEPORT alone would share it silently with
+     * another process of the same user. Probe without it first. */
+    if (port != 0) {
+        int probe = bind_listener(host, port, false, err, errcap);
+        if (probe < 0) {
+            server_free(srv);
+            return FG_ERR_IO;
+        }
+        close(probe);
+    }
+    for (size_t i = 0; i < srv->nloops; i++) {
+        srv->loops[i].listen_fd = bind_listener(host, port, true, err, errcap);
+        if (srv->loops[i].listen_fd < 0) {
+            server_free(srv);
+            return FG_ERR_IO;
+        }
+        if (port == 0)
+            port = fd_port(srv->loops[i].listen_fd); /* the others join the chosen port */
+    }
+    bound_port = port;
+
+    h2o_config_init(&srv->h2o_config);
+    srv->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("flowgate"));
+    /* h2o buffers whole bodies; past 4x the limit it refuses by itself, below we answer 413. */
+    srv->h2o_config.max_request_entity_size = (size_t)cfg->max_body_bytes * 4;
+    srv->hostconf =
+        h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(srv->hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+
+    uint64_t last_seq = fg_store_last_seq(srv->store);
+    for (size_t i = 0; i < srv->nloops; i++) {
+        fg_loop_t *l = &srv->loops[i];
+        l->server = srv;
+        l->index = (int)i;
+        if (fg_hub_init(&l->hub, last_seq, fg_stream_deliver, l) != FG_OK ||
+            fg_store_reader_open(srv->db_path, &l->reader, err, errcap) != FG_OK) {
+            server_free(srv);
+            return FG_ERR_IO;
+        }
+        l->loop = h2o_evloop_create();
+        h2o_context_init(&l->ctx, l->loop, &srv->h2o_config);
+        l->accept_ctx.ctx = &l->ctx;
+        l->accept_ctx.hosts = srv->h2o_config.hosts;
+        l->queue = h2o_multithread_create_queue(l->loop);
+        h2o_multithread_register_receiver(l->queue, &l->batch_rx, on_batches);
+        h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_publish_on_replies);
+        h2o_multithread_register_receiver(l->queue, &l->ctl_rx, on_ctl);
+    }
+
+    fg_writer_config_t wc = {
+        .store = srv->store,
+        .cat = cat,
+        .enforce_transitions = strcmp(cfg->transitions, "enforce") == 0,
+        .retention_max_age_ms = cfg->retention_max_age_s * 1000,
+        .retention_max_events = (uint64_t)cfg->retention_max_events,
+        .retention_interval_ms = cfg->retention_interval_s * 1000,
+        .max_group_events = 10000,
+        .on_commit = on_commit,
+        .on_commit_ctx = srv,
+    };
+    if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
+        snprintf(err, errcap, "cannot start the writer thread");
+        server_free(srv);
+        return FG_ERR_IO;
+    }
+    for (size_t i = 0; i < srv->nloops; i++) {
+        if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
+            fg_log(FG_LOG_ERROR, "thread_create_failed", "loop=%zu", i);
+            abort();
+        }
+    }
+    fg_log(FG_LOG_INFO, "listening", "addr=%s:%u threads=%zu db=%s last_seq=%" PRIu64, host, port,
+           srv->nloops, srv->db_path, last_seq);
+    *out = srv;
+    return FG_OK;
+}
+
+uint16_t fg_server_port(const fg_server_t *srv)
+{
+    (void)srv;
+    return bound_port;
+}
+
+void fg_server_stop(fg_server_t *srv)
+{
+    atomic_store(&srv->stopping, true);
+    for (size_t i = 0; i < srv->nloops; i++) {
+        ctl_msg_t *m = calloc(1, sizeof(*m));
+        if (m == NULL)
+            abort();
+        h2o_multithread_send_message(&srv->loops[i].ctl_rx, &m->super);
+    }
+    for (size_t i = 0; i < srv->nloops; i++)
+        pthread_join(srv->loops[i].thread, NULL);
+    fg_writer_stop(srv->writer);
+    srv->writer = NULL;
+    fg_log(FG_LOG_INFO, "stopped", "last_seq=%" PRIu64, fg_store_last_seq(srv->store));
+    server_free(srv);
+}

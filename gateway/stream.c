@@ -1,0 +1,430 @@
+/*
+ * stream.c - SSE streams: GET /v1/stream and GET /v1/runs/{run_id}/stream.
+ *
+ * Runs on the HTTP loop that accepted the request. A stream starts by replaying from the store
+ * what matches after its cursor, in pages, one page per drained send; when it has read up to
+ * the highest sequence its loop has seen (hub.high_seq), it turns live and takes events from the
+ * hub as they are announced. Both happen on the same thread, so nothing falls between replay and
+ * live and nothing comes twice: the cursor only moves forward.
+ *
+ * h2o's streaming contract: one h2o_send in flight per request; the buffers stay valid until
+ * proceed; after stop, never send again. So events wait in a bounded per-stream queue and each
+ * proceed flushes all that is queued as one multi-iovec send. A stream whose queue overflows is
+ * cut off (its client resumes from its cursor); the others are not slowed.
+ * Memory: the stream lives in the request pool and is freed by the pool's dispose callback.
+ */
+#include "events/cursor.h"
+#include "events/log.h"
+#include "events/sse.h"
+#include "events/timefmt.h"
+#include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_IOV 256 /* events per h2o_send */
+
+typedef struct fg_stream {
+    fg_hub_sub_t sub;        /* hub membership; attached while the stream may take live events */
+    h2o_generator_t gen;
+    h2o_req_t *req;          /* NULL after stop */
+    fg_loop_t *loop;
+    fg_filter_t filter;
+    uint64_t cursor;         /* every event <= cursor was queued or does not match */
+    bool live;               /* false while replaying from the store */
+    bool sending;            /* an h2o_send is in flight (waiting for proceed) */
+    bool closing;            /* end the response once the queue is flushed */
+    bool finished;           /* the final send was made */
+    bool dirty;              /* in the loop's flush list */
+    bool counted;            /* included in loop->nstreams */
+    fg_event_t **q;          /* ring of queued events (references held) */
+    size_t qhead, qlen, qcap;
+    size_t qbytes;           /* bytes of the queued frames */
+    fg_event_t **fly;        /* events of the send in flight (references held) */
+    size_t nfly;
+    fg_buf_t ctl;            /* control frames waiting: retry, gap, heartbeat */
+    fg_buf_t ctl_fly;        /* control frames of the send in flight */
+    h2o_iovec_t iov[MAX_IOV + 1];
+    int64_t last_write_ms;
+    h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
+} fg_stream_t;
+
+static __thread h2o_linklist_t dirty_streams; /* streams to flush after a batch, per loop */
+static __thread bool dirty_ready;
+
+static void flush(fg_stream_t *s);
+
+static void release_fly(fg_stream_t *s)
+{
+    for (size_t i = 0; i < s->nfly; i++)
+        fg_event_release(s->fly[i]);
+    s->nfly = 0;
+    s->ctl_fly.len = 0;
+}
+
+static void release_queue(fg_stream_t *s)
+{
+    for (size_t i = 0; i < s->qlen; i++)
+        fg_event_release(s->q[(s->qhead + i) % s->qcap]);
+    s->qlen = s->qhead = s->qbytes = 0;
+}
+
+static void on_dispose(void *p)
+{
+    fg_stream_t *s = p;
+    if (s->loop == NULL)
+        return; /* allocated, then the request was rejected before init */
+    if (s->counted)
+        s->loop->nstreams--;
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    if (s->dirty)
+        h2o_linklist_unlink(&s->dirty_link);
+    release_fly(s);
+    release_queue(s);
+    free(s->q);
+    free(s->fly);
+    fg_buf_dispose(&s->ctl);
+    fg_buf_dispose(&s->ctl_fly);
+    fg_filter_dispose(&s->filter);
+}
+
+static void mark_dirty(fg_stream_t *s)
+{
+    if (s->dirty)
+        return;
+    if (!dirty_ready) {
+        h2o_linklist_init_anchor(&dirty_streams);
+        dirty_ready = true;
+    }
+    s->dirty = true;
+    h2o_linklist_insert(&dirty_streams, &s->dirty_link);
+}
+
+/* Cuts off a stream that does not keep up. The client resumes from its last id. */
+static void cut_off(fg_stream_t *s)
+{
+    fg_server_t *srv = s->loop->server;
+    atomic_fetch_add(&srv->streams_slow, 1);
+    fg_log(FG_LOG_WARN, "stream_too_slow", "queued_events=%zu queued_bytes=%zu cursor=%" PRIu64,
+           s->qlen, s->qbytes, s->cursor);
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    release_queue(s);
+    s->closing = true;
+    if (s->sending && s->req != NULL) {
+        /* The send in flight never completes while the client does not read: make it fail.
+         * h2o then calls stop. (On HTTP/2 this closes the client's whole connection.) */
+        h2o_socket_t *sock = s->req->conn->callbacks->get_socket(s->req->conn);
+        if (sock != NULL)
+            shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    } else {
+        flush(s);
+    }
+}
+
+/* Queues one event (taking a reference). Live events respect the stream's caps. */
+static void enqueue(fg_stream_t *s, fg_event_t *ev, bool capped)
+{
+    const fg_config_t *cfg = s->loop->server->cfg;
+    if (capped && (s->qlen + 1 > (size_t)cfg->queue_max_events ||
+                   s->qbytes + ev->frame_len > (size_t)cfg->queue_max_bytes)) {
+        cut_off(s);
+        return;
+    }
+    if (s->qlen == s->qcap) {
+        size_t cap = s->qcap ? s->qcap * 2 : 16;
+        fg_event_t **q = malloc(cap * sizeof(*q));
+        if (q == NULL) {
+            cut_off(s);
+            return;
+        }
+        for (size_t i = 0; i < s->qlen; i++)
+            q[i] = s->q[(s->qhead + i) % s->qcap];
+        free(s->q);
+        s->q = q;
+        s->qcap = cap;
+        s->qhead = 0;
+    }
+    s->q[(s->qhead + s->qlen) % s->qcap] = fg_event_retain(ev);
+    s->qlen++;
+    s->qbytes += ev->frame_len;
+    mark_dirty(s);
+}
+
+/* Sends what is waiting, if no send is in flight. */
+static void flush(fg_stream_t *s)
+{
+    if (s->req == NULL || s->sending || s->finished)
+        return;
+    size_t n = 0;
+    if (s->ctl.len > 0) {
+        fg_buf_t t = s->ctl_fly;
+        s->ctl_fly = s->ctl;
+        s->ctl = t;
+        s->ctl.len = 0;
+        s->iov[n++] = h2o_iovec_init(s->ctl_fly.data, s->ctl_fly.len);
+    }
+    if (s->qlen > 0 && s->fly == NULL) {
+        s->fly = malloc(MAX_IOV * sizeof(*s->fly));
+        if (s->fly == NULL) {
+            fg_log(FG_LOG_ERROR, "out_of_memory", "where=stream_flush");
+            abort();
+        }
+    }
+    while (s->qlen > 0 && s->nfly < MAX_IOV) {
+        fg_event_t *ev = s->q[s->qhead];
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qlen--;
+        s->qbytes -= ev->frame_len;
+        s->fly[s->nfly++] = ev;
+        s->iov[n++] = h2o_iovec_init(ev->frame, ev->frame_len);
+    }
+    bool final = s->closing && s->qlen == 0;
+    if (n == 0 && !final)
+        return;
+    s->last_write_ms = fg_time_mono_ms();
+    if (final)
+        s->finished = true;
+    else
+        s->sending = true;
+    h2o_send(s->req, s->iov, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* Emits an in-band gap: events after `after` up to `purged` were removed by retention. */
+static void emit_gap(fg_stream_t *s, uint64_t purged)
+{
+    char id[24], data[96];
+    snprintf(id, sizeof(id), "%" PRIu64, purged);
+    int n = snprintf(data, sizeof(data), "{\"after\":%" PRIu64 ",\"first_seq\":%" PRIu64 "}",
+                     s->cursor, purged + 1);
+    if (fg_sse_append_frame(&s->ctl, id, "gap", data, (size_t)n) != FG_OK)
+        s->closing = true;
+    s->cursor = purged;
+}
+
+/* Reads the next page of the replay into the queue, or turns the stream live. */
+static void replay_page(fg_stream_t *s)
+{
+    fg_loop_t *l = s->loop;
+    fg_server_t *srv = l->server;
+    uint64_t upto = l->hub.high_seq;
+    uint64_t purged = fg_store_purged_through(srv->store);
+    if (s->cursor < purged)
+        emit_gap(s, purged);
+    if (s->cursor >= upto) {
+        s->live = true;
+        return;
+    }
+    size_t page = (size_t)srv->cfg->replay_page;
+    fg_event_t **evs = malloc(page * sizeof(*evs));
+    size_t n = 0;
+    uint64_t scanned = s->cursor;
+    int rc = evs ? fg_store_read(l->reader, srv->cat, &s->filter, s->cursor, upto, page, evs, &n,
+                                 &scanned)
+                 : FG_ERR_NOMEM;
+    if (rc != FG_OK) {
+        free(evs);
+        fg_log(FG_LOG_ERROR, "replay_failed", "error=\"%s\" cursor=%" PRIu64, fg_strerror(rc),
+               s->cursor);
+        s->closing = true; /* the client reconnects and resumes from its cursor */
+        mark_dirty(s);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        enqueue(s, evs[i], false);
+        fg_event_release(evs[i]);
+    }
+    free(evs);
+    s->cursor = scanned;
+    if (scanned >= upto)
+        s->live = true;
+    mark_dirty(s);
+}
+
+static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, gen, gen);
+    release_fly(s);
+    s->sending = false;
+    if (!s->live && !s->closing && s->qlen == 0)
+        replay_page(s);
+    flush(s);
+}
+
+static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, gen, gen);
+    s->req = NULL;
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    release_queue(s);
+}
+
+/* The hub hands a live event to a stream whose filter matches. */
+void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx)
+{
+    fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, sub, sub);
+    if (!s->live || ev->seq <= s->cursor || s->closing)
+        return;
+    s->cursor = ev->seq;
+    enqueue(s, ev, true);
+}
+
+/* Flushes every stream that received events since the last call. */
+void fg_stream_flush_dirty(void)
+{
+    if (!dirty_ready)
+        return;
+    while (!h2o_linklist_is_empty(&dirty_streams)) {
+        fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, dirty_link, dirty_streams.next);
+        h2o_linklist_unlink(&s->dirty_link);
+        s->dirty = false;
+        flush(s);
+    }
+}
+
+void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms)
+{
+    int64_t every = l->server->cfg->heartbeat_ms;
+    for (h2o_linklist_t *p = l->hub.subs.next; p != &l->hub.subs; p = p->next) {
+        fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, sub.all, p);
+        if (s->sending || s->qlen > 0 || now_ms - s->last_write_ms < every)
+            continue;
+        if (fg_sse_append_comment(&s->ctl, "hb") == FG_OK)
+            mark_dirty(s);
+    }
+    fg_stream_flush_dirty();
+}
+
+void fg_stream_close_all(fg_loop_t *l)
+{
+    while (!h2o_linklist_is_empty(&l->hub.subs)) {
+        fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, sub.all, l->hub.subs.next);
+        fg_hub_detach(&l->hub, &s->sub);
+        s->closing = true;
+        flush(s);
+    }
+}
+
+/* Parses the filter and cursor. Replies 400 and returns -1 on bad input. */
+static int parse_request(h2o_req_t *req, fg_stream_t *s, const char *run_id, size_t run_id_len,
+                         bool *has_cursor, uint64_t *cursor)
+{
+    fg_server_t *srv = fg_loop_of(req)->server;
+    fg_verr_t err;
+    if (run_id != NULL && fg_filter_add_runs(&s->filter, run_id, run_id_len, &err) != FG_OK) {
+        fg_http_verr(req, 400, &err);
+        return -1;
+    }
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    *has_cursor = false;
+    const char *qcursor = NULL;
+    size_t qcursor_len = 0;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        int rc = FG_OK;
+        if (strcmp(name, "types") == 0)
+            rc = fg_filter_add_types(&s->filter, srv->cat, value, vlen, &err);
+        else if (strcmp(name, "run_id") == 0 && run_id == NULL)
+            rc = fg_filter_add_runs(&s->filter, value, vlen, &err);
+        else if (strcmp(name, "workflow") == 0)
+            rc = fg_filter_add_workflows(&s->filter, value, vlen, &err);
+        else if (strcmp(name, "last_event_id") == 0) {
+            qcursor = value;
+            qcursor_len = vlen;
+        }
+        if (rc != FG_OK) {
+            fg_http_verr(req, 400, &err);
+            return -1;
+        }
+    }
+    if (r < 0) {
+        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
+                      NULL, NULL, -1);
+        return -1;
+    }
+    /* The header wins: a reconnecting EventSource sends it, and keeps the original URL. */
+    size_t hlen;
+    const char *h = fg_http_header_by_name(req, "last-event-id", &hlen);
+    const char *src = h ? h : qcursor;
+    size_t srclen = h ? hlen : qcursor_len;
+    if (src != NULL) {
+        if (fg_cursor_parse(src, srclen, cursor) != FG_OK) {
+            char shown[32];
+            snprintf(shown, sizeof(shown), "%.*s", (int)(srclen < 24 ? srclen : 24), src);
+            for (char *p = shown; *p; p++)
+                if ((unsigned char)*p < 0x20)
+                    *p = '?';
+            fg_http_error(req, 400, "invalid_cursor",
+                          "the cursor (Last-Event-ID or last_event_id) must be a sequence number",
+                          h ? "Last-Event-ID" : "last_event_id", shown, -1);
+            return -1;
+        }
+        *has_cursor = true;
+    }
+    return 0;
+}
+
+int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_server_t *srv = l->server;
+    if (l->stopping) {
+        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        return 0;
+    }
+    fg_stream_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_dispose);
+    memset(s, 0, sizeof(*s));
+    s->loop = l;
+    fg_filter_init(&s->filter);
+    fg_buf_init(&s->ctl, 1 << 20);
+    fg_buf_init(&s->ctl_fly, 1 << 20);
+    bool has_cursor;
+    uint64_t cursor = 0;
+    if (parse_request(req, s, run_id, run_id_len, &has_cursor, &cursor) != 0)
+        return 0;
+    if (fg_hub_attach(&l->hub, &s->sub, &s->filter, fg_catalog_count(srv->cat)) != FG_OK) {
+        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        return 0;
+    }
+    s->req = req;
+    s->gen.proceed = on_proceed;
+    s->gen.stop = on_stop;
+    /* A cursor beyond what this store holds comes from another database: start live. */
+    if (has_cursor && cursor <= l->hub.high_seq) {
+        s->cursor = cursor;
+        s->live = false;
+    } else {
+        s->cursor = l->hub.high_seq;
+        s->live = true;
+    }
+    atomic_fetch_add(&srv->streams_opened, 1);
+    s->counted = true;
+    l->nstreams++;
+    if (fg_log_enabled(FG_LOG_DEBUG))
+        fg_log(FG_LOG_DEBUG, "stream_open", "cursor=%" PRIu64 " live=%d", s->cursor, s->live);
+
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/event-stream; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL,
+                          H2O_STRLIT("no"));
+    h2o_start_response(req, &s->gen);
+    fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
+    if (!s->live)
+        replay_page(s);
+    flush(s);
+    if (s->dirty) {
+        h2o_linklist_unlink(&s->dirty_link);
+        s->dirty = false;
+    }
+    return 0;
+}
