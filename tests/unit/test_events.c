@@ -1,0 +1,557 @@
+/*
+ * test_events.c - unit tests of the events module: catalog and validation, SSE encoding,
+ * filters, cursors, transitions, timestamps. The store and writer tests are in test_store.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "events/catalog.h"
+#include "events/cursor.h"
+#include "events/filter.h"
+#include "events/ids.h"
+#include "events/sse.h"
+#include "events/timefmt.h"
+#include "events/transitions.h"
+#include "events/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
+#define STEP "0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61"
+#define USER "9a8b7c6d-2222-4c1e-9f2a-1b2c3d4e5f62"
+#define AT "\"at\":\"2026-11-22T10:15:30.123456Z\""
+
+int run_store_tests(void);
+
+static fg_catalog_t *cat;
+
+static int setup(void **state)
+{
+    cat = fg_catalog_create();
+    return cat ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fg_catalog_destroy(cat);
+    return 0;
+}
+
+/* Validates a JSON text; returns the fg_err_t and fills err. */
+static int check(const char *text, fg_verr_t *err, fg_pub_event_t *out_keep)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(obj);
+    fg_pub_event_t ev;
+    memset(err, 0, sizeof(*err));
+    int rc = fg_pub_event_prepare(cat, obj, NULL, 256 * 1024, 1763806530000000, &ev, err);
+    json_decref(obj);
+    if (rc == FG_OK) {
+        if (out_keep)
+            *out_keep = ev;
+        else
+            fg_pub_event_dispose(&ev);
+    }
+    return rc;
+}
+
+static void expect_ok(const char *text)
+{
+    fg_verr_t err;
+    int rc = check(text, &err, NULL);
+    if (rc != FG_OK)
+        fail_msg("expected valid: %s\n  got %s: %s", text, err.code, err.message);
+}
+
+static void expect_bad(const char *text, const char *code)
+{
+    fg_verr_t err;
+    int rc = check(text, &err, NULL);
+    if (rc != FG_ERR_INVALID)
+        fail_msg("expected invalid (%s): %s", code, text);
+    if (strcmp(err.code, code) != 0)
+        fail_msg("expected code %s, got %s (%s) for %s", code, err.code, err.message, text);
+}
+
+static const char *good_events[] = {
+    "{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":\"deploy\"," AT "}",
+    "{\"type\":\"run_status_changed\",\"run_id\":\"" RUN "\",\"workflow_name\":\"deploy\","
+    "\"from\":\"pending\",\"to\":\"running\",\"cost_usd\":\"0.42\",\"duration_ms\":0,"
+    "\"labels\":{\"env\":\"prod\"}," AT "}",
+    "{\"type\":\"run_failed\",\"run_id\":\"" RUN "\",\"workflow_name\":\"deploy\",\"error\":null,"
+    "\"cost_usd\":1.5,\"duration_ms\":1200," AT "}",
+    "{\"type\":\"step_completed\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+    "\"step_name\":\"build\",\"kind\":\"shell\",\"duration_ms\":5,\"cost_usd\":\"0\"," AT "}",
+    "{\"type\":\"step_failed\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+    "\"step_name\":\"build\",\"kind\":\"agent\",\"error\":\"exit 1\"," AT "}",
+    "{\"type\":\"approval_requested\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+    "\"message\":\"ship it?\"," AT "}",
+    "{\"type\":\"approval_granted\",\"run_id\":\"" RUN "\",\"approved_by\":\"ana\"," AT "}",
+    "{\"type\":\"approval_rejected\",\"run_id\":\"" RUN "\",\"rejected_by\":\"bo\","
+    "\"step_id\":\"" STEP "\"," AT "}",
+    "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\",\"step_name\":\"build\","
+    "\"stream\":\"stderr\",\"line\":\"\",\"id\":\"" USER "\"," AT "}",
+    "{\"type\":\"user_signed_in\",\"user_id\":\"" USER "\",\"username\":\"ana\"," AT "}",
+    "{\"type\":\"user_signed_up\",\"user_id\":\"" USER "\",\"username\":\"ana\"}",
+    "{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"at\":\"2026-11-22T10:15:30+02:00\"}",
+};
+
+static void test_every_type_accepts_a_good_event(void **state)
+{
+    assert_int_equal(sizeof(good_events) / sizeof(good_events[0]), FG_EV_BUILTIN_COUNT);
+    for (size_t i = 0; i < FG_EV_BUILTIN_COUNT; i++) {
+        expect_ok(good_events[i]);
+        /* and each type's name is in the catalog at its index */
+        const char *name = fg_catalog_type(cat, i)->name;
+        assert_non_null(strstr(good_events[i], name));
+    }
+}
+
+static void test_bad_events(void **state)
+{
+    expect_bad("{\"run_id\":\"" RUN "\"}", "missing_type");
+    expect_bad("{\"type\":7}", "invalid_type");
+    expect_bad("{\"type\":\"run_exploded\"}", "unknown_type");
+    expect_bad("{\"type\":\"run_created\",\"workflow_name\":\"d\"}", "missing_run_id");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"not-a-uuid\",\"workflow_name\":\"d\"}",
+               "invalid_run_id");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"00000000-0000-0000-0000-000000000000\","
+               "\"workflow_name\":\"d\"}",
+               "invalid_run_id");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"3f1c2a4e8b9d4c1e9f2a1b2c3d4e5f60\","
+               "\"workflow_name\":\"d\"}",
+               "invalid_run_id");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":\"\"}",
+               "invalid_workflow_name");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":42}",
+               "invalid_workflow_name");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":\"d\","
+               "\"at\":\"2026-02-30T10:00:00Z\"}",
+               "invalid_at");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":\"d\","
+               "\"at\":\"yesterday\"}",
+               "invalid_at");
+    expect_bad("{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":\"d\","
+               "\"at\":1763806530}",
+               "invalid_at");
+    const char *rsc = "{\"type\":\"run_status_changed\",\"run_id\":\"" RUN "\","
+                      "\"workflow_name\":\"d\",\"from\":\"%s\",\"to\":\"%s\",\"cost_usd\":%s,"
+                      "\"duration_ms\":%s}";
+    char buf[512];
+    snprintf(buf, sizeof(buf), rsc, "pending", "exploded", "\"0.1\"", "1");
+    expect_bad(buf, "invalid_to");
+    snprintf(buf, sizeof(buf), rsc, "Pending", "running", "\"0.1\"", "1");
+    expect_bad(buf, "invalid_from");
+    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"0.1.2\"", "1");
+    expect_bad(buf, "invalid_cost_usd");
+    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"abc\"", "1");
+    expect_bad(buf, "invalid_cost_usd");
+    snprintf(buf, sizeof(buf), rsc, "pending", "running", "true", "1");
+    expect_bad(buf, "invalid_cost_usd");
+    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"0.1\"", "-1");
+    expect_bad(buf, "invalid_duration_ms");
+    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"0.1\"", "1.5");
+    expect_bad(buf, "invalid_duration_ms");
+    expect_bad("{\"type\":\"run_status_changed\",\"run_id\":\"" RUN "\",\"workflow_name\":\"d\","
+               "\"from\":\"pending\",\"to\":\"running\",\"cost_usd\":1,\"duration_ms\":1,"
+               "\"labels\":{\"a\":1}}",
+               "invalid_labels");
+    expect_bad("{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+               "\"step_name\":\"b\",\"stream\":\"stdin\",\"line\":\"x\"}",
+               "invalid_stream");
+    expect_bad("{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+               "\"step_name\":\"b\",\"stream\":\"stdout\"}",
+               "missing_line");
+    expect_bad("{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+               "\"step_name\":\"b\",\"stream\":\"stdout\",\"line\":\"x\",\"id\":\"line-7\"}",
+               "invalid_id");
+    expect_bad("{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"id\":\"a.b\"}",
+               "invalid_id");
+    expect_bad("{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"id\":\"\"}",
+               "invalid_id");
+    expect_bad("{\"type\":\"approval_granted\",\"run_id\":\"" RUN "\",\"approved_by\":\"a\","
+               "\"step_id\":\"x\"}",
+               "invalid_step_id");
+}
+
+static void test_prepare_fills_id_and_at_and_keeps_unknown_fields(void **state)
+{
+    fg_verr_t err;
+    fg_pub_event_t ev;
+    assert_int_equal(check("{\"type\":\"run_created\",\"run_id\":\"3F1C2A4E-8B9D-4C1E-9F2A-"
+                           "1B2C3D4E5F60\",\"workflow_name\":\"deploy\",\"extra\":{\"k\":[1,2]}}",
+                           &err, &ev),
+                     FG_OK);
+    assert_true(fg_uuid_valid(ev.id, strlen(ev.id)));
+    assert_string_equal(ev.run_id, RUN); /* lower-cased for indexing */
+    assert_string_equal(ev.workflow, "deploy");
+    json_t *back = json_loads(ev.json, 0, NULL);
+    assert_non_null(back);
+    assert_string_equal(json_string_value(json_object_get(back, "id")), ev.id);
+    assert_string_equal(json_string_value(json_object_get(back, "at")),
+                        "2026-11-22T10:15:30.000000Z");
+    /* the producer's fields are never overwritten, unknown ones kept */
+    assert_string_equal(json_string_value(json_object_get(back, "run_id")),
+                        "3F1C2A4E-8B9D-4C1E-9F2A-1B2C3D4E5F60");
+    assert_int_equal(json_integer_value(json_array_get(
+                         json_object_get(json_object_get(back, "extra"), "k"), 1)),
+                     2);
+    json_decref(back);
+    fg_pub_event_dispose(&ev);
+
+    /* a producer id and at are kept as given */
+    assert_int_equal(check("{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\","
+                           "\"id\":\"evt_123\"," AT "}",
+                           &err, &ev),
+                     FG_OK);
+    assert_string_equal(ev.id, "evt_123");
+    assert_non_null(strstr(ev.json, "\"at\":\"2026-11-22T10:15:30.123456Z\""));
+    assert_null(strstr(ev.json + strlen(ev.json) - 40, "\"at\":\"2026-11-22T10:15:30.0000"));
+    fg_pub_event_dispose(&ev);
+
+    /* run_status_changed carries its transition */
+    assert_int_equal(check(good_events[1], &err, &ev), FG_OK);
+    assert_int_equal(ev.from, FG_RUN_PENDING);
+    assert_int_equal(ev.to, FG_RUN_RUNNING);
+    fg_pub_event_dispose(&ev);
+}
+
+static void test_idempotency_key_and_size_limit(void **state)
+{
+    json_t *obj = json_loads(good_events[9], 0, NULL);
+    fg_pub_event_t ev;
+    fg_verr_t err;
+    assert_int_equal(fg_pub_event_prepare(cat, obj, "key-1", 4096, 0, &ev, &err), FG_OK);
+    assert_string_equal(ev.id, "key-1");
+    fg_pub_event_dispose(&ev);
+    json_decref(obj);
+
+    obj = json_loads(good_events[9], 0, NULL);
+    assert_int_equal(fg_pub_event_prepare(cat, obj, "bad key", 4096, 0, &ev, &err),
+                     FG_ERR_INVALID);
+    assert_string_equal(err.code, "invalid_idempotency_key");
+    json_decref(obj);
+
+    obj = json_loads(good_events[9], 0, NULL);
+    assert_int_equal(fg_pub_event_prepare(cat, obj, NULL, 64, 0, &ev, &err), FG_ERR_TOO_LARGE);
+    assert_string_equal(err.code, "event_too_large");
+    json_decref(obj);
+}
+
+static void test_custom_types(void **state)
+{
+    fg_field_spec_t fields[] = {{"run_id", FG_FK_UUID, false},
+                                {"limit_usd", FG_FK_DECIMAL, false},
+                                {"note", FG_FK_STRING, true}};
+    fg_verr_t err;
+    assert_int_equal(fg_catalog_add_custom(cat, "run_budget_exceeded", fields, 3, &err), FG_OK);
+    assert_int_equal(fg_catalog_add_custom(cat, "provider_account.updated", NULL, 0, &err),
+                     FG_OK);
+    assert_int_equal(fg_catalog_add_custom(cat, "run_created", NULL, 0, &err), FG_ERR_INVALID);
+    assert_string_equal(err.code, "duplicate_type");
+    assert_int_equal(fg_catalog_add_custom(cat, "Bad-Name", NULL, 0, &err), FG_ERR_INVALID);
+    assert_int_equal(fg_catalog_add_custom(cat, "", NULL, 0, &err), FG_ERR_INVALID);
+    expect_ok("{\"type\":\"run_budget_exceeded\",\"run_id\":\"" RUN "\",\"limit_usd\":\"5\"}");
+    expect_bad("{\"type\":\"run_budget_exceeded\",\"run_id\":\"" RUN "\"}", "missing_limit_usd");
+    expect_ok("{\"type\":\"provider_account.updated\",\"anything\":true}");
+    fg_field_kind_t k;
+    assert_true(fg_field_kind_parse("uuid", &k));
+    assert_int_equal(k, FG_FK_UUID);
+    assert_false(fg_field_kind_parse("uuidx", &k));
+}
+
+/* --- SSE ------------------------------------------------------------------------------------ */
+
+static char *frame(const char *id, const char *event, const char *data)
+{
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    assert_int_equal(fg_sse_append_frame(&b, id, event, data, strlen(data)), FG_OK);
+    assert_int_equal(b.len, fg_sse_frame_len(id, event, data, strlen(data)));
+    return fg_buf_steal(&b, NULL);
+}
+
+static void test_sse_frames(void **state)
+{
+    char *f = frame("7", "log_line", "{\"a\":1}");
+    assert_string_equal(f, "id: 7\nevent: log_line\ndata: {\"a\":1}\n\n");
+    free(f);
+    f = frame("8", "x", "one\ntwo");
+    assert_string_equal(f, "id: 8\nevent: x\ndata: one\ndata: two\n\n");
+    free(f);
+    f = frame(NULL, NULL, "one\r\ntwo\rthree\n");
+    assert_string_equal(f, "data: one\ndata: two\ndata: three\ndata: \n\n");
+    free(f);
+    f = frame(NULL, "x", "a\r\n\r\nb");
+    assert_string_equal(f, "event: x\ndata: a\ndata: \ndata: b\n\n");
+    free(f);
+    f = frame(NULL, NULL, "");
+    assert_string_equal(f, "data: \n\n");
+    free(f);
+    /* a line break in id or event would end the field early: dropped */
+    f = frame("1\n2", "a\r\nb", "d");
+    assert_string_equal(f, "id: 12\nevent: ab\ndata: d\n\n");
+    free(f);
+
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    assert_int_equal(fg_sse_append_comment(&b, "hb\nx"), FG_OK);
+    assert_int_equal(fg_sse_append_retry(&b, 2500), FG_OK);
+    assert_string_equal(b.data, ": hbx\n\nretry: 2500\n\n");
+    fg_buf_dispose(&b);
+
+    /* a capped buffer refuses instead of growing */
+    fg_buf_init(&b, 8);
+    assert_int_equal(fg_sse_append_frame(&b, "1", "x", "0123456789", 10), FG_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 0);
+    fg_buf_dispose(&b);
+}
+
+static void test_event_frame_is_encoded_once(void **state)
+{
+    const char *json = "{\"type\":\"log_line\"}";
+    fg_event_t *ev = fg_event_create(42, FG_EV_LOG_LINE, "log_line", "id1", RUN, "deploy", json,
+                                     strlen(json));
+    assert_non_null(ev);
+    assert_string_equal(ev->frame, "id: 42\nevent: log_line\ndata: {\"type\":\"log_line\"}\n\n");
+    assert_int_equal(ev->frame_len, strlen(ev->frame));
+    fg_event_retain(ev);
+    fg_event_t *arr[1] = {ev};
+    fg_batch_t *b = fg_batch_create(arr, 1);
+    fg_batch_release(b); /* drops the batch's reference */
+    assert_int_equal(atomic_load(&ev->refs), 1);
+    fg_event_release(ev);
+}
+
+/* --- filters --------------------------------------------------------------------------------- */
+
+static fg_event_t *mk(int type, const char *run, const char *wf)
+{
+    return fg_event_create(1, type, fg_catalog_type(cat, (size_t)type)->name, "i", run, wf, "{}",
+                           2);
+}
+
+static void test_filter_types(void **state)
+{
+    fg_filter_t f;
+    fg_verr_t err;
+    fg_event_t *req = mk(FG_EV_APPROVAL_REQUESTED, RUN, "deploy");
+    fg_event_t *log = mk(FG_EV_LOG_LINE, RUN, "deploy");
+    fg_event_t *user = mk(FG_EV_USER_SIGNED_IN, NULL, NULL);
+
+    fg_filter_init(&f);
+    assert_true(fg_filter_match(&f, req) && fg_filter_match(&f, user));
+    assert_int_equal(fg_filter_add_types(&f, cat, "approval_*,log_line", 20, &err), FG_OK);
+    assert_true(fg_filter_match(&f, req));
+    assert_true(fg_filter_match(&f, log));
+    assert_false(fg_filter_match(&f, user));
+    assert_true(fg_filter_type_ok(&f, FG_EV_APPROVAL_GRANTED));
+    assert_true(fg_filter_type_ok(&f, FG_EV_APPROVAL_REJECTED));
+    assert_false(fg_filter_type_ok(&f, FG_EV_RUN_CREATED));
+    fg_filter_dispose(&f);
+
+    fg_filter_init(&f);
+    assert_int_equal(fg_filter_add_types(&f, cat, "*", 1, &err), FG_OK);
+    assert_true(f.any_type);
+    fg_filter_dispose(&f);
+
+    fg_filter_init(&f);
+    assert_int_equal(fg_filter_add_types(&f, cat, "user_signed_in", 14, &err), FG_OK);
+    assert_int_equal(fg_filter_add_types(&f, cat, "run_*", 5, &err), FG_OK); /* a union */
+    assert_true(fg_filter_type_ok(&f, FG_EV_USER_SIGNED_IN));
+    assert_true(fg_filter_type_ok(&f, FG_EV_RUN_FAILED));
+    assert_false(fg_filter_type_ok(&f, FG_EV_LOG_LINE));
+    fg_filter_dispose(&f);
+
+    static const struct {
+        const char *list, *code;
+    } bad[] = {{"nope", "unknown_type"},        {"zzz_*", "unknown_type"},
+               {"", "invalid_filter"},          {"log_line,", "invalid_filter"},
+               {",log_line", "invalid_filter"}, {"a*b", "invalid_filter"},
+               {"run_**", "invalid_filter"},    {"log_line,,run_created", "invalid_filter"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fg_filter_init(&f);
+        assert_int_equal(fg_filter_add_types(&f, cat, bad[i].list, strlen(bad[i].list), &err),
+                         FG_ERR_INVALID);
+        assert_string_equal(err.code, bad[i].code);
+        fg_filter_dispose(&f);
+    }
+    /* a list longer than the cap */
+    char *big = malloc(20 * (FG_FILTER_MAX_ITEMS + 1));
+    big[0] = '\0';
+    for (int i = 0; i <= FG_FILTER_MAX_ITEMS; i++)
+        strcat(big, i ? ",log_line" : "log_line");
+    fg_filter_init(&f);
+    assert_int_equal(fg_filter_add_types(&f, cat, big, strlen(big), &err), FG_ERR_INVALID);
+    assert_string_equal(err.code, "invalid_filter");
+    fg_filter_dispose(&f);
+    free(big);
+    fg_event_release(req);
+    fg_event_release(log);
+    fg_event_release(user);
+}
+
+static void test_filter_runs_and_workflows(void **state)
+{
+    fg_filter_t f;
+    fg_verr_t err;
+    fg_event_t *a = mk(FG_EV_LOG_LINE, RUN, "deploy");
+    fg_event_t *b = mk(FG_EV_LOG_LINE, "11111111-2222-4333-8444-555555555555", "nightly");
+    fg_event_t *none = mk(FG_EV_USER_SIGNED_IN, NULL, NULL);
+
+    fg_filter_init(&f);
+    const char *runs = "3F1C2A4E-8B9D-4C1E-9F2A-1B2C3D4E5F60"; /* upper case matches */
+    assert_int_equal(fg_filter_add_runs(&f, runs, strlen(runs), &err), FG_OK);
+    assert_true(fg_filter_match(&f, a));
+    assert_false(fg_filter_match(&f, b));
+    assert_false(fg_filter_match(&f, none));
+    const char *more = "11111111-2222-4333-8444-555555555555," RUN; /* duplicate folded */
+    assert_int_equal(fg_filter_add_runs(&f, more, strlen(more), &err), FG_OK);
+    assert_int_equal(f.nruns, 2);
+    assert_true(fg_filter_match(&f, b));
+    assert_int_equal(fg_filter_add_runs(&f, "nope", 4, &err), FG_ERR_INVALID);
+    assert_string_equal(err.code, "invalid_run_id");
+    fg_filter_dispose(&f);
+
+    fg_filter_init(&f);
+    assert_int_equal(fg_filter_add_workflows(&f, "nightly,weekly", 14, &err), FG_OK);
+    assert_false(fg_filter_match(&f, a));
+    assert_true(fg_filter_match(&f, b));
+    assert_false(fg_filter_match(&f, none));
+    assert_int_equal(fg_filter_add_types(&f, cat, "run_created", 11, &err), FG_OK);
+    assert_false(fg_filter_match(&f, b)); /* types AND workflows */
+    assert_int_equal(fg_filter_add_workflows(&f, "a\nb", 3, &err), FG_ERR_INVALID);
+    fg_filter_dispose(&f);
+    fg_event_release(a);
+    fg_event_release(b);
+    fg_event_release(none);
+}
+
+/* --- cursors, transitions, time -------------------------------------------------------------- */
+
+static void test_cursor_parse(void **state)
+{
+    uint64_t v = 99;
+    assert_int_equal(fg_cursor_parse("0", 1, &v), FG_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(fg_cursor_parse("12345", 5, &v), FG_OK);
+    assert_int_equal(v, 12345);
+    assert_int_equal(fg_cursor_parse("9223372036854775807", 19, &v), FG_OK);
+    assert_int_equal(v, INT64_MAX);
+    v = 7;
+    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "01", "1a", "1.0", "9223372036854775808",
+                         "18446744073709551616", "abc", "1\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(fg_cursor_parse(bad[i], strlen(bad[i]), &v), FG_ERR_INVALID);
+    assert_int_equal(v, 7); /* untouched on error */
+}
+
+static void test_transition_table(void **state)
+{
+    static const struct {
+        fg_run_status_t from, to;
+        bool ok;
+    } cases[] = {
+        {FG_RUN_PENDING, FG_RUN_RUNNING, true},
+        {FG_RUN_PENDING, FG_RUN_CANCELLED, true},
+        {FG_RUN_PENDING, FG_RUN_COMPLETED, false},
+        {FG_RUN_PENDING, FG_RUN_PENDING, false},
+        {FG_RUN_RUNNING, FG_RUN_COMPLETED, true},
+        {FG_RUN_RUNNING, FG_RUN_FAILED, true},
+        {FG_RUN_RUNNING, FG_RUN_RETRYING, true},
+        {FG_RUN_RUNNING, FG_RUN_CANCELLED, true},
+        {FG_RUN_RUNNING, FG_RUN_AWAITING_APPROVAL, true},
+        {FG_RUN_RUNNING, FG_RUN_PENDING, false},
+        {FG_RUN_RETRYING, FG_RUN_RUNNING, true},
+        {FG_RUN_RETRYING, FG_RUN_FAILED, true},
+        {FG_RUN_RETRYING, FG_RUN_CANCELLED, true},
+        {FG_RUN_RETRYING, FG_RUN_COMPLETED, false},
+        {FG_RUN_AWAITING_APPROVAL, FG_RUN_RUNNING, true},
+        {FG_RUN_AWAITING_APPROVAL, FG_RUN_FAILED, true},
+        {FG_RUN_AWAITING_APPROVAL, FG_RUN_CANCELLED, true},
+        {FG_RUN_AWAITING_APPROVAL, FG_RUN_COMPLETED, false},
+        {FG_RUN_COMPLETED, FG_RUN_COMPLETED, true}, /* terminal no-op */
+        {FG_RUN_FAILED, FG_RUN_FAILED, true},
+        {FG_RUN_CANCELLED, FG_RUN_CANCELLED, true},
+        {FG_RUN_COMPLETED, FG_RUN_RUNNING, false},
+        {FG_RUN_FAILED, FG_RUN_RETRYING, false},
+        {FG_RUN_CANCELLED, FG_RUN_RUNNING, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (fg_transition_allowed(cases[i].from, cases[i].to) != cases[i].ok)
+            fail_msg("%s -> %s should be %s", fg_run_status_name(cases[i].from),
+                     fg_run_status_name(cases[i].to), cases[i].ok ? "allowed" : "refused");
+    }
+    /* exactly 16 allowed pairs in the whole 7x7 table */
+    int allowed = 0;
+    for (int a = 0; a < FG_RUN_STATUS_COUNT; a++)
+        for (int b = 0; b < FG_RUN_STATUS_COUNT; b++)
+            allowed += fg_transition_allowed(a, b);
+    assert_int_equal(allowed, 16);
+    assert_int_equal(fg_run_status_parse("awaiting_approval", 17), FG_RUN_AWAITING_APPROVAL);
+    assert_int_equal(fg_run_status_parse("awaiting", 8), -1);
+    assert_true(fg_run_status_terminal(FG_RUN_CANCELLED));
+    assert_false(fg_run_status_terminal(FG_RUN_RETRYING));
+}
+
+static void test_time_parse_and_format(void **state)
+{
+    int64_t us;
+    assert_true(fg_time_parse("1970-01-01T00:00:00Z", 20, &us));
+    assert_int_equal(us, 0);
+    assert_true(fg_time_parse("2026-11-22T10:15:30.123456Z", 27, &us));
+    char buf[32];
+    fg_time_format(us, buf, 6);
+    assert_string_equal(buf, "2026-11-22T10:15:30.123456Z");
+    assert_true(fg_time_parse("2026-11-22T12:15:30+02:00", 25, &us));
+    fg_time_format(us, buf, 0);
+    assert_string_equal(buf, "2026-11-22T10:15:30Z");
+    assert_true(fg_time_parse("2024-02-29t00:00:00.5z", 22, NULL)); /* leap year, lower case */
+    const char *bad[] = {"2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-22 10:15:30Z",
+                         "2026-11-22T24:00:00Z", "2026-11-22T10:15:30",  "2026-11-22T10:15:30.Z",
+                         "2026-11-22T10:15:30+0200", "2026-11-22",       "2026-11-22T10:15:30Zx",
+                         "2026-04-31T10:15:30Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (fg_time_parse(bad[i], strlen(bad[i]), NULL))
+            fail_msg("accepted %s", bad[i]);
+    }
+}
+
+static void test_ids(void **state)
+{
+    char u[37];
+    fg_uuid_new(u);
+    assert_true(fg_uuid_valid(u, 36));
+    assert_false(fg_uuid_valid("00000000-0000-0000-0000-000000000000", 36));
+    assert_false(fg_uuid_valid("3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f6g", 36));
+    assert_true(fg_event_id_valid("msg_abc-1", 9));
+    assert_false(fg_event_id_valid("a b", 3));
+    assert_false(fg_event_id_valid("a\x01", 2));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_type_accepts_a_good_event),
+        cmocka_unit_test(test_bad_events),
+        cmocka_unit_test(test_prepare_fills_id_and_at_and_keeps_unknown_fields),
+        cmocka_unit_test(test_idempotency_key_and_size_limit),
+        cmocka_unit_test(test_custom_types),
+        cmocka_unit_test(test_sse_frames),
+        cmocka_unit_test(test_event_frame_is_encoded_once),
+        cmocka_unit_test(test_filter_types),
+        cmocka_unit_test(test_filter_runs_and_workflows),
+        cmocka_unit_test(test_cursor_parse),
+        cmocka_unit_test(test_transition_table),
+        cmocka_unit_test(test_time_parse_and_format),
+        cmocka_unit_test(test_ids),
+    };
+    int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
+    return failed | run_store_tests();
+}

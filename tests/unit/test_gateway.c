@@ -1,0 +1,187 @@
+/*
+ * test_gateway.c - unit tests of the gateway's configuration: defaults, the JSON file and its
+ * errors (each naming the key), environment overrides, custom types, listen addresses.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "gateway/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int apply(fg_config_t *cfg, const char *json, char *err, size_t cap)
+{
+    return fg_config_apply_json(cfg, json, strlen(json), err, cap);
+}
+
+static void test_defaults(void **state)
+{
+    fg_config_t cfg;
+    fg_config_defaults(&cfg);
+    assert_string_equal(cfg.listen, "127.0.0.1:8080");
+    assert_string_equal(cfg.data_dir, "./data");
+    assert_int_equal(cfg.max_body_bytes, 1 << 20);
+    assert_int_equal(cfg.max_event_bytes, 256 << 10);
+    assert_int_equal(cfg.max_batch_events, 1000);
+    assert_int_equal(cfg.heartbeat_ms, 15000);
+    assert_string_equal(cfg.transitions, "warn");
+    assert_int_equal(fg_config_sync_mode(&cfg), FG_SYNC_FULL);
+    fg_config_dispose(&cfg);
+}
+
+static void test_file_values(void **state)
+{
+    fg_config_t cfg;
+    fg_config_defaults(&cfg);
+    char err[256];
+    assert_int_equal(apply(&cfg,
+                           "{\"listen\":\"[::1]:9000\",\"threads\":3,"
+                           "\"limits\":{\"max_body_bytes\":2048},"
+                           "\"store\":{\"synchronous\":\"normal\",\"retention\":{\"max_events\":5}},"
+                           "\"events\":{\"transitions\":\"enforce\"},"
+                           "\"sse\":{\"heartbeat_ms\":500}}",
+                           err, sizeof(err)),
+                     FG_OK);
+    assert_string_equal(cfg.listen, "[::1]:9000");
+    assert_int_equal(cfg.threads, 3);
+    assert_int_equal(cfg.max_body_bytes, 2048);
+    assert_int_equal(cfg.retention_max_events, 5);
+    assert_int_equal(fg_config_sync_mode(&cfg), FG_SYNC_NORMAL);
+    assert_string_equal(cfg.transitions, "enforce");
+    assert_int_equal(cfg.heartbeat_ms, 500);
+    fg_config_dispose(&cfg);
+}
+
+static void test_file_errors_name_the_key(void **state)
+{
+    static const struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"{\"listn\":\"x\"}", "config key listn: unknown key"},
+        {"{\"limits\":{\"max_body\":1}}", "config key limits.max_body: unknown key"},
+        {"{\"limits\":{\"max_body_bytes\":\"big\"}}", "limits.max_body_bytes: must be an integer"},
+        {"{\"limits\":{\"max_body_bytes\":10}}", "limits.max_body_bytes: out of range"},
+        {"{\"threads\":-1}", "config key threads: out of range"},
+        {"{\"limits\":5}", "config key limits: must be an object"},
+        {"{\"store\":{\"synchronous\":\"sometimes\"}}", "store.synchronous: must be one of"},
+        {"{\"events\":{\"transitions\":true}}", "events.transitions: must be a string"},
+        {"{\"listen\":\"nohostport\"}", "config key listen: invalid value"},
+        {"{\"listen\":\"127.0.0.1:99999\"}", "config key listen: invalid value"},
+        {"[1,2]", "top level must be a JSON object"},
+        {"{\"threads\":1,\"threads\":2}", "invalid JSON"},
+        {"{\"threads\":", "invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fg_config_t cfg;
+        fg_config_defaults(&cfg);
+        char err[256] = "";
+        assert_int_equal(apply(&cfg, cases[i].json, err, sizeof(err)), FG_ERR_INVALID);
+        if (strstr(err, cases[i].needle) == NULL)
+            fail_msg("for %s expected '%s' in '%s'", cases[i].json, cases[i].needle, err);
+        assert_null(strchr(err, '\n')); /* one line */
+        fg_config_dispose(&cfg);
+    }
+}
+
+static void test_environment_overrides(void **state)
+{
+    fg_config_t cfg;
+    fg_config_defaults(&cfg);
+    char err[256];
+    assert_int_equal(apply(&cfg, "{\"listen\":\"127.0.0.1:1000\",\"sse\":{\"retry_ms\":10}}", err,
+                           sizeof(err)),
+                     FG_OK);
+    char *env[] = {"FLOWGATE_LISTEN=127.0.0.1:2000", "FLOWGATE_SSE_RETRY_MS=20",
+                   "FLOWGATE_DATA_DIR=/tmp/x", "OTHER=1", NULL};
+    assert_int_equal(fg_config_apply_env(&cfg, env, err, sizeof(err)), FG_OK);
+    assert_string_equal(cfg.listen, "127.0.0.1:2000");
+    assert_int_equal(cfg.retry_ms, 20);
+    assert_string_equal(cfg.data_dir, "/tmp/x");
+    char *bad[] = {"FLOWGATE_THREADS=many", NULL};
+    assert_int_equal(fg_config_apply_env(&cfg, bad, err, sizeof(err)), FG_ERR_INVALID);
+    assert_non_null(strstr(err, "threads"));
+    assert_non_null(strstr(err, "FLOWGATE_THREADS"));
+    /* a flag (fg_config_set) wins over both */
+    assert_int_equal(fg_config_set(&cfg, "listen", "127.0.0.1:3000", err, sizeof(err)), FG_OK);
+    assert_string_equal(cfg.listen, "127.0.0.1:3000");
+    assert_int_equal(fg_config_set(&cfg, "log_level", "loud", err, sizeof(err)), FG_ERR_INVALID);
+    fg_config_dispose(&cfg);
+}
+
+static void test_custom_types_from_config(void **state)
+{
+    fg_config_t cfg;
+    fg_config_defaults(&cfg);
+    char err[256];
+    assert_int_equal(
+        apply(&cfg,
+              "{\"events\":{\"custom_types\":{\"run_budget_exceeded\":{\"run_id\":\"uuid\","
+              "\"limit_usd\":\"decimal\",\"note?\":\"string\"},\"signal_received\":{}}}}",
+              err, sizeof(err)),
+        FG_OK);
+    fg_catalog_t *cat = fg_catalog_create();
+    assert_int_equal(fg_config_add_custom_types(&cfg, cat, err, sizeof(err)), FG_OK);
+    int idx = fg_catalog_find(cat, "run_budget_exceeded", 19);
+    assert_true(idx >= FG_EV_BUILTIN_COUNT);
+    const fg_type_spec_t *t = fg_catalog_type(cat, (size_t)idx);
+    assert_int_equal(t->nfields, 3);
+    assert_string_equal(t->fields[2].name, "note");
+    assert_true(t->fields[2].optional);
+    assert_true(fg_catalog_find(cat, "signal_received", 15) >= 0);
+    fg_catalog_destroy(cat);
+    fg_config_dispose(&cfg);
+
+    fg_config_defaults(&cfg);
+    assert_int_equal(apply(&cfg, "{\"events\":{\"custom_types\":{\"x_y\":{\"a\":\"uuidd\"}}}}",
+                           err, sizeof(err)),
+                     FG_OK);
+    cat = fg_catalog_create();
+    assert_int_equal(fg_config_add_custom_types(&cfg, cat, err, sizeof(err)), FG_ERR_INVALID);
+    assert_non_null(strstr(err, "events.custom_types.x_y"));
+    fg_catalog_destroy(cat);
+    fg_config_dispose(&cfg);
+
+    fg_config_defaults(&cfg);
+    assert_int_equal(apply(&cfg, "{\"events\":{\"custom_types\":{\"log_line\":{}}}}", err,
+                           sizeof(err)),
+                     FG_OK);
+    cat = fg_catalog_create();
+    assert_int_equal(fg_config_add_custom_types(&cfg, cat, err, sizeof(err)), FG_ERR_INVALID);
+    assert_non_null(strstr(err, "events.custom_types.log_line"));
+    fg_catalog_destroy(cat);
+    fg_config_dispose(&cfg);
+}
+
+static void test_listen_addresses(void **state)
+{
+    char host[64];
+    uint16_t port;
+    assert_int_equal(fg_config_listen_addr("127.0.0.1:8080", host, sizeof(host), &port), FG_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 8080);
+    assert_int_equal(fg_config_listen_addr("[::1]:0", host, sizeof(host), &port), FG_OK);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    assert_int_equal(fg_config_listen_addr("localhost:80", host, sizeof(host), &port), FG_OK);
+    const char *bad[] = {"", ":80", "host", "host:", "host:x", "host:-1", "host:65536", "[::1]80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(fg_config_listen_addr(bad[i], host, sizeof(host), &port), FG_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_values),
+        cmocka_unit_test(test_file_errors_name_the_key),
+        cmocka_unit_test(test_environment_overrides),
+        cmocka_unit_test(test_custom_types_from_config),
+        cmocka_unit_test(test_listen_addresses),
+    };
+    return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
+}

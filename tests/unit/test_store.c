@@ -1,0 +1,417 @@
+/*
+ * test_store.c - the SQLite store and the writer thread together: sequence numbers, group
+ * commit from concurrent submitters, idempotency, the transition check in both modes, the
+ * workflow of step events, retention and its floor, and reopening.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "events/store.h"
+#include "events/writer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RUN "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
+#define STEP "0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61"
+
+int run_store_tests(void);
+
+typedef struct {
+    char dir[64], path[96];
+    fg_catalog_t *cat;
+    fg_store_t *store;
+    fg_writer_t *writer;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t announced[4096]; /* seqs handed to on_commit, in order */
+    size_t nannounced;
+    char workflows[4096][16];
+} fixture_t;
+
+typedef struct {
+    fg_pub_job_t job;
+    fg_pub_event_t events[8];
+    fg_pub_result_t results[8];
+    fixture_t *fx;
+    bool done;
+} job_t;
+
+static void on_commit(void *ctx, fg_event_t **evs, size_t n)
+{
+    fixture_t *fx = ctx;
+    pthread_mutex_lock(&fx->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (fx->nannounced < 4096) {
+            snprintf(fx->workflows[fx->nannounced], 16, "%s", evs[i]->workflow);
+            fx->announced[fx->nannounced++] = evs[i]->seq;
+        }
+        fg_event_release(evs[i]);
+    }
+    pthread_mutex_unlock(&fx->lock);
+}
+
+static void on_done(fg_pub_job_t *job)
+{
+    job_t *j = job->udata;
+    pthread_mutex_lock(&j->fx->lock);
+    j->done = true;
+    pthread_cond_broadcast(&j->fx->cond);
+    pthread_mutex_unlock(&j->fx->lock);
+}
+
+static void start_writer(fixture_t *fx, bool enforce, uint64_t max_events)
+{
+    char err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    fg_writer_config_t wc = {.store = fx->store,
+                             .cat = fx->cat,
+                             .enforce_transitions = enforce,
+                             .retention_max_events = max_events,
+                             .retention_interval_ms = 50,
+                             .on_commit = on_commit,
+                             .on_commit_ctx = fx};
+    assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
+}
+
+static void stop_writer(fixture_t *fx)
+{
+    fg_writer_stop(fx->writer);
+    fg_store_close(fx->store);
+    fx->writer = NULL;
+    fx->store = NULL;
+}
+
+static int setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fg-unit-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+    fx->cat = fg_catalog_create();
+    pthread_mutex_init(&fx->lock, NULL);
+    pthread_cond_init(&fx->cond, NULL);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    if (fx->writer)
+        stop_writer(fx);
+    fg_catalog_destroy(fx->cat);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(fx);
+    return 0;
+}
+
+/* Builds a job from JSON texts (prepared as the gateway would). */
+static job_t *make_job(fixture_t *fx, const char **texts, size_t n)
+{
+    job_t *j = calloc(1, sizeof(*j));
+    j->fx = fx;
+    for (size_t i = 0; i < n; i++) {
+        json_t *obj = json_loads(texts[i], 0, NULL);
+        assert_non_null(obj);
+        fg_verr_t err;
+        assert_int_equal(fg_pub_event_prepare(fx->cat, obj, NULL, 65536, 1000, &j->events[i], &err),
+                         FG_OK);
+        json_decref(obj);
+    }
+    j->job.events = j->events;
+    j->job.results = j->results;
+    j->job.n = n;
+    j->job.done = on_done;
+    j->job.udata = j;
+    return j;
+}
+
+static void wait_job(job_t *j)
+{
+    pthread_mutex_lock(&j->fx->lock);
+    while (!j->done)
+        pthread_cond_wait(&j->fx->cond, &j->fx->lock);
+    pthread_mutex_unlock(&j->fx->lock);
+}
+
+static void free_job(job_t *j)
+{
+    for (size_t i = 0; i < j->job.n; i++)
+        fg_pub_event_dispose(&j->events[i]);
+    free(j);
+}
+
+/* Publishes and waits; returns the job (caller frees). */
+static job_t *publish(fixture_t *fx, const char **texts, size_t n)
+{
+    job_t *j = make_job(fx, texts, n);
+    assert_int_equal(fg_writer_submit(fx->writer, &j->job), FG_OK);
+    wait_job(j);
+    return j;
+}
+
+static const char *log_line(int i)
+{
+    static char buf[16][256];
+    char *b = buf[i % 16];
+    snprintf(b, 256,
+             "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+             "\"step_name\":\"build\",\"stream\":\"stdout\",\"line\":\"line %d\"}",
+             i);
+    return b;
+}
+
+static const char *status(const char *from, const char *to, const char *id)
+{
+    static char buf[4][320];
+    static int k;
+    char *b = buf[k++ % 4];
+    snprintf(b, 320,
+             "{\"type\":\"run_status_changed\",\"run_id\":\"" RUN "\",\"workflow_name\":\"deploy\","
+             "\"from\":\"%s\",\"to\":\"%s\",\"cost_usd\":\"0\",\"duration_ms\":1%s%s%s}",
+             from, to, id ? ",\"id\":\"" : "", id ? id : "", id ? "\"" : "");
+    return b;
+}
+
+static size_t read_all(fixture_t *fx, const fg_filter_t *f, uint64_t after, uint64_t *seqs)
+{
+    fg_store_reader_t *r;
+    char err[256];
+    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_event_t *evs[512];
+    size_t n;
+    uint64_t scanned;
+    assert_int_equal(fg_store_read(r, fx->cat, f, after, INT64_MAX, 512, evs, &n, &scanned),
+                     FG_OK);
+    for (size_t i = 0; i < n; i++) {
+        seqs[i] = evs[i]->seq;
+        fg_event_release(evs[i]);
+    }
+    fg_store_reader_close(r);
+    return n;
+}
+
+static void test_sequences_and_replay(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, false, 0);
+    const char *created = "{\"type\":\"run_created\",\"run_id\":\"" RUN
+                          "\",\"workflow_name\":\"deploy\"}";
+    const char *texts[] = {created, log_line(1), log_line(2)};
+    job_t *j = publish(fx, texts, 3);
+    assert_int_equal(j->job.status, FG_OK);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(j->results[i].seq, i + 1);
+        assert_false(j->results[i].duplicate);
+    }
+    free_job(j);
+    assert_int_equal(fx->nannounced, 3);
+    assert_int_equal(fx->announced[2], 3);
+    /* a step event inherits its run's workflow (for workflow= filters), live and stored */
+    assert_string_equal(fx->workflows[1], "deploy");
+    fg_filter_t f;
+    fg_filter_init(&f);
+    fg_verr_t err;
+    assert_int_equal(fg_filter_add_workflows(&f, "deploy", 6, &err), FG_OK);
+    uint64_t seqs[512];
+    assert_int_equal(read_all(fx, &f, 0, seqs), 3);
+    fg_filter_dispose(&f);
+    fg_filter_init(&f);
+    assert_int_equal(fg_filter_add_types(&f, fx->cat, "log_line", 8, &err), FG_OK);
+    assert_int_equal(read_all(fx, &f, 2, seqs), 1);
+    assert_int_equal(seqs[0], 3);
+    fg_filter_dispose(&f);
+
+    /* reopening keeps the sequence going */
+    stop_writer(fx);
+    start_writer(fx, false, 0);
+    assert_int_equal(fg_store_last_seq(fx->store), 3);
+    const char *one[] = {log_line(3)};
+    j = publish(fx, one, 1);
+    assert_int_equal(j->results[0].seq, 4);
+    free_job(j);
+}
+
+static void test_idempotent_publish(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, false, 0);
+    const char *texts[] = {status("pending", "running", "evt-1")};
+    job_t *a = publish(fx, texts, 1);
+    job_t *b = publish(fx, texts, 1);
+    assert_int_equal(a->results[0].seq, 1);
+    assert_int_equal(b->results[0].seq, 1);
+    assert_true(b->results[0].duplicate);
+    assert_int_equal(fx->nannounced, 1); /* nothing new announced */
+    free_job(a);
+    free_job(b);
+    /* a batch repeating an id inside itself stores it once */
+    const char *twice[] = {status("running", "completed", "evt-2"),
+                           status("running", "completed", "evt-2")};
+    job_t *c = publish(fx, twice, 2);
+    assert_int_equal(c->results[0].seq, 2);
+    assert_int_equal(c->results[1].seq, 2);
+    assert_true(c->results[1].duplicate);
+    free_job(c);
+    assert_int_equal(fg_store_last_seq(fx->store), 2);
+}
+
+static void test_transitions_enforced(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, true, 0);
+    const char *ok[] = {status("pending", "running", NULL)};
+    job_t *j = publish(fx, ok, 1);
+    assert_int_equal(j->job.status, FG_OK);
+    free_job(j);
+    /* the machine forbids it */
+    const char *bad[] = {log_line(1), status("running", "pending", NULL)};
+    j = publish(fx, bad, 2);
+    assert_int_equal(j->job.status, FG_ERR_CONFLICT);
+    assert_string_equal(j->job.err.code, "illegal_transition");
+    assert_int_equal(j->job.err.index, 1);
+    free_job(j);
+    /* the run is running, not retrying */
+    const char *stale[] = {status("retrying", "running", NULL)};
+    j = publish(fx, stale, 1);
+    assert_int_equal(j->job.status, FG_ERR_CONFLICT);
+    free_job(j);
+    /* nothing of the rejected jobs was stored: the next seq follows the first */
+    assert_int_equal(fg_store_last_seq(fx->store), 1);
+    const char *next[] = {status("running", "completed", NULL), status("completed", "completed", NULL)};
+    j = publish(fx, next, 2);
+    assert_int_equal(j->job.status, FG_OK);
+    assert_int_equal(j->results[0].seq, 2);
+    assert_int_equal(j->results[1].seq, 3);
+    free_job(j);
+    assert_int_equal(atomic_load(&fg_writer_stats(fx->writer)->events), 3);
+}
+
+static void test_transitions_warned(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, false, 0);
+    const char *texts[] = {status("pending", "running", NULL), status("pending", "completed", NULL)};
+    job_t *j = publish(fx, texts, 2);
+    assert_int_equal(j->job.status, FG_OK);
+    assert_string_equal(j->results[0].warning, "");
+    assert_non_null(strstr(j->results[1].warning, "illegal_transition"));
+    assert_int_equal(j->results[1].seq, 2);
+    free_job(j);
+    assert_int_equal(atomic_load(&fg_writer_stats(fx->writer)->illegal_transitions), 1);
+}
+
+static void test_retention_by_count(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, false, 4);
+    for (int i = 0; i < 10; i++) {
+        const char *t[] = {log_line(i)};
+        free_job(publish(fx, t, 1));
+    }
+    /* retention runs in the background; wait for its floor (bounded) */
+    for (int i = 0; i < 200 && fg_store_purged_through(fx->store) < 6; i++)
+        usleep(20000);
+    assert_int_equal(fg_store_purged_through(fx->store), 6);
+    fg_filter_t f;
+    fg_filter_init(&f);
+    uint64_t seqs[512];
+    assert_int_equal(read_all(fx, &f, 0, seqs), 4);
+    assert_int_equal(seqs[0], 7);
+    fg_filter_dispose(&f);
+    stop_writer(fx);
+    /* the floor and the sequence survive a restart even though the rows are gone */
+    start_writer(fx, false, 0);
+    assert_int_equal(fg_store_purged_through(fx->store), 6);
+    assert_int_equal(fg_store_last_seq(fx->store), 10);
+}
+
+typedef struct {
+    fixture_t *fx;
+    int jobs;
+    uint64_t seqs[200];
+} producer_t;
+
+static void *producer(void *arg)
+{
+    producer_t *p = arg;
+    for (int i = 0; i < p->jobs; i++) {
+        const char *t[] = {log_line(i)};
+        job_t *j = publish(p->fx, t, 1);
+        p->seqs[i] = j->results[0].seq;
+        free_job(j);
+    }
+    return NULL;
+}
+
+static void test_concurrent_producers_get_contiguous_sequences(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, false, 0);
+    enum { P = 8, J = 200 };
+    producer_t prods[P];
+    pthread_t th[P];
+    for (int i = 0; i < P; i++) {
+        prods[i].fx = fx;
+        prods[i].jobs = J;
+        pthread_create(&th[i], NULL, producer, &prods[i]);
+    }
+    for (int i = 0; i < P; i++)
+        pthread_join(th[i], NULL);
+    static bool seen[P * J + 1];
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < P; i++) {
+        for (int k = 0; k < J; k++) {
+            uint64_t s = prods[i].seqs[k];
+            assert_true(s >= 1 && s <= P * J);
+            assert_false(seen[s]);
+            seen[s] = true;
+            if (k > 0)
+                assert_true(s > prods[i].seqs[k - 1]); /* one producer's order is kept */
+        }
+    }
+    assert_int_equal(fg_store_last_seq(fx->store), P * J);
+    /* announcements came in sequence order without gaps */
+    for (size_t i = 0; i < fx->nannounced; i++)
+        assert_int_equal(fx->announced[i], i + 1);
+}
+
+static void test_open_rejects_a_corrupt_file(void **state)
+{
+    fixture_t *fx = *state;
+    FILE *f = fopen(fx->path, "wb");
+    for (int i = 0; i < 64; i++)
+        fputs("this is not a database file at all ", f);
+    fclose(f);
+    fg_store_t *s = NULL;
+    char err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_FULL, &s, err, sizeof(err)), FG_ERR_CORRUPT);
+    assert_null(s);
+    assert_non_null(strstr(err, "corrupt"));
+}
+
+int run_store_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sequences_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_publish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transitions_enforced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transitions_warned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_by_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_producers_get_contiguous_sequences,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_rejects_a_corrupt_file, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
