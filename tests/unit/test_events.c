@@ -50,7 +50,7 @@ static int check(const char *text, fg_verr_t *err, fg_pub_event_t *out_keep)
     assert_non_null(obj);
     fg_pub_event_t ev;
     memset(err, 0, sizeof(*err));
-    int rc = fg_pub_event_prepare(cat, obj, NULL, 256 * 1024, 1763806530000000, &ev, err);
+    int rc = fg_pub_event_prepare(cat, obj, NULL, 256 * 1024, 1795342530000000, &ev, err);
     json_decref(obj);
     if (rc == FG_OK) {
         if (out_keep)
