@@ -153,7 +153,7 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
     *out = NULL;
     *n = 0;
     if (kind == BODY_JSON) {
-        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (root == NULL) {
             char pos[32];
             snprintf(pos, sizeof(pos), "%d:%d", jerr.line, jerr.column);

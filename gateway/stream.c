@@ -125,12 +125,15 @@ static void cut_off(fg_stream_t *s)
     }
 }
 
-/* Queues one event (taking a reference). Live events respect the stream's caps. */
+/* Queues one event (taking a reference). Live events respect the stream's caps, which only
+ * bind while a send is in flight: a stream is slow when its client has not taken the previous
+ * write yet, not when one large commit arrives at an idle stream. */
 static void enqueue(fg_stream_t *s, fg_event_t *ev, bool capped)
 {
     const fg_config_t *cfg = s->loop->server->cfg;
-    if (capped && (s->qlen + 1 > (size_t)cfg->queue_max_events ||
-                   s->qbytes + ev->frame_len > (size_t)cfg->queue_max_bytes)) {
+    if (capped && s->sending &&
+        (s->qlen + 1 > (size_t)cfg->queue_max_events ||
+         s->qbytes + ev->frame_len > (size_t)cfg->queue_max_bytes)) {
         cut_off(s);
         return;
     }
