@@ -50,6 +50,8 @@ int fg_hub_init(fg_hub_t *h, uint64_t high_seq, fg_hub_deliver_cb deliver, void 
 
 void fg_hub_dispose(fg_hub_t *h)
 {
+    if (h->buckets == NULL)
+        return; /* never initialised (zeroed), or already disposed */
     while (!h2o_linklist_is_empty(&h->subs))
         fg_hub_detach(h, H2O_STRUCT_FROM_MEMBER(fg_hub_sub_t, all, h->subs.next));
     free(h->buckets);

@@ -43,7 +43,7 @@ typedef struct fg_hub {
 /** Initialises a hub whose events start after high_seq. Returns FG_OK or FG_ERR_NOMEM. */
 int fg_hub_init(fg_hub_t *h, uint64_t high_seq, fg_hub_deliver_cb deliver, void *ctx);
 
-/** Frees the index. Subscribers still attached are detached. */
+/** Frees the index. Subscribers still attached are detached. Safe on a zeroed hub. */
 void fg_hub_dispose(fg_hub_t *h);
 
 /**
