@@ -139,7 +139,8 @@ int fg_catalog_add_custom(fg_catalog_t *cat, const char *name, const fg_field_sp
     fg_field_spec_t *copy = calloc(nfields ? nfields : 1, sizeof(*copy));
     if (copy == NULL)
         return FG_ERR_NOMEM;
-    memcpy(copy, fields, nfields * sizeof(*copy));
+    if (nfields > 0)
+        memcpy(copy, fields, nfields * sizeof(*copy));
     fg_type_spec_t *t = &cat->types[cat->count];
     memset(t, 0, sizeof(*t));
     memcpy(t->name, name, strlen(name) + 1);

@@ -34,10 +34,13 @@ typedef struct fg_loop {
     h2o_multithread_receiver_t reply_rx;   /* answered publish jobs from the writer */
     h2o_multithread_receiver_t ctl_rx;     /* shutdown from the main thread */
     fg_store_reader_t *reader;             /* replay and paging */
+    h2o_timeout_t hb_timeout;              /* ticks a few times per heartbeat interval */
+    h2o_timeout_entry_t hb_entry;
     fg_hub_t hub;
     size_t pending_publishes;              /* jobs submitted and not yet answered */
     size_t nstreams;                       /* SSE responses started and not yet disposed */
     bool stopping;
+    bool drained;                          /* every connection closed before the loop ended */
     _Atomic bool running;
 } fg_loop_t;
 

@@ -33,9 +33,6 @@ typedef struct {
     h2o_multithread_message_t super;
 } ctl_msg_t;
 
-static __thread h2o_timeout_t hb_timeout;
-static __thread h2o_timeout_entry_t hb_entry;
-static __thread fg_loop_t *this_loop;
 
 static uint16_t bound_port;
 
@@ -218,6 +215,14 @@ static void on_ctl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         l->listener = NULL;
     }
     fg_stream_close_all(l);
+    /* HTTP/1: close idle keep-alive connections; HTTP/2: GOAWAY. */
+    h2o_context_request_shutdown(&l->ctx);
+}
+
+static bool conns_open(fg_loop_t *l)
+{
+    return !h2o_linklist_is_empty(&l->ctx.http1._conns) ||
+           !h2o_linklist_is_empty(&l->ctx.http2._conns);
 }
 
 /* --- loop threads ------------------------------------------------------------------------ */
@@ -237,18 +242,18 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 static void on_heartbeat(h2o_timeout_entry_t *entry)
 {
-    fg_stream_heartbeat(this_loop, fg_time_mono_ms());
-    h2o_timeout_link(this_loop->loop, &hb_timeout, &hb_entry);
+    fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, hb_entry, entry);
+    fg_stream_heartbeat(l, fg_time_mono_ms());
+    h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
 }
 
 static void *loop_main(void *arg)
 {
     fg_loop_t *l = arg;
-    this_loop = l;
     uint64_t tick = (uint64_t)(l->server->cfg->heartbeat_ms / 4);
-    h2o_timeout_init(l->loop, &hb_timeout, tick < 50 ? 50 : tick);
-    hb_entry.cb = on_heartbeat;
-    h2o_timeout_link(l->loop, &hb_timeout, &hb_entry);
+    h2o_timeout_init(l->loop, &l->hb_timeout, tick < 50 ? 50 : tick);
+    l->hb_entry.cb = on_heartbeat;
+    h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
     l->listener = h2o_evloop_socket_create(l->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->listen_fd = -1; /* the socket owns it now */
     l->listener->data = l;
@@ -262,13 +267,42 @@ static void *loop_main(void *arg)
             continue;
         if (deadline == 0)
             deadline = fg_time_mono_ms() + l->server->cfg->shutdown_grace_ms;
-        bool idle = l->pending_publishes == 0 && l->nstreams == 0;
+        bool idle = l->pending_publishes == 0 && l->nstreams == 0 && !conns_open(l);
         if (idle || fg_time_mono_ms() > deadline)
             break;
     }
-    h2o_timeout_unlink(&hb_entry);
+    h2o_timeout_unlink(&l->hb_entry);
+    l->drained = !conns_open(l);
+    if (!l->drained)
+        fg_log(FG_LOG_WARN, "shutdown_grace_expired", "loop=%d streams=%zu publishes=%zu", l->index,
+               l->nstreams, l->pending_publishes);
     atomic_store(&l->running, false);
     return NULL;
+}
+
+/* Main thread, after the loop thread and the writer stopped: deliver what is left in the loop's
+ * queue (so every batch reference is released), then free its h2o objects. A loop whose
+ * connections did not close within the grace period is left as it is: the process is exiting
+ * and h2o cannot free a context with live connections. */
+static void loop_destroy(fg_loop_t *l)
+{
+    if (l->loop == NULL)
+        return;
+    if (!l->drained)
+        return;
+    h2o_evloop_run(l->loop, 0);
+    h2o_multithread_unregister_receiver(l->queue, &l->batch_rx);
+    h2o_multithread_unregister_receiver(l->queue, &l->reply_rx);
+    h2o_multithread_unregister_receiver(l->queue, &l->ctl_rx);
+    h2o_multithread_destroy_queue(l->queue);
+    h2o_evloop_run(l->loop, 0); /* completes the deferred close of the queue's pipe socket */
+    /* request_shutdown armed HTTP/2's graceful-shutdown timer; a disposed timeout must be empty */
+    if (h2o_timeout_is_linked(&l->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&l->ctx);
+    h2o_timeout_dispose(l->loop, &l->hb_timeout);
+    h2o_evloop_destroy(l->loop);
+    l->loop = NULL;
 }
 
 /* --- start and stop ---------------------------------------------------------------------- */
@@ -490,6 +524,13 @@ void fg_server_stop(fg_server_t *srv)
         pthread_join(srv->loops[i].thread, NULL);
     fg_writer_stop(srv->writer);
     srv->writer = NULL;
+    for (size_t i = 0; i < srv->nloops; i++)
+        loop_destroy(&srv->loops[i]);
+    bool all_drained = true;
+    for (size_t i = 0; i < srv->nloops; i++)
+        all_drained &= srv->loops[i].drained;
+    if (all_drained)
+        h2o_config_dispose(&srv->h2o_config);
     fg_log(FG_LOG_INFO, "stopped", "last_seq=%" PRIu64, fg_store_last_seq(srv->store));
     server_free(srv);
 }

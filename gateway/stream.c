@@ -377,10 +377,6 @@ int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
-    if (l->stopping) {
-        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
-        return 0;
-    }
     fg_stream_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_dispose);
     memset(s, 0, sizeof(*s));
     s->loop = l;
@@ -422,7 +418,12 @@ int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len)
                           H2O_STRLIT("no"));
     h2o_start_response(req, &s->gen);
     fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
-    if (!s->live)
+    if (l->stopping) {
+        /* Shutting down: an empty stream that ends at once. A non-200 answer would make an
+         * EventSource give up for good; an ended stream makes it reconnect after retry. */
+        fg_hub_detach(&l->hub, &s->sub);
+        s->closing = true;
+    } else if (!s->live)
         replay_page(s);
     flush(s);
     if (s->dirty) {
