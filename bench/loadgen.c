@@ -1,1 +1,424 @@
-int main(void){return 0;}
+/*
+ * loadgen.c - the flowgate load tool (benchmarks only; it never fails a build).
+ *
+ * Opens N SSE connections, publishes M log_line events (as fast as possible in batches over K
+ * connections, or at a fixed rate), and prints: deliveries per second, publish-to-receive latency
+ * p50/p99 (each event carries its send time from CLOCK_MONOTONIC in `line`), server RSS per
+ * connection (with --pid), and publish throughput. One thread, epoll, raw HTTP/1.1 on loopback.
+ *
+ *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
+ *              [--rate EV_PER_S] [--settle-ms MS]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_ID "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
+#define STEP_ID "0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61"
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
+
+/* --- options --------------------------------------------------------------------------- */
+static int port = 8080, pid = 0, nstreams = 1000, nevents = 1000, batch = 100, npub = 4;
+static double rate = 0;
+static int settle_ms = 300;
+
+/* --- latency samples ---------------------------------------------------------------------- */
+static int64_t *lat;
+static size_t nlat, lat_cap;
+static size_t lat_every = 1; /* record one stream in lat_every */
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --- SSE receivers ------------------------------------------------------------------------ */
+typedef struct {
+    int fd;
+    int idx;
+    bool headers_done;
+    int chunk_state;    /* 0 size, 1 size-ext/CR, 2 data, 3 data CR, 4 data LF */
+    size_t chunk_left;
+    char *buf;          /* decoded body not yet scanned */
+    size_t len, cap;
+    char hdr[1024];
+    size_t hlen;
+    uint64_t frames;
+} sse_conn_t;
+
+static sse_conn_t *conns;
+static uint64_t total_frames, ready_streams;
+static int64_t last_frame_ns;
+
+static int connect_to(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        die("socket");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        die("connect");
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    return fd;
+}
+
+static void body_bytes(sse_conn_t *c, const char *p, size_t n)
+{
+    if (c->len + n > c->cap) {
+        c->cap = (c->len + n) * 2;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+}
+
+/* Counts complete frames ("\n\n"-terminated) and samples latency from "line":"<ns>". */
+static void scan_frames(sse_conn_t *c, int64_t t)
+{
+    size_t start = 0;
+    for (;;) {
+        char *end = memmem(c->buf + start, c->len - start, "\n\n", 2);
+        if (end == NULL)
+            break;
+        size_t flen = (size_t)(end - (c->buf + start));
+        char *f = c->buf + start;
+        if (flen > 6 && memmem(f, flen, "\ndata: ", 7) != NULL) {
+            c->frames++;
+            total_frames++;
+            last_frame_ns = t;
+            if (c->idx % (int)lat_every == 0 && nlat < lat_cap) {
+                char *l = memmem(f, flen, "\"line\":\"", 8);
+                if (l != NULL)
+                    lat[nlat++] = t - strtoll(l + 8, NULL, 10);
+            }
+        }
+        start += flen + 2;
+    }
+    memmove(c->buf, c->buf + start, c->len - start);
+    c->len -= start;
+}
+
+/* Decodes HTTP/1.1 chunked transfer coding. */
+static void on_body(sse_conn_t *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        char ch = p[i];
+        switch (c->chunk_state) {
+        case 0:
+            if (ch == '\r' || ch == ';') {
+                c->chunk_state = 1;
+            } else {
+                int v = (ch >= '0' && ch <= '9') ? ch - '0' : (ch | 32) - 'a' + 10;
+                c->chunk_left = c->chunk_left * 16 + (size_t)v;
+            }
+            i++;
+            break;
+        case 1:
+            if (ch == '\n')
+                c->chunk_state = c->chunk_left ? 2 : 3;
+            i++;
+            break;
+        case 2: {
+            size_t take = n - i < c->chunk_left ? n - i : c->chunk_left;
+            body_bytes(c, p + i, take);
+            i += take;
+            c->chunk_left -= take;
+            if (c->chunk_left == 0)
+                c->chunk_state = 3;
+            break;
+        }
+        case 3:
+            i++; /* CR */
+            c->chunk_state = 4;
+            break;
+        case 4:
+            i++; /* LF */
+            c->chunk_state = 0;
+            c->chunk_left = 0;
+            break;
+        }
+    }
+}
+
+static void on_sse_readable(sse_conn_t *c)
+{
+    static char rb[256 * 1024];
+    for (;;) {
+        ssize_t r = read(c->fd, rb, sizeof(rb));
+        if (r <= 0) {
+            if (r == 0) {
+                fprintf(stderr, "stream %d closed by the server\n", c->idx);
+                close(c->fd);
+                c->fd = -1;
+            }
+            return;
+        }
+        size_t off = 0;
+        if (!c->headers_done) {
+            size_t take = (size_t)r < sizeof(c->hdr) - c->hlen ? (size_t)r : sizeof(c->hdr) - c->hlen;
+            memcpy(c->hdr + c->hlen, rb, take);
+            c->hlen += take;
+            char *e = memmem(c->hdr, c->hlen, "\r\n\r\n", 4);
+            if (e == NULL)
+                continue;
+            size_t hl = (size_t)(e - c->hdr) + 4;
+            off = hl - (c->hlen - take);
+            c->headers_done = true;
+            ready_streams++;
+        }
+        on_body(c, rb + off, (size_t)r - off);
+        scan_frames(c, now_ns());
+    }
+}
+
+/* --- publishers --------------------------------------------------------------------------- */
+typedef struct {
+    int fd;
+    bool busy;
+    char resp[4096];
+    size_t rlen;
+    int64_t sent_at;
+    int events_in_flight;
+} pub_conn_t;
+
+static pub_conn_t *pubs;
+static uint64_t published, publish_requests;
+static int64_t publish_ns_total;
+
+static size_t build_request(char *out, size_t cap, int n, int64_t t)
+{
+    static char body[1 << 21];
+    size_t bl = 0;
+    if (n > 1)
+        body[bl++] = '[';
+    for (int i = 0; i < n; i++) {
+        bl += (size_t)snprintf(body + bl, sizeof(body) - bl,
+                               "%s{\"type\":\"log_line\",\"run_id\":\"" RUN_ID
+                               "\",\"step_id\":\"" STEP_ID
+                               "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld\"}",
+                               i ? "," : "", (long long)t);
+    }
+    if (n > 1)
+        body[bl++] = ']';
+    int hl = snprintf(out, cap,
+                      "POST /v1/events HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      bl);
+    memcpy(out + hl, body, bl);
+    return (size_t)hl + bl;
+}
+
+static char req_buf[1 << 21];
+
+static void pub_send(pub_conn_t *p, int n)
+{
+    int64_t t = now_ns();
+    size_t len = build_request(req_buf, sizeof(req_buf), n, t);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(p->fd, req_buf + off, len - off);
+        if (w < 0) {
+            if (errno == EAGAIN)
+                continue;
+            die("write");
+        }
+        off += (size_t)w;
+    }
+    p->busy = true;
+    p->sent_at = t;
+    p->rlen = 0;
+    p->events_in_flight = n;
+}
+
+/* Returns true when a whole response has arrived. */
+static bool pub_readable(pub_conn_t *p)
+{
+    for (;;) {
+        ssize_t r = read(p->fd, p->resp + p->rlen, sizeof(p->resp) - p->rlen - 1);
+        if (r <= 0)
+            break;
+        p->rlen += (size_t)r;
+    }
+    p->resp[p->rlen] = '\0';
+    char *e = strstr(p->resp, "\r\n\r\n");
+    if (e == NULL)
+        return false;
+    char *cl = strcasestr(p->resp, "content-length:");
+    size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
+    if (p->rlen < (size_t)(e - p->resp) + 4 + body)
+        return false;
+    if (strncmp(p->resp, "HTTP/1.1 202", 12) != 0) {
+        fprintf(stderr, "publish failed: %.200s\n", p->resp);
+        exit(1);
+    }
+    publish_ns_total += now_ns() - p->sent_at;
+    published += (uint64_t)p->events_in_flight;
+    publish_requests++;
+    p->busy = false;
+    return true;
+}
+
+static long rss_kib(void)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long v = -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+#define TAG_PUB (1ull << 62)
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"port", 1, 0, 'p'},    {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
+        {"events", 1, 0, 'e'},  {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
+        {"rate", 1, 0, 'r'},    {"settle-ms", 1, 0, 'S'}, {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'p': port = atoi(optarg); break;
+        case 'P': pid = atoi(optarg); break;
+        case 's': nstreams = atoi(optarg); break;
+        case 'e': nevents = atoi(optarg); break;
+        case 'b': batch = atoi(optarg); break;
+        case 'k': npub = atoi(optarg); break;
+        case 'r': rate = atof(optarg); break;
+        case 'S': settle_ms = atoi(optarg); break;
+        default:
+            fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");
+            return 2;
+        }
+    }
+    int ep = epoll_create1(0);
+    uint64_t expected = (uint64_t)nstreams * (uint64_t)nevents;
+    lat_cap = 2000000;
+    lat_every = expected > lat_cap ? (size_t)((expected + lat_cap - 1) / lat_cap) : 1;
+    lat = malloc(lat_cap * sizeof(*lat));
+
+    long rss0 = rss_kib();
+    conns = calloc((size_t)nstreams, sizeof(*conns));
+    const char *get = "GET /v1/stream?types=log_line HTTP/1.1\r\nHost: bench\r\n"
+                      "Accept: text/event-stream\r\n\r\n";
+    for (int i = 0; i < nstreams; i++) {
+        sse_conn_t *c = &conns[i];
+        c->idx = i;
+        c->fd = connect_to();
+        if (write(c->fd, get, strlen(get)) != (ssize_t)strlen(get))
+            die("write");
+        fcntl(c->fd, F_SETFL, O_NONBLOCK);
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e);
+    }
+    struct epoll_event evs[512];
+    int64_t deadline = now_ns() + 60LL * 1000000000;
+    while (ready_streams < (uint64_t)nstreams && now_ns() < deadline) {
+        int n = epoll_wait(ep, evs, 512, 100);
+        for (int i = 0; i < n; i++)
+            on_sse_readable(&conns[evs[i].data.u64]);
+    }
+    usleep((useconds_t)settle_ms * 1000);
+    long rss1 = rss_kib();
+    printf("streams connected: %llu of %d\n", (unsigned long long)ready_streams, nstreams);
+    if (rss0 > 0 && rss1 > 0)
+        printf("server RSS: %ld KiB before, %ld KiB with %d idle streams -> %.2f KiB per stream\n",
+               rss0, rss1, nstreams, nstreams ? (double)(rss1 - rss0) / nstreams : 0.0);
+
+    pubs = calloc((size_t)npub, sizeof(*pubs));
+    for (int i = 0; i < npub; i++) {
+        pubs[i].fd = connect_to();
+        fcntl(pubs[i].fd, F_SETFL, O_NONBLOCK);
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = TAG_PUB | (uint64_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, pubs[i].fd, &e);
+    }
+
+    int64_t t0 = now_ns();
+    uint64_t to_send = (uint64_t)nevents, sent = 0;
+    int per = rate > 0 ? 1 : batch;
+    int64_t interval = rate > 0 ? (int64_t)(1e9 / rate) : 0;
+    int64_t next_send = t0;
+    deadline = t0 + 300LL * 1000000000;
+    int64_t publish_done = 0;
+    while ((published < to_send || total_frames < expected) && now_ns() < deadline) {
+        int64_t t = now_ns();
+        for (int i = 0; i < npub && sent < to_send; i++) {
+            if (pubs[i].busy || (rate > 0 && t < next_send))
+                continue;
+            int n = (int)(to_send - sent < (uint64_t)per ? to_send - sent : (uint64_t)per);
+            pub_send(&pubs[i], n);
+            sent += (uint64_t)n;
+            if (rate > 0)
+                next_send += interval;
+        }
+        int timeout = 1;
+        if (rate > 0 && sent < to_send) {
+            int64_t wait = (next_send - now_ns()) / 1000000;
+            timeout = wait < 0 ? 0 : (int)(wait > 5 ? 5 : wait);
+        }
+        int n = epoll_wait(ep, evs, 512, timeout);
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag & TAG_PUB)
+                pub_readable(&pubs[tag & ~TAG_PUB]);
+            else if (conns[tag].fd >= 0)
+                on_sse_readable(&conns[tag]);
+        }
+        if (published >= to_send && publish_done == 0)
+            publish_done = now_ns();
+    }
+    double pub_s = (double)((publish_done ? publish_done : now_ns()) - t0) / 1e9;
+    double fan_s = (double)(last_frame_ns - t0) / 1e9;
+    printf("published: %llu events in %llu requests in %.3f s -> %.0f events/s, %.0f requests/s"
+           " (mean request %.2f ms)\n",
+           (unsigned long long)published, (unsigned long long)publish_requests, pub_s,
+           published / pub_s, publish_requests / pub_s,
+           publish_requests ? publish_ns_total / 1e6 / (double)publish_requests : 0.0);
+    printf("delivered: %llu of %llu frames in %.3f s -> %.0f deliveries/s\n",
+           (unsigned long long)total_frames, (unsigned long long)expected, fan_s,
+           fan_s > 0 ? total_frames / fan_s : 0.0);
+    if (nlat > 0) {
+        qsort(lat, nlat, sizeof(*lat), cmp64);
+        printf("latency publish->receive (%zu samples): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               nlat, lat[nlat / 2] / 1e6, lat[(size_t)(nlat * 0.99)] / 1e6, lat[nlat - 1] / 1e6);
+    }
+    long rss2 = rss_kib();
+    if (rss2 > 0)
+        printf("server RSS after the run: %ld KiB\n", rss2);
+    return total_frames == expected ? 0 : 1;
+}

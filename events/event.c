@@ -19,7 +19,7 @@ fg_event_t *fg_event_create(uint64_t seq, int type_idx, const char *type, const 
     workflow = workflow ? workflow : "";
     size_t id_n = strlen(id) + 1, run_n = strlen(run_id) + 1, wf_n = strlen(workflow) + 1;
     size_t frame_n = fg_sse_frame_len(seqs, type, json, json_len);
-    fg_event_t *ev = malloc(sizeof(*ev) + id_n + run_n + wf_n + json_len + 1 + frame_n);
+    fg_event_t *ev = malloc(sizeof(*ev) + id_n + run_n + wf_n + json_len + 1 + frame_n + 1);
     if (ev == NULL)
         return NULL;
     char *p = (char *)(ev + 1);
@@ -39,6 +39,7 @@ fg_event_t *fg_event_create(uint64_t seq, int type_idx, const char *type, const 
     ev->json_len = json_len;
     p += json_len + 1;
     ev->frame_len = fg_sse_frame_write(p, seqs, type, json, json_len);
+    p[ev->frame_len] = '\0';
     ev->frame = p;
     return ev;
 }

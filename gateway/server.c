@@ -36,6 +36,9 @@ typedef struct {
 
 static uint16_t bound_port;
 
+/* A server whose connections outlived the shutdown grace period, kept reachable until exit. */
+static fg_server_t *abandoned_server;
+
 /* --- routing ---------------------------------------------------------------------------- */
 
 static bool path_is(h2o_iovec_t p, const char *s)
@@ -215,8 +218,10 @@ static void on_ctl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         l->listener = NULL;
     }
     fg_stream_close_all(l);
-    /* HTTP/1: close idle keep-alive connections; HTTP/2: GOAWAY. */
+    /* HTTP/2: GOAWAY. HTTP/1 has no shutdown hook in h2o 2.2.5: its idle keep-alive
+     * connections wait out the request timeout, so make that timeout expire now. */
     h2o_context_request_shutdown(&l->ctx);
+    l->ctx.http1.req_timeout.timeout = 0;
 }
 
 static bool conns_open(fg_loop_t *l)
@@ -529,8 +534,17 @@ void fg_server_stop(fg_server_t *srv)
     bool all_drained = true;
     for (size_t i = 0; i < srv->nloops; i++)
         all_drained &= srv->loops[i].drained;
-    if (all_drained)
-        h2o_config_dispose(&srv->h2o_config);
+    if (!all_drained) {
+        /* Connections outlived the grace period: h2o cannot free them, and the process is
+         * about to exit. Close the store and keep the rest as it is. */
+        fg_log(FG_LOG_INFO, "stopped", "last_seq=%" PRIu64 " connections_left=1",
+               fg_store_last_seq(srv->store));
+        fg_store_close(srv->store);
+        srv->store = NULL;
+        abandoned_server = srv;
+        return;
+    }
+    h2o_config_dispose(&srv->h2o_config);
     fg_log(FG_LOG_INFO, "stopped", "last_seq=%" PRIu64, fg_store_last_seq(srv->store));
     server_free(srv);
 }

@@ -135,9 +135,17 @@ test('SIGTERM: streams end cleanly, publishes in flight are answered and kept, e
   const c = await sse(`${srv.base}/v1/runs/${run}/stream`);
   await sleep(100);
   // publishes racing with the signal: each either gets 202 (and is stored) or fails cleanly
+  // A request the dying server never answered is simply not acknowledged; a ref'd timer bounds
+  // each one (a fetch on a keep-alive socket closed under it may otherwise never settle).
   const results = [];
-  const inflight = Array.from({ length: 40 }, (_, i) => request(srv.base, 'POST', '/v1/events', { body: ev.log(run, `t${i}`) })
-    .then((r) => results.push(r)).catch(() => {}));
+  const inflight = Array.from({ length: 40 }, (_, i) => {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 10000);
+    return fetch(`${srv.base}/v1/events`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(ev.log(run, `t${i}`)) })
+      .then(async (r) => results.push({ status: r.status, json: await r.json() }))
+      .catch(() => {}).finally(() => clearTimeout(timer));
+  });
   await sleep(5);
   const exit = await srv.stop('SIGTERM');
   await Promise.all(inflight);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the benchmarks of issue #2 against a fresh flowgate and prints the figures.
+# It never fails on a figure: benchmarks report, tests judge behaviour.
+#   bash bench/run.sh [scenario...]   scenarios: fanout fanout10k latency publish (default: all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${FLOWGATE_BIN:-./build/flowgate}
+GEN=${FG_LOADGEN:-./build/fg_loadgen}
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+scenarios=("$@")
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency publish)
+
+start() {
+    DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
+    env "$@" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" --log-level warn 2> "$DATA/log" &
+    PID=$!
+    for _ in $(seq 100); do
+        PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$DATA/log" 2>/dev/null | cut -d: -f2)
+        [ -n "$PORT" ] && break
+        sleep 0.05
+    done
+    # listening is logged at info: fall back to asking the kernel
+    if [ -z "$PORT" ]; then
+        for _ in $(seq 100); do
+            PORT=$(ss -ltnpH 2>/dev/null | grep "pid=$PID," | head -1 | awk '{print $4}' | sed 's/.*://')
+            [ -n "$PORT" ] && break
+            sleep 0.05
+        done
+    fi
+}
+stop() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$DATA"; }
+
+for s in "${scenarios[@]}"; do
+    case "$s" in
+    fanout)
+        echo "== fan-out: 1,000 streams x 1,000 events (batches of 100, 4 publishers)"
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 1000 --batch 100 --publishers 4; stop ;;
+    fanout10k)
+        echo "== fan-out: 10,000 streams x 100 events (batches of 100)"
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 10000 --events 100 --batch 100 --publishers 1; stop ;;
+    latency)
+        echo "== latency: 1,000 streams, 500 events/s single-event POSTs for 10 s"
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 5000 --rate 500 --publishers 16; stop ;;
+    publish)
+        echo "== durable publish: batches of 100 over 8 connections, no streams"
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 500000 --batch 100 --publishers 8; stop
+        echo "== durable publish: single-event POSTs over 64 connections, no streams"
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 200000 --batch 1 --publishers 64; stop ;;
+    *) echo "unknown scenario $s" >&2 ;;
+    esac
+done
