@@ -12,7 +12,7 @@ scenarios=("$@")
 
 start() {
     DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
-    env "$@" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" --log-level warn 2> "$DATA/log" &
+    env "$@" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2> "$DATA/log" &
     PID=$!
     for _ in $(seq 100); do
         PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$DATA/log" 2>/dev/null | cut -d: -f2)

@@ -45,16 +45,18 @@ typedef struct fg_stream {
     size_t qhead, qlen, qcap;
     size_t qbytes;           /* bytes of the queued frames */
     fg_event_t **fly;        /* events of the send in flight (references held) */
-    size_t nfly;
+    size_t nfly, flycap;
     fg_buf_t ctl;            /* control frames waiting: retry, gap, heartbeat */
     fg_buf_t ctl_fly;        /* control frames of the send in flight */
-    h2o_iovec_t iov[MAX_IOV + 1];
     int64_t last_write_ms;
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;
 
 static __thread h2o_linklist_t dirty_streams; /* streams to flush after a batch, per loop */
 static __thread bool dirty_ready;
+/* The iovec array of one h2o_send: h2o copies the array (only the buffers it points to must live
+ * until proceed), so one per thread serves every stream. */
+static __thread h2o_iovec_t send_iov[MAX_IOV + 1];
 
 static void flush(fg_stream_t *s);
 
@@ -168,14 +170,20 @@ static void flush(fg_stream_t *s)
         s->ctl_fly = s->ctl;
         s->ctl = t;
         s->ctl.len = 0;
-        s->iov[n++] = h2o_iovec_init(s->ctl_fly.data, s->ctl_fly.len);
+        send_iov[n++] = h2o_iovec_init(s->ctl_fly.data, s->ctl_fly.len);
     }
-    if (s->qlen > 0 && s->fly == NULL) {
-        s->fly = malloc(MAX_IOV * sizeof(*s->fly));
-        if (s->fly == NULL) {
+    size_t want = s->qlen < MAX_IOV ? s->qlen : MAX_IOV;
+    if (want > s->flycap) {
+        size_t cap = s->flycap ? s->flycap : 8;
+        while (cap < want)
+            cap *= 2;
+        fg_event_t **fly = realloc(s->fly, cap * sizeof(*fly));
+        if (fly == NULL) {
             fg_log(FG_LOG_ERROR, "out_of_memory", "where=stream_flush");
             abort();
         }
+        s->fly = fly;
+        s->flycap = cap;
     }
     while (s->qlen > 0 && s->nfly < MAX_IOV) {
         fg_event_t *ev = s->q[s->qhead];
@@ -183,7 +191,7 @@ static void flush(fg_stream_t *s)
         s->qlen--;
         s->qbytes -= ev->frame_len;
         s->fly[s->nfly++] = ev;
-        s->iov[n++] = h2o_iovec_init(ev->frame, ev->frame_len);
+        send_iov[n++] = h2o_iovec_init(ev->frame, ev->frame_len);
     }
     bool final = s->closing && s->qlen == 0;
     if (n == 0 && !final)
@@ -193,7 +201,7 @@ static void flush(fg_stream_t *s)
         s->finished = true;
     else
         s->sending = true;
-    h2o_send(s->req, s->iov, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    h2o_send(s->req, send_iov, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 /* Emits an in-band gap: events after `after` up to `purged` were removed by retention. */
