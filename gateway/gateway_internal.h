@@ -19,7 +19,8 @@
 typedef struct fg_server fg_server_t;
 
 /* One HTTP thread: an h2o evloop with its own listener, store reader and stream hub. Everything
- * here is touched only by that thread, except the receivers (h2o's thread-safe queue). */
+ * here is created, touched and freed only by that thread (h2o keeps per-thread buffer pools),
+ * except the receivers, which other threads post to through h2o's thread-safe queue. */
 typedef struct fg_loop {
     fg_server_t *server;
     int index;
@@ -55,6 +56,11 @@ struct fg_server {
     h2o_globalconf_t h2o_config;
     h2o_hostconf_t *hostconf;
     _Atomic bool stopping;
+    pthread_mutex_t phase_lock;        /* guards the three phase fields below */
+    pthread_cond_t phase_cond;         /* signalled when one of them changes */
+    size_t loops_ready;                /* loops whose h2o objects exist (start waits for all) */
+    size_t loops_drained;              /* loops done serving (stop waits for all) */
+    bool writer_stopped;               /* loops free their queues only after this */
     _Atomic uint64_t streams_opened;   /* SSE streams started */
     _Atomic uint64_t streams_slow;     /* SSE streams closed for not keeping up */
     _Atomic uint64_t requests;         /* HTTP requests handled */

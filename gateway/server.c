@@ -252,10 +252,43 @@ static void on_heartbeat(h2o_timeout_entry_t *entry)
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
 }
 
-static void *loop_main(void *arg)
+/* Waits on the server's phase condition until pred holds. */
+#define PHASE_WAIT(srv, pred)                                                                      \
+    do {                                                                                           \
+        pthread_mutex_lock(&(srv)->phase_lock);                                                    \
+        while (!(pred))                                                                            \
+            pthread_cond_wait(&(srv)->phase_cond, &(srv)->phase_lock);                             \
+        pthread_mutex_unlock(&(srv)->phase_lock);                                                  \
+    } while (0)
+
+static void phase_step(fg_server_t *srv, size_t *counter)
 {
-    fg_loop_t *l = arg;
-    uint64_t tick = (uint64_t)(l->server->cfg->heartbeat_ms / 4);
+    pthread_mutex_lock(&srv->phase_lock);
+    (*counter)++;
+    pthread_cond_broadcast(&srv->phase_cond);
+    pthread_mutex_unlock(&srv->phase_lock);
+}
+
+/* Creates the loop's h2o objects. h2o 2.2.5 keeps socket buffer pools in thread-local storage,
+ * so every socket of a loop (listener, queue, connections) must be made, used and closed on the
+ * loop's own thread: this runs there. */
+static void loop_setup(fg_loop_t *l)
+{
+    fg_server_t *srv = l->server;
+#ifdef FG_SANITIZE
+    /* h2o recycles socket buffers in a per-thread free list, out of ASan's sight: in the
+     * sanitizer build every buffer goes back to free() so misuse is caught. */
+    h2o_socket_buffer_prototype.allocator.max = 0;
+#endif
+    l->loop = h2o_evloop_create();
+    h2o_context_init(&l->ctx, l->loop, &srv->h2o_config);
+    l->accept_ctx.ctx = &l->ctx;
+    l->accept_ctx.hosts = srv->h2o_config.hosts;
+    l->queue = h2o_multithread_create_queue(l->loop);
+    h2o_multithread_register_receiver(l->queue, &l->batch_rx, on_batches);
+    h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_publish_on_replies);
+    h2o_multithread_register_receiver(l->queue, &l->ctl_rx, on_ctl);
+    uint64_t tick = (uint64_t)(srv->cfg->heartbeat_ms / 4);
     h2o_timeout_init(l->loop, &l->hb_timeout, tick < 50 ? 50 : tick);
     l->hb_entry.cb = on_heartbeat;
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
@@ -263,7 +296,38 @@ static void *loop_main(void *arg)
     l->listen_fd = -1; /* the socket owns it now */
     l->listener->data = l;
     h2o_socket_read_start(l->listener, on_accept);
+}
+
+/* Frees the loop's h2o objects, on the loop's thread, once the writer has stopped: first the
+ * messages left in the queue are delivered (so every batch reference is released). A loop
+ * whose connections outlived the grace period is left as it is: h2o cannot free a context with
+ * live connections, and the process is about to exit. */
+static void loop_teardown(fg_loop_t *l)
+{
+    if (!l->drained)
+        return;
+    h2o_evloop_run(l->loop, 0);
+    h2o_multithread_unregister_receiver(l->queue, &l->batch_rx);
+    h2o_multithread_unregister_receiver(l->queue, &l->reply_rx);
+    h2o_multithread_unregister_receiver(l->queue, &l->ctl_rx);
+    h2o_multithread_destroy_queue(l->queue);
+    h2o_evloop_run(l->loop, 0); /* completes the deferred close of the queue's socket */
+    /* request_shutdown armed HTTP/2's graceful-shutdown timer; a disposed timeout must be empty */
+    if (h2o_timeout_is_linked(&l->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&l->ctx);
+    h2o_timeout_dispose(l->loop, &l->hb_timeout);
+    h2o_evloop_destroy(l->loop);
+    l->loop = NULL;
+}
+
+static void *loop_main(void *arg)
+{
+    fg_loop_t *l = arg;
+    fg_server_t *srv = l->server;
+    loop_setup(l);
     atomic_store(&l->running, true);
+    phase_step(srv, &srv->loops_ready);
 
     int64_t deadline = 0;
     for (;;) {
@@ -271,7 +335,7 @@ static void *loop_main(void *arg)
         if (!l->stopping)
             continue;
         if (deadline == 0)
-            deadline = fg_time_mono_ms() + l->server->cfg->shutdown_grace_ms;
+            deadline = fg_time_mono_ms() + srv->cfg->shutdown_grace_ms;
         bool idle = l->pending_publishes == 0 && l->nstreams == 0 && !conns_open(l);
         if (idle || fg_time_mono_ms() > deadline)
             break;
@@ -282,32 +346,10 @@ static void *loop_main(void *arg)
         fg_log(FG_LOG_WARN, "shutdown_grace_expired", "loop=%d streams=%zu publishes=%zu", l->index,
                l->nstreams, l->pending_publishes);
     atomic_store(&l->running, false);
+    phase_step(srv, &srv->loops_drained);
+    PHASE_WAIT(srv, srv->writer_stopped);
+    loop_teardown(l);
     return NULL;
-}
-
-/* Main thread, after the loop thread and the writer stopped: deliver what is left in the loop's
- * queue (so every batch reference is released), then free its h2o objects. A loop whose
- * connections did not close within the grace period is left as it is: the process is exiting
- * and h2o cannot free a context with live connections. */
-static void loop_destroy(fg_loop_t *l)
-{
-    if (l->loop == NULL)
-        return;
-    if (!l->drained)
-        return;
-    h2o_evloop_run(l->loop, 0);
-    h2o_multithread_unregister_receiver(l->queue, &l->batch_rx);
-    h2o_multithread_unregister_receiver(l->queue, &l->reply_rx);
-    h2o_multithread_unregister_receiver(l->queue, &l->ctl_rx);
-    h2o_multithread_destroy_queue(l->queue);
-    h2o_evloop_run(l->loop, 0); /* completes the deferred close of the queue's pipe socket */
-    /* request_shutdown armed HTTP/2's graceful-shutdown timer; a disposed timeout must be empty */
-    if (h2o_timeout_is_linked(&l->ctx.http2._graceful_shutdown_timeout))
-        h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
-    h2o_context_dispose(&l->ctx);
-    h2o_timeout_dispose(l->loop, &l->hb_timeout);
-    h2o_evloop_destroy(l->loop);
-    l->loop = NULL;
 }
 
 /* --- start and stop ---------------------------------------------------------------------- */
@@ -414,6 +456,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         return FG_ERR_NOMEM;
     srv->cfg = cfg;
     srv->cat = cat;
+    pthread_mutex_init(&srv->phase_lock, NULL);
+    pthread_cond_init(&srv->phase_cond, NULL);
     snprintf(srv->db_path, sizeof(srv->db_path), "%s/flowgate.db", cfg->data_dir);
     rc = fg_store_open(srv->db_path, fg_config_sync_mode(cfg), &srv->store, err, errcap);
     if (rc != FG_OK) {
@@ -472,15 +516,15 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
             server_free(srv);
             return FG_ERR_IO;
         }
-        l->loop = h2o_evloop_create();
-        h2o_context_init(&l->ctx, l->loop, &srv->h2o_config);
-        l->accept_ctx.ctx = &l->ctx;
-        l->accept_ctx.hosts = srv->h2o_config.hosts;
-        l->queue = h2o_multithread_create_queue(l->loop);
-        h2o_multithread_register_receiver(l->queue, &l->batch_rx, on_batches);
-        h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_publish_on_replies);
-        h2o_multithread_register_receiver(l->queue, &l->ctl_rx, on_ctl);
     }
+    /* The loops first: the writer posts to their queues, which they create themselves. */
+    for (size_t i = 0; i < srv->nloops; i++) {
+        if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
+            fg_log(FG_LOG_ERROR, "thread_create_failed", "loop=%zu", i);
+            abort();
+        }
+    }
+    PHASE_WAIT(srv, srv->loops_ready == srv->nloops);
 
     fg_writer_config_t wc = {
         .store = srv->store,
@@ -494,15 +538,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .on_commit_ctx = srv,
     };
     if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
-        snprintf(err, errcap, "cannot start the writer thread");
-        server_free(srv);
-        return FG_ERR_IO;
-    }
-    for (size_t i = 0; i < srv->nloops; i++) {
-        if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
-            fg_log(FG_LOG_ERROR, "thread_create_failed", "loop=%zu", i);
-            abort();
-        }
+        fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=writer");
+        abort();
     }
     fg_log(FG_LOG_INFO, "listening", "addr=%s:%u threads=%zu db=%s last_seq=%" PRIu64, host, port,
            srv->nloops, srv->db_path, last_seq);
@@ -525,12 +562,17 @@ void fg_server_stop(fg_server_t *srv)
             abort();
         h2o_multithread_send_message(&srv->loops[i].ctl_rx, &m->super);
     }
-    for (size_t i = 0; i < srv->nloops; i++)
-        pthread_join(srv->loops[i].thread, NULL);
+    /* Loops answer their publishes (the writer still runs), end their streams, then wait for
+     * the writer to stop before they free their queues. */
+    PHASE_WAIT(srv, srv->loops_drained == srv->nloops);
     fg_writer_stop(srv->writer);
     srv->writer = NULL;
+    pthread_mutex_lock(&srv->phase_lock);
+    srv->writer_stopped = true;
+    pthread_cond_broadcast(&srv->phase_cond);
+    pthread_mutex_unlock(&srv->phase_lock);
     for (size_t i = 0; i < srv->nloops; i++)
-        loop_destroy(&srv->loops[i]);
+        pthread_join(srv->loops[i].thread, NULL);
     bool all_drained = true;
     for (size_t i = 0; i < srv->nloops; i++)
         all_drained &= srv->loops[i].drained;
