@@ -67,16 +67,16 @@ typedef struct {
     int fd;
     int idx;
     bool headers_done;
-    int chunk_state;    /* 0 size, 1 size-ext/CR, 2 data, 3 data CR, 4 data LF */
+    int chunk_state; /* 0 size, 1 size-ext/CR, 2 data, 3 data CR, 4 data LF */
     size_t chunk_left;
-    char *buf;          /* decoded body not yet scanned */
+    char *buf; /* decoded body not yet scanned */
     size_t len, cap;
     char hdr[1024];
     size_t hlen;
     uint64_t frames;
-    bool sampled;       /* latency is parsed on this stream (1 in lat_every) */
-    bool prev_nl;       /* the last body byte was LF (a frame ends at LF LF) */
-    bool seen_retry;    /* the first frame (retry:) is not an event */
+    bool sampled;    /* latency is parsed on this stream (1 in lat_every) */
+    bool prev_nl;    /* the last body byte was LF (a frame ends at LF LF) */
+    bool seen_retry; /* the first frame (retry:) is not an event */
 } sse_conn_t;
 
 static sse_conn_t *conns;
@@ -217,7 +217,8 @@ static void on_sse_readable(sse_conn_t *c)
         }
         size_t off = 0;
         if (!c->headers_done) {
-            size_t take = (size_t)r < sizeof(c->hdr) - c->hlen ? (size_t)r : sizeof(c->hdr) - c->hlen;
+            size_t take =
+                (size_t)r < sizeof(c->hdr) - c->hlen ? (size_t)r : sizeof(c->hdr) - c->hlen;
             memcpy(c->hdr + c->hlen, rb, take);
             c->hlen += take;
             char *e = memmem(c->hdr, c->hlen, "\r\n\r\n", 4);
@@ -259,18 +260,19 @@ static size_t build_request(char *out, size_t cap, int n, int64_t t)
     if (n > 1)
         body[bl++] = '[';
     for (int i = 0; i < n; i++) {
-        bl += (size_t)snprintf(body + bl, sizeof(body) - bl,
-                               "%s{\"type\":\"log_line\",\"run_id\":\"" RUN_ID
-                               "\",\"step_id\":\"" STEP_ID
-                               "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld\"}",
-                               i ? "," : "", (long long)t);
+        bl += (size_t)snprintf(
+            body + bl, sizeof(body) - bl,
+            "%s{\"type\":\"log_line\",\"run_id\":\"" RUN_ID "\",\"step_id\":\"" STEP_ID
+            "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld\"}",
+            i ? "," : "", (long long)t);
     }
     if (n > 1)
         body[bl++] = ']';
-    int hl = snprintf(out, cap,
-                      "POST /v1/events HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      bl);
+    int hl =
+        snprintf(out, cap,
+                 "POST /v1/events HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 bl);
     memcpy(out + hl, body, bl);
     return (size_t)hl + bl;
 }
@@ -346,23 +348,41 @@ static long rss_kib(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"port", 1, 0, 'p'},    {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
-        {"events", 1, 0, 'e'},  {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
-        {"rate", 1, 0, 'r'},    {"settle-ms", 1, 0, 'S'}, {"spin", 0, 0, 'x'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"port", 1, 0, 'p'},    {"pid", 1, 0, 'P'},
+                                         {"streams", 1, 0, 's'}, {"events", 1, 0, 'e'},
+                                         {"batch", 1, 0, 'b'},   {"publishers", 1, 0, 'k'},
+                                         {"rate", 1, 0, 'r'},    {"settle-ms", 1, 0, 'S'},
+                                         {"spin", 0, 0, 'x'},    {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'p': port = atoi(optarg); break;
-        case 'P': pid = atoi(optarg); break;
-        case 's': nstreams = atoi(optarg); break;
-        case 'e': nevents = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
-        case 'k': npub = atoi(optarg); break;
-        case 'r': rate = atof(optarg); break;
-        case 'S': settle_ms = atoi(optarg); break;
-        case 'x': spin = true; break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'P':
+            pid = atoi(optarg);
+            break;
+        case 's':
+            nstreams = atoi(optarg);
+            break;
+        case 'e':
+            nevents = atoi(optarg);
+            break;
+        case 'b':
+            batch = atoi(optarg);
+            break;
+        case 'k':
+            npub = atoi(optarg);
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'S':
+            settle_ms = atoi(optarg);
+            break;
+        case 'x':
+            spin = true;
+            break;
         default:
             fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");
             return 2;

@@ -7,16 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define F(n, k) {n, FG_FK_##k, false}
-#define OPT(n, k) {n, FG_FK_##k, true}
+#define F(n, k)                                                                                    \
+    {                                                                                              \
+        n, FG_FK_##k, false                                                                        \
+    }
+#define OPT(n, k)                                                                                  \
+    {                                                                                              \
+        n, FG_FK_##k, true                                                                         \
+    }
 
 /* `at` is optional on input everywhere: flowgate adds it when missing. */
 static const fg_field_spec_t f_run_created[] = {F("run_id", UUID), F("workflow_name", NAME),
                                                 OPT("at", TIME)};
 static const fg_field_spec_t f_run_status_changed[] = {
-    F("run_id", UUID),         F("workflow_name", NAME),   F("from", RUN_STATUS),
-    F("to", RUN_STATUS),       OPT("error", STRING),       F("cost_usd", DECIMAL),
-    F("duration_ms", UINT),    OPT("labels", STRING_MAP), OPT("at", TIME)};
+    F("run_id", UUID),      F("workflow_name", NAME),  F("from", RUN_STATUS),
+    F("to", RUN_STATUS),    OPT("error", STRING),      F("cost_usd", DECIMAL),
+    F("duration_ms", UINT), OPT("labels", STRING_MAP), OPT("at", TIME)};
 static const fg_field_spec_t f_run_failed[] = {F("run_id", UUID),      F("workflow_name", NAME),
                                                OPT("error", STRING),   F("cost_usd", DECIMAL),
                                                F("duration_ms", UINT), OPT("at", TIME)};
@@ -32,14 +38,17 @@ static const fg_field_spec_t f_approval_granted[] = {F("run_id", UUID), F("appro
                                                      OPT("step_id", UUID), OPT("at", TIME)};
 static const fg_field_spec_t f_approval_rejected[] = {F("run_id", UUID), F("rejected_by", NAME),
                                                       OPT("step_id", UUID), OPT("at", TIME)};
-static const fg_field_spec_t f_log_line[] = {F("run_id", UUID),       F("step_id", UUID),
-                                             F("step_name", NAME),    F("stream", LOG_STREAM),
-                                             F("line", STRING),       OPT("at", TIME)};
+static const fg_field_spec_t f_log_line[] = {F("run_id", UUID),    F("step_id", UUID),
+                                             F("step_name", NAME), F("stream", LOG_STREAM),
+                                             F("line", STRING),    OPT("at", TIME)};
 static const fg_field_spec_t f_user_signed[] = {F("user_id", UUID), F("username", NAME),
                                                 OPT("at", TIME)};
 static const fg_field_spec_t f_user_signed_out[] = {F("user_id", UUID), OPT("at", TIME)};
 
-#define T(n, f) {n, f, sizeof(f) / sizeof(f[0]), false}
+#define T(n, f)                                                                                    \
+    {                                                                                              \
+        n, f, sizeof(f) / sizeof(f[0]), false                                                      \
+    }
 static const fg_type_spec_t builtin[FG_EV_BUILTIN_COUNT] = {
     T("run_created", f_run_created),
     T("run_status_changed", f_run_status_changed),
@@ -64,13 +73,20 @@ static const struct {
     const char *name;
     fg_field_kind_t kind;
 } kind_names[] = {
-    {"string", FG_FK_STRING},         {"name", FG_FK_NAME},
-    {"uuid", FG_FK_UUID},             {"time", FG_FK_TIME},
-    {"decimal", FG_FK_DECIMAL},       {"uint", FG_FK_UINT},
-    {"int", FG_FK_INT},               {"number", FG_FK_NUMBER},
-    {"bool", FG_FK_BOOL},             {"object", FG_FK_OBJECT},
-    {"string_map", FG_FK_STRING_MAP}, {"array", FG_FK_ARRAY},
-    {"run_status", FG_FK_RUN_STATUS}, {"log_stream", FG_FK_LOG_STREAM},
+    {"string", FG_FK_STRING},
+    {"name", FG_FK_NAME},
+    {"uuid", FG_FK_UUID},
+    {"time", FG_FK_TIME},
+    {"decimal", FG_FK_DECIMAL},
+    {"uint", FG_FK_UINT},
+    {"int", FG_FK_INT},
+    {"number", FG_FK_NUMBER},
+    {"bool", FG_FK_BOOL},
+    {"object", FG_FK_OBJECT},
+    {"string_map", FG_FK_STRING_MAP},
+    {"array", FG_FK_ARRAY},
+    {"run_status", FG_FK_RUN_STATUS},
+    {"log_stream", FG_FK_LOG_STREAM},
     {"any", FG_FK_ANY},
 };
 
@@ -121,8 +137,9 @@ int fg_catalog_add_custom(fg_catalog_t *cat, const char *name, const fg_field_sp
                           size_t nfields, fg_verr_t *err)
 {
     if (!valid_type_name(name))
-        return fg_verr_set(err, "invalid_type_name", "type", name,
-                           "type name must be 1-63 characters of [a-z0-9_.] starting with a letter");
+        return fg_verr_set(
+            err, "invalid_type_name", "type", name,
+            "type name must be 1-63 characters of [a-z0-9_.] starting with a letter");
     if (fg_catalog_find(cat, name, strlen(name)) >= 0)
         return fg_verr_set(err, "duplicate_type", "type", name, "type %s is already defined", name);
     if (cat->count >= FG_MAX_TYPES || nfields > FG_MAX_FIELDS) {

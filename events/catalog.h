@@ -14,9 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define FG_MAX_TYPES 256     /* built-in + custom types */
-#define FG_MAX_TYPE_NAME 64  /* longest type name */
-#define FG_MAX_FIELDS 32     /* fields per custom type */
+#define FG_MAX_TYPES 256    /* built-in + custom types */
+#define FG_MAX_TYPE_NAME 64 /* longest type name */
+#define FG_MAX_FIELDS 32    /* fields per custom type */
 
 /* Kinds of field value. */
 typedef enum {

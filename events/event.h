@@ -22,7 +22,7 @@ typedef struct fg_event {
     const char *workflow; /* workflow name (own or of its run), "" when unknown */
     const char *json;     /* the stored event JSON, exactly as stored; NUL-terminated */
     size_t json_len;
-    const char *frame;    /* "id: seq\nevent: type\ndata: json\n\n", NUL-terminated */
+    const char *frame; /* "id: seq\nevent: type\ndata: json\n\n", NUL-terminated */
     size_t frame_len;
 } fg_event_t;
 

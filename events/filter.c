@@ -38,8 +38,8 @@ static int each_item(fg_filter_t *f, const void *ctx, const char *param, const c
         if (i < len && list[i] != ',')
             continue;
         if (i == start)
-            return fg_verr_set(err, "invalid_filter", param, "",
-                               "%s has an empty item in its list", param);
+            return fg_verr_set(err, "invalid_filter", param, "", "%s has an empty item in its list",
+                               param);
         if (++count > max_items)
             return fg_verr_set(err, "invalid_filter", param, NULL, "%s lists more than %zu items",
                                param, max_items);

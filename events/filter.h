@@ -22,7 +22,7 @@
 #define FG_FILTER_MAX_NAME 256     /* longest workflow name */
 
 typedef struct {
-    bool any_type;                   /* no type restriction */
+    bool any_type;                     /* no type restriction */
     uint64_t types[FG_MAX_TYPES / 64]; /* bitmap of catalog indexes, when !any_type */
     size_t nruns;
     char (*runs)[FG_UUID_LEN + 1]; /* nruns lowercase run ids; owned, NULL when none */

@@ -3,8 +3,11 @@
  */
 #include "events/ids.h"
 
+#include "events/timefmt.h"
+
+#include <stdio.h>
 #include <string.h>
-#include <uuid/uuid.h>
+#include <sys/random.h>
 
 static bool is_hex(char c)
 {
@@ -30,11 +33,42 @@ bool fg_uuid_valid(const char *s, size_t len)
     return nonzero;
 }
 
+/* Random bytes from a per-thread pool refilled by getrandom(2), one system call per 4 KiB. */
+static void random_bytes(unsigned char *out, size_t n)
+{
+    static __thread unsigned char pool[4096];
+    static __thread size_t avail;
+    while (n > 0) {
+        if (avail == 0) {
+            size_t got = 0;
+            while (got < sizeof(pool)) {
+                ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+                if (r > 0)
+                    got += (size_t)r;
+            }
+            avail = sizeof(pool);
+        }
+        size_t take = n < avail ? n : avail;
+        memcpy(out, pool + sizeof(pool) - avail, take);
+        avail -= take;
+        out += take;
+        n -= take;
+    }
+}
+
 void fg_uuid_new(char out[FG_UUID_LEN + 1])
 {
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
+    unsigned char u[16];
+    random_bytes(u, sizeof(u));
+    uint64_t ms = (uint64_t)(fg_time_now_us() / 1000);
+    for (int i = 0; i < 6; i++)
+        u[i] = (unsigned char)(ms >> (40 - 8 * i));
+    u[6] = (unsigned char)(0x70 | (u[6] & 0x0f)); /* version 7 */
+    u[8] = (unsigned char)(0x80 | (u[8] & 0x3f)); /* RFC 9562 variant */
+    snprintf(out, FG_UUID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
 }
 
 bool fg_event_id_valid(const char *s, size_t len)

@@ -7,13 +7,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define FG_UUID_LEN 36     /* characters of a hyphenated uuid, without NUL */
+#define FG_UUID_LEN 36      /* characters of a hyphenated uuid, without NUL */
 #define FG_EVENT_ID_MAX 128 /* longest accepted event id */
 
 /** True when s is a hyphenated uuid (either case) and not the nil uuid. */
 bool fg_uuid_valid(const char *s, size_t len);
 
-/** Writes a new random (v4) uuid, lowercase, NUL-terminated, into out[37]. */
+/**
+ * Writes a new UUIDv7 (RFC 9562: 48-bit Unix milliseconds, then 74 random bits), lowercase,
+ * NUL-terminated, into out[37]. Time-ordered ids keep the store's id index appending at its
+ * end instead of dirtying a random page per event.
+ */
 void fg_uuid_new(char out[FG_UUID_LEN + 1]);
 
 /**

@@ -187,9 +187,11 @@ int fg_pub_event_prepare(const fg_catalog_t *cat, json_t *obj, const char *idem_
     /* The event id: the producer's, else the idempotency key, else a new uuid. */
     json_t *id = json_object_get(obj, "id");
     if (id != NULL && !json_is_null(id)) {
-        if (!json_is_string(id) || !fg_event_id_valid(json_string_value(id), json_string_length(id)))
-            return fg_verr_set(err, "invalid_id", "id", json_is_string(id) ? json_string_value(id) : "",
-                               "id must be 1-128 printable ASCII characters without spaces or dots");
+        if (!json_is_string(id) ||
+            !fg_event_id_valid(json_string_value(id), json_string_length(id)))
+            return fg_verr_set(
+                err, "invalid_id", "id", json_is_string(id) ? json_string_value(id) : "",
+                "id must be 1-128 printable ASCII characters without spaces or dots");
         if (idx == FG_EV_LOG_LINE && !fg_uuid_valid(json_string_value(id), json_string_length(id)))
             return fg_verr_set(err, "invalid_id", "id", json_string_value(id),
                                "a log_line id must be a uuid");
@@ -221,7 +223,8 @@ int fg_pub_event_prepare(const fg_catalog_t *cat, json_t *obj, const char *idem_
     }
 
     json_t *run_id = json_object_get(obj, "run_id");
-    if (json_is_string(run_id) && fg_uuid_valid(json_string_value(run_id), json_string_length(run_id))) {
+    if (json_is_string(run_id) &&
+        fg_uuid_valid(json_string_value(run_id), json_string_length(run_id))) {
         for (size_t i = 0; i < FG_UUID_LEN; i++)
             out->run_id[i] = (char)tolower((unsigned char)json_string_value(run_id)[i]);
         out->run_id[FG_UUID_LEN] = '\0';

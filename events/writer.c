@@ -18,8 +18,8 @@
 struct fg_writer {
     fg_writer_config_t cfg; /* immutable after start */
     pthread_t thread;
-    pthread_mutex_t lock;   /* guards head, tail, queued, stopping */
-    pthread_cond_t cond;    /* signalled on submit and stop */
+    pthread_mutex_t lock; /* guards head, tail, queued, stopping */
+    pthread_cond_t cond;  /* signalled on submit and stop */
     fg_pub_job_t *head, *tail;
     size_t queued;
     bool stopping;

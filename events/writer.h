@@ -18,17 +18,17 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t seq;                 /* sequence number (of the first event, for a duplicate) */
-    bool duplicate;               /* the id was already stored; nothing new was stored */
-    char warning[192];            /* "" or a note (illegal transition accepted in warn mode) */
+    uint64_t seq;      /* sequence number (of the first event, for a duplicate) */
+    bool duplicate;    /* the id was already stored; nothing new was stored */
+    char warning[192]; /* "" or a note (illegal transition accepted in warn mode) */
 } fg_pub_result_t;
 
 typedef struct fg_pub_job fg_pub_job_t;
 
 /* One publish request: all of its events are stored, or none. */
 struct fg_pub_job {
-    fg_pub_event_t *events;   /* n validated events; owned by the submitter. The writer fills
-                                 in workflow from the run when the event has none. */
+    fg_pub_event_t *events; /* n validated events; owned by the submitter. The writer fills
+                               in workflow from the run when the event has none. */
     size_t n;
     fg_pub_result_t *results; /* n slots the writer fills; owned by the submitter */
     int status;               /* set by the writer: FG_OK, FG_ERR_CONFLICT (err), FG_ERR_IO,
@@ -37,18 +37,18 @@ struct fg_pub_job {
     /* Called once on the writer thread when the job is answered (after its commit). The callee
      * hands the job back to its own thread; the writer never touches the job afterwards. */
     void (*done)(fg_pub_job_t *job);
-    void *udata;              /* the submitter's */
-    fg_pub_job_t *next;       /* writer queue link; private */
+    void *udata;        /* the submitter's */
+    fg_pub_job_t *next; /* writer queue link; private */
 };
 
 typedef struct {
-    fg_store_t *store;            /* opened; the writer owns it from start until stop */
+    fg_store_t *store; /* opened; the writer owns it from start until stop */
     const fg_catalog_t *cat;
-    bool enforce_transitions;     /* true: reject illegal transitions (409); false: warn */
-    int64_t retention_max_age_ms; /* 0: keep forever */
+    bool enforce_transitions;      /* true: reject illegal transitions (409); false: warn */
+    int64_t retention_max_age_ms;  /* 0: keep forever */
     uint64_t retention_max_events; /* 0: no count limit */
     int64_t retention_interval_ms; /* how often retention runs */
-    size_t max_group_events;      /* events per commit at most */
+    size_t max_group_events;       /* events per commit at most */
     /* Called on the writer thread after each commit with the new events in sequence order; the
      * callee takes over one reference of each event. May be NULL. */
     void (*on_commit)(void *ctx, fg_event_t **events, size_t n);
@@ -57,12 +57,12 @@ typedef struct {
 
 /* Counters, readable from any thread. */
 typedef struct {
-    _Atomic uint64_t events;               /* events stored */
-    _Atomic uint64_t duplicates;           /* publishes answered from an earlier event */
-    _Atomic uint64_t commits;              /* transactions committed */
-    _Atomic uint64_t illegal_transitions;  /* run status changes outside the state machine */
-    _Atomic uint64_t failed_commits;       /* commits that failed (jobs answered FG_ERR_IO) */
-    _Atomic uint64_t retained;             /* events deleted by retention */
+    _Atomic uint64_t events;              /* events stored */
+    _Atomic uint64_t duplicates;          /* publishes answered from an earlier event */
+    _Atomic uint64_t commits;             /* transactions committed */
+    _Atomic uint64_t illegal_transitions; /* run status changes outside the state machine */
+    _Atomic uint64_t failed_commits;      /* commits that failed (jobs answered FG_ERR_IO) */
+    _Atomic uint64_t retained;            /* events deleted by retention */
 } fg_writer_stats_t;
 
 typedef struct fg_writer fg_writer_t;

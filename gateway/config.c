@@ -14,12 +14,12 @@
 typedef enum { K_STRING, K_INT, K_OBJECT } key_kind_t;
 
 typedef struct {
-    const char *key;        /* dotted path in the file */
+    const char *key; /* dotted path in the file */
     key_kind_t kind;
-    size_t offset;          /* of the field in fg_config_t */
-    size_t size;            /* for strings: the field's capacity */
-    int64_t min, max;       /* for integers */
-    const char *choices;    /* for strings: "a|b|c", or NULL for free text */
+    size_t offset;                /* of the field in fg_config_t */
+    size_t size;                  /* for strings: the field's capacity */
+    int64_t min, max;             /* for integers */
+    const char *choices;          /* for strings: "a|b|c", or NULL for free text */
     bool (*check)(const char *v); /* extra check for strings, or NULL */
 } key_t_;
 
@@ -35,8 +35,14 @@ static bool nonempty(const char *v)
     return v[0] != '\0';
 }
 
-#define S(k, f, ch, chk) {k, K_STRING, offsetof(fg_config_t, f), sizeof(((fg_config_t *)0)->f), 0, 0, ch, chk}
-#define I(k, f, lo, hi) {k, K_INT, offsetof(fg_config_t, f), 0, lo, hi, NULL, NULL}
+#define S(k, f, ch, chk)                                                                           \
+    {                                                                                              \
+        k, K_STRING, offsetof(fg_config_t, f), sizeof(((fg_config_t *)0)->f), 0, 0, ch, chk        \
+    }
+#define I(k, f, lo, hi)                                                                            \
+    {                                                                                              \
+        k, K_INT, offsetof(fg_config_t, f), 0, lo, hi, NULL, NULL                                  \
+    }
 
 static const key_t_ keys[] = {
     S("listen", listen, NULL, listen_ok),
@@ -330,7 +336,8 @@ int fg_config_add_custom_types(const fg_config_t *cfg, fg_catalog_t *cat, char *
             memset(&specs[n], 0, sizeof(specs[n]));
             memcpy(specs[n].name, fname, flen);
             specs[n].optional = optional;
-            if (!json_is_string(kind) || !fg_field_kind_parse(json_string_value(kind), &specs[n].kind))
+            if (!json_is_string(kind) ||
+                !fg_field_kind_parse(json_string_value(kind), &specs[n].kind))
                 return bad(err, cap, key,
                            "field kinds are string, name, uuid, time, decimal, uint, int, "
                            "number, bool, object, string_map, array, run_status, log_stream, "

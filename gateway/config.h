@@ -20,25 +20,25 @@
 #include <stdint.h>
 
 typedef struct {
-    char listen[300];            /* "host:port" */
+    char listen[300]; /* "host:port" */
     char data_dir[PATH_MAX - 32];
-    int64_t threads;             /* HTTP loops; 0 = number of cores */
+    int64_t threads; /* HTTP loops; 0 = number of cores */
     char log_level[16];
-    int64_t max_body_bytes;      /* limits.max_body_bytes */
-    int64_t max_event_bytes;     /* limits.max_event_bytes */
-    int64_t max_batch_events;    /* limits.max_batch_events */
-    char synchronous[16];        /* store.synchronous: off | normal | full */
-    int64_t retention_max_age_s; /* store.retention.max_age_s; 0 = forever */
+    int64_t max_body_bytes;       /* limits.max_body_bytes */
+    int64_t max_event_bytes;      /* limits.max_event_bytes */
+    int64_t max_batch_events;     /* limits.max_batch_events */
+    char synchronous[16];         /* store.synchronous: off | normal | full */
+    int64_t retention_max_age_s;  /* store.retention.max_age_s; 0 = forever */
     int64_t retention_max_events; /* store.retention.max_events; 0 = unlimited */
     int64_t retention_interval_s; /* store.retention.interval_s */
-    char transitions[16];        /* events.transitions: warn | enforce */
-    json_t *custom_types;        /* events.custom_types (owned), NULL when none */
-    int64_t heartbeat_ms;        /* sse.heartbeat_ms */
-    int64_t retry_ms;            /* sse.retry_ms */
-    int64_t queue_max_bytes;     /* sse.queue_max_bytes */
-    int64_t queue_max_events;    /* sse.queue_max_events */
-    int64_t replay_page;         /* sse.replay_page */
-    int64_t shutdown_grace_ms;   /* server.shutdown_grace_ms */
+    char transitions[16];         /* events.transitions: warn | enforce */
+    json_t *custom_types;         /* events.custom_types (owned), NULL when none */
+    int64_t heartbeat_ms;         /* sse.heartbeat_ms */
+    int64_t retry_ms;             /* sse.retry_ms */
+    int64_t queue_max_bytes;      /* sse.queue_max_bytes */
+    int64_t queue_max_events;     /* sse.queue_max_events */
+    int64_t replay_page;          /* sse.replay_page */
+    int64_t shutdown_grace_ms;    /* server.shutdown_grace_ms */
 } fg_config_t;
 
 /** Fills cfg with the defaults. */

@@ -28,20 +28,20 @@ typedef struct fg_loop {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;                /* NULL once closed */
+    h2o_socket_t *listener; /* NULL once closed */
     int listen_fd;
     h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t batch_rx;   /* committed batches from the writer */
-    h2o_multithread_receiver_t reply_rx;   /* answered publish jobs from the writer */
-    h2o_multithread_receiver_t ctl_rx;     /* shutdown from the main thread */
-    fg_store_reader_t *reader;             /* replay and paging */
-    h2o_timeout_t hb_timeout;              /* ticks a few times per heartbeat interval */
+    h2o_multithread_receiver_t batch_rx; /* committed batches from the writer */
+    h2o_multithread_receiver_t reply_rx; /* answered publish jobs from the writer */
+    h2o_multithread_receiver_t ctl_rx;   /* shutdown from the main thread */
+    fg_store_reader_t *reader;           /* replay and paging */
+    h2o_timeout_t hb_timeout;            /* ticks a few times per heartbeat interval */
     h2o_timeout_entry_t hb_entry;
     fg_hub_t hub;
-    size_t pending_publishes;              /* jobs submitted and not yet answered */
-    size_t nstreams;                       /* SSE responses started and not yet disposed */
+    size_t pending_publishes; /* jobs submitted and not yet answered */
+    size_t nstreams;          /* SSE responses started and not yet disposed */
     bool stopping;
-    bool drained;                          /* every connection closed before the loop ended */
+    bool drained; /* every connection closed before the loop ended */
     _Atomic bool running;
 } fg_loop_t;
 
@@ -56,14 +56,14 @@ struct fg_server {
     h2o_globalconf_t h2o_config;
     h2o_hostconf_t *hostconf;
     _Atomic bool stopping;
-    pthread_mutex_t phase_lock;        /* guards the three phase fields below */
-    pthread_cond_t phase_cond;         /* signalled when one of them changes */
-    size_t loops_ready;                /* loops whose h2o objects exist (start waits for all) */
-    size_t loops_drained;              /* loops done serving (stop waits for all) */
-    bool writer_stopped;               /* loops free their queues only after this */
-    _Atomic uint64_t streams_opened;   /* SSE streams started */
-    _Atomic uint64_t streams_slow;     /* SSE streams closed for not keeping up */
-    _Atomic uint64_t requests;         /* HTTP requests handled */
+    pthread_mutex_t phase_lock;      /* guards the three phase fields below */
+    pthread_cond_t phase_cond;       /* signalled when one of them changes */
+    size_t loops_ready;              /* loops whose h2o objects exist (start waits for all) */
+    size_t loops_drained;            /* loops done serving (stop waits for all) */
+    bool writer_stopped;             /* loops free their queues only after this */
+    _Atomic uint64_t streams_opened; /* SSE streams started */
+    _Atomic uint64_t streams_slow;   /* SSE streams closed for not keeping up */
+    _Atomic uint64_t requests;       /* HTTP requests handled */
 };
 
 /* The loop a request runs on. */
@@ -73,8 +73,8 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 }
 
 /* Handlers (each in its own file). They answer the request in every case. */
-int fg_publish_handle(h2o_req_t *req);             /* POST /v1/events (publish.c) */
-int fg_query_handle(h2o_req_t *req);               /* GET /v1/events (query.c) */
+int fg_publish_handle(h2o_req_t *req); /* POST /v1/events (publish.c) */
+int fg_query_handle(h2o_req_t *req);   /* GET /v1/events (query.c) */
 int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* stream.c */
 
 /* publish.c: the writer's answer arrives on the loop that submitted the job. */

@@ -13,14 +13,14 @@
 
 typedef struct fg_hub_bucket {
     char run_id[FG_UUID_LEN + 1];
-    h2o_linklist_t nodes;          /* nodes of subscribers filtering on this run */
-    struct fg_hub_bucket *next;    /* hash chain */
+    h2o_linklist_t nodes;       /* nodes of subscribers filtering on this run */
+    struct fg_hub_bucket *next; /* hash chain */
 } fg_hub_bucket_t;
 
 typedef struct fg_hub_node {
-    h2o_linklist_t link;           /* in a type list, the any list, or a bucket */
+    h2o_linklist_t link; /* in a type list, the any list, or a bucket */
     fg_hub_sub_t *sub;
-    fg_hub_bucket_t *bucket;       /* when in a bucket */
+    fg_hub_bucket_t *bucket; /* when in a bucket */
 } fg_hub_node_t;
 
 static size_t hash_run(const char *run_id)

@@ -20,22 +20,22 @@ struct fg_hub_bucket;
 
 /* A subscriber's membership, embedded in the subscriber (caller allocates). */
 typedef struct fg_hub_sub {
-    const fg_filter_t *filter;  /* read on every delivery; must outlive the membership */
-    struct fg_hub_node *nodes;  /* index entries; owned */
+    const fg_filter_t *filter; /* read on every delivery; must outlive the membership */
+    struct fg_hub_node *nodes; /* index entries; owned */
     size_t nnodes;
-    h2o_linklist_t all;         /* link in fg_hub_t.subs while attached */
+    h2o_linklist_t all; /* link in fg_hub_t.subs while attached */
 } fg_hub_sub_t;
 
 typedef void (*fg_hub_deliver_cb)(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);
 
 typedef struct fg_hub {
-    h2o_linklist_t subs;                    /* every attached subscriber */
-    h2o_linklist_t any;                     /* nodes of subscribers taking every type */
-    h2o_linklist_t by_type[FG_MAX_TYPES];   /* nodes of subscribers taking that type */
-    struct fg_hub_bucket **buckets;         /* run id hash: chains of buckets */
+    h2o_linklist_t subs;                  /* every attached subscriber */
+    h2o_linklist_t any;                   /* nodes of subscribers taking every type */
+    h2o_linklist_t by_type[FG_MAX_TYPES]; /* nodes of subscribers taking that type */
+    struct fg_hub_bucket **buckets;       /* run id hash: chains of buckets */
     size_t nbuckets;
     size_t nsubs;
-    uint64_t high_seq;                      /* highest sequence published into this hub */
+    uint64_t high_seq; /* highest sequence published into this hub */
     fg_hub_deliver_cb deliver;
     void *ctx;
 } fg_hub_t;

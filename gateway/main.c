@@ -22,36 +22,37 @@ extern char **environ;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: flowgate [options]\n"
-            "\n"
-            "An event streaming gateway: publish typed JSON events over HTTP, stream them over\n"
-            "Server-Sent Events, stored durably and in order.\n"
-            "\n"
-            "options:\n"
-            "  -c, --config FILE      JSON configuration file (env FLOWGATE_CONFIG)\n"
-            "  -l, --listen HOST:PORT address to listen on (default 127.0.0.1:8080;\n"
-            "                         env FLOWGATE_LISTEN)\n"
-            "  -d, --data-dir DIR     where the store lives (default ./data;\n"
-            "                         env FLOWGATE_DATA_DIR)\n"
-            "  -t, --threads N        HTTP threads, 0 = one per core (env FLOWGATE_THREADS)\n"
-            "      --log-level LEVEL  debug, info, warn or error (env FLOWGATE_LOG_LEVEL)\n"
-            "  -h, --help             print this help and exit\n"
-            "  -V, --version          print the version and exit\n"
-            "\n"
-            "Every configuration key can also be set from the environment: FLOWGATE_ followed by\n"
-            "the key in upper case with dots as underscores (sse.heartbeat_ms ->\n"
-            "FLOWGATE_SSE_HEARTBEAT_MS). Flags override the environment, which overrides the file.\n"
-            "Keys are documented in config/flowgate.example.json.\n");
+    fprintf(
+        out,
+        "usage: flowgate [options]\n"
+        "\n"
+        "An event streaming gateway: publish typed JSON events over HTTP, stream them over\n"
+        "Server-Sent Events, stored durably and in order.\n"
+        "\n"
+        "options:\n"
+        "  -c, --config FILE      JSON configuration file (env FLOWGATE_CONFIG)\n"
+        "  -l, --listen HOST:PORT address to listen on (default 127.0.0.1:8080;\n"
+        "                         env FLOWGATE_LISTEN)\n"
+        "  -d, --data-dir DIR     where the store lives (default ./data;\n"
+        "                         env FLOWGATE_DATA_DIR)\n"
+        "  -t, --threads N        HTTP threads, 0 = one per core (env FLOWGATE_THREADS)\n"
+        "      --log-level LEVEL  debug, info, warn or error (env FLOWGATE_LOG_LEVEL)\n"
+        "  -h, --help             print this help and exit\n"
+        "  -V, --version          print the version and exit\n"
+        "\n"
+        "Every configuration key can also be set from the environment: FLOWGATE_ followed by\n"
+        "the key in upper case with dots as underscores (sse.heartbeat_ms ->\n"
+        "FLOWGATE_SSE_HEARTBEAT_MS). Flags override the environment, which overrides the file.\n"
+        "Keys are documented in config/flowgate.example.json.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
-        {"data-dir", required_argument, NULL, 'd'}, {"threads", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},    {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},  {"threads", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     const char *config_file = getenv("FLOWGATE_CONFIG");
     struct {

@@ -30,9 +30,9 @@ struct pub_ctx {
     h2o_multithread_message_t msg; /* to the loop's reply receiver */
     fg_pub_job_t job;
     fg_loop_t *loop;
-    h2o_req_t *req;                /* NULL when the request ended before the answer */
+    h2o_req_t *req; /* NULL when the request ended before the answer */
     req_ref_t *ref;
-    bool batch;                    /* answer with an array */
+    bool batch; /* answer with an array */
     fg_pub_event_t *events;
     fg_pub_result_t *results;
 };
@@ -144,8 +144,8 @@ static int body_kind(h2o_req_t *req, body_kind_t *kind)
 
 /* Parses the body into a list of JSON objects (new references). Replies and returns -1 on
  * error. */
-static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t ***out,
-                      size_t *n, bool *batch)
+static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t ***out, size_t *n,
+                      bool *batch)
 {
     const char *body = req->entity.base;
     size_t len = req->entity.len;
@@ -170,8 +170,7 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
         if (!json_is_array(root)) {
             json_decref(root);
             fg_http_error(req, 400, "invalid_event",
-                          "the body must be an event object or an array of events", NULL, NULL,
-                          -1);
+                          "the body must be an event object or an array of events", NULL, NULL, -1);
             return -1;
         }
         size_t count = json_array_size(root);
@@ -271,7 +270,8 @@ int fg_publish_handle(h2o_req_t *req)
     const char *key = fg_http_header_by_name(req, "idempotency-key", &klen);
     char keybuf[FG_EVENT_ID_MAX + 2];
     if (key != NULL) {
-        snprintf(keybuf, sizeof(keybuf), "%.*s", (int)(klen <= FG_EVENT_ID_MAX ? klen : FG_EVENT_ID_MAX + 1), key);
+        snprintf(keybuf, sizeof(keybuf), "%.*s",
+                 (int)(klen <= FG_EVENT_ID_MAX ? klen : FG_EVENT_ID_MAX + 1), key);
         key = keybuf;
     }
 

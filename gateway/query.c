@@ -62,9 +62,9 @@ int fg_query_handle(h2o_req_t *req)
     size_t n = 0;
     uint64_t scanned = after;
     uint64_t upto = l->hub.high_seq;
-    int rc = evs ? fg_store_read(l->reader, srv->cat, &f, after, upto, (size_t)limit, evs, &n,
-                                 &scanned)
-                 : FG_ERR_NOMEM;
+    int rc =
+        evs ? fg_store_read(l->reader, srv->cat, &f, after, upto, (size_t)limit, evs, &n, &scanned)
+            : FG_ERR_NOMEM;
     fg_filter_dispose(&f);
     if (rc != FG_OK) {
         free(evs);

@@ -33,7 +33,6 @@ typedef struct {
     h2o_multithread_message_t super;
 } ctl_msg_t;
 
-
 static uint16_t bound_port;
 
 /* A server whose connections outlived the shutdown grace period, kept reachable until exit. */
@@ -69,8 +68,8 @@ static void health(h2o_req_t *req, bool ready)
         static const char ok[] = "{\"status\":\"ready\"}";
         fg_http_json(req, 200, ok, sizeof(ok) - 1);
     } else {
-        fg_http_error(req, 503, "not_ready", "the store or an HTTP loop is not running", NULL,
-                      NULL, -1);
+        fg_http_error(req, 503, "not_ready", "the store or an HTTP loop is not running", NULL, NULL,
+                      -1);
     }
 }
 
@@ -91,8 +90,7 @@ static void metrics(h2o_req_t *req)
         "flowgate_illegal_transitions_total %" PRIu64 "\n"
         "# TYPE flowgate_retention_deleted_total counter\n"
         "flowgate_retention_deleted_total %" PRIu64 "\n"
-        "# TYPE flowgate_streams_opened_total counter\nflowgate_streams_opened_total %" PRIu64
-        "\n"
+        "# TYPE flowgate_streams_opened_total counter\nflowgate_streams_opened_total %" PRIu64 "\n"
         "# TYPE flowgate_streams_cut_slow_total counter\nflowgate_streams_cut_slow_total %" PRIu64
         "\n"
         "# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
@@ -439,8 +437,8 @@ static void server_free(fg_server_t *srv)
     free(srv);
 }
 
-int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out,
-                    char *err, size_t errcap)
+int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out, char *err,
+                    size_t errcap)
 {
     char host[256];
     uint16_t port;

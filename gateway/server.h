@@ -17,8 +17,8 @@ typedef struct fg_server fg_server_t;
  * cfg and cat must outlive the server. On failure returns a negative fg_err_t with one sentence
  * in err, and nothing is left running.
  */
-int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out,
-                    char *err, size_t errcap);
+int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out, char *err,
+                    size_t errcap);
 
 /** The port actually listened on (useful with port 0). */
 uint16_t fg_server_port(const fg_server_t *srv);

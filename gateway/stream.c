@@ -29,25 +29,25 @@
 #define MAX_IOV 256 /* events per h2o_send */
 
 typedef struct fg_stream {
-    fg_hub_sub_t sub;        /* hub membership; attached while the stream may take live events */
+    fg_hub_sub_t sub; /* hub membership; attached while the stream may take live events */
     h2o_generator_t gen;
-    h2o_req_t *req;          /* NULL after stop */
+    h2o_req_t *req; /* NULL after stop */
     fg_loop_t *loop;
     fg_filter_t filter;
-    uint64_t cursor;         /* every event <= cursor was queued or does not match */
-    bool live;               /* false while replaying from the store */
-    bool sending;            /* an h2o_send is in flight (waiting for proceed) */
-    bool closing;            /* end the response once the queue is flushed */
-    bool finished;           /* the final send was made */
-    bool dirty;              /* in the loop's flush list */
-    bool counted;            /* included in loop->nstreams */
-    fg_event_t **q;          /* ring of queued events (references held) */
+    uint64_t cursor; /* every event <= cursor was queued or does not match */
+    bool live;       /* false while replaying from the store */
+    bool sending;    /* an h2o_send is in flight (waiting for proceed) */
+    bool closing;    /* end the response once the queue is flushed */
+    bool finished;   /* the final send was made */
+    bool dirty;      /* in the loop's flush list */
+    bool counted;    /* included in loop->nstreams */
+    fg_event_t **q;  /* ring of queued events (references held) */
     size_t qhead, qlen, qcap;
-    size_t qbytes;           /* bytes of the queued frames */
-    fg_event_t **fly;        /* events of the send in flight (references held) */
+    size_t qbytes;    /* bytes of the queued frames */
+    fg_event_t **fly; /* events of the send in flight (references held) */
     size_t nfly, flycap;
-    fg_buf_t ctl;            /* control frames waiting: retry, gap, heartbeat */
-    fg_buf_t ctl_fly;        /* control frames of the send in flight */
+    fg_buf_t ctl;     /* control frames waiting: retry, gap, heartbeat */
+    fg_buf_t ctl_fly; /* control frames of the send in flight */
     int64_t last_write_ms;
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RUN "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
 #define STEP "0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61"
@@ -95,7 +96,8 @@ static const char *good_events[] = {
     "{\"type\":\"approval_granted\",\"run_id\":\"" RUN "\",\"approved_by\":\"ana\"," AT "}",
     "{\"type\":\"approval_rejected\",\"run_id\":\"" RUN "\",\"rejected_by\":\"bo\","
     "\"step_id\":\"" STEP "\"," AT "}",
-    "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\",\"step_name\":\"build\","
+    "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP
+    "\",\"step_name\":\"build\","
     "\"stream\":\"stderr\",\"line\":\"\",\"id\":\"" USER "\"," AT "}",
     "{\"type\":\"user_signed_in\",\"user_id\":\"" USER "\",\"username\":\"ana\"," AT "}",
     "{\"type\":\"user_signed_up\",\"user_id\":\"" USER "\",\"username\":\"ana\"}",
@@ -173,11 +175,46 @@ static void test_bad_events(void **state)
                "invalid_id");
     expect_bad("{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"id\":\"a.b\"}",
                "invalid_id");
-    expect_bad("{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"id\":\"\"}",
-               "invalid_id");
+    expect_bad("{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"id\":\"\"}", "invalid_id");
     expect_bad("{\"type\":\"approval_granted\",\"run_id\":\"" RUN "\",\"approved_by\":\"a\","
                "\"step_id\":\"x\"}",
                "invalid_step_id");
+}
+
+/* Every required field of every built-in type: absent -> missing_<field>, null -> the same,
+ * a value of the wrong JSON type -> invalid_<field>. Built from the catalog itself, starting
+ * from the good example of each type. */
+static void test_every_required_field_of_every_type(void **state)
+{
+    size_t checked = 0;
+    for (size_t t = 0; t < FG_EV_BUILTIN_COUNT; t++) {
+        const fg_type_spec_t *spec = fg_catalog_type(cat, t);
+        for (size_t f = 0; f < spec->nfields; f++) {
+            const fg_field_spec_t *field = &spec->fields[f];
+            if (field->optional)
+                continue;
+            char code[96];
+            json_t *obj = json_loads(good_events[t], 0, NULL);
+            json_object_del(obj, field->name);
+            char *text = json_dumps(obj, JSON_COMPACT);
+            snprintf(code, sizeof(code), "missing_%s", field->name);
+            expect_bad(text, code);
+            free(text);
+            json_object_set_new(obj, field->name, json_null());
+            text = json_dumps(obj, JSON_COMPACT);
+            expect_bad(text, code);
+            free(text);
+            /* an array is the wrong JSON type for every kind of built-in field */
+            json_object_set_new(obj, field->name, json_array());
+            text = json_dumps(obj, JSON_COMPACT);
+            snprintf(code, sizeof(code), "invalid_%s", field->name);
+            expect_bad(text, code);
+            free(text);
+            json_decref(obj);
+            checked++;
+        }
+    }
+    assert_true(checked >= 40);
 }
 
 static void test_prepare_fills_id_and_at_and_keeps_unknown_fields(void **state)
@@ -199,9 +236,9 @@ static void test_prepare_fills_id_and_at_and_keeps_unknown_fields(void **state)
     /* the producer's fields are never overwritten, unknown ones kept */
     assert_string_equal(json_string_value(json_object_get(back, "run_id")),
                         "3F1C2A4E-8B9D-4C1E-9F2A-1B2C3D4E5F60");
-    assert_int_equal(json_integer_value(json_array_get(
-                         json_object_get(json_object_get(back, "extra"), "k"), 1)),
-                     2);
+    assert_int_equal(
+        json_integer_value(json_array_get(json_object_get(json_object_get(back, "extra"), "k"), 1)),
+        2);
     json_decref(back);
     fg_pub_event_dispose(&ev);
 
@@ -233,8 +270,7 @@ static void test_idempotency_key_and_size_limit(void **state)
     json_decref(obj);
 
     obj = json_loads(good_events[9], 0, NULL);
-    assert_int_equal(fg_pub_event_prepare(cat, obj, "bad key", 4096, 0, &ev, &err),
-                     FG_ERR_INVALID);
+    assert_int_equal(fg_pub_event_prepare(cat, obj, "bad key", 4096, 0, &ev, &err), FG_ERR_INVALID);
     assert_string_equal(err.code, "invalid_idempotency_key");
     json_decref(obj);
 
@@ -251,8 +287,7 @@ static void test_custom_types(void **state)
                                 {"note", FG_FK_STRING, true}};
     fg_verr_t err;
     assert_int_equal(fg_catalog_add_custom(cat, "run_budget_exceeded", fields, 3, &err), FG_OK);
-    assert_int_equal(fg_catalog_add_custom(cat, "provider_account.updated", NULL, 0, &err),
-                     FG_OK);
+    assert_int_equal(fg_catalog_add_custom(cat, "provider_account.updated", NULL, 0, &err), FG_OK);
     assert_int_equal(fg_catalog_add_custom(cat, "run_created", NULL, 0, &err), FG_ERR_INVALID);
     assert_string_equal(err.code, "duplicate_type");
     assert_int_equal(fg_catalog_add_custom(cat, "Bad-Name", NULL, 0, &err), FG_ERR_INVALID);
@@ -316,8 +351,8 @@ static void test_sse_frames(void **state)
 static void test_event_frame_is_encoded_once(void **state)
 {
     const char *json = "{\"type\":\"log_line\"}";
-    fg_event_t *ev = fg_event_create(42, FG_EV_LOG_LINE, "log_line", "id1", RUN, "deploy", json,
-                                     strlen(json));
+    fg_event_t *ev =
+        fg_event_create(42, FG_EV_LOG_LINE, "log_line", "id1", RUN, "deploy", json, strlen(json));
     assert_non_null(ev);
     assert_string_equal(ev->frame, "id: 42\nevent: log_line\ndata: {\"type\":\"log_line\"}\n\n");
     assert_int_equal(ev->frame_len, strlen(ev->frame));
@@ -445,8 +480,18 @@ static void test_cursor_parse(void **state)
     assert_int_equal(fg_cursor_parse("9223372036854775807", 19, &v), FG_OK);
     assert_int_equal(v, INT64_MAX);
     v = 7;
-    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "01", "1a", "1.0", "9223372036854775808",
-                         "18446744073709551616", "abc", "1\n"};
+    const char *bad[] = {"",
+                         "-1",
+                         "+1",
+                         " 1",
+                         "1 ",
+                         "01",
+                         "1a",
+                         "1.0",
+                         "9223372036854775808",
+                         "18446744073709551616",
+                         "abc",
+                         "1\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(fg_cursor_parse(bad[i], strlen(bad[i]), &v), FG_ERR_INVALID);
     assert_int_equal(v, 7); /* untouched on error */
@@ -513,10 +558,11 @@ static void test_time_parse_and_format(void **state)
     fg_time_format(us, buf, 0);
     assert_string_equal(buf, "2026-11-22T10:15:30Z");
     assert_true(fg_time_parse("2024-02-29t00:00:00.5z", 22, NULL)); /* leap year, lower case */
-    const char *bad[] = {"2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-22 10:15:30Z",
-                         "2026-11-22T24:00:00Z", "2026-11-22T10:15:30",  "2026-11-22T10:15:30.Z",
-                         "2026-11-22T10:15:30+0200", "2026-11-22",       "2026-11-22T10:15:30Zx",
-                         "2026-04-31T10:15:30Z"};
+    const char *bad[] = {"2023-02-29T00:00:00Z",     "2026-13-01T00:00:00Z",
+                         "2026-11-22 10:15:30Z",     "2026-11-22T24:00:00Z",
+                         "2026-11-22T10:15:30",      "2026-11-22T10:15:30.Z",
+                         "2026-11-22T10:15:30+0200", "2026-11-22",
+                         "2026-11-22T10:15:30Zx",    "2026-04-31T10:15:30Z"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (fg_time_parse(bad[i], strlen(bad[i]), NULL))
             fail_msg("accepted %s", bad[i]);
@@ -525,9 +571,24 @@ static void test_time_parse_and_format(void **state)
 
 static void test_ids(void **state)
 {
-    char u[37];
+    char u[37], later[37];
     fg_uuid_new(u);
     assert_true(fg_uuid_valid(u, 36));
+    assert_int_equal(u[14], '7');           /* version 7 */
+    assert_non_null(strchr("89ab", u[19])); /* RFC 9562 variant */
+    /* time-ordered: an id made a few milliseconds later sorts after */
+    struct timespec ts = {0, 3 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    fg_uuid_new(later);
+    assert_true(strcmp(u, later) < 0);
+    /* the leading 48 bits are the Unix time in milliseconds */
+    char hex[13];
+    memcpy(hex, u, 8);
+    memcpy(hex + 8, u + 9, 4);
+    hex[12] = '\0';
+    int64_t ms = strtoll(hex, NULL, 16);
+    int64_t now_ms = fg_time_now_us() / 1000;
+    assert_true(ms <= now_ms && ms > now_ms - 10000);
     assert_false(fg_uuid_valid("00000000-0000-0000-0000-000000000000", 36));
     assert_false(fg_uuid_valid("3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f6g", 36));
     assert_true(fg_event_id_valid("msg_abc-1", 9));
@@ -540,6 +601,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_accepts_a_good_event),
         cmocka_unit_test(test_bad_events),
+        cmocka_unit_test(test_every_required_field_of_every_type),
         cmocka_unit_test(test_prepare_fills_id_and_at_and_keeps_unknown_fields),
         cmocka_unit_test(test_idempotency_key_and_size_limit),
         cmocka_unit_test(test_custom_types),

@@ -39,14 +39,15 @@ static void test_file_values(void **state)
     fg_config_t cfg;
     fg_config_defaults(&cfg);
     char err[256];
-    assert_int_equal(apply(&cfg,
-                           "{\"listen\":\"[::1]:9000\",\"threads\":3,"
-                           "\"limits\":{\"max_body_bytes\":2048},"
-                           "\"store\":{\"synchronous\":\"normal\",\"retention\":{\"max_events\":5}},"
-                           "\"events\":{\"transitions\":\"enforce\"},"
-                           "\"sse\":{\"heartbeat_ms\":500}}",
-                           err, sizeof(err)),
-                     FG_OK);
+    assert_int_equal(
+        apply(&cfg,
+              "{\"listen\":\"[::1]:9000\",\"threads\":3,"
+              "\"limits\":{\"max_body_bytes\":2048},"
+              "\"store\":{\"synchronous\":\"normal\",\"retention\":{\"max_events\":5}},"
+              "\"events\":{\"transitions\":\"enforce\"},"
+              "\"sse\":{\"heartbeat_ms\":500}}",
+              err, sizeof(err)),
+        FG_OK);
     assert_string_equal(cfg.listen, "[::1]:9000");
     assert_int_equal(cfg.threads, 3);
     assert_int_equal(cfg.max_body_bytes, 2048);
@@ -93,9 +94,9 @@ static void test_environment_overrides(void **state)
     fg_config_t cfg;
     fg_config_defaults(&cfg);
     char err[256];
-    assert_int_equal(apply(&cfg, "{\"listen\":\"127.0.0.1:1000\",\"sse\":{\"retry_ms\":10}}", err,
-                           sizeof(err)),
-                     FG_OK);
+    assert_int_equal(
+        apply(&cfg, "{\"listen\":\"127.0.0.1:1000\",\"sse\":{\"retry_ms\":10}}", err, sizeof(err)),
+        FG_OK);
     char *env[] = {"FLOWGATE_LISTEN=127.0.0.1:2000", "FLOWGATE_SSE_RETRY_MS=20",
                    "FLOWGATE_DATA_DIR=/tmp/x", "OTHER=1", NULL};
     assert_int_equal(fg_config_apply_env(&cfg, env, err, sizeof(err)), FG_OK);
@@ -137,8 +138,8 @@ static void test_custom_types_from_config(void **state)
     fg_config_dispose(&cfg);
 
     fg_config_defaults(&cfg);
-    assert_int_equal(apply(&cfg, "{\"events\":{\"custom_types\":{\"x_y\":{\"a\":\"uuidd\"}}}}",
-                           err, sizeof(err)),
+    assert_int_equal(apply(&cfg, "{\"events\":{\"custom_types\":{\"x_y\":{\"a\":\"uuidd\"}}}}", err,
+                           sizeof(err)),
                      FG_OK);
     cat = fg_catalog_create();
     assert_int_equal(fg_config_add_custom_types(&cfg, cat, err, sizeof(err)), FG_ERR_INVALID);
@@ -147,9 +148,8 @@ static void test_custom_types_from_config(void **state)
     fg_config_dispose(&cfg);
 
     fg_config_defaults(&cfg);
-    assert_int_equal(apply(&cfg, "{\"events\":{\"custom_types\":{\"log_line\":{}}}}", err,
-                           sizeof(err)),
-                     FG_OK);
+    assert_int_equal(
+        apply(&cfg, "{\"events\":{\"custom_types\":{\"log_line\":{}}}}", err, sizeof(err)), FG_OK);
     cat = fg_catalog_create();
     assert_int_equal(fg_config_add_custom_types(&cfg, cat, err, sizeof(err)), FG_ERR_INVALID);
     assert_non_null(strstr(err, "events.custom_types.log_line"));

@@ -66,7 +66,7 @@ static void on_done(fg_pub_job_t *job)
     pthread_mutex_unlock(&j->fx->lock);
 }
 
-static void start_writer(fixture_t *fx, bool enforce, uint64_t max_events)
+static void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t max_age_ms)
 {
     char err[256];
     assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
@@ -74,10 +74,16 @@ static void start_writer(fixture_t *fx, bool enforce, uint64_t max_events)
                              .cat = fx->cat,
                              .enforce_transitions = enforce,
                              .retention_max_events = max_events,
+                             .retention_max_age_ms = max_age_ms,
                              .retention_interval_ms = 50,
                              .on_commit = on_commit,
                              .on_commit_ctx = fx};
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
+}
+
+static void start_writer(fixture_t *fx, bool enforce, uint64_t max_events)
+{
+    start_writer_aged(fx, enforce, max_events, 0);
 }
 
 static void stop_writer(fixture_t *fx)
@@ -192,8 +198,7 @@ static size_t read_all(fixture_t *fx, const fg_filter_t *f, uint64_t after, uint
     fg_event_t *evs[512];
     size_t n;
     uint64_t scanned;
-    assert_int_equal(fg_store_read(r, fx->cat, f, after, INT64_MAX, 512, evs, &n, &scanned),
-                     FG_OK);
+    assert_int_equal(fg_store_read(r, fx->cat, f, after, INT64_MAX, 512, evs, &n, &scanned), FG_OK);
     for (size_t i = 0; i < n; i++) {
         seqs[i] = evs[i]->seq;
         fg_event_release(evs[i]);
@@ -206,8 +211,8 @@ static void test_sequences_and_replay(void **state)
 {
     fixture_t *fx = *state;
     start_writer(fx, false, 0);
-    const char *created = "{\"type\":\"run_created\",\"run_id\":\"" RUN
-                          "\",\"workflow_name\":\"deploy\"}";
+    const char *created =
+        "{\"type\":\"run_created\",\"run_id\":\"" RUN "\",\"workflow_name\":\"deploy\"}";
     const char *texts[] = {created, log_line(1), log_line(2)};
     job_t *j = publish(fx, texts, 3);
     assert_int_equal(j->job.status, FG_OK);
@@ -289,7 +294,8 @@ static void test_transitions_enforced(void **state)
     free_job(j);
     /* nothing of the rejected jobs was stored: the next seq follows the first */
     assert_int_equal(fg_store_last_seq(fx->store), 1);
-    const char *next[] = {status("running", "completed", NULL), status("completed", "completed", NULL)};
+    const char *next[] = {status("running", "completed", NULL),
+                          status("completed", "completed", NULL)};
     j = publish(fx, next, 2);
     assert_int_equal(j->job.status, FG_OK);
     assert_int_equal(j->results[0].seq, 2);
@@ -302,7 +308,8 @@ static void test_transitions_warned(void **state)
 {
     fixture_t *fx = *state;
     start_writer(fx, false, 0);
-    const char *texts[] = {status("pending", "running", NULL), status("pending", "completed", NULL)};
+    const char *texts[] = {status("pending", "running", NULL),
+                           status("pending", "completed", NULL)};
     job_t *j = publish(fx, texts, 2);
     assert_int_equal(j->job.status, FG_OK);
     assert_string_equal(j->results[0].warning, "");
@@ -335,6 +342,31 @@ static void test_retention_by_count(void **state)
     start_writer(fx, false, 0);
     assert_int_equal(fg_store_purged_through(fx->store), 6);
     assert_int_equal(fg_store_last_seq(fx->store), 10);
+}
+
+static void test_retention_by_age(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer_aged(fx, false, 0, 1500);
+    for (int i = 0; i < 5; i++) {
+        const char *t[] = {log_line(i)};
+        free_job(publish(fx, t, 1));
+    }
+    usleep(1700 * 1000); /* the first five are now older than 1.5 s */
+    for (int i = 5; i < 8; i++) {
+        const char *t[] = {log_line(i)};
+        free_job(publish(fx, t, 1));
+    }
+    for (int i = 0; i < 200 && fg_store_purged_through(fx->store) < 5; i++)
+        usleep(10000);
+    assert_int_equal(fg_store_purged_through(fx->store), 5);
+    fg_filter_t f;
+    fg_filter_init(&f);
+    uint64_t seqs[512];
+    size_t n = read_all(fx, &f, 0, seqs);
+    assert_int_equal(n, 3); /* the young ones are a second and a half from their limit */
+    assert_int_equal(seqs[0], 6);
+    fg_filter_dispose(&f);
 }
 
 typedef struct {
@@ -409,8 +441,9 @@ int run_store_tests(void)
         cmocka_unit_test_setup_teardown(test_transitions_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transitions_warned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_producers_get_contiguous_sequences,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_producers_get_contiguous_sequences, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_open_rejects_a_corrupt_file, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
