@@ -475,9 +475,10 @@ int main(int argc, char **argv)
            (unsigned long long)published, (unsigned long long)publish_requests, pub_s,
            published / pub_s, publish_requests / pub_s,
            publish_requests ? publish_ns_total / 1e6 / (double)publish_requests : 0.0);
-    printf("delivered: %llu of %llu frames in %.3f s -> %.0f deliveries/s\n",
-           (unsigned long long)total_frames, (unsigned long long)expected, fan_s,
-           fan_s > 0 ? total_frames / fan_s : 0.0);
+    if (nstreams > 0)
+        printf("delivered: %llu of %llu frames in %.3f s -> %.0f deliveries/s\n",
+               (unsigned long long)total_frames, (unsigned long long)expected, fan_s,
+               fan_s > 0 ? total_frames / fan_s : 0.0);
     if (nlat > 0) {
         qsort(lat, nlat, sizeof(*lat), cmp64);
         printf("latency publish->receive (%zu samples): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",

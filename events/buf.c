@@ -31,7 +31,7 @@ static int reserve(fg_buf_t *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return FG_OK;
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
     char *p = realloc(b->data, cap);

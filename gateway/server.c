@@ -273,6 +273,10 @@ static void phase_step(fg_server_t *srv, size_t *counter)
 static void loop_setup(fg_loop_t *l)
 {
     fg_server_t *srv = l->server;
+    /* A connection keeps its input buffer while its response streams (h2o consumes the request
+     * bytes only when the response ends): start it at 4 KiB, the least h2o reserves per read,
+     * rather than 8 KiB. Larger requests grow it as needed. Per thread, before any socket. */
+    h2o_socket_buffer_prototype._initial_buf.capacity = 4096;
 #ifdef FG_SANITIZE
     /* h2o recycles socket buffers in a per-thread free list, out of ASan's sight: in the
      * sanitizer build every buffer goes back to free() so misuse is caught. */

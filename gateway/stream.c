@@ -140,7 +140,7 @@ static void enqueue(fg_stream_t *s, fg_event_t *ev, bool capped)
         return;
     }
     if (s->qlen == s->qcap) {
-        size_t cap = s->qcap ? s->qcap * 2 : 16;
+        size_t cap = s->qcap ? s->qcap * 2 : 4;
         fg_event_t **q = malloc(cap * sizeof(*q));
         if (q == NULL) {
             cut_off(s);
