@@ -372,16 +372,45 @@ static void test_retention_by_age(void **state)
 typedef struct {
     fixture_t *fx;
     int jobs;
+    int failures; /* checked on the main thread: cmocka asserts only work there */
     uint64_t seqs[200];
 } producer_t;
 
+/* A producer thread: its own text buffer, no cmocka assertion (they longjmp on failure, which
+ * is only safe on the main thread). */
 static void *producer(void *arg)
 {
     producer_t *p = arg;
     for (int i = 0; i < p->jobs; i++) {
-        const char *t[] = {log_line(i)};
-        job_t *j = publish(p->fx, t, 1);
-        p->seqs[i] = j->results[0].seq;
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+                 "\"step_name\":\"build\",\"stream\":\"stdout\",\"line\":\"line %d\"}",
+                 i);
+        job_t *j = calloc(1, sizeof(*j));
+        j->fx = p->fx;
+        json_t *obj = json_loads(text, 0, NULL);
+        fg_verr_t err;
+        if (obj == NULL || fg_pub_event_prepare(p->fx->cat, obj, NULL, 65536, 1000, &j->events[0],
+                                                &err) != FG_OK) {
+            json_decref(obj);
+            free(j);
+            p->failures++;
+            continue;
+        }
+        json_decref(obj);
+        j->job.events = j->events;
+        j->job.results = j->results;
+        j->job.n = 1;
+        j->job.done = on_done;
+        j->job.udata = j;
+        if (fg_writer_submit(p->fx->writer, &j->job) != FG_OK) {
+            free_job(j);
+            p->failures++;
+            continue;
+        }
+        wait_job(j);
+        p->seqs[i] = j->job.status == FG_OK ? j->results[0].seq : 0;
         free_job(j);
     }
     return NULL;
@@ -397,6 +426,7 @@ static void test_concurrent_producers_get_contiguous_sequences(void **state)
     for (int i = 0; i < P; i++) {
         prods[i].fx = fx;
         prods[i].jobs = J;
+        prods[i].failures = 0;
         pthread_create(&th[i], NULL, producer, &prods[i]);
     }
     for (int i = 0; i < P; i++)
@@ -404,6 +434,7 @@ static void test_concurrent_producers_get_contiguous_sequences(void **state)
     static bool seen[P * J + 1];
     memset(seen, 0, sizeof(seen));
     for (int i = 0; i < P; i++) {
+        assert_int_equal(prods[i].failures, 0);
         for (int k = 0; k < J; k++) {
             uint64_t s = prods[i].seqs[k];
             assert_true(s >= 1 && s <= P * J);
