@@ -27,8 +27,14 @@ build: deps $(BUILD)/CMakeCache.txt
 build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-node-deps: deps
-	@cd tests/integration && { [ -d node_modules/eventsource ] || npm ci --no-audit --no-fund --silent; }
+NODE_STAMP := tests/integration/node_modules/.installed
+
+node-deps: $(NODE_STAMP)
+
+# npm ci again only when the lock file changed.
+$(NODE_STAMP): tests/integration/package-lock.json | deps
+	cd tests/integration && npm ci --no-audit --no-fund --silent
+	touch $@
 
 run: build
 	mkdir -p data
