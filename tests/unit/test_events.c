@@ -145,21 +145,23 @@ static void test_bad_events(void **state)
     const char *rsc = "{\"type\":\"run_status_changed\",\"run_id\":\"" RUN "\","
                       "\"workflow_name\":\"d\",\"from\":\"%s\",\"to\":\"%s\",\"cost_usd\":%s,"
                       "\"duration_ms\":%s}";
-    char buf[512];
-    snprintf(buf, sizeof(buf), rsc, "pending", "exploded", "\"0.1\"", "1");
-    expect_bad(buf, "invalid_to");
-    snprintf(buf, sizeof(buf), rsc, "Pending", "running", "\"0.1\"", "1");
-    expect_bad(buf, "invalid_from");
-    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"0.1.2\"", "1");
-    expect_bad(buf, "invalid_cost_usd");
-    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"abc\"", "1");
-    expect_bad(buf, "invalid_cost_usd");
-    snprintf(buf, sizeof(buf), rsc, "pending", "running", "true", "1");
-    expect_bad(buf, "invalid_cost_usd");
-    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"0.1\"", "-1");
-    expect_bad(buf, "invalid_duration_ms");
-    snprintf(buf, sizeof(buf), rsc, "pending", "running", "\"0.1\"", "1.5");
-    expect_bad(buf, "invalid_duration_ms");
+    static const struct {
+        const char *from, *to, *cost, *duration, *code;
+    } rsc_cases[] = {
+        {"pending", "exploded", "\"0.1\"", "1", "invalid_to"},
+        {"Pending", "running", "\"0.1\"", "1", "invalid_from"},
+        {"pending", "running", "\"0.1.2\"", "1", "invalid_cost_usd"},
+        {"pending", "running", "\"abc\"", "1", "invalid_cost_usd"},
+        {"pending", "running", "true", "1", "invalid_cost_usd"},
+        {"pending", "running", "\"0.1\"", "-1", "invalid_duration_ms"},
+        {"pending", "running", "\"0.1\"", "1.5", "invalid_duration_ms"},
+    };
+    for (size_t i = 0; i < sizeof(rsc_cases) / sizeof(rsc_cases[0]); i++) {
+        char buf[512];
+        snprintf(buf, sizeof(buf), rsc, rsc_cases[i].from, rsc_cases[i].to, rsc_cases[i].cost,
+                 rsc_cases[i].duration);
+        expect_bad(buf, rsc_cases[i].code);
+    }
     expect_bad("{\"type\":\"run_status_changed\",\"run_id\":\"" RUN "\",\"workflow_name\":\"d\","
                "\"from\":\"pending\",\"to\":\"running\",\"cost_usd\":1,\"duration_ms\":1,"
                "\"labels\":{\"a\":1}}",
@@ -181,6 +183,23 @@ static void test_bad_events(void **state)
                "invalid_step_id");
 }
 
+/* expect_bad on a copy of text with one member replaced by value (a new reference, taken over),
+ * or removed when value is NULL. */
+static void expect_bad_variant(const char *text, const char *member, json_t *value,
+                               const char *code)
+{
+    json_t *obj = json_loads(text, 0, NULL);
+    assert_non_null(obj);
+    if (value == NULL)
+        json_object_del(obj, member);
+    else
+        json_object_set_new(obj, member, value);
+    char *variant = json_dumps(obj, JSON_COMPACT);
+    expect_bad(variant, code);
+    free(variant);
+    json_decref(obj);
+}
+
 /* Every required field of every built-in type: absent -> missing_<field>, null -> the same,
  * a value of the wrong JSON type -> invalid_<field>. Built from the catalog itself, starting
  * from the good example of each type. */
@@ -193,24 +212,13 @@ static void test_every_required_field_of_every_type(void **state)
             const fg_field_spec_t *field = &spec->fields[f];
             if (field->optional)
                 continue;
-            char code[96];
-            json_t *obj = json_loads(good_events[t], 0, NULL);
-            json_object_del(obj, field->name);
-            char *text = json_dumps(obj, JSON_COMPACT);
-            snprintf(code, sizeof(code), "missing_%s", field->name);
-            expect_bad(text, code);
-            free(text);
-            json_object_set_new(obj, field->name, json_null());
-            text = json_dumps(obj, JSON_COMPACT);
-            expect_bad(text, code);
-            free(text);
+            char missing[96], invalid[96];
+            snprintf(missing, sizeof(missing), "missing_%s", field->name);
+            snprintf(invalid, sizeof(invalid), "invalid_%s", field->name);
+            expect_bad_variant(good_events[t], field->name, NULL, missing);
+            expect_bad_variant(good_events[t], field->name, json_null(), missing);
             /* an array is the wrong JSON type for every kind of built-in field */
-            json_object_set_new(obj, field->name, json_array());
-            text = json_dumps(obj, JSON_COMPACT);
-            snprintf(code, sizeof(code), "invalid_%s", field->name);
-            expect_bad(text, code);
-            free(text);
-            json_decref(obj);
+            expect_bad_variant(good_events[t], field->name, json_array(), invalid);
             checked++;
         }
     }

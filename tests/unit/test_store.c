@@ -319,24 +319,38 @@ static void test_transitions_warned(void **state)
     assert_int_equal(atomic_load(&fg_writer_stats(fx->writer)->illegal_transitions), 1);
 }
 
+/* Publishes log lines from..to-1, one job each. */
+static void publish_lines(fixture_t *fx, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        const char *t[] = {log_line(i)};
+        free_job(publish(fx, t, 1));
+    }
+}
+
+/* Waits (bounded) for background retention to reach a floor, then checks it and that the
+ * remaining events start right after it; returns how many remain. */
+static size_t expect_purged_through(fixture_t *fx, uint64_t floor)
+{
+    for (int i = 0; i < 400 && fg_store_purged_through(fx->store) < floor; i++)
+        usleep(10000);
+    assert_int_equal(fg_store_purged_through(fx->store), floor);
+    fg_filter_t f;
+    fg_filter_init(&f);
+    uint64_t seqs[512];
+    size_t n = read_all(fx, &f, 0, seqs);
+    fg_filter_dispose(&f);
+    assert_true(n > 0);
+    assert_int_equal(seqs[0], floor + 1);
+    return n;
+}
+
 static void test_retention_by_count(void **state)
 {
     fixture_t *fx = *state;
     start_writer(fx, false, 4);
-    for (int i = 0; i < 10; i++) {
-        const char *t[] = {log_line(i)};
-        free_job(publish(fx, t, 1));
-    }
-    /* retention runs in the background; wait for its floor (bounded) */
-    for (int i = 0; i < 200 && fg_store_purged_through(fx->store) < 6; i++)
-        usleep(20000);
-    assert_int_equal(fg_store_purged_through(fx->store), 6);
-    fg_filter_t f;
-    fg_filter_init(&f);
-    uint64_t seqs[512];
-    assert_int_equal(read_all(fx, &f, 0, seqs), 4);
-    assert_int_equal(seqs[0], 7);
-    fg_filter_dispose(&f);
+    publish_lines(fx, 0, 10);
+    assert_int_equal(expect_purged_through(fx, 6), 4);
     stop_writer(fx);
     /* the floor and the sequence survive a restart even though the rows are gone */
     start_writer(fx, false, 0);
@@ -348,25 +362,11 @@ static void test_retention_by_age(void **state)
 {
     fixture_t *fx = *state;
     start_writer_aged(fx, false, 0, 1500);
-    for (int i = 0; i < 5; i++) {
-        const char *t[] = {log_line(i)};
-        free_job(publish(fx, t, 1));
-    }
+    publish_lines(fx, 0, 5);
     usleep(1700 * 1000); /* the first five are now older than 1.5 s */
-    for (int i = 5; i < 8; i++) {
-        const char *t[] = {log_line(i)};
-        free_job(publish(fx, t, 1));
-    }
-    for (int i = 0; i < 200 && fg_store_purged_through(fx->store) < 5; i++)
-        usleep(10000);
-    assert_int_equal(fg_store_purged_through(fx->store), 5);
-    fg_filter_t f;
-    fg_filter_init(&f);
-    uint64_t seqs[512];
-    size_t n = read_all(fx, &f, 0, seqs);
-    assert_int_equal(n, 3); /* the young ones are a second and a half from their limit */
-    assert_int_equal(seqs[0], 6);
-    fg_filter_dispose(&f);
+    publish_lines(fx, 5, 8);
+    /* the young ones are a second and a half from their limit */
+    assert_int_equal(expect_purged_through(fx, 5), 3);
 }
 
 typedef struct {
