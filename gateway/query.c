@@ -3,7 +3,8 @@
  * stored events, for backfill and debugging. Runs on the HTTP loop, on its store reader.
  *
  * Answer: {"events":[{"seq":N,"type":"…","event":{…}}…],"next_after":N,"purged_through":N}.
- * Keep calling with after=next_after until "events" is empty.
+ * Keep calling with after=next_after until "events" is empty. A response holds at most `limit`
+ * events and stops early once it passes 4 MiB.
  */
 #include "events/buf.h"
 #include "events/cursor.h"
@@ -15,6 +16,8 @@
 #include <string.h>
 
 #define MAX_LIMIT 1000
+#define PAGE 100            /* events read from the store at a time */
+#define MAX_BODY (4u << 20) /* a response stops growing past this */
 
 int fg_query_handle(h2o_req_t *req)
 {
@@ -58,36 +61,46 @@ int fg_query_handle(h2o_req_t *req)
                       NULL, NULL, -1);
         return 0;
     }
-    fg_event_t **evs = malloc((size_t)limit * sizeof(*evs));
-    size_t n = 0;
-    uint64_t scanned = after;
-    uint64_t upto = l->hub.high_seq;
-    int rc =
-        evs ? fg_store_read(l->reader, srv->cat, &f, after, upto, (size_t)limit, evs, &n, &scanned)
-            : FG_ERR_NOMEM;
-    fg_filter_dispose(&f);
-    if (rc != FG_OK) {
-        free(evs);
-        fg_http_error(req, 503, "store_unavailable", "the event store could not be read", NULL,
-                      NULL, -1);
-        return 0;
-    }
+    /* Read in pages and stop once the body passes MAX_BODY: a page of large events must not
+     * become a response of hundreds of megabytes. next_after says where to go on. */
     fg_buf_t b;
     fg_buf_init(&b, 0);
     int brc = fg_buf_puts(&b, "{\"events\":[");
-    for (size_t i = 0; i < n; i++) {
-        brc |= fg_buf_printf(&b, "%s{\"seq\":%" PRIu64 ",\"type\":", i ? "," : "", evs[i]->seq);
-        brc |= fg_buf_json_string(&b, evs[i]->type, strlen(evs[i]->type));
-        brc |= fg_buf_puts(&b, ",\"event\":");
-        brc |= fg_buf_append(&b, evs[i]->json, evs[i]->json_len);
-        brc |= fg_buf_puts(&b, "}");
-        fg_event_release(evs[i]);
+    uint64_t upto = l->hub.high_seq, cursor = after, left = limit;
+    size_t count = 0;
+    while (left > 0 && b.len < MAX_BODY) {
+        fg_event_t *evs[PAGE];
+        size_t n = 0, want = left < PAGE ? (size_t)left : PAGE;
+        uint64_t scanned = cursor;
+        int rc = fg_store_read(l->reader, srv->cat, &f, cursor, upto, want, evs, &n, &scanned);
+        if (rc != FG_OK) {
+            fg_filter_dispose(&f);
+            fg_buf_dispose(&b);
+            fg_http_error(req, 503, "store_unavailable", "the event store could not be read", NULL,
+                          NULL, -1);
+            return 0;
+        }
+        size_t i = 0;
+        for (; i < n && b.len < MAX_BODY; i++) {
+            brc |= fg_buf_printf(&b, "%s{\"seq\":%" PRIu64 ",\"type\":", count++ ? "," : "",
+                                 evs[i]->seq);
+            brc |= fg_buf_json_string(&b, evs[i]->type, strlen(evs[i]->type));
+            brc |= fg_buf_puts(&b, ",\"event\":");
+            brc |= fg_buf_append(&b, evs[i]->json, evs[i]->json_len);
+            brc |= fg_buf_puts(&b, "}");
+            cursor = evs[i]->seq;
+        }
+        for (size_t k = 0; k < n; k++)
+            fg_event_release(evs[k]);
+        left -= i;
+        if (i == n && n < want) {
+            cursor = scanned > cursor ? scanned : cursor; /* the log is exhausted up to here */
+            break;
+        }
     }
-    free(evs);
-    if (scanned < after)
-        scanned = after;
-    brc |= fg_buf_printf(&b, "],\"next_after\":%" PRIu64 ",\"purged_through\":%" PRIu64 "}",
-                         scanned, fg_store_purged_through(srv->store));
+    fg_filter_dispose(&f);
+    brc |= fg_buf_printf(&b, "],\"next_after\":%" PRIu64 ",\"purged_through\":%" PRIu64 "}", cursor,
+                         fg_store_purged_through(srv->store));
     if (brc != FG_OK)
         fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
     else

@@ -171,3 +171,20 @@ test('health, readiness and metrics', async () => {
   const m = await request(srv.base, 'GET', '/metrics');
   assert.match(m.text, /flowgate_events_stored_total \d+/);
 });
+
+test('GET /v1/events stops a page of large events near 4 MiB; next_after continues', async () => {
+  const big = await new Server().start();
+  try {
+    const run = uuid();
+    const line = 'x'.repeat(200 * 1024);
+    const seqs = [];
+    for (let i = 0; i < 10; i++) seqs.push(...(await publish(big.base, Array.from({ length: 4 }, () => ev.log(run, line)))).map((r) => r.seq));
+    const first = await request(big.base, 'GET', '/v1/events?limit=1000');
+    assert.equal(first.status, 200);
+    assert.ok(first.text.length < 5 * 1024 * 1024, `response of ${first.text.length} bytes`);
+    assert.ok(first.json.events.length >= 10 && first.json.events.length < 40);
+    assert.equal(first.json.next_after, first.json.events[first.json.events.length - 1].seq);
+    const all = await storedEvents(big.base);
+    assert.deepEqual(all.map((e) => e.seq), seqs);
+  } finally { await big.stop(); big.cleanup(); }
+});
