@@ -62,6 +62,7 @@ struct fg_server {
     size_t loops_drained;            /* loops done serving (stop waits for all) */
     bool writer_stopped;             /* loops free their queues only after this */
     _Atomic uint64_t streams_opened; /* SSE streams started */
+    _Atomic int64_t streams_open;    /* SSE streams started and not yet disposed */
     _Atomic uint64_t streams_slow;   /* SSE streams closed for not keeping up */
     _Atomic uint64_t requests;       /* HTTP requests handled */
 };

@@ -93,12 +93,15 @@ static void metrics(h2o_req_t *req)
         "# TYPE flowgate_streams_opened_total counter\nflowgate_streams_opened_total %" PRIu64 "\n"
         "# TYPE flowgate_streams_cut_slow_total counter\nflowgate_streams_cut_slow_total %" PRIu64
         "\n"
+        "# TYPE flowgate_streams_open gauge\nflowgate_streams_open %" PRId64 "\n"
+        "# TYPE flowgate_http_requests_total counter\nflowgate_http_requests_total %" PRIu64 "\n"
         "# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
         "# TYPE flowgate_purged_through gauge\nflowgate_purged_through %" PRIu64 "\n",
         atomic_load(&st->events), atomic_load(&st->duplicates), atomic_load(&st->commits),
         atomic_load(&st->failed_commits), atomic_load(&st->illegal_transitions),
         atomic_load(&st->retained), atomic_load(&srv->streams_opened),
-        atomic_load(&srv->streams_slow), fg_writer_queued(srv->writer),
+        atomic_load(&srv->streams_slow), atomic_load(&srv->streams_open),
+        atomic_load(&srv->requests), fg_writer_queued(srv->writer),
         fg_store_purged_through(srv->store));
     req->res.status = 200;
     req->res.reason = "OK";

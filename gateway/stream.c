@@ -80,8 +80,10 @@ static void on_dispose(void *p)
     fg_stream_t *s = p;
     if (s->loop == NULL)
         return; /* allocated, then the request was rejected before init */
-    if (s->counted)
+    if (s->counted) {
         s->loop->nstreams--;
+        atomic_fetch_sub(&s->loop->server->streams_open, 1);
+    }
     fg_hub_detach(&s->loop->hub, &s->sub);
     if (s->dirty)
         h2o_linklist_unlink(&s->dirty_link);
@@ -413,6 +415,7 @@ int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len)
     atomic_fetch_add(&srv->streams_opened, 1);
     s->counted = true;
     l->nstreams++;
+    atomic_fetch_add(&srv->streams_open, 1);
     if (fg_log_enabled(FG_LOG_DEBUG))
         fg_log(FG_LOG_DEBUG, "stream_open", "cursor=%" PRIu64 " live=%d", s->cursor, s->live);
 

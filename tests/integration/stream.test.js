@@ -33,6 +33,8 @@ test('SSE response headers', async () => {
   assert.ok(c.retry > 0);
   // heartbeats arrive as comments while idle (configured to 300 ms here)
   await c.until(() => c.comments.includes('hb'), 5000, 'heartbeat');
+  const open = (await request(srv.base, 'GET', '/metrics')).text.match(/flowgate_streams_open (\d+)/);
+  assert.ok(open && Number(open[1]) >= 1, 'the open stream is counted');
   c.close();
 });
 
