@@ -78,6 +78,9 @@ int fg_publish_handle(h2o_req_t *req); /* POST /v1/events (publish.c) */
 int fg_query_handle(h2o_req_t *req);   /* GET /v1/events (query.c) */
 int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* stream.c */
 
+/* error_filter.c: h2o's own text/plain error responses get the JSON error shape. */
+void fg_error_filter_register(h2o_pathconf_t *conf);
+
 /* publish.c: the writer's answer arrives on the loop that submitted the job. */
 void fg_publish_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
 

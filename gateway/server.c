@@ -510,6 +510,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     h2o_pathconf_t *pathconf = h2o_config_register_path(srv->hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
+    fg_error_filter_register(pathconf);
+    fg_error_filter_register(&srv->hostconf->fallback_path);
 
     uint64_t last_seq = fg_store_last_seq(srv->store);
     for (size_t i = 0; i < srv->nloops; i++) {

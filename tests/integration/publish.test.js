@@ -137,6 +137,9 @@ test('every kind of bad input is a 4xx in the error shape and stores nothing', a
   // a body far over the limit is refused without being stored (h2o or flowgate answers 413)
   const huge = await rawRequest(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n{`);
   assert.match(huge, /^HTTP\/1\.1 413/);
+  assert.match(huge, /content-type: application\/json/i);
+  assert.deepEqual(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4)),
+    { error: 'payload_too_large', message: 'Request Entity Too Large', details: {} });
   // both Content-Length and Transfer-Encoding: refused or treated safely, never stored twice
   const smuggle = await rawRequest(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`);
   assert.match(smuggle, /^HTTP\/1\.1 4\d\d/);
