@@ -8,6 +8,7 @@ pkgs=(
   build-essential cmake pkg-config
   libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libjansson-dev uuid-dev libcmocka-dev
   libsqlite3-dev sqlite3
+  libnghttp2-dev
   curl nghttp2-client nodejs npm procps chromium
 )
 

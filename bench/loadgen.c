@@ -7,7 +7,10 @@
  * connection (with --pid), and publish throughput. One thread, epoll, raw HTTP/1.1 on loopback.
  *
  *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
- *              [--rate EV_PER_S] [--settle-ms MS] [--spin]
+ *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K]
+ *
+ * --h2 K opens the N streams as HTTP/2 streams over K connections (prior knowledge; h2o
+ * allows 100 concurrent streams per connection), as a browser with many tabs on one origin does.
  *
  * --spin busy-polls (epoll_wait with no timeout) instead of sleeping between reads. A sleeping
  * client is woken by every server write, one cross-CPU wake-up each; on a 2-vCPU VM those
@@ -28,6 +31,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
 
 #define RUN_ID "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
 #define STEP_ID "0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61"
@@ -50,6 +55,7 @@ static int port = 8080, pid = 0, nstreams = 1000, nevents = 1000, batch = 100, n
 static double rate = 0;
 static int settle_ms = 300;
 static bool spin = false; /* busy-poll instead of sleeping in epoll_wait */
+static int h2conns = 0;   /* 0: one HTTP/1.1 connection per stream; K: HTTP/2 over K */
 
 /* --- latency samples ---------------------------------------------------------------------- */
 static int64_t *lat;
@@ -239,6 +245,101 @@ static void on_sse_readable(sse_conn_t *c)
     }
 }
 
+/* --- HTTP/2 streams (--h2) ------------------------------------------------------------------ */
+typedef struct {
+    int fd;
+    nghttp2_session *session;
+} h2_conn_t;
+
+static h2_conn_t *h2s;
+
+static ssize_t h2_send(nghttp2_session *session, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    h2_conn_t *h = user;
+    ssize_t w = write(h->fd, data, len);
+    if (w < 0)
+        return errno == EAGAIN ? NGHTTP2_ERR_WOULDBLOCK : NGHTTP2_ERR_CALLBACK_FAILURE;
+    return w;
+}
+
+static int h2_data(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                   size_t len, void *user)
+{
+    sse_conn_t *c = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (c == NULL)
+        return 0;
+    uint64_t before = total_frames;
+    int64_t t = now_ns();
+    if (c->sampled) {
+        body_bytes(c, (const char *)data, len);
+        scan_frames(c, t);
+    } else {
+        count_frames(c, (const char *)data, len);
+    }
+    if (total_frames != before)
+        last_frame_ns = t;
+    return 0;
+}
+
+static int h2_frame(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+        sse_conn_t *c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (c != NULL && !c->headers_done) {
+            c->headers_done = true;
+            ready_streams++;
+        }
+    }
+    return 0;
+}
+
+static void h2_open(h2_conn_t *h)
+{
+    h->fd = connect_to();
+    fcntl(h->fd, F_SETFL, O_NONBLOCK);
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_send_callback(cbs, h2_send);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_frame);
+    if (nghttp2_session_client_new(&h->session, cbs, h) != 0)
+        die("nghttp2_session_client_new");
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 24},
+                                   {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}};
+    nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, 2);
+    nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, 1 << 30);
+}
+
+static void h2_stream(h2_conn_t *h, sse_conn_t *c)
+{
+    nghttp2_nv hdrs[] = {
+        {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":authority", (uint8_t *)"bench", 10, 5, 0},
+        {(uint8_t *)":path", (uint8_t *)"/v1/stream?types=log_line", 5, 25, 0},
+    };
+    if (nghttp2_submit_request(h->session, NULL, hdrs, 4, NULL, c) < 0)
+        die("nghttp2_submit_request");
+}
+
+static void h2_readable(h2_conn_t *h)
+{
+    static uint8_t rb[256 * 1024];
+    for (;;) {
+        ssize_t r = read(h->fd, rb, sizeof(rb));
+        if (r <= 0) {
+            if (r == 0)
+                fprintf(stderr, "HTTP/2 connection closed by the server\n");
+            break;
+        }
+        if (nghttp2_session_mem_recv(h->session, rb, (size_t)r) < 0)
+            die("nghttp2_session_mem_recv");
+    }
+    nghttp2_session_send(h->session);
+}
+
 /* --- publishers --------------------------------------------------------------------------- */
 typedef struct {
     int fd;
@@ -345,14 +446,21 @@ static long rss_kib(void)
 }
 
 #define TAG_PUB (1ull << 62)
+#define TAG_H2 (1ull << 61)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"port", 1, 0, 'p'},    {"pid", 1, 0, 'P'},
-                                         {"streams", 1, 0, 's'}, {"events", 1, 0, 'e'},
-                                         {"batch", 1, 0, 'b'},   {"publishers", 1, 0, 'k'},
-                                         {"rate", 1, 0, 'r'},    {"settle-ms", 1, 0, 'S'},
-                                         {"spin", 0, 0, 'x'},    {0, 0, 0, 0}};
+    static const struct option opts[] = {{"port", 1, 0, 'p'},
+                                         {"pid", 1, 0, 'P'},
+                                         {"streams", 1, 0, 's'},
+                                         {"events", 1, 0, 'e'},
+                                         {"batch", 1, 0, 'b'},
+                                         {"publishers", 1, 0, 'k'},
+                                         {"rate", 1, 0, 'r'},
+                                         {"settle-ms", 1, 0, 'S'},
+                                         {"spin", 0, 0, 'x'},
+                                         {"h2", 1, 0, 'H'},
+                                         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -383,6 +491,9 @@ int main(int argc, char **argv)
         case 'x':
             spin = true;
             break;
+        case 'H':
+            h2conns = atoi(optarg);
+            break;
         default:
             fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");
             return 2;
@@ -399,10 +510,23 @@ int main(int argc, char **argv)
     conns = calloc((size_t)nstreams, sizeof(*conns));
     const char *get = "GET /v1/stream?types=log_line HTTP/1.1\r\nHost: bench\r\n"
                       "Accept: text/event-stream\r\n\r\n";
+    if (h2conns > 0) {
+        h2s = calloc((size_t)h2conns, sizeof(*h2s));
+        for (int k = 0; k < h2conns; k++) {
+            h2_open(&h2s[k]);
+            struct epoll_event e = {.events = EPOLLIN, .data.u64 = TAG_H2 | (uint64_t)k};
+            epoll_ctl(ep, EPOLL_CTL_ADD, h2s[k].fd, &e);
+        }
+    }
     for (int i = 0; i < nstreams; i++) {
         sse_conn_t *c = &conns[i];
         c->idx = i;
         c->sampled = i % (int)lat_every == 0;
+        if (h2conns > 0) {
+            c->fd = -1;
+            h2_stream(&h2s[i % h2conns], c);
+            continue;
+        }
         c->fd = connect_to();
         if (write(c->fd, get, strlen(get)) != (ssize_t)strlen(get))
             die("write");
@@ -410,12 +534,19 @@ int main(int argc, char **argv)
         struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e);
     }
+    for (int k = 0; k < h2conns; k++)
+        nghttp2_session_send(h2s[k].session);
     struct epoll_event evs[512];
     int64_t deadline = now_ns() + 60LL * 1000000000;
     while (ready_streams < (uint64_t)nstreams && now_ns() < deadline) {
         int n = epoll_wait(ep, evs, 512, 100);
-        for (int i = 0; i < n; i++)
-            on_sse_readable(&conns[evs[i].data.u64]);
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag & TAG_H2)
+                h2_readable(&h2s[tag & ~TAG_H2]);
+            else
+                on_sse_readable(&conns[tag]);
+        }
     }
     usleep((useconds_t)settle_ms * 1000);
     long rss1 = rss_kib();
@@ -462,6 +593,8 @@ int main(int argc, char **argv)
             uint64_t tag = evs[i].data.u64;
             if (tag & TAG_PUB)
                 pub_readable(&pubs[tag & ~TAG_PUB]);
+            else if (tag & TAG_H2)
+                h2_readable(&h2s[tag & ~TAG_H2]);
             else if (conns[tag].fd >= 0)
                 on_sse_readable(&conns[tag]);
         }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of issue #2 against a fresh flowgate and prints the figures.
 # It never fails on a figure: benchmarks report, tests judge behaviour.
-#   bash bench/run.sh [scenario...]   scenarios: fanout fanout10k latency latency1 publish (default: all)
+#   bash bench/run.sh [scenario...]   scenarios: fanout fanout10k latency latency1 latency-h2
+#   fanout-h2 publish (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWGATE_BIN:-./build/flowgate}
 GEN=${FG_LOADGEN:-./build/fg_loadgen}
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 publish)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish)
 
 start() {
     DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
@@ -44,6 +45,12 @@ for s in "${scenarios[@]}"; do
     latency1)
         echo "== latency baseline: 1 stream, 500 events/s single-event POSTs for 10 s"
         start; "$GEN" --port "$PORT" --pid "$PID" --streams 1 --events 5000 --rate 500 --publishers 16; stop ;;
+    latency-h2)
+        echo "== latency: 1,000 streams over 10 HTTP/2 connections, 500 events/s for 10 s"
+        start; "$GEN" --h2 10 --port "$PORT" --pid "$PID" --streams 1000 --events 5000 --rate 500 --publishers 16; stop ;;
+    fanout-h2)
+        echo "== fan-out: 1,000 streams over 10 HTTP/2 connections x 1,000 events"
+        start; "$GEN" --h2 10 --port "$PORT" --pid "$PID" --streams 1000 --events 1000 --batch 100 --publishers 4; stop ;;
     publish)
         echo "== durable publish: batches of 100 over 8 connections, no streams"
         start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 500000 --batch 100 --publishers 8; stop
