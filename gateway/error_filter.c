@@ -8,8 +8,8 @@
  * text/plain errors, so they pass untouched. Runs on the HTTP loop of the request; memory from
  * the request pool.
  */
-#include "events/buf.h"
 #include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
 
 #include <string.h>
 
@@ -70,12 +70,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
         const char *reason = req->res.reason ? req->res.reason : "error";
         fg_buf_t b;
         fg_buf_init(&b, 4096);
-        int rc = fg_buf_puts(&b, "{\"error\":");
-        rc |= fg_buf_json_string(&b, code, strlen(code));
-        rc |= fg_buf_puts(&b, ",\"message\":");
-        rc |= fg_buf_json_string(&b, reason, strlen(reason));
-        rc |= fg_buf_puts(&b, ",\"details\":{}}");
-        if (rc == FG_OK) {
+        if (fg_http_error_body(&b, code, reason, NULL, NULL, -1) == FG_OK) {
             reshape_t *r = (reshape_t *)h2o_add_ostream(req, sizeof(*r), slot);
             r->super.do_send = reshape_send;
             r->body = h2o_strdup(&req->pool, b.data, b.len);

@@ -28,29 +28,36 @@ void fg_http_json(h2o_req_t *req, int status, const char *body, size_t len)
     h2o_send_inline(req, body, len);
 }
 
+int fg_http_error_body(fg_buf_t *b, const char *code, const char *message, const char *field,
+                       const char *value, long index)
+{
+    int rc = fg_buf_puts(b, "{\"error\":");
+    rc |= fg_buf_json_string(b, code, strlen(code));
+    rc |= fg_buf_puts(b, ",\"message\":");
+    rc |= fg_buf_json_string(b, message, strlen(message));
+    rc |= fg_buf_puts(b, ",\"details\":{");
+    bool any = false;
+    if (field != NULL && field[0] != '\0') {
+        rc |= fg_buf_json_string(b, field, strlen(field));
+        rc |= fg_buf_puts(b, ":");
+        if (value != NULL)
+            rc |= fg_buf_json_string(b, value, strlen(value));
+        else
+            rc |= fg_buf_puts(b, "null");
+        any = true;
+    }
+    if (index >= 0)
+        rc |= fg_buf_printf(b, "%s\"index\":%ld", any ? "," : "", index);
+    rc |= fg_buf_puts(b, "}}");
+    return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
+}
+
 void fg_http_error(h2o_req_t *req, int status, const char *code, const char *message,
                    const char *field, const char *value, long index)
 {
     fg_buf_t b;
     fg_buf_init(&b, 0);
-    int rc = fg_buf_puts(&b, "{\"error\":");
-    rc |= fg_buf_json_string(&b, code, strlen(code));
-    rc |= fg_buf_puts(&b, ",\"message\":");
-    rc |= fg_buf_json_string(&b, message, strlen(message));
-    rc |= fg_buf_puts(&b, ",\"details\":{");
-    bool any = false;
-    if (field != NULL && field[0] != '\0') {
-        rc |= fg_buf_json_string(&b, field, strlen(field));
-        rc |= fg_buf_puts(&b, ":");
-        if (value != NULL)
-            rc |= fg_buf_json_string(&b, value, strlen(value));
-        else
-            rc |= fg_buf_puts(&b, "null");
-        any = true;
-    }
-    if (index >= 0)
-        rc |= fg_buf_printf(&b, "%s\"index\":%ld", any ? "," : "", index);
-    rc |= fg_buf_puts(&b, "}}");
+    int rc = fg_http_error_body(&b, code, message, field, value, index);
     if (rc != FG_OK) {
         fg_buf_dispose(&b);
         static const char oom[] = "{\"error\":\"unavailable\",\"message\":\"out of memory\","

@@ -5,6 +5,7 @@
 #ifndef FG_GATEWAY_HTTP_UTIL_H
 #define FG_GATEWAY_HTTP_UTIL_H
 
+#include "events/buf.h"
 #include "events/err.h"
 
 #include <h2o.h>
@@ -16,6 +17,10 @@
  */
 void fg_http_error(h2o_req_t *req, int status, const char *code, const char *message,
                    const char *field, const char *value, long index);
+
+/** Appends the error JSON of fg_http_error to b. FG_OK or FG_ERR_NOMEM. */
+int fg_http_error_body(fg_buf_t *b, const char *code, const char *message, const char *field,
+                       const char *value, long index);
 
 /** Replies a validation error (fg_verr_t) with the status. */
 void fg_http_verr(h2o_req_t *req, int status, const fg_verr_t *err);
