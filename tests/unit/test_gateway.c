@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "events/event.h"
+#include "events/filter.h"
 #include "gateway/config.h"
+#include "gateway/hub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +176,129 @@ static void test_listen_addresses(void **state)
         assert_int_equal(fg_config_listen_addr(bad[i], host, sizeof(host), &port), FG_ERR_INVALID);
 }
 
+/* --- the stream hub ---------------------------------------------------------------------- */
+
+#define RUN_A "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
+#define RUN_B "11111111-2222-4333-8444-555555555555"
+
+typedef struct {
+    fg_hub_sub_t sub;
+    fg_filter_t filter;
+    int hits;
+    bool detach_on_delivery; /* as a stream that is cut off while being delivered to */
+} test_sub_t;
+
+static fg_hub_t *the_hub;
+
+static void record(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx)
+{
+    test_sub_t *s = (test_sub_t *)((char *)sub - offsetof(test_sub_t, sub));
+    s->hits++;
+    (*(int *)ctx)++;
+    if (s->detach_on_delivery)
+        fg_hub_detach(the_hub, sub);
+}
+
+static void sub_init(test_sub_t *s, fg_catalog_t *cat, const char *types, const char *runs)
+{
+    memset(s, 0, sizeof(*s));
+    fg_filter_init(&s->filter);
+    fg_verr_t err;
+    if (types)
+        assert_int_equal(fg_filter_add_types(&s->filter, cat, types, strlen(types), &err), FG_OK);
+    if (runs)
+        assert_int_equal(fg_filter_add_runs(&s->filter, runs, strlen(runs), &err), FG_OK);
+}
+
+static fg_event_t *event_of(fg_catalog_t *cat, uint64_t seq, int type, const char *run)
+{
+    return fg_event_create(seq, type, fg_catalog_type(cat, (size_t)type)->name, "id", run, NULL,
+                           "{}", 2);
+}
+
+static void test_hub_delivers_each_match_once(void **state)
+{
+    fg_catalog_t *cat = fg_catalog_create();
+    fg_hub_t hub;
+    int total = 0;
+    assert_int_equal(fg_hub_init(&hub, 10, record, &total), FG_OK);
+    the_hub = &hub;
+    test_sub_t all, logs, approvals, run_a, runs_ab_logs;
+    sub_init(&all, cat, NULL, NULL);
+    sub_init(&logs, cat, "log_line", NULL);
+    sub_init(&approvals, cat, "approval_*", NULL);
+    sub_init(&run_a, cat, NULL, RUN_A);
+    sub_init(&runs_ab_logs, cat, "log_line", RUN_A "," RUN_B);
+    test_sub_t *subs[] = {&all, &logs, &approvals, &run_a, &runs_ab_logs};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(
+            fg_hub_attach(&hub, &subs[i]->sub, &subs[i]->filter, fg_catalog_count(cat)), FG_OK);
+    assert_int_equal(hub.nsubs, 5);
+
+    fg_event_t *evs[] = {
+        event_of(cat, 11, FG_EV_LOG_LINE, RUN_A),
+        event_of(cat, 12, FG_EV_APPROVAL_GRANTED, RUN_B),
+        event_of(cat, 13, FG_EV_USER_SIGNED_IN, NULL),
+        event_of(cat, 14, FG_EV_LOG_LINE, RUN_B),
+    };
+    for (size_t i = 0; i < 4; i++)
+        fg_hub_publish(&hub, evs[i]);
+    assert_int_equal(hub.high_seq, 14);
+    assert_int_equal(all.hits, 4);
+    assert_int_equal(logs.hits, 2);
+    assert_int_equal(approvals.hits, 1);
+    assert_int_equal(run_a.hits, 1);
+    assert_int_equal(runs_ab_logs.hits, 2); /* in two run buckets, yet each event once */
+    assert_int_equal(total, 10);
+
+    /* detached subscribers receive nothing more; the hub forgets empty run buckets */
+    fg_hub_detach(&hub, &run_a.sub);
+    fg_hub_detach(&hub, &run_a.sub); /* idempotent */
+    fg_hub_publish(&hub, evs[0]);
+    assert_int_equal(run_a.hits, 1);
+    assert_int_equal(hub.nsubs, 4);
+
+    for (size_t i = 0; i < 4; i++)
+        fg_event_release(evs[i]);
+    fg_hub_dispose(&hub); /* detaches the rest */
+    for (size_t i = 0; i < 5; i++)
+        fg_filter_dispose(&subs[i]->filter);
+    fg_catalog_destroy(cat);
+}
+
+static void test_hub_detach_during_delivery(void **state)
+{
+    fg_catalog_t *cat = fg_catalog_create();
+    fg_hub_t hub;
+    int total = 0;
+    assert_int_equal(fg_hub_init(&hub, 0, record, &total), FG_OK);
+    the_hub = &hub;
+    /* three subscribers in one run bucket, all detaching themselves when delivered to (so the
+     * bucket is freed while it is being walked), and three in one type list, of which the first
+     * and the last detach themselves */
+    test_sub_t s[6];
+    for (int i = 0; i < 6; i++) {
+        sub_init(&s[i], cat, i < 3 ? NULL : "log_line", i < 3 ? RUN_A : NULL);
+        s[i].detach_on_delivery = i != 4;
+        assert_int_equal(fg_hub_attach(&hub, &s[i].sub, &s[i].filter, fg_catalog_count(cat)),
+                         FG_OK);
+    }
+    fg_event_t *ev = event_of(cat, 1, FG_EV_LOG_LINE, RUN_A);
+    fg_hub_publish(&hub, ev);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(s[i].hits, 1);
+    assert_int_equal(hub.nsubs, 1);
+    fg_hub_publish(&hub, ev); /* the run bucket is gone; only the one type subscriber is left */
+    assert_int_equal(s[4].hits, 2);
+    assert_int_equal(s[0].hits + s[1].hits + s[2].hits, 3);
+    assert_int_equal(total, 7);
+    fg_event_release(ev);
+    fg_hub_dispose(&hub);
+    for (int i = 0; i < 6; i++)
+        fg_filter_dispose(&s[i].filter);
+    fg_catalog_destroy(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +308,8 @@ int main(void)
         cmocka_unit_test(test_environment_overrides),
         cmocka_unit_test(test_custom_types_from_config),
         cmocka_unit_test(test_listen_addresses),
+        cmocka_unit_test(test_hub_delivers_each_match_once),
+        cmocka_unit_test(test_hub_detach_during_delivery),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }
