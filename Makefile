@@ -53,7 +53,7 @@ bench: build
 	bash bench/run.sh
 
 format:
-	clang-format -i events/*.[ch] gateway/*.[ch] tests/unit/*.c bench/*.c
+	clang-format -i events/*.[ch] gateway/*.[ch] webhooks/*.[ch] tests/unit/*.c bench/*.c
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
