@@ -13,6 +13,7 @@
 #include "webhooks/addr.h"
 #include "webhooks/retry.h"
 #include "webhooks/sign.h"
+#include "webhooks/subscription.h"
 #include "webhooks/url.h"
 
 #include <arpa/inet.h>
@@ -309,6 +310,171 @@ static void test_target_urls(void **state)
     assert_int_equal(fg_wh_url_check_target(&u, NULL, 0, &err), FG_OK); /* checked at connect */
 }
 
+/* --- subscriptions --------------------------------------------------------------------- */
+
+#define RUN "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
+
+static int apply_text(fg_wh_sub_t *sub, const char *text, bool create, const fg_catalog_t *cat,
+                      const fg_cidr_t *allow, size_t nallow, fg_verr_t *err)
+{
+    json_t *obj = json_loads(text, 0, NULL);
+    assert_non_null(obj);
+    int rc = fg_wh_sub_apply_json(sub, obj, create, cat, allow, nallow, err);
+    json_decref(obj);
+    return rc;
+}
+
+static fg_event_t *event(const fg_catalog_t *cat, int type, const char *run, const char *wf)
+{
+    return fg_event_create(1, type, fg_catalog_type(cat, (size_t)type)->name, "i", run, wf, "{}",
+                           2);
+}
+
+static void test_subscription_defaults_and_rendering(void **state)
+{
+    fg_catalog_t *cat = fg_catalog_create();
+    fg_wh_sub_t sub;
+    fg_wh_sub_init(&sub);
+    fg_verr_t err;
+    assert_int_equal(
+        apply_text(&sub, "{\"url\":\"https://hooks.example.com/in\"}", true, cat, NULL, 0, &err),
+        FG_OK);
+    assert_memory_equal(sub.id, "wh_", 3);
+    assert_true(sub.enabled);
+    assert_int_equal(sub.max_in_flight, 4);
+    assert_int_equal(sub.ordering, FG_WH_ORDER_NONE);
+    assert_int_equal(sub.signature, FG_WH_SIG_STANDARD);
+    unsigned char key[FG_WH_KEY_MAX];
+    size_t keylen;
+    assert_int_equal(fg_wh_secret_decode(sub.secret, key, &keylen), FG_OK);
+    fg_event_t *ev = event(cat, FG_EV_USER_SIGNED_IN, NULL, NULL);
+    assert_true(fg_wh_sub_matches(&sub, ev)); /* no event_types: everything */
+    fg_event_release(ev);
+    json_t *shown = fg_wh_sub_to_json(&sub, false);
+    assert_null(json_object_get(shown, "secret"));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(shown, "event_types"), 0)),
+                        "*");
+    json_decref(shown);
+    shown = fg_wh_sub_to_json(&sub, true);
+    assert_string_equal(json_string_value(json_object_get(shown, "secret")), sub.secret);
+    json_decref(shown);
+    fg_wh_sub_dispose(&sub);
+    fg_catalog_destroy(cat);
+}
+
+static void test_subscription_filters_and_patch(void **state)
+{
+    fg_catalog_t *cat = fg_catalog_create();
+    fg_wh_sub_t sub;
+    fg_wh_sub_init(&sub);
+    fg_verr_t err;
+    const char *full = "{\"url\":\"https://chat.example.com/hook\","
+                       "\"event_types\":[\"approval_*\",\"run_failed\"],\"run_id\":\"" RUN "\","
+                       "\"workflow\":[\"deploy\",\"nightly\"],\"description\":\"ops channel\","
+                       "\"enabled\":true,\"headers\":{\"X-Team\":\"ops\"},\"max_in_flight\":8,"
+                       "\"ordering\":\"per_run\",\"signature\":\"github\","
+                       "\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}";
+    assert_int_equal(apply_text(&sub, full, true, cat, NULL, 0, &err), FG_OK);
+    assert_string_equal(sub.secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    assert_int_equal(sub.nheaders, 1);
+    assert_string_equal(sub.header_names[0], "x-team");
+    assert_int_equal(sub.ordering, FG_WH_ORDER_PER_RUN);
+    assert_int_equal(sub.signature, FG_WH_SIG_GITHUB);
+    fg_event_t *yes = event(cat, FG_EV_APPROVAL_REQUESTED, RUN, "deploy");
+    fg_event_t *wrong_type = event(cat, FG_EV_LOG_LINE, RUN, "deploy");
+    fg_event_t *wrong_wf = event(cat, FG_EV_RUN_FAILED, RUN, "weekly");
+    assert_true(fg_wh_sub_matches(&sub, yes));
+    assert_false(fg_wh_sub_matches(&sub, wrong_type));
+    assert_false(fg_wh_sub_matches(&sub, wrong_wf));
+
+    /* PATCH: only the given fields change; the rest, the id and the secret stay */
+    char id[40];
+    memcpy(id, sub.id, sizeof(id));
+    assert_int_equal(apply_text(&sub, "{\"event_types\":[\"log_line\"],\"enabled\":false}", false,
+                                cat, NULL, 0, &err),
+                     FG_OK);
+    assert_false(sub.enabled);
+    assert_true(fg_wh_sub_matches(&sub, wrong_type));
+    assert_false(fg_wh_sub_matches(&sub, yes));
+    assert_string_equal(sub.id, id);
+    assert_string_equal(sub.url, "https://chat.example.com/hook");
+    assert_int_equal(sub.max_in_flight, 8);
+    /* a failed PATCH changes nothing */
+    assert_int_equal(
+        apply_text(&sub, "{\"url\":\"ftp://x/\",\"enabled\":true}", false, cat, NULL, 0, &err),
+        FG_ERR_INVALID);
+    assert_string_equal(err.code, "invalid_url");
+    assert_false(sub.enabled);
+    assert_string_equal(sub.url, "https://chat.example.com/hook");
+    assert_int_equal(apply_text(&sub, "{\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}",
+                                false, cat, NULL, 0, &err),
+                     FG_ERR_INVALID);
+    fg_event_release(yes);
+    fg_event_release(wrong_type);
+    fg_event_release(wrong_wf);
+    fg_wh_sub_dispose(&sub);
+    fg_catalog_destroy(cat);
+}
+
+static void test_subscription_validation_errors(void **state)
+{
+    fg_catalog_t *cat = fg_catalog_create();
+    static const struct {
+        const char *json, *code;
+    } cases[] = {
+        {"{}", "missing_url"},
+        {"{\"url\":42}", "invalid_field"},
+        {"{\"url\":\"not a url\"}", "invalid_url"},
+        {"{\"url\":\"http://10.0.0.1/hook\"}", "forbidden_target"},
+        {"{\"url\":\"http://169.254.169.254/\"}", "forbidden_target"},
+        {"{\"url\":\"http://[::1]/\"}", "forbidden_target"},
+        {"{\"url\":\"http://localhost:9000/\"}", "forbidden_target"},
+        {"{\"url\":\"https://h.example/\",\"event_types\":[\"nope\"]}", "unknown_type"},
+        {"{\"url\":\"https://h.example/\",\"event_types\":[\"a*b\"]}", "invalid_filter"},
+        {"{\"url\":\"https://h.example/\",\"event_types\":[]}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"event_types\":[3]}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"run_id\":\"xyz\"}", "invalid_run_id"},
+        {"{\"url\":\"https://h.example/\",\"colour\":\"red\"}", "unknown_field"},
+        {"{\"url\":\"https://h.example/\",\"id\":\"wh_mine\"}", "unknown_field"},
+        {"{\"url\":\"https://h.example/\",\"headers\":{\"webhook-signature\":\"x\"}}",
+         "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"headers\":{\"Content-Type\":\"x\"}}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"headers\":{\"X-A\":\"a\\r\\nb\"}}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"headers\":{\"bad name\":\"x\"}}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"headers\":{\"X-A\":1}}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"max_in_flight\":0}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"max_in_flight\":101}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"max_in_flight\":\"4\"}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"ordering\":\"random\"}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"signature\":\"md5\"}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"enabled\":\"yes\"}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"secret\":\"hunter2\"}", "invalid_secret"},
+        {"{\"url\":\"https://h.example/\",\"description\":7}", "invalid_field"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fg_wh_sub_t sub;
+        fg_wh_sub_init(&sub);
+        fg_verr_t err;
+        int rc = apply_text(&sub, cases[i].json, true, cat, NULL, 0, &err);
+        if (rc != FG_ERR_INVALID || strcmp(err.code, cases[i].code) != 0)
+            fail_msg("%s: expected %s, got rc=%d %s", cases[i].json, cases[i].code, rc,
+                     rc == FG_OK ? "ok" : err.code);
+        assert_null(sub.url); /* nothing was built */
+        fg_wh_sub_dispose(&sub);
+    }
+    /* an allow-listed network makes a loopback receiver acceptable (tests, private setups) */
+    fg_cidr_t lo;
+    assert_int_equal(fg_cidr_parse("127.0.0.0/8", &lo), FG_OK);
+    fg_wh_sub_t sub;
+    fg_wh_sub_init(&sub);
+    fg_verr_t err;
+    assert_int_equal(
+        apply_text(&sub, "{\"url\":\"http://127.0.0.1:9000/hook\"}", true, cat, &lo, 1, &err),
+        FG_OK);
+    fg_wh_sub_dispose(&sub);
+    fg_catalog_destroy(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +488,9 @@ int main(void)
         cmocka_unit_test(test_address_classes),
         cmocka_unit_test(test_cidr_allow_list),
         cmocka_unit_test(test_target_urls),
+        cmocka_unit_test(test_subscription_defaults_and_rendering),
+        cmocka_unit_test(test_subscription_filters_and_patch),
+        cmocka_unit_test(test_subscription_validation_errors),
     };
     return cmocka_run_group_tests_name("webhooks", tests, NULL, NULL);
 }
