@@ -16,6 +16,7 @@
 #include "events/filter.h"
 #include "events/validate.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,37 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
  */
 int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
                     uint64_t *deleted);
+
+/* --- webhooks: subscriptions and their delivery outbox (writer thread only) ------------------ */
+
+/* A stored subscription. The spec is the subscription's accepted JSON (webhooks/ parses it). */
+typedef struct {
+    const char *id;
+    const char *spec;            /* JSON text */
+    const char *secret;          /* current "whsec_…" */
+    const char *old_secret;      /* the previous one during a rotation, or NULL */
+    int64_t old_secret_until_us; /* when the previous secret stops signing */
+    bool enabled;
+} fg_store_sub_t;
+
+/** Inserts or replaces a subscription. FG_OK or FG_ERR_IO. */
+int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us);
+
+/** Deletes a subscription and every delivery of it. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
+int fg_store_sub_delete(fg_store_t *s, const char *id);
+
+/** Calls cb for each stored subscription (strings valid during the call). FG_OK or FG_ERR_IO. */
+int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx);
+
+/**
+ * Adds a pending delivery of event seq to a subscription, due at now_us. id is the delivery's
+ * webhook-id (stable across its retries). FG_OK or FG_ERR_IO.
+ */
+int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uint64_t seq,
+                          const char *run_id, int64_t now_us);
+
+/** Deliveries of a subscription in a given state (FG_WH_… status numbers of webhooks/). */
+int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint64_t *n);
 
 /* --- readers: one per thread ---------------------------------------------------------------- */
 

@@ -22,7 +22,7 @@
 struct fg_store {
     sqlite3 *db;
     sqlite3_stmt *find_id, *append, *run_get, *run_put, *begin, *commit, *rollback, *sp, *sp_rel,
-        *sp_rb;
+        *sp_rb, *delivery_add;
     uint64_t last_seq;               /* writer thread only */
     _Atomic uint64_t purged_through; /* written by the writer thread, read anywhere */
 };
@@ -67,6 +67,16 @@ static const char *schema =
     "CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);"
     "CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, workflow TEXT, status INTEGER,"
     " updated_seq INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS subscriptions(id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
+    " secret TEXT NOT NULL, old_secret TEXT, old_secret_until_us INTEGER, enabled INTEGER NOT NULL,"
+    " created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY, sub_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL, run_id TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    " next_at_us INTEGER NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sub_id, status, next_at_us);"
+    "CREATE TABLE IF NOT EXISTS attempts(delivery_id TEXT NOT NULL, n INTEGER NOT NULL,"
+    " at_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
+    " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1), ('purged_through', 0);";
 
 static uint64_t query_u64(sqlite3 *db, const char *sql, int *rc)
@@ -158,7 +168,11 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
                 &s->run_put) ||
         prepare(s->db, "BEGIN IMMEDIATE", &s->begin) || prepare(s->db, "COMMIT", &s->commit) ||
         prepare(s->db, "ROLLBACK", &s->rollback) || prepare(s->db, "SAVEPOINT pub", &s->sp) ||
-        prepare(s->db, "RELEASE pub", &s->sp_rel) || prepare(s->db, "ROLLBACK TO pub", &s->sp_rb)) {
+        prepare(s->db, "RELEASE pub", &s->sp_rel) || prepare(s->db, "ROLLBACK TO pub", &s->sp_rb) ||
+        prepare(s->db,
+                "INSERT INTO deliveries(id,sub_id,seq,run_id,status,attempts,next_at_us,created_us,"
+                "updated_us) VALUES(?1,?2,?3,?4,0,0,?5,?5,?5)",
+                &s->delivery_add)) {
         snprintf(errbuf, errlen, "cannot prepare statements on %s: %s", path,
                  sqlite3_errmsg(s->db));
         goto fail;
@@ -174,8 +188,9 @@ void fg_store_close(fg_store_t *s)
 {
     if (s == NULL)
         return;
-    sqlite3_stmt *all[] = {s->find_id, s->append,   s->run_get, s->run_put, s->begin,
-                           s->commit,  s->rollback, s->sp,      s->sp_rel,  s->sp_rb};
+    sqlite3_stmt *all[] = {s->find_id, s->append, s->run_get,     s->run_put,
+                           s->begin,   s->commit, s->rollback,    s->sp,
+                           s->sp_rel,  s->sp_rb,  s->delivery_add};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     if (s->db != NULL)
@@ -285,6 +300,102 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
     if (step_done(s->append) != FG_OK)
         return io_error(s->db, "append");
     return FG_OK;
+}
+
+int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT INTO subscriptions(id,spec,secret,old_secret,old_secret_until_us,"
+            "enabled,created_us,updated_us) VALUES(?1,?2,?3,?4,?5,?6,?7,?7)"
+            " ON CONFLICT(id) DO UPDATE SET spec=?2, secret=?3, old_secret=?4,"
+            " old_secret_until_us=?5, enabled=?6, updated_us=?7",
+            -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "sub_put");
+    sqlite3_bind_text(st, 1, sub->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sub->spec, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sub->secret, -1, SQLITE_STATIC);
+    if (sub->old_secret != NULL) {
+        sqlite3_bind_text(st, 4, sub->old_secret, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, sub->old_secret_until_us);
+    }
+    sqlite3_bind_int(st, 6, sub->enabled);
+    sqlite3_bind_int64(st, 7, now_us);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_put");
+}
+
+int fg_store_sub_delete(fg_store_t *s, const char *id)
+{
+    static const char *sql[] = {
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE sub_id=?1)",
+        "DELETE FROM deliveries WHERE sub_id=?1", "DELETE FROM subscriptions WHERE id=?1"};
+    int changed = 0;
+    for (size_t i = 0; i < 3; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+            return io_error(s->db, "sub_delete");
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return io_error(s->db, "sub_delete");
+        changed = sqlite3_changes(s->db);
+    }
+    return changed > 0 ? FG_OK : FG_ERR_NOT_FOUND;
+}
+
+int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, spec, secret, old_secret, old_secret_until_us, enabled"
+                           " FROM subscriptions ORDER BY created_us, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "sub_each");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fg_store_sub_t sub = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .spec = (const char *)sqlite3_column_text(st, 1),
+            .secret = (const char *)sqlite3_column_text(st, 2),
+            .old_secret = (const char *)sqlite3_column_text(st, 3),
+            .old_secret_until_us = sqlite3_column_int64(st, 4),
+            .enabled = sqlite3_column_int(st, 5) != 0,
+        };
+        cb(ctx, &sub);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_each");
+}
+
+int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uint64_t seq,
+                          const char *run_id, int64_t now_us)
+{
+    sqlite3_bind_text(s->delivery_add, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->delivery_add, 2, sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->delivery_add, 3, (sqlite3_int64)seq);
+    if (run_id != NULL && run_id[0] != '\0')
+        sqlite3_bind_text(s->delivery_add, 4, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->delivery_add, 5, now_us);
+    return step_done(s->delivery_add) == FG_OK ? FG_OK : io_error(s->db, "delivery_add");
+}
+
+int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM deliveries WHERE sub_id=?1 AND status=?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "delivery_count");
+    sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, status);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? FG_OK : io_error(s->db, "delivery_count");
 }
 
 int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,

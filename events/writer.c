@@ -20,14 +20,14 @@ struct fg_writer {
     pthread_t thread;
     pthread_mutex_t lock; /* guards head, tail, queued, stopping */
     pthread_cond_t cond;  /* signalled on submit and stop */
-    fg_pub_job_t *head, *tail;
+    fg_writer_job_t *head, *tail;
     size_t queued;
     bool stopping;
     fg_writer_stats_t stats;
     int64_t next_retention_ms; /* writer thread only */
 };
 
-int fg_writer_submit(fg_writer_t *w, fg_pub_job_t *job)
+int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&w->lock);
@@ -80,12 +80,23 @@ static bool transition_ok(const fg_pub_event_t *ev, int known, char *msg, size_t
 
 /* Stores one job inside the open transaction, under a savepoint. On a conflict in enforce mode
  * the savepoint is rolled back and the job marked; on I/O error returns FG_ERR_IO. */
-static int store_job(fg_writer_t *w, fg_pub_job_t *job, uint64_t *next_seq, int64_t now_us)
+static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, int64_t now_us)
 {
     fg_store_t *s = w->cfg.store;
     uint64_t seq_before = *next_seq;
     if (fg_store_savepoint(s) != FG_OK)
         return FG_ERR_IO;
+    if (job->apply != NULL) {
+        int rc = job->apply(job, s);
+        if (rc == FG_ERR_IO)
+            return FG_ERR_IO; /* the whole group fails */
+        if (rc != FG_OK)
+            fg_store_savepoint_rollback(s);
+        else if (fg_store_savepoint_release(s) != FG_OK)
+            return FG_ERR_IO;
+        job->status = rc;
+        return FG_OK;
+    }
     uint64_t illegal = 0;
     for (size_t i = 0; i < job->n; i++) {
         fg_pub_event_t *ev = &job->events[i];
@@ -130,9 +141,21 @@ static int store_job(fg_writer_t *w, fg_pub_job_t *job, uint64_t *next_seq, int6
                 goto io_fail;
         }
         seq = (*next_seq)++;
-        if (fg_store_append(s, seq, ev, fg_catalog_type(w->cfg.cat, (size_t)ev->type_idx)->name,
-                            ev->workflow, now_us) != FG_OK)
+        const char *type_name = fg_catalog_type(w->cfg.cat, (size_t)ev->type_idx)->name;
+        if (fg_store_append(s, seq, ev, type_name, ev->workflow, now_us) != FG_OK)
             goto io_fail;
+        if (w->cfg.on_stored != NULL) {
+            fg_event_t view = {.seq = seq,
+                               .type_idx = ev->type_idx,
+                               .type = type_name,
+                               .id = ev->id,
+                               .run_id = ev->run_id,
+                               .workflow = ev->workflow ? ev->workflow : "",
+                               .json = ev->json,
+                               .json_len = ev->json_len};
+            if (w->cfg.on_stored(w->cfg.hook_ctx, s, &view, now_us) != FG_OK)
+                goto io_fail;
+        }
         if (ev->run_id[0] != '\0' && (ev->workflow != NULL || ev->to >= 0)) {
             if (fg_store_run_put(s, ev->run_id, ev->workflow, ev->to, seq) != FG_OK)
                 goto io_fail;
@@ -150,13 +173,13 @@ io_fail:
 }
 
 /* Commits a group of jobs as one transaction and answers them. */
-static void commit_group(fg_writer_t *w, fg_pub_job_t *jobs)
+static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
 {
     fg_store_t *s = w->cfg.store;
     uint64_t first_seq = fg_store_last_seq(s) + 1, next_seq = first_seq;
     int64_t now_us = fg_time_now_us();
     int rc = fg_store_begin(s);
-    for (fg_pub_job_t *j = jobs; rc == FG_OK && j; j = j->next)
+    for (fg_writer_job_t *j = jobs; rc == FG_OK && j; j = j->next)
         rc = store_job(w, j, &next_seq, now_us);
     if (rc == FG_OK)
         rc = fg_store_commit(s, next_seq - 1);
@@ -164,8 +187,10 @@ static void commit_group(fg_writer_t *w, fg_pub_job_t *jobs)
         fg_store_rollback(s);
         atomic_fetch_add(&w->stats.failed_commits, 1);
         /* Nothing of this group is stored, and the store's last_seq did not move. */
-        for (fg_pub_job_t *j = jobs; j; j = j->next)
+        for (fg_writer_job_t *j = jobs; j; j = j->next)
             j->status = FG_ERR_IO;
+        if (w->cfg.on_rollback != NULL)
+            w->cfg.on_rollback(w->cfg.hook_ctx, s);
     }
 
     /* Announce the new events in sequence order, then answer the producers. */
@@ -173,7 +198,7 @@ static void commit_group(fg_writer_t *w, fg_pub_job_t *jobs)
     fg_event_t **evs = count ? malloc(count * sizeof(*evs)) : NULL;
     size_t made = 0;
     uint64_t dups = 0;
-    for (fg_pub_job_t *j = jobs; j && count; j = j->next) {
+    for (fg_writer_job_t *j = jobs; j && count; j = j->next) {
         if (j->status != FG_OK)
             continue;
         for (size_t i = 0; i < j->n; i++) {
@@ -204,7 +229,7 @@ static void commit_group(fg_writer_t *w, fg_pub_job_t *jobs)
             fg_event_release(evs[i]);
     free(evs);
     while (jobs) {
-        fg_pub_job_t *next = jobs->next;
+        fg_writer_job_t *next = jobs->next;
         jobs->done(jobs);
         jobs = next;
     }
@@ -266,7 +291,7 @@ static void *writer_main(void *arg)
         if (w->head == NULL && w->stopping)
             break;
         /* Take jobs up to the group limit (always at least one). */
-        fg_pub_job_t *group = w->head, *last = w->head;
+        fg_writer_job_t *group = w->head, *last = w->head;
         size_t events = last->n;
         while (last->next && events + last->next->n <= w->cfg.max_group_events) {
             last = last->next;
@@ -277,7 +302,7 @@ static void *writer_main(void *arg)
             w->tail = NULL;
         last->next = NULL;
         size_t taken = 0;
-        for (fg_pub_job_t *j = group; j; j = j->next)
+        for (fg_writer_job_t *j = group; j; j = j->next)
             taken++;
         w->queued -= taken;
         pthread_mutex_unlock(&w->lock);

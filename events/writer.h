@@ -23,10 +23,16 @@ typedef struct {
     char warning[192]; /* "" or a note (illegal transition accepted in warn mode) */
 } fg_pub_result_t;
 
-typedef struct fg_pub_job fg_pub_job_t;
+typedef struct fg_writer_job fg_writer_job_t;
 
-/* One publish request: all of its events are stored, or none. */
-struct fg_pub_job {
+/*
+ * One unit of work for the writer, all of it committed or none of it:
+ * - a publish: n events to store (apply is NULL);
+ * - an op: apply runs inside the group transaction under its own savepoint (n is 0). It may use
+ *   the store's write functions; a non-zero return rolls back its savepoint and becomes status.
+ */
+struct fg_writer_job {
+    int (*apply)(fg_writer_job_t *job, fg_store_t *store); /* an op, or NULL for a publish */
     fg_pub_event_t *events; /* n validated events; owned by the submitter. The writer fills
                                in workflow from the run when the event has none. */
     size_t n;
@@ -36,9 +42,9 @@ struct fg_pub_job {
     fg_verr_t err;            /* the conflict, with err.index the event at fault */
     /* Called once on the writer thread when the job is answered (after its commit). The callee
      * hands the job back to its own thread; the writer never touches the job afterwards. */
-    void (*done)(fg_pub_job_t *job);
-    void *udata;        /* the submitter's */
-    fg_pub_job_t *next; /* writer queue link; private */
+    void (*done)(fg_writer_job_t *job);
+    void *udata;           /* the submitter's */
+    fg_writer_job_t *next; /* writer queue link; private */
 };
 
 typedef struct {
@@ -53,6 +59,15 @@ typedef struct {
      * callee takes over one reference of each event. May be NULL. */
     void (*on_commit)(void *ctx, fg_event_t **events, size_t n);
     void *on_commit_ctx;
+    /* Called on the writer thread inside the transaction after each event is appended, with a
+     * view of it (no frame, no references: valid during the call only): the outbox writes the
+     * webhook deliveries it matches here, in the same transaction. A non-zero return fails the
+     * whole group (FG_ERR_IO). May be NULL. */
+    int (*on_stored)(void *ctx, fg_store_t *store, const fg_event_t *view, int64_t now_us);
+    /* Called on the writer thread after a group's transaction was rolled back, so state kept
+     * beside the store (the outbox's subscription set) can be reloaded. May be NULL. */
+    void (*on_rollback)(void *ctx, fg_store_t *store);
+    void *hook_ctx; /* passed to on_stored and on_rollback */
 } fg_writer_config_t;
 
 /* Counters, readable from any thread. */
@@ -74,7 +89,7 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out);
  * Queues a job. Returns FG_OK (done will be called exactly once), or FG_ERR_CLOSED when the
  * writer is stopping (done is not called).
  */
-int fg_writer_submit(fg_writer_t *w, fg_pub_job_t *job);
+int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job);
 
 /**
  * Stops accepting jobs, answers every job already queued, joins the thread and frees the writer.

@@ -28,7 +28,7 @@ typedef struct {
 
 struct pub_ctx {
     h2o_multithread_message_t msg; /* to the loop's reply receiver */
-    fg_pub_job_t job;
+    fg_writer_job_t job;
     fg_loop_t *loop;
     h2o_req_t *req; /* NULL when the request ended before the answer */
     req_ref_t *ref;
@@ -54,7 +54,7 @@ static void on_req_dispose(void *p)
 }
 
 /* Writer thread: hand the answered job back to its loop. */
-static void on_job_done(fg_pub_job_t *job)
+static void on_job_done(fg_writer_job_t *job)
 {
     pub_ctx_t *c = job->udata;
     h2o_multithread_send_message(&c->loop->reply_rx, &c->msg);
@@ -63,7 +63,7 @@ static void on_job_done(fg_pub_job_t *job)
 static void answer(pub_ctx_t *c)
 {
     h2o_req_t *req = c->req;
-    fg_pub_job_t *job = &c->job;
+    fg_writer_job_t *job = &c->job;
     if (job->status == FG_ERR_CONFLICT) {
         fg_http_verr(req, 409, &job->err);
         return;

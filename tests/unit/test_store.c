@@ -36,7 +36,7 @@ typedef struct {
 } fixture_t;
 
 typedef struct {
-    fg_pub_job_t job;
+    fg_writer_job_t job;
     fg_pub_event_t events[8];
     fg_pub_result_t results[8];
     fixture_t *fx;
@@ -57,7 +57,7 @@ static void on_commit(void *ctx, fg_event_t **evs, size_t n)
     pthread_mutex_unlock(&fx->lock);
 }
 
-static void on_done(fg_pub_job_t *job)
+static void on_done(fg_writer_job_t *job)
 {
     job_t *j = job->udata;
     pthread_mutex_lock(&j->fx->lock);

@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "events/store.h"
+#include "events/writer.h"
 #include "webhooks/addr.h"
+#include "webhooks/outbox.h"
 #include "webhooks/retry.h"
 #include "webhooks/sign.h"
 #include "webhooks/subscription.h"
@@ -18,8 +21,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_standard_webhooks_vector(void **state)
 {
@@ -475,6 +481,221 @@ static void test_subscription_validation_errors(void **state)
     fg_catalog_destroy(cat);
 }
 
+/* --- the outbox, against a real store and writer ---------------------------------------- */
+
+typedef struct {
+    char dir[64], path[96];
+    fg_catalog_t *cat;
+    fg_cidr_t allow;
+    fg_store_t *store;
+    fg_writer_t *writer;
+    fg_wh_outbox_t *outbox;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+} ofx_t;
+
+static void job_done(fg_writer_job_t *job)
+{
+    ofx_t *fx = job->udata;
+    pthread_mutex_lock(&fx->lock);
+    fx->done++;
+    pthread_cond_broadcast(&fx->cond);
+    pthread_mutex_unlock(&fx->lock);
+}
+
+/* Submits a job and waits for its answer. */
+static int run_job(ofx_t *fx, fg_writer_job_t *job)
+{
+    job->done = job_done;
+    job->udata = fx;
+    pthread_mutex_lock(&fx->lock);
+    int before = fx->done;
+    pthread_mutex_unlock(&fx->lock);
+    assert_int_equal(fg_writer_submit(fx->writer, job), FG_OK);
+    pthread_mutex_lock(&fx->lock);
+    while (fx->done == before)
+        pthread_cond_wait(&fx->cond, &fx->lock);
+    pthread_mutex_unlock(&fx->lock);
+    return job->status;
+}
+
+static void ofx_start(ofx_t *fx, bool enforce)
+{
+    char err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    fx->outbox = fg_wh_outbox_create(fx->cat, &fx->allow, 1);
+    assert_int_equal(fg_wh_outbox_load(fx->outbox, fx->store), FG_OK);
+    fg_writer_config_t wc = {.store = fx->store,
+                             .cat = fx->cat,
+                             .enforce_transitions = enforce,
+                             .on_stored = fg_wh_outbox_on_stored,
+                             .on_rollback = fg_wh_outbox_on_rollback,
+                             .hook_ctx = fx->outbox};
+    assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
+}
+
+static void ofx_stop(ofx_t *fx)
+{
+    fg_writer_stop(fx->writer);
+    fg_wh_outbox_destroy(fx->outbox);
+    fg_store_close(fx->store);
+}
+
+static int ofx_setup(void **state)
+{
+    ofx_t *fx = calloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fg-wh-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+    fx->cat = fg_catalog_create();
+    fg_cidr_parse("127.0.0.0/8", &fx->allow);
+    pthread_mutex_init(&fx->lock, NULL);
+    pthread_cond_init(&fx->cond, NULL);
+    *state = fx;
+    return 0;
+}
+
+static int ofx_teardown(void **state)
+{
+    ofx_t *fx = *state;
+    fg_catalog_destroy(fx->cat);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+    int rc = system(cmd);
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Runs a subscription op; returns its status, and the result or error through op. */
+static int sub_op(ofx_t *fx, fg_wh_op_t *op, fg_wh_op_kind_t kind, const char *id, const char *body)
+{
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    fg_wh_op_init(op, fx->outbox, kind, id, j);
+    json_decref(j);
+    return run_job(fx, &op->job);
+}
+
+/* Publishes events given as JSON texts in one job; returns the job status. */
+static int publish_texts(ofx_t *fx, const char **texts, size_t n)
+{
+    fg_pub_event_t evs[8];
+    fg_pub_result_t res[8];
+    for (size_t i = 0; i < n; i++) {
+        json_t *obj = json_loads(texts[i], 0, NULL);
+        fg_verr_t err;
+        assert_int_equal(fg_pub_event_prepare(fx->cat, obj, NULL, 65536, 1000, &evs[i], &err),
+                         FG_OK);
+        json_decref(obj);
+    }
+    fg_writer_job_t job;
+    memset(&job, 0, sizeof(job));
+    job.events = evs;
+    job.results = res;
+    job.n = n;
+    int rc = run_job(fx, &job);
+    for (size_t i = 0; i < n; i++)
+        fg_pub_event_dispose(&evs[i]);
+    return rc;
+}
+
+static uint64_t pending(ofx_t *fx, const char *sub_id)
+{
+    /* counted on a second connection: what is committed */
+    fg_store_t *s;
+    char err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    uint64_t n = 0;
+    assert_int_equal(fg_store_delivery_count(s, sub_id, 0, &n), FG_OK);
+    fg_store_close(s);
+    return n;
+}
+
+#define LOG_A                                                                                      \
+    "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" RUN                             \
+    "\",\"step_name\":\"b\",\"stream\":\"stdout\",\"line\":\"x\"}"
+#define APPROVAL                                                                                   \
+    "{\"type\":\"approval_requested\",\"run_id\":\"" RUN "\",\"step_id\":\"" RUN                   \
+    "\",\"message\":\"ok?\"}"
+#define STATUS(from, to)                                                                           \
+    "{\"type\":\"run_status_changed\",\"run_id\":\"" RUN                                           \
+    "\",\"workflow_name\":\"w\",\"from\":\"" from "\",\"to\":\"" to                                \
+    "\",\"cost_usd\":1,\"duration_ms\":1}"
+
+static void test_outbox_writes_deliveries_with_their_events(void **state)
+{
+    ofx_t *fx = *state;
+    ofx_start(fx, true);
+    fg_wh_op_t a, b;
+    assert_int_equal(sub_op(fx, &a, FG_WH_OP_CREATE, NULL,
+                            "{\"url\":\"http://127.0.0.1:9/a\",\"event_types\":[\"approval_*\"]}"),
+                     FG_OK);
+    assert_int_equal(sub_op(fx, &b, FG_WH_OP_CREATE, NULL, "{\"url\":\"http://127.0.0.1:9/b\"}"),
+                     FG_OK);
+    const char *id_a = json_string_value(json_object_get(a.result, "id"));
+    const char *id_b = json_string_value(json_object_get(b.result, "id"));
+    assert_non_null(json_object_get(a.result, "secret")); /* shown once, at creation */
+    const char *batch[] = {LOG_A, APPROVAL, STATUS("pending", "running")};
+    assert_int_equal(publish_texts(fx, batch, 3), FG_OK);
+    assert_int_equal(pending(fx, id_a), 1); /* the approval only */
+    assert_int_equal(pending(fx, id_b), 3); /* everything */
+
+    /* a publish rejected (enforce mode) leaves no delivery behind either */
+    const char *bad[] = {APPROVAL, STATUS("running", "pending")};
+    assert_int_equal(publish_texts(fx, bad, 2), FG_ERR_CONFLICT);
+    assert_int_equal(pending(fx, id_a), 1);
+    assert_int_equal(pending(fx, id_b), 3);
+
+    /* PATCH changes what matches from the next event on; a disabled one keeps collecting */
+    fg_wh_op_t p;
+    assert_int_equal(
+        sub_op(fx, &p, FG_WH_OP_PATCH, id_a, "{\"event_types\":[\"log_line\"],\"enabled\":false}"),
+        FG_OK);
+    assert_false(json_is_true(json_object_get(p.result, "enabled")));
+    assert_null(json_object_get(p.result, "secret"));
+    const char *more[] = {LOG_A, APPROVAL};
+    assert_int_equal(publish_texts(fx, more, 2), FG_OK);
+    assert_int_equal(pending(fx, id_a), 2);
+    assert_int_equal(pending(fx, id_b), 5);
+
+    /* validation errors and unknown ids change nothing */
+    fg_wh_op_t e1, e2, e3;
+    assert_int_equal(sub_op(fx, &e1, FG_WH_OP_CREATE, NULL, "{\"url\":\"http://10.0.0.1/\"}"),
+                     FG_ERR_INVALID);
+    assert_string_equal(e1.err.code, "forbidden_target");
+    assert_int_equal(sub_op(fx, &e2, FG_WH_OP_PATCH, "wh_nope", "{\"enabled\":true}"),
+                     FG_ERR_NOT_FOUND);
+    assert_int_equal(sub_op(fx, &e3, FG_WH_OP_PATCH, id_a, "{\"max_in_flight\":0}"),
+                     FG_ERR_INVALID);
+    assert_int_equal(fg_wh_outbox_count(fx->outbox), 2);
+
+    /* the set survives a restart: it is reloaded from the store */
+    char keep_a[40], keep_b[40];
+    snprintf(keep_a, sizeof(keep_a), "%s", id_a);
+    snprintf(keep_b, sizeof(keep_b), "%s", id_b);
+    fg_wh_op_t *ops[] = {&a, &b, &p, &e1, &e2, &e3};
+    for (size_t i = 0; i < 6; i++)
+        fg_wh_op_dispose(ops[i]);
+    ofx_stop(fx);
+    ofx_start(fx, true);
+    assert_int_equal(fg_wh_outbox_count(fx->outbox), 2);
+    const char *after[] = {LOG_A};
+    assert_int_equal(publish_texts(fx, after, 1), FG_OK);
+    assert_int_equal(pending(fx, keep_a), 3); /* still log_line, still disabled, still collecting */
+    assert_int_equal(pending(fx, keep_b), 6);
+
+    /* DELETE drops the subscription and its deliveries */
+    fg_wh_op_t d;
+    assert_int_equal(sub_op(fx, &d, FG_WH_OP_DELETE, keep_a, NULL), FG_OK);
+    assert_int_equal(pending(fx, keep_a), 0);
+    assert_int_equal(fg_wh_outbox_count(fx->outbox), 1);
+    fg_wh_op_dispose(&d);
+    assert_int_equal(sub_op(fx, &d, FG_WH_OP_DELETE, keep_a, NULL), FG_ERR_NOT_FOUND);
+    fg_wh_op_dispose(&d);
+    ofx_stop(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,5 +713,10 @@ int main(void)
         cmocka_unit_test(test_subscription_filters_and_patch),
         cmocka_unit_test(test_subscription_validation_errors),
     };
-    return cmocka_run_group_tests_name("webhooks", tests, NULL, NULL);
+    const struct CMUnitTest store_tests[] = {
+        cmocka_unit_test_setup_teardown(test_outbox_writes_deliveries_with_their_events, ofx_setup,
+                                        ofx_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("webhooks", tests, NULL, NULL);
+    return failed | cmocka_run_group_tests_name("outbox", store_tests, NULL, NULL);
 }

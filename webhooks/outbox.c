@@ -1,0 +1,223 @@
+/*
+ * outbox.c - the writer-owned subscription set, the delivery outbox hook, and subscription
+ * changes as writer ops. Writer thread (see outbox.h).
+ */
+#include "webhooks/outbox.h"
+#include "events/ids.h"
+#include "events/log.h"
+#include "events/timefmt.h"
+#include "webhooks/subscription.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fg_wh_outbox {
+    const fg_catalog_t *cat;
+    const fg_cidr_t *allow;
+    size_t nallow;
+    fg_wh_sub_t **subs; /* the set, in creation order; owned */
+    size_t n, cap;
+};
+
+fg_wh_outbox_t *fg_wh_outbox_create(const fg_catalog_t *cat, const fg_cidr_t *allow, size_t nallow)
+{
+    fg_wh_outbox_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return NULL;
+    o->cat = cat;
+    o->allow = allow;
+    o->nallow = nallow;
+    return o;
+}
+
+static void clear(fg_wh_outbox_t *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        fg_wh_sub_dispose(o->subs[i]);
+        free(o->subs[i]);
+    }
+    o->n = 0;
+}
+
+void fg_wh_outbox_destroy(fg_wh_outbox_t *o)
+{
+    if (o == NULL)
+        return;
+    clear(o);
+    free(o->subs);
+    free(o);
+}
+
+size_t fg_wh_outbox_count(const fg_wh_outbox_t *o)
+{
+    return o->n;
+}
+
+static int add(fg_wh_outbox_t *o, fg_wh_sub_t *sub)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 16;
+        fg_wh_sub_t **subs = realloc(o->subs, cap * sizeof(*subs));
+        if (subs == NULL)
+            return FG_ERR_NOMEM;
+        o->subs = subs;
+        o->cap = cap;
+    }
+    o->subs[o->n++] = sub;
+    return FG_OK;
+}
+
+static fg_wh_sub_t *find(fg_wh_outbox_t *o, const char *id, size_t *index)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        if (strcmp(o->subs[i]->id, id) == 0) {
+            if (index)
+                *index = i;
+            return o->subs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Rebuilds one stored subscription; errors are logged and the row is left out of the set. */
+static void load_one(void *ctx, const fg_store_sub_t *row)
+{
+    fg_wh_outbox_t *o = ctx;
+    json_error_t jerr;
+    json_t *spec = json_loads(row->spec, 0, &jerr);
+    fg_wh_sub_t *sub = calloc(1, sizeof(*sub));
+    fg_verr_t err;
+    if (spec == NULL || sub == NULL) {
+        fg_log(FG_LOG_ERROR, "webhook_load_failed", "id=%s error=\"unreadable spec\"", row->id);
+        json_decref(spec);
+        free(sub);
+        return;
+    }
+    fg_wh_sub_init(sub);
+    if (fg_wh_sub_apply_json(sub, spec, false, o->cat, o->allow, o->nallow, &err) != FG_OK) {
+        fg_log(FG_LOG_ERROR, "webhook_load_failed", "id=%s error=\"%s\"", row->id, err.message);
+        json_decref(spec);
+        fg_wh_sub_dispose(sub);
+        free(sub);
+        return;
+    }
+    json_decref(spec);
+    snprintf(sub->id, sizeof(sub->id), "%s", row->id);
+    snprintf(sub->secret, sizeof(sub->secret), "%s", row->secret);
+    sub->enabled = row->enabled;
+    if (add(o, sub) != FG_OK) {
+        fg_wh_sub_dispose(sub);
+        free(sub);
+    }
+}
+
+int fg_wh_outbox_load(fg_wh_outbox_t *o, fg_store_t *s)
+{
+    clear(o);
+    return fg_store_sub_each(s, load_one, o);
+}
+
+void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s)
+{
+    if (fg_wh_outbox_load(ctx, s) != FG_OK)
+        fg_log(FG_LOG_ERROR, "webhook_reload_failed", "after=rollback");
+}
+
+int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int64_t now_us)
+{
+    fg_wh_outbox_t *o = ctx;
+    for (size_t i = 0; i < o->n; i++) {
+        if (!fg_wh_sub_matches(o->subs[i], view))
+            continue;
+        char id[4 + FG_UUID_LEN + 1] = "msg_";
+        fg_uuid_new(id + 4);
+        if (fg_store_delivery_add(s, id, o->subs[i]->id, view->seq, view->run_id, now_us) != FG_OK)
+            return FG_ERR_IO;
+    }
+    return FG_OK;
+}
+
+/* Stores a subscription as it is now. */
+static int persist(fg_store_t *s, const fg_wh_sub_t *sub)
+{
+    char *spec = json_dumps(sub->spec, JSON_COMPACT);
+    if (spec == NULL)
+        return FG_ERR_NOMEM;
+    fg_store_sub_t row = {
+        .id = sub->id, .spec = spec, .secret = sub->secret, .enabled = sub->enabled};
+    int rc = fg_store_sub_put(s, &row, fg_time_now_us());
+    free(spec);
+    return rc;
+}
+
+static int op_apply(fg_writer_job_t *job, fg_store_t *s)
+{
+    fg_wh_op_t *op = (fg_wh_op_t *)((char *)job - offsetof(fg_wh_op_t, job));
+    fg_wh_outbox_t *o = op->outbox;
+    size_t index;
+    fg_wh_sub_t *sub;
+    int rc;
+    switch (op->kind) {
+    case FG_WH_OP_CREATE:
+        if (o->n >= FG_WH_MAX_SUBSCRIPTIONS) {
+            fg_verr_set(&op->err, "too_many_subscriptions", NULL, NULL, "at most %d subscriptions",
+                        FG_WH_MAX_SUBSCRIPTIONS);
+            return FG_ERR_TOO_LARGE;
+        }
+        sub = calloc(1, sizeof(*sub));
+        if (sub == NULL)
+            return FG_ERR_NOMEM;
+        fg_wh_sub_init(sub);
+        rc = fg_wh_sub_apply_json(sub, op->body, true, o->cat, o->allow, o->nallow, &op->err);
+        if (rc == FG_OK && (rc = persist(s, sub)) == FG_OK && (rc = add(o, sub)) == FG_OK) {
+            op->result = fg_wh_sub_to_json(sub, true);
+            return FG_OK;
+        }
+        fg_wh_sub_dispose(sub);
+        free(sub);
+        return rc;
+    case FG_WH_OP_PATCH:
+        if ((sub = find(o, op->id, NULL)) == NULL)
+            return FG_ERR_NOT_FOUND;
+        rc = fg_wh_sub_apply_json(sub, op->body, false, o->cat, o->allow, o->nallow, &op->err);
+        if (rc != FG_OK)
+            return rc;
+        /* A store failure fails the group; on_rollback then reloads the set. */
+        if ((rc = persist(s, sub)) != FG_OK)
+            return rc;
+        op->result = fg_wh_sub_to_json(sub, false);
+        return FG_OK;
+    case FG_WH_OP_DELETE:
+        if ((sub = find(o, op->id, &index)) == NULL)
+            return FG_ERR_NOT_FOUND;
+        if ((rc = fg_store_sub_delete(s, op->id)) != FG_OK)
+            return rc == FG_ERR_NOT_FOUND ? rc : FG_ERR_IO;
+        fg_wh_sub_dispose(sub);
+        free(sub);
+        memmove(&o->subs[index], &o->subs[index + 1], (o->n - index - 1) * sizeof(o->subs[0]));
+        o->n--;
+        return FG_OK;
+    }
+    return FG_ERR_INVALID;
+}
+
+void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, const char *id,
+                   json_t *body)
+{
+    memset(op, 0, sizeof(*op));
+    op->job.apply = op_apply;
+    op->outbox = o;
+    op->kind = kind;
+    if (id != NULL)
+        snprintf(op->id, sizeof(op->id), "%s", id);
+    op->body = json_incref(body);
+    op->err.index = -1;
+}
+
+void fg_wh_op_dispose(fg_wh_op_t *op)
+{
+    json_decref(op->body);
+    json_decref(op->result);
+    op->body = op->result = NULL;
+}

@@ -1,0 +1,71 @@
+/*
+ * outbox.h - the webhook outbox. The writer thread owns the set of subscriptions; after each
+ * event is appended, the on_stored hook writes one pending delivery row for every subscription
+ * the event matches, in the event's own transaction (so an acknowledged event always has its
+ * deliveries, and a kill -9 loses none). Disabled subscriptions keep collecting (paused).
+ *
+ * Subscription changes are writer ops (fg_wh_op_t), ordered with event commits: an event
+ * committed after a subscription's creation is delivered to it. Everything here runs on the
+ * writer thread, except create/destroy/load, which run before the writer starts or after it stops.
+ */
+#ifndef FG_WEBHOOKS_OUTBOX_H
+#define FG_WEBHOOKS_OUTBOX_H
+
+#include "events/catalog.h"
+#include "events/store.h"
+#include "events/writer.h"
+#include "webhooks/addr.h"
+
+#include <jansson.h>
+
+#define FG_WH_MAX_SUBSCRIPTIONS 10000
+
+typedef struct fg_wh_outbox fg_wh_outbox_t;
+
+/** Creates an empty outbox. cat and allow must outlive it. NULL when out of memory. */
+fg_wh_outbox_t *fg_wh_outbox_create(const fg_catalog_t *cat, const fg_cidr_t *allow, size_t nallow);
+
+void fg_wh_outbox_destroy(fg_wh_outbox_t *o);
+
+/**
+ * (Re)loads the subscription set from the store. A stored subscription that no longer validates
+ * (a custom type removed from the config, a network no longer allowed) is kept out of the set and
+ * logged. FG_OK or FG_ERR_IO.
+ */
+int fg_wh_outbox_load(fg_wh_outbox_t *o, fg_store_t *s);
+
+/** Subscriptions in the set. */
+size_t fg_wh_outbox_count(const fg_wh_outbox_t *o);
+
+/** The writer's on_stored hook (ctx is the outbox): writes the matching deliveries. */
+int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int64_t now_us);
+
+/** The writer's on_rollback hook: reloads the set from the store. */
+void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s);
+
+typedef enum { FG_WH_OP_CREATE, FG_WH_OP_PATCH, FG_WH_OP_DELETE } fg_wh_op_kind_t;
+
+/* A subscription change, submitted as a writer job. */
+typedef struct {
+    fg_writer_job_t job; /* submit &op->job; job.status is the outcome */
+    fg_wh_outbox_t *outbox;
+    fg_wh_op_kind_t kind;
+    char id[40];    /* the subscription, for PATCH and DELETE */
+    json_t *body;   /* the request's JSON for CREATE and PATCH (a reference is held) */
+    json_t *result; /* on success: the subscription as shown (with its secret at
+                       creation); owned by the op */
+    fg_verr_t err;  /* job.status FG_ERR_INVALID or FG_ERR_NOT_FOUND: why */
+} fg_wh_op_t;
+
+/**
+ * Prepares an op. The caller sets op->job.done (and udata) and submits &op->job to the writer.
+ * Statuses: FG_OK, FG_ERR_INVALID (err), FG_ERR_NOT_FOUND, FG_ERR_TOO_LARGE (too many
+ * subscriptions), FG_ERR_IO, FG_ERR_CLOSED.
+ */
+void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, const char *id,
+                   json_t *body);
+
+/** Frees what the op holds. */
+void fg_wh_op_dispose(fg_wh_op_t *op);
+
+#endif
