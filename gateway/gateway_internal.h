@@ -81,9 +81,6 @@ int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* 
 /* error_filter.c: h2o's own text/plain error responses get the JSON error shape. */
 void fg_error_filter_register(h2o_pathconf_t *conf);
 
-/* publish.c: the writer's answer arrives on the loop that submitted the job. */
-void fg_publish_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
-
 /* stream.c: live delivery from the hub (the hub's deliver callback). */
 void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);
 

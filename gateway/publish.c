@@ -14,28 +14,19 @@
 #include "events/timefmt.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "gateway/pending.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct pub_ctx pub_ctx_t;
-
-/* Lives in the request pool; points back at the job while it is out. */
 typedef struct {
-    pub_ctx_t *ctx;
-} req_ref_t;
-
-struct pub_ctx {
-    h2o_multithread_message_t msg; /* to the loop's reply receiver */
+    fg_pending_t pending; /* the answer comes back through it */
     fg_writer_job_t job;
-    fg_loop_t *loop;
-    h2o_req_t *req; /* NULL when the request ended before the answer */
-    req_ref_t *ref;
     bool batch; /* answer with an array */
     fg_pub_event_t *events;
     fg_pub_result_t *results;
-};
+} pub_ctx_t;
 
 static void ctx_free(pub_ctx_t *c)
 {
@@ -46,23 +37,14 @@ static void ctx_free(pub_ctx_t *c)
     free(c);
 }
 
-static void on_req_dispose(void *p)
+static void release(fg_pending_t *p)
 {
-    req_ref_t *ref = p;
-    if (ref->ctx != NULL)
-        ref->ctx->req = NULL;
+    ctx_free((pub_ctx_t *)p);
 }
 
-/* Writer thread: hand the answered job back to its loop. */
-static void on_job_done(fg_writer_job_t *job)
+static void answer(fg_pending_t *p, h2o_req_t *req)
 {
-    pub_ctx_t *c = job->udata;
-    h2o_multithread_send_message(&c->loop->reply_rx, &c->msg);
-}
-
-static void answer(pub_ctx_t *c)
-{
-    h2o_req_t *req = c->req;
+    pub_ctx_t *c = (pub_ctx_t *)p;
     fg_writer_job_t *job = &c->job;
     if (job->status == FG_ERR_CONFLICT) {
         fg_http_verr(req, 409, &job->err);
@@ -96,22 +78,6 @@ static void answer(pub_ctx_t *c)
     else
         fg_http_json(req, 202, b.data, b.len);
     fg_buf_dispose(&b);
-}
-
-void fg_publish_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
-{
-    while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *m =
-            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-        h2o_linklist_unlink(&m->link);
-        pub_ctx_t *c = H2O_STRUCT_FROM_MEMBER(pub_ctx_t, msg, m);
-        c->loop->pending_publishes--;
-        if (c->req != NULL) {
-            c->ref->ctx = NULL;
-            answer(c);
-        }
-        ctx_free(c);
-    }
 }
 
 typedef enum { BODY_JSON, BODY_NDJSON } body_kind_t;
@@ -309,20 +275,13 @@ int fg_publish_handle(h2o_req_t *req)
         return 0;
     }
     c->batch = batch;
-    c->loop = l;
-    c->req = req;
     c->job.events = c->events;
     c->job.results = c->results;
-    c->job.done = on_job_done;
-    c->job.udata = c;
-    c->ref = h2o_mem_alloc_shared(&req->pool, sizeof(req_ref_t), on_req_dispose);
-    c->ref->ctx = c;
-    if (fg_writer_submit(srv->writer, &c->job) != FG_OK) {
-        c->ref->ctx = NULL;
+    c->pending.answer = answer;
+    c->pending.release = release;
+    if (fg_pending_submit(&c->pending, req, &c->job) != FG_OK) {
         fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
         ctx_free(c);
-        return 0;
     }
-    l->pending_publishes++;
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "events/timefmt.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "gateway/pending.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -291,7 +292,7 @@ static void loop_setup(fg_loop_t *l)
     l->accept_ctx.hosts = srv->h2o_config.hosts;
     l->queue = h2o_multithread_create_queue(l->loop);
     h2o_multithread_register_receiver(l->queue, &l->batch_rx, on_batches);
-    h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_publish_on_replies);
+    h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_pending_on_replies);
     h2o_multithread_register_receiver(l->queue, &l->ctl_rx, on_ctl);
     uint64_t tick = (uint64_t)(srv->cfg->heartbeat_ms / 4);
     h2o_timeout_init(l->loop, &l->hb_timeout, tick < 50 ? 50 : tick);

@@ -1,0 +1,59 @@
+/*
+ * pending.c - requests waiting for the writer: the reply message back to the request's loop,
+ * and a record in the request pool that forgets the request when the client goes away.
+ */
+#include "gateway/pending.h"
+#include "gateway/gateway_internal.h"
+
+/* Lives in the request pool; points back at the pending while its job is out. */
+struct fg_pending_ref {
+    fg_pending_t *p;
+};
+
+static void on_req_dispose(void *v)
+{
+    struct fg_pending_ref *ref = v;
+    if (ref->p != NULL)
+        ref->p->req = NULL;
+}
+
+/* Writer thread: hand the answered job back to its loop. */
+static void on_job_done(fg_writer_job_t *job)
+{
+    fg_pending_t *p = job->udata;
+    h2o_multithread_send_message(&p->loop->reply_rx, &p->msg);
+}
+
+int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    p->loop = l;
+    p->req = req;
+    p->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*p->ref), on_req_dispose);
+    p->ref->p = p;
+    job->done = on_job_done;
+    job->udata = p;
+    int rc = fg_writer_submit(l->server->writer, job);
+    if (rc != FG_OK) {
+        p->ref->p = NULL;
+        return rc;
+    }
+    l->pending_publishes++;
+    return FG_OK;
+}
+
+void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        fg_pending_t *p = H2O_STRUCT_FROM_MEMBER(fg_pending_t, msg, m);
+        p->loop->pending_publishes--;
+        if (p->req != NULL) {
+            p->ref->p = NULL;
+            p->answer(p, p->req);
+        }
+        p->release(p);
+    }
+}

@@ -1,0 +1,40 @@
+/*
+ * pending.h - an HTTP request waiting for the writer thread. The handler submits a writer job
+ * on behalf of the request; when the writer is done, the answer is made on the request's own
+ * loop, unless the client went away meanwhile (then only release runs). HTTP loop threads;
+ * the writer thread only posts the message.
+ */
+#ifndef FG_GATEWAY_PENDING_H
+#define FG_GATEWAY_PENDING_H
+
+#include "events/writer.h"
+
+#include <h2o.h>
+
+struct fg_loop;
+struct fg_pending_ref;
+
+typedef struct fg_pending fg_pending_t;
+
+struct fg_pending {
+    /* Set by the caller before fg_pending_submit: */
+    void (*answer)(fg_pending_t *p, h2o_req_t *req); /* loop thread; the request is alive */
+    void (*release)(fg_pending_t *p);                /* loop thread; always, after answer */
+    /* Private: */
+    h2o_multithread_message_t msg;
+    struct fg_loop *loop;
+    h2o_req_t *req; /* NULL once the request ended */
+    struct fg_pending_ref *ref;
+};
+
+/**
+ * Submits job for req (job->done and job->udata are taken). On FG_OK the pending is answered
+ * and released later on this loop; on failure (FG_ERR_CLOSED: the writer is stopping) nothing
+ * was submitted and the caller still owns everything.
+ */
+int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job);
+
+/** The loop's reply receiver callback. */
+void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
+
+#endif
