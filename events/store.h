@@ -134,6 +134,13 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
                   uint64_t after, uint64_t upto, size_t limit, fg_event_t **out, size_t *n,
                   uint64_t *scanned_to);
 
+/**
+ * Calls cb for each stored subscription, or only for the one with id when id is not NULL
+ * (FG_ERR_NOT_FOUND when there is none). FG_OK or FG_ERR_IO.
+ */
+int fg_store_reader_subs(fg_store_reader_t *r, const char *id,
+                         void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx);
+
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);
 

@@ -347,15 +347,21 @@ int fg_store_sub_delete(fg_store_t *s, const char *id)
     return changed > 0 ? FG_OK : FG_ERR_NOT_FOUND;
 }
 
-int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx)
+/* Lists subscriptions on any connection: all of them, or the one with id (when not NULL). */
+static int sub_each(sqlite3 *db, const char *id, void (*cb)(void *ctx, const fg_store_sub_t *sub),
+                    void *ctx, int *count)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, spec, secret, old_secret, old_secret_until_us, enabled"
-                           " FROM subscriptions ORDER BY created_us, id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "sub_each");
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT id, spec, secret, old_secret, old_secret_until_us, enabled"
+            " FROM subscriptions WHERE ?1 IS NULL OR id = ?1 ORDER BY created_us, id",
+            -1, &st, NULL) != SQLITE_OK)
+        return io_error(db, "sub_each");
+    if (id != NULL)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc;
+    *count = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fg_store_sub_t sub = {
             .id = (const char *)sqlite3_column_text(st, 0),
@@ -366,9 +372,26 @@ int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t 
             .enabled = sqlite3_column_int(st, 5) != 0,
         };
         cb(ctx, &sub);
+        (*count)++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_each");
+    return rc == SQLITE_DONE ? FG_OK : io_error(db, "sub_each");
+}
+
+int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx)
+{
+    int count;
+    return sub_each(s->db, NULL, cb, ctx, &count);
+}
+
+int fg_store_reader_subs(fg_store_reader_t *r, const char *id,
+                         void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx)
+{
+    int count;
+    int rc = sub_each(r->db, id, cb, ctx, &count);
+    if (rc == FG_OK && id != NULL && count == 0)
+        return FG_ERR_NOT_FOUND;
+    return rc;
 }
 
 int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uint64_t seq,

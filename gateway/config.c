@@ -4,6 +4,7 @@
  */
 #include "gateway/config.h"
 #include "events/err.h"
+#include "webhooks/addr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_STRING, K_INT, K_OBJECT } key_kind_t;
+typedef enum { K_STRING, K_INT, K_OBJECT, K_LIST } key_kind_t;
 
 typedef struct {
     const char *key; /* dotted path in the file */
@@ -64,6 +65,8 @@ static const key_t_ keys[] = {
     I("sse.queue_max_events", queue_max_events, 16, 10000000),
     I("sse.replay_page", replay_page, 1, 10000),
     I("server.shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
+    {"webhooks.allow_networks", K_LIST, offsetof(fg_config_t, allow_networks),
+     sizeof(((fg_config_t *)0)->allow_networks), 0, 0, NULL, NULL},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -88,6 +91,25 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->queue_max_events = 65536;
     cfg->replay_page = 512;
     cfg->shutdown_grace_ms = 5000;
+    cfg->allow_networks[0] = '\0';
+}
+
+int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    char item[64];
+    for (const char *p = cfg->allow_networks; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*n == cap || len == 0 || len >= sizeof(item))
+            return FG_ERR_TOO_LARGE;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (fg_cidr_parse(item, &out[(*n)++]) != FG_OK)
+            return FG_ERR_INVALID;
+        p += len + (comma != NULL);
+    }
+    return FG_OK;
 }
 
 void fg_config_dispose(fg_config_t *cfg)
@@ -149,6 +171,28 @@ static int set_int(fg_config_t *cfg, const key_t_ *k, int64_t v, char *err, size
     return FG_OK;
 }
 
+/* A comma list of CIDR networks ("127.0.0.0/8,::1/128"); "" is an empty list. */
+static int set_list(fg_config_t *cfg, const key_t_ *k, const char *value, char *err, size_t cap)
+{
+    if (strlen(value) >= k->size)
+        return bad(err, cap, k->key, "%s", "the list is too long");
+    char item[64];
+    for (const char *p = value; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        fg_cidr_t c;
+        if (n == 0 || n >= sizeof(item))
+            return bad(err, cap, k->key, "%s", "an entry is empty or too long");
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (fg_cidr_parse(item, &c) != FG_OK)
+            return bad(err, cap, k->key, "%s is not a CIDR network (like 10.0.0.0/8)", item);
+        p += n + (comma != NULL);
+    }
+    memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
+    return FG_OK;
+}
+
 int fg_config_set(fg_config_t *cfg, const char *key, const char *value, char *err, size_t cap)
 {
     const key_t_ *k = find_key(key);
@@ -156,6 +200,8 @@ int fg_config_set(fg_config_t *cfg, const char *key, const char *value, char *er
         return bad(err, cap, key, "%s", "unknown key");
     if (k->kind == K_STRING)
         return set_string(cfg, k, value, err, cap);
+    if (k->kind == K_LIST)
+        return set_list(cfg, k, value, err, cap);
     if (k->kind == K_INT) {
         char *end;
         errno = 0;
@@ -212,6 +258,25 @@ static int apply_object(fg_config_t *cfg, json_t *obj, const char *prefix, char 
                 return bad(err, cap, key, "%s", "must be an integer");
             rc = set_int(cfg, k, json_integer_value(v), err, cap);
             break;
+        case K_LIST: {
+            if (!json_is_array(v))
+                return bad(err, cap, key, "%s", "must be an array of strings");
+            char joined[4096] = "";
+            size_t i, used = 0;
+            json_t *item;
+            json_array_foreach(v, i, item)
+            {
+                if (!json_is_string(item))
+                    return bad(err, cap, key, "%s", "must be an array of strings");
+                int w = snprintf(joined + used, sizeof(joined) - used, "%s%s", i ? "," : "",
+                                 json_string_value(item));
+                if (w < 0 || (size_t)w >= sizeof(joined) - used)
+                    return bad(err, cap, key, "%s", "the list is too long");
+                used += (size_t)w;
+            }
+            rc = set_list(cfg, k, joined, err, cap);
+            break;
+        }
         default:
             if (!json_is_object(v))
                 return bad(err, cap, key, "%s", "must be an object");

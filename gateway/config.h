@@ -12,6 +12,7 @@
 #include "events/catalog.h"
 #include "events/log.h"
 #include "events/store.h"
+#include "webhooks/addr.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -39,6 +40,7 @@ typedef struct {
     int64_t queue_max_events;     /* sse.queue_max_events */
     int64_t replay_page;          /* sse.replay_page */
     int64_t shutdown_grace_ms;    /* server.shutdown_grace_ms */
+    char allow_networks[4096];    /* webhooks.allow_networks: comma list of CIDRs, "" = none */
 } fg_config_t;
 
 /** Fills cfg with the defaults. */
@@ -67,6 +69,9 @@ int fg_config_add_custom_types(const fg_config_t *cfg, fg_catalog_t *cat, char *
 
 /** Splits listen into host and port. FG_ERR_INVALID when malformed. */
 int fg_config_listen_addr(const char *listen, char *host, size_t hostcap, uint16_t *port);
+
+/** Parses webhooks.allow_networks into out (cap entries). FG_OK, FG_ERR_TOO_LARGE. */
+int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap, size_t *n);
 
 /** The synchronous setting as a store mode. */
 fg_sync_mode_t fg_config_sync_mode(const fg_config_t *cfg);

@@ -10,6 +10,7 @@
 #include "events/writer.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
+#include "webhooks/outbox.h"
 
 #include <h2o.h>
 #include <pthread.h>
@@ -51,6 +52,9 @@ struct fg_server {
     char db_path[PATH_MAX];
     fg_store_t *store;
     fg_writer_t *writer;
+    fg_wh_outbox_t *outbox; /* webhook subscriptions; the writer's from start to stop */
+    fg_cidr_t allow[64];    /* webhooks.allow_networks */
+    size_t nallow;
     fg_loop_t *loops;
     size_t nloops;
     h2o_globalconf_t h2o_config;
@@ -77,6 +81,9 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 int fg_publish_handle(h2o_req_t *req); /* POST /v1/events (publish.c) */
 int fg_query_handle(h2o_req_t *req);   /* GET /v1/events (query.c) */
 int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* stream.c */
+
+/* webhooks_api.c: /v1/webhooks[/…]; rest is the path after "/v1/webhooks". */
+int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t rest_len);
 
 /* error_filter.c: h2o's own text/plain error responses get the JSON error shape. */
 void fg_error_filter_register(h2o_pathconf_t *conf);

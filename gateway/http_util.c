@@ -10,6 +10,7 @@ void fg_http_json(h2o_req_t *req, int status, const char *body, size_t len)
 {
     req->res.status = status;
     req->res.reason = status == 200   ? "OK"
+                      : status == 201 ? "Created"
                       : status == 202 ? "Accepted"
                       : status == 400 ? "Bad Request"
                       : status == 404 ? "Not Found"

@@ -132,6 +132,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         method_not_allowed(req, "GET, POST");
         return 0;
     }
+    if (p.len >= 12 && memcmp(p.base, "/v1/webhooks", 12) == 0 &&
+        (p.len == 12 || p.base[12] == '/'))
+        return fg_webhooks_handle(req, p.base + 12, p.len - 12);
     if (path_is(p, "/v1/stream")) {
         if (get)
             return fg_stream_handle(req, NULL, 0);
@@ -440,6 +443,7 @@ static void server_free(fg_server_t *srv)
         fg_hub_dispose(&l->hub);
     }
     free(srv->loops);
+    fg_wh_outbox_destroy(srv->outbox);
     if (srv->store)
         fg_store_close(srv->store);
     free(srv);
@@ -469,6 +473,18 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     if (rc != FG_OK) {
         free(srv);
         return rc;
+    }
+    if (fg_config_allow_networks(cfg, srv->allow, sizeof(srv->allow) / sizeof(srv->allow[0]),
+                                 &srv->nallow) != FG_OK) {
+        snprintf(err, errcap, "config key webhooks.allow_networks: at most 64 networks");
+        server_free(srv);
+        return FG_ERR_INVALID;
+    }
+    srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
+    if (srv->outbox == NULL || fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK) {
+        snprintf(err, errcap, "cannot load the webhook subscriptions from %s", srv->db_path);
+        server_free(srv);
+        return FG_ERR_IO;
     }
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -544,6 +560,9 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .max_group_events = 10000,
         .on_commit = on_commit,
         .on_commit_ctx = srv,
+        .on_stored = fg_wh_outbox_on_stored,
+        .on_rollback = fg_wh_outbox_on_rollback,
+        .hook_ctx = srv->outbox,
     };
     if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=writer");

@@ -105,6 +105,10 @@ static void load_one(void *ctx, const fg_store_sub_t *row)
     json_decref(spec);
     snprintf(sub->id, sizeof(sub->id), "%s", row->id);
     snprintf(sub->secret, sizeof(sub->secret), "%s", row->secret);
+    if (row->old_secret != NULL) {
+        snprintf(sub->old_secret, sizeof(sub->old_secret), "%s", row->old_secret);
+        sub->old_secret_until_us = row->old_secret_until_us;
+    }
     sub->enabled = row->enabled;
     if (add(o, sub) != FG_OK) {
         fg_wh_sub_dispose(sub);
@@ -144,8 +148,12 @@ static int persist(fg_store_t *s, const fg_wh_sub_t *sub)
     char *spec = json_dumps(sub->spec, JSON_COMPACT);
     if (spec == NULL)
         return FG_ERR_NOMEM;
-    fg_store_sub_t row = {
-        .id = sub->id, .spec = spec, .secret = sub->secret, .enabled = sub->enabled};
+    fg_store_sub_t row = {.id = sub->id,
+                          .spec = spec,
+                          .secret = sub->secret,
+                          .old_secret = sub->old_secret[0] ? sub->old_secret : NULL,
+                          .old_secret_until_us = sub->old_secret_until_us,
+                          .enabled = sub->enabled};
     int rc = fg_store_sub_put(s, &row, fg_time_now_us());
     free(spec);
     return rc;
@@ -188,6 +196,23 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
             return rc;
         op->result = fg_wh_sub_to_json(sub, false);
         return FG_OK;
+    case FG_WH_OP_ROTATE: {
+        if ((sub = find(o, op->id, NULL)) == NULL)
+            return FG_ERR_NOT_FOUND;
+        char fresh[FG_WH_SECRET_MAX];
+        if (fg_wh_secret_generate(fresh) != FG_OK)
+            return FG_ERR_IO;
+        memcpy(sub->old_secret, sub->secret, sizeof(sub->old_secret));
+        sub->old_secret_until_us = fg_time_now_us() + FG_WH_SECRET_GRACE_US;
+        memcpy(sub->secret, fresh, sizeof(sub->secret));
+        if ((rc = persist(s, sub)) != FG_OK)
+            return rc; /* the group fails and on_rollback reloads the old secret */
+        char until[40];
+        fg_time_format(sub->old_secret_until_us, until, 0);
+        op->result =
+            json_pack("{s:s, s:s}", "secret", sub->secret, "previous_secret_valid_until", until);
+        return FG_OK;
+    }
     case FG_WH_OP_DELETE:
         if ((sub = find(o, op->id, &index)) == NULL)
             return FG_ERR_NOT_FOUND;

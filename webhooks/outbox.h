@@ -43,7 +43,14 @@ int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int
 /** The writer's on_rollback hook: reloads the set from the store. */
 void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s);
 
-typedef enum { FG_WH_OP_CREATE, FG_WH_OP_PATCH, FG_WH_OP_DELETE } fg_wh_op_kind_t;
+#define FG_WH_SECRET_GRACE_US (INT64_C(24) * 3600 * 1000000) /* old secret signs this long */
+
+typedef enum {
+    FG_WH_OP_CREATE, /* body: the subscription */
+    FG_WH_OP_PATCH,  /* body: the fields to change */
+    FG_WH_OP_DELETE, /* drops the subscription and its deliveries */
+    FG_WH_OP_ROTATE, /* new secret; the old one keeps signing for FG_WH_SECRET_GRACE_US */
+} fg_wh_op_kind_t;
 
 /* A subscription change, submitted as a writer job. */
 typedef struct {

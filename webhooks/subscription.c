@@ -276,6 +276,8 @@ int fg_wh_sub_apply_json(fg_wh_sub_t *sub, const json_t *obj, bool create, const
     } else {
         memcpy(next.id, sub->id, sizeof(next.id));
         memcpy(next.secret, sub->secret, sizeof(next.secret));
+        memcpy(next.old_secret, sub->old_secret, sizeof(next.old_secret));
+        next.old_secret_until_us = sub->old_secret_until_us;
     }
     fg_wh_sub_dispose(sub);
     *sub = next;

@@ -40,7 +40,9 @@ typedef struct {
     int max_in_flight;                      /* 1..FG_WH_MAX_IN_FLIGHT, default 4 */
     fg_wh_ordering_t ordering;
     fg_wh_sigmode_t signature;
-    char secret[FG_WH_SECRET_MAX]; /* "whsec_…" */
+    char secret[FG_WH_SECRET_MAX];     /* "whsec_…" */
+    char old_secret[FG_WH_SECRET_MAX]; /* the previous secret during a rotation, or "" */
+    int64_t old_secret_until_us;       /* when old_secret stops signing */
 } fg_wh_sub_t;
 
 /** Initialises an empty subscription with the defaults. */

@@ -160,6 +160,36 @@ static void test_custom_types_from_config(void **state)
     fg_config_dispose(&cfg);
 }
 
+static void test_allow_networks(void **state)
+{
+    fg_config_t cfg;
+    fg_config_defaults(&cfg);
+    char err[256];
+    fg_cidr_t nets[8];
+    size_t n;
+    assert_int_equal(fg_config_allow_networks(&cfg, nets, 8, &n), FG_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(apply(&cfg,
+                           "{\"webhooks\":{\"allow_networks\":[\"127.0.0.0/8\",\"::1/128\"]}}", err,
+                           sizeof(err)),
+                     FG_OK);
+    assert_int_equal(fg_config_allow_networks(&cfg, nets, 8, &n), FG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(nets[1].prefix, 128);
+    char *env[] = {"FLOWGATE_WEBHOOKS_ALLOW_NETWORKS=10.0.0.0/8", NULL};
+    assert_int_equal(fg_config_apply_env(&cfg, env, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_config_allow_networks(&cfg, nets, 8, &n), FG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(
+        apply(&cfg, "{\"webhooks\":{\"allow_networks\":[\"10.0.0.0/33\"]}}", err, sizeof(err)),
+        FG_ERR_INVALID);
+    assert_non_null(strstr(err, "webhooks.allow_networks"));
+    assert_int_equal(
+        apply(&cfg, "{\"webhooks\":{\"allow_networks\":\"10.0.0.0/8\"}}", err, sizeof(err)),
+        FG_ERR_INVALID);
+    fg_config_dispose(&cfg);
+}
+
 static void test_listen_addresses(void **state)
 {
     char host[64];
@@ -308,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_environment_overrides),
         cmocka_unit_test(test_custom_types_from_config),
         cmocka_unit_test(test_listen_addresses),
+        cmocka_unit_test(test_allow_networks),
         cmocka_unit_test(test_hub_delivers_each_match_once),
         cmocka_unit_test(test_hub_detach_during_delivery),
     };

@@ -623,6 +623,19 @@ static uint64_t pending(ofx_t *fx, const char *sub_id)
     "\",\"workflow_name\":\"w\",\"from\":\"" from "\",\"to\":\"" to                                \
     "\",\"cost_usd\":1,\"duration_ms\":1}"
 
+/* Records the secrets of the subscription named in ctx (a {id, secret, old} struct). */
+static void rotated_row(void *ctx, const fg_store_sub_t *row)
+{
+    struct {
+        const char *id;
+        char secret[FG_WH_SECRET_MAX], old[FG_WH_SECRET_MAX];
+    } *seen = ctx;
+    if (strcmp(row->id, seen->id) != 0)
+        return;
+    snprintf(seen->secret, sizeof(seen->secret), "%s", row->secret);
+    snprintf(seen->old, sizeof(seen->old), "%s", row->old_secret ? row->old_secret : "");
+}
+
 static void test_outbox_writes_deliveries_with_their_events(void **state)
 {
     ofx_t *fx = *state;
@@ -684,6 +697,31 @@ static void test_outbox_writes_deliveries_with_their_events(void **state)
     assert_int_equal(publish_texts(fx, after, 1), FG_OK);
     assert_int_equal(pending(fx, keep_a), 3); /* still log_line, still disabled, still collecting */
     assert_int_equal(pending(fx, keep_b), 6);
+
+    /* rotation: a new secret, the old one kept (and stored) for the grace period */
+    fg_wh_op_t r;
+    assert_int_equal(sub_op(fx, &r, FG_WH_OP_ROTATE, keep_b, NULL), FG_OK);
+    const char *fresh = json_string_value(json_object_get(r.result, "secret"));
+    assert_non_null(fresh);
+    assert_non_null(json_object_get(r.result, "previous_secret_valid_until"));
+    char fresh_copy[FG_WH_SECRET_MAX];
+    snprintf(fresh_copy, sizeof(fresh_copy), "%s", fresh);
+    fg_wh_op_dispose(&r);
+    ofx_stop(fx);
+    ofx_start(fx, true); /* what was stored comes back */
+    fg_store_t *s2;
+    char open_err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s2, open_err, sizeof(open_err)),
+                     FG_OK);
+    struct {
+        const char *id;
+        char secret[FG_WH_SECRET_MAX], old[FG_WH_SECRET_MAX];
+    } seen = {keep_b, "", ""};
+
+    assert_int_equal(fg_store_sub_each(s2, rotated_row, &seen), FG_OK);
+    fg_store_close(s2);
+    assert_string_equal(seen.secret, fresh_copy);
+    assert_true(seen.old[0] != '\0' && strcmp(seen.old, fresh_copy) != 0);
 
     /* DELETE drops the subscription and its deliveries */
     fg_wh_op_t d;
