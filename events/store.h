@@ -113,7 +113,35 @@ int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t 
 int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uint64_t seq,
                           const char *run_id, int64_t now_us);
 
-/** Deliveries of a subscription in a given state (FG_WH_… status numbers of webhooks/). */
+/* Delivery states (stored numbers; never renumbered). */
+enum {
+    FG_DELIVERY_PENDING = 0,   /* not tried yet */
+    FG_DELIVERY_SUCCEEDED = 2, /* a 2xx was received */
+    FG_DELIVERY_FAILED = 3,    /* tried and failed; tried again at next_at */
+    FG_DELIVERY_DEAD = 4,      /* the retry schedule is exhausted */
+};
+
+/* One attempt of a delivery, and the delivery's state after it. */
+typedef struct {
+    const char *delivery_id;
+    unsigned attempt; /* 1 for the first */
+    int64_t at_us;    /* when it started */
+    int64_t duration_us;
+    int http_status;      /* 0 when no response */
+    const char *error;    /* transport error or refusal, or NULL */
+    const char *response; /* the first bytes of the response body, or NULL */
+    size_t response_len;
+    int new_status;     /* FG_DELIVERY_… */
+    int64_t next_at_us; /* for FG_DELIVERY_FAILED */
+} fg_store_attempt_t;
+
+/** Records an attempt and the delivery's new state. FG_OK or FG_ERR_IO. */
+int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us);
+
+/** Sets a subscription's enabled flag. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
+int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us);
+
+/** Deliveries of a subscription in a given state (FG_DELIVERY_…). */
 int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint64_t *n);
 
 /* --- readers: one per thread ---------------------------------------------------------------- */
@@ -140,6 +168,34 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
  */
 int fg_store_reader_subs(fg_store_reader_t *r, const char *id,
                          void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx);
+
+/* A delivery due to be tried. */
+typedef struct {
+    char id[48];
+    uint64_t seq;
+    char run_id[40]; /* "" when the event has no run */
+    unsigned attempts;
+} fg_store_due_t;
+
+/**
+ * Up to limit deliveries of a subscription that are due (pending, or failed with next_at <=
+ * now_us), in sequence order. With per_run, only the earliest unsettled delivery of each run is
+ * due (a run's events reach the endpoint one at a time, in order). FG_OK or FG_ERR_IO.
+ */
+int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
+                        size_t limit, fg_store_due_t *out, size_t *n);
+
+/** A value that changes whenever a subscription is added, changed or removed. */
+int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);
+
+/** The earliest next_at of a failed delivery of any subscription, or INT64_MAX. */
+int fg_store_reader_next_retry(fg_store_reader_t *r, int64_t *at_us);
+
+/**
+ * The stored JSON of event seq, malloc'd into *json (caller frees). FG_ERR_NOT_FOUND when
+ * retention has removed it.
+ */
+int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len);
 
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);

@@ -406,6 +406,59 @@ int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uin
     return step_done(s->delivery_add) == FG_OK ? FG_OK : io_error(s->db, "delivery_add");
 }
 
+int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO attempts(delivery_id,n,at_us,duration_us,"
+                           "http_status,error,response) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "attempt_record");
+    sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)a->attempt);
+    sqlite3_bind_int64(st, 3, a->at_us);
+    sqlite3_bind_int64(st, 4, a->duration_us);
+    if (a->http_status > 0)
+        sqlite3_bind_int(st, 5, a->http_status);
+    if (a->error != NULL)
+        sqlite3_bind_text(st, 6, a->error, -1, SQLITE_STATIC);
+    if (a->response != NULL)
+        sqlite3_bind_text(st, 7, a->response, (int)a->response_len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return io_error(s->db, "attempt_record");
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE deliveries SET status=?2, attempts=?3, next_at_us=?4,"
+                           " updated_us=?5 WHERE id=?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "attempt_record");
+    sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, a->new_status);
+    sqlite3_bind_int(st, 3, (int)a->attempt);
+    sqlite3_bind_int64(st, 4, a->next_at_us);
+    sqlite3_bind_int64(st, 5, now_us);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "attempt_record");
+}
+
+int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "UPDATE subscriptions SET enabled=?2, updated_us=?3 WHERE id=?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "sub_set_enabled");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, enabled);
+    sqlite3_bind_int64(st, 3, now_us);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return io_error(s->db, "sub_set_enabled");
+    return sqlite3_changes(s->db) > 0 ? FG_OK : FG_ERR_NOT_FOUND;
+}
+
 int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint64_t *n)
 {
     sqlite3_stmt *st = NULL;
@@ -500,6 +553,85 @@ void fg_store_reader_close(fg_store_reader_t *r)
     sqlite3_finalize(r->bounds);
     sqlite3_close(r->db);
     free(r);
+}
+
+int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
+                        size_t limit, fg_store_due_t *out, size_t *n)
+{
+    static const char *plain = "SELECT id, seq, coalesce(run_id,''), attempts FROM deliveries"
+                               " WHERE sub_id=?1 AND status IN (0,3) AND next_at_us <= ?2"
+                               " ORDER BY seq LIMIT ?3";
+    static const char *ordered =
+        "SELECT d.id, d.seq, coalesce(d.run_id,''), d.attempts FROM deliveries d"
+        " WHERE d.sub_id=?1 AND d.status IN (0,3) AND d.next_at_us <= ?2"
+        " AND (d.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.sub_id=d.sub_id"
+        " AND e.run_id=d.run_id AND e.status IN (0,3) AND e.seq < d.seq))"
+        " ORDER BY d.seq LIMIT ?3";
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(r->db, per_run ? ordered : plain, -1, &st, NULL) != SQLITE_OK)
+        return io_error(r->db, "due");
+    sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_us);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) {
+        fg_store_due_t *d = &out[(*n)++];
+        snprintf(d->id, sizeof(d->id), "%s", (const char *)sqlite3_column_text(st, 0));
+        d->seq = (uint64_t)sqlite3_column_int64(st, 1);
+        snprintf(d->run_id, sizeof(d->run_id), "%s", (const char *)sqlite3_column_text(st, 2));
+        d->attempts = (unsigned)sqlite3_column_int(st, 3);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(r->db, "due");
+}
+
+int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version)
+{
+    int rc;
+    uint64_t v = query_u64(
+        r->db, "SELECT count(*) * 1000003 + coalesce(max(updated_us), 0) FROM subscriptions", &rc);
+    if (rc != SQLITE_OK)
+        return io_error(r->db, "subs_version");
+    *version = v;
+    return FG_OK;
+}
+
+int fg_store_reader_next_retry(fg_store_reader_t *r, int64_t *at_us)
+{
+    int rc;
+    uint64_t v = query_u64(r->db,
+                           "SELECT coalesce(min(next_at_us), 0) FROM deliveries"
+                           " WHERE status = 3",
+                           &rc);
+    if (rc != SQLITE_OK)
+        return io_error(r->db, "next_retry");
+    *at_us = v == 0 ? INT64_MAX : (int64_t)v;
+    return FG_OK;
+}
+
+int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT body FROM events WHERE seq=?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return io_error(r->db, "event_json");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    int rc = sqlite3_step(st), err = FG_OK;
+    if (rc == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        *json = malloc(*len + 1);
+        if (*json == NULL) {
+            err = FG_ERR_NOMEM;
+        } else {
+            memcpy(*json, sqlite3_column_text(st, 0), *len);
+            (*json)[*len] = '\0';
+        }
+    } else {
+        err = rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(r->db, "event_json");
+    }
+    sqlite3_finalize(st);
+    return err;
 }
 
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through)

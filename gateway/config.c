@@ -5,6 +5,7 @@
 #include "gateway/config.h"
 #include "events/err.h"
 #include "webhooks/addr.h"
+#include "webhooks/retry.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +37,13 @@ static bool nonempty(const char *v)
     return v[0] != '\0';
 }
 
+static bool schedule_ok(const char *v)
+{
+    fg_wh_schedule_t s;
+    fg_wh_schedule_default(&s);
+    return fg_wh_schedule_parse(v, &s) == FG_OK;
+}
+
 #define S(k, f, ch, chk)                                                                           \
     {                                                                                              \
         k, K_STRING, offsetof(fg_config_t, f), sizeof(((fg_config_t *)0)->f), 0, 0, ch, chk        \
@@ -65,6 +73,11 @@ static const key_t_ keys[] = {
     I("sse.queue_max_events", queue_max_events, 16, 10000000),
     I("sse.replay_page", replay_page, 1, 10000),
     I("server.shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
+    S("webhooks.retry_schedule", retry_schedule, NULL, schedule_ok),
+    I("webhooks.connect_timeout_ms", connect_timeout_ms, 100, 600000),
+    I("webhooks.request_timeout_ms", request_timeout_ms, 100, 3600000),
+    I("webhooks.retry_after_max_s", retry_after_max_s, 0, 86400 * 7),
+    I("webhooks.disable_after_s", disable_after_s, 0, 86400 * 365),
     {"webhooks.allow_networks", K_LIST, offsetof(fg_config_t, allow_networks),
      sizeof(((fg_config_t *)0)->allow_networks), 0, 0, NULL, NULL},
 };
@@ -92,6 +105,11 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->replay_page = 512;
     cfg->shutdown_grace_ms = 5000;
     cfg->allow_networks[0] = '\0';
+    snprintf(cfg->retry_schedule, sizeof(cfg->retry_schedule), "5s,5m,30m,2h,5h,10h,10h");
+    cfg->connect_timeout_ms = 5000;
+    cfg->request_timeout_ms = 15000;
+    cfg->retry_after_max_s = 3600;
+    cfg->disable_after_s = 5 * 86400;
 }
 
 int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap, size_t *n)

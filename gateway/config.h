@@ -40,6 +40,11 @@ typedef struct {
     int64_t queue_max_events;     /* sse.queue_max_events */
     int64_t replay_page;          /* sse.replay_page */
     int64_t shutdown_grace_ms;    /* server.shutdown_grace_ms */
+    char retry_schedule[512];     /* webhooks.retry_schedule: "5s,5m,30m,2h,5h,10h,10h" */
+    int64_t connect_timeout_ms;   /* webhooks.connect_timeout_ms */
+    int64_t request_timeout_ms;   /* webhooks.request_timeout_ms */
+    int64_t retry_after_max_s;    /* webhooks.retry_after_max_s */
+    int64_t disable_after_s;      /* webhooks.disable_after_s, 0 = never */
     char allow_networks[4096];    /* webhooks.allow_networks: comma list of CIDRs, "" = none */
 } fg_config_t;
 

@@ -10,6 +10,7 @@
 #include "events/writer.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
+#include "webhooks/dispatcher.h"
 #include "webhooks/outbox.h"
 
 #include <h2o.h>
@@ -52,8 +53,9 @@ struct fg_server {
     char db_path[PATH_MAX];
     fg_store_t *store;
     fg_writer_t *writer;
-    fg_wh_outbox_t *outbox; /* webhook subscriptions; the writer's from start to stop */
-    fg_cidr_t allow[64];    /* webhooks.allow_networks */
+    fg_wh_outbox_t *outbox;         /* webhook subscriptions; the writer's from start to stop */
+    fg_wh_dispatcher_t *dispatcher; /* sends the deliveries */
+    fg_cidr_t allow[64];            /* webhooks.allow_networks */
     size_t nallow;
     fg_loop_t *loops;
     size_t nloops;

@@ -10,6 +10,7 @@
 #include "gateway/config.h"
 #include "gateway/server.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,6 +133,7 @@ int main(int argc, char **argv)
     /* Signals: SIGPIPE ignored (h2o writes to closed sockets); the others are taken by sigwait
      * on this thread only, so every thread started from here blocks them. */
     signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -153,5 +155,6 @@ int main(int argc, char **argv)
     fg_server_stop(srv);
     fg_catalog_destroy(cat);
     fg_config_dispose(&cfg);
+    curl_global_cleanup();
     return 0;
 }

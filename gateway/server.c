@@ -78,7 +78,8 @@ static void metrics(h2o_req_t *req)
 {
     fg_server_t *srv = fg_loop_of(req)->server;
     const fg_writer_stats_t *st = fg_writer_stats(srv->writer);
-    char body[2048];
+    const fg_wh_dispatcher_stats_t *ds = fg_wh_dispatcher_stats(srv->dispatcher);
+    char body[4096];
     int n = snprintf(
         body, sizeof(body),
         "# TYPE flowgate_events_stored_total counter\nflowgate_events_stored_total %" PRIu64 "\n"
@@ -96,14 +97,21 @@ static void metrics(h2o_req_t *req)
         "\n"
         "# TYPE flowgate_streams_open gauge\nflowgate_streams_open %" PRId64 "\n"
         "# TYPE flowgate_http_requests_total counter\nflowgate_http_requests_total %" PRIu64 "\n"
-        "# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
+        "# TYPE flowgate_webhook_attempts_total counter\nflowgate_webhook_attempts_total %" PRIu64
+        "\n# TYPE flowgate_webhook_succeeded_total counter\nflowgate_webhook_succeeded_total "
+        "%" PRIu64
+        "\n# TYPE flowgate_webhook_dead_total counter\nflowgate_webhook_dead_total %" PRIu64
+        "\n# TYPE flowgate_webhook_refused_total counter\nflowgate_webhook_refused_total %" PRIu64
+        "\n# TYPE flowgate_webhook_disabled_total counter\nflowgate_webhook_disabled_total %" PRIu64
+        "\n# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
         "# TYPE flowgate_purged_through gauge\nflowgate_purged_through %" PRIu64 "\n",
         atomic_load(&st->events), atomic_load(&st->duplicates), atomic_load(&st->commits),
         atomic_load(&st->failed_commits), atomic_load(&st->illegal_transitions),
         atomic_load(&st->retained), atomic_load(&srv->streams_opened),
         atomic_load(&srv->streams_slow), atomic_load(&srv->streams_open),
-        atomic_load(&srv->requests), fg_writer_queued(srv->writer),
-        fg_store_purged_through(srv->store));
+        atomic_load(&srv->requests), atomic_load(&ds->attempts), atomic_load(&ds->succeeded),
+        atomic_load(&ds->dead), atomic_load(&ds->refused), atomic_load(&ds->disabled),
+        fg_writer_queued(srv->writer), fg_store_purged_through(srv->store));
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -174,6 +182,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 static void on_commit(void *ctx, fg_event_t **events, size_t n)
 {
     fg_server_t *srv = ctx;
+    if (srv->dispatcher != NULL)
+        fg_wh_dispatcher_poke(srv->dispatcher);
     fg_batch_t *batch = fg_batch_create(events, n);
     if (batch == NULL) {
         fg_log(FG_LOG_ERROR, "out_of_memory", "where=on_commit");
@@ -568,6 +578,24 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=writer");
         abort();
     }
+    fg_wh_dispatcher_config_t dc = {
+        .db_path = srv->db_path,
+        .cat = cat,
+        .allow = srv->allow,
+        .nallow = srv->nallow,
+        .writer = srv->writer,
+        .outbox = srv->outbox,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .request_timeout_ms = cfg->request_timeout_ms,
+        .retry_after_max_s = cfg->retry_after_max_s,
+        .disable_after_s = cfg->disable_after_s,
+    };
+    fg_wh_schedule_default(&dc.schedule);
+    fg_wh_schedule_parse(cfg->retry_schedule, &dc.schedule); /* checked with the config */
+    if (fg_wh_dispatcher_start(&dc, &srv->dispatcher) != FG_OK) {
+        fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=webhook_dispatcher");
+        abort();
+    }
     fg_log(FG_LOG_INFO, "listening", "addr=%s:%u threads=%zu db=%s last_seq=%" PRIu64, host, port,
            srv->nloops, srv->db_path, last_seq);
     *out = srv;
@@ -592,6 +620,9 @@ void fg_server_stop(fg_server_t *srv)
     /* Loops answer their publishes (the writer still runs), end their streams, then wait for
      * the writer to stop before they free their queues. */
     PHASE_WAIT(srv, srv->loops_drained == srv->nloops);
+    /* The dispatcher before the writer: its last outcomes are committed by the writer. */
+    fg_wh_dispatcher_stop(srv->dispatcher);
+    srv->dispatcher = NULL;
     fg_writer_stop(srv->writer);
     srv->writer = NULL;
     pthread_mutex_lock(&srv->phase_lock);

@@ -227,6 +227,16 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
     return FG_ERR_INVALID;
 }
 
+int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled)
+{
+    fg_wh_sub_t *sub = find(o, id, NULL);
+    if (sub == NULL)
+        return FG_ERR_NOT_FOUND;
+    sub->enabled = enabled;
+    json_object_set_new(sub->spec, "enabled", json_boolean(enabled));
+    return persist(s, sub);
+}
+
 void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, const char *id,
                    json_t *body)
 {

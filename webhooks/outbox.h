@@ -45,6 +45,9 @@ void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s);
 
 #define FG_WH_SECRET_GRACE_US (INT64_C(24) * 3600 * 1000000) /* old secret signs this long */
 
+/** Writer thread, inside a job: enables or disables a subscription (set and store). */
+int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled);
+
 typedef enum {
     FG_WH_OP_CREATE, /* body: the subscription */
     FG_WH_OP_PATCH,  /* body: the fields to change */

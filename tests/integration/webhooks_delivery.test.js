@@ -1,0 +1,157 @@
+'use strict';
+// Webhook deliveries end to end, to receivers the test runs on 127.0.0.2 (the only allowed
+// network): body and headers, signatures checked by the `standardwebhooks` npm package, retries
+// keeping their webhook-id, 410 disabling, 3xx not followed, Retry-After, secret rotation with
+// two signatures, a hanging endpoint not delaying a healthy one, and the address guard refusing
+// at connect time a name that resolves to a loopback address outside the allowed network.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const os = require('node:os');
+const dns = require('node:dns').promises;
+const { Webhook } = require('standardwebhooks');
+const { Server, publish, request, storedEvents, ev, uuid, sleep } = require('./lib');
+
+// A receiver: records every request; `plan(path, n)` says how to answer the n-th attempt of a
+// delivery (requests with the same path and webhook-id) to a path.
+async function receiver(plan) {
+  const got = [];
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url;
+      const id = req.headers['webhook-id'];
+      const n = got.filter((g) => g.path === path && g.headers['webhook-id'] === id).length + 1;
+      got.push({ path, at: Date.now(), headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      const a = plan(path, n) || { status: 204 };
+      if (a.hang) return; // never answers
+      res.writeHead(a.status, a.headers || {});
+      res.end(a.body || '');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.2', r));
+  return { got, port: srv.address().port, close: () => { srv.closeAllConnections(); srv.close(); } };
+}
+
+async function waitFor(pred, what, ms = 15000) {
+  for (let t = 0; t < ms; t += 25) { if (pred()) return; await sleep(25); }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('webhook deliveries end to end', async () => {
+  const rx = await receiver((path, n) => {
+    if (path === '/flaky') return n <= 2 ? { status: 500, body: 'not yet' } : { status: 200 };
+    if (path === '/gone') return { status: 410 };
+    if (path === '/moved') return n === 1 ? { status: 302, headers: { Location: 'http://127.0.0.2:1/elsewhere' } } : { status: 200 };
+    if (path === '/busy') return n === 1 ? { status: 503, headers: { 'Retry-After': '1' } } : { status: 200 };
+    if (path === '/hang') return { hang: true };
+    return { status: 204 };
+  });
+  const srv = await new Server({ env: {
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32',
+    FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '200ms,200ms,200ms',
+    FLOWGATE_WEBHOOKS_REQUEST_TIMEOUT_MS: '10000',
+  } }).start();
+  const base = `http://127.0.0.2:${rx.port}`;
+  const subscribe = async (path, extra = {}) => {
+    const r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: base + path, event_types: ['log_line'], ...extra } });
+    assert.equal(r.status, 201, r.text);
+    return r.json;
+  };
+  try {
+    const ok = await subscribe('/ok');
+    const flaky = await subscribe('/flaky');
+    const gone = await subscribe('/gone');
+    const moved = await subscribe('/moved');
+    const busy = await subscribe('/busy');
+    const hang = await subscribe('/hang', { max_in_flight: 2 });
+    const run = uuid();
+    const sent = await publish(srv.base, [ev.log(run, 'one'), ev.log(run, 'two'), ev.signedIn()]);
+
+    // the healthy endpoint gets both log lines, not the sign-in, while /hang hangs
+    await waitFor(() => rx.got.filter((g) => g.path === '/ok').length === 2, '/ok deliveries', 5000);
+    const stored = await storedEvents(srv.base, `&run_id=${run}`);
+    const okReqs = rx.got.filter((g) => g.path === '/ok');
+    assert.deepEqual(okReqs.map((g) => g.body).sort(), stored.map((e) => JSON.stringify(e.event)).sort());
+    for (const g of okReqs) {
+      assert.equal(g.headers['content-type'], 'application/json');
+      assert.match(g.headers['user-agent'], /^flowgate\/\d/);
+      assert.match(g.headers['webhook-id'], /^msg_[0-9a-f-]{36}$/);
+      assert.match(g.headers['webhook-timestamp'], /^\d{10}$/);
+      // the independent verifier accepts the signature over the exact bytes received
+      const parsed = new Webhook(ok.secret).verify(g.body, g.headers);
+      assert.equal(parsed.type, 'log_line');
+      // a different secret does not
+      assert.throws(() => new Webhook(flaky.secret).verify(g.body, g.headers));
+    }
+    assert.equal(stored.length, 2);
+    assert.equal(sent.length, 3);
+
+    // fails twice, succeeds the third time, one webhook-id per delivery across its attempts
+    await waitFor(() => rx.got.filter((g) => g.path === '/flaky').length >= 6, 'flaky retries');
+    const flakyIds = new Map();
+    for (const g of rx.got.filter((x) => x.path === '/flaky')) flakyIds.set(g.headers['webhook-id'], (flakyIds.get(g.headers['webhook-id']) || 0) + 1);
+    assert.equal(flakyIds.size, 2);
+    for (const n of flakyIds.values()) assert.equal(n, 3);
+
+    // 410 disables the subscription
+    await waitFor(() => rx.got.some((g) => g.path === '/gone'), '/gone');
+    for (let i = 0; i < 100; i++) {
+      if ((await request(srv.base, 'GET', `/v1/webhooks/${gone.id}`)).json.enabled === false) break;
+      await sleep(50);
+    }
+    assert.equal((await request(srv.base, 'GET', `/v1/webhooks/${gone.id}`)).json.enabled, false);
+
+    // a 302 is a failure (Location not followed), retried to the same URL
+    await waitFor(() => rx.got.filter((g) => g.path === '/moved').length >= 3, '/moved retries');
+    assert.ok(!rx.got.some((g) => g.path === '/elsewhere'));
+
+    // Retry-After: 1 is honoured over the 200 ms schedule
+    await waitFor(() => rx.got.some((g) => g.path === '/busy'), '/busy first attempt');
+    const firstBusy = rx.got.find((g) => g.path === '/busy');
+    const firstId = firstBusy.headers['webhook-id'];
+    const sameDelivery = () => rx.got.filter((g) => g.path === '/busy' && g.headers['webhook-id'] === firstId);
+    await waitFor(() => sameDelivery().length >= 2, '/busy retry');
+    const busyReqs = sameDelivery();
+    const retry = busyReqs[1];
+    assert.ok(retry.at - busyReqs[0].at >= 900, `retried after ${retry.at - busyReqs[0].at} ms`);
+
+    // the hanging endpoint got its attempts, and did not hold up anybody else
+    assert.ok(rx.got.some((g) => g.path === '/hang'));
+
+    // rotation: during the grace period every delivery carries both signatures
+    const rotated = await request(srv.base, 'POST', `/v1/webhooks/${ok.id}/secret/rotate`);
+    await publish(srv.base, ev.log(run, 'after rotation'));
+    await waitFor(() => rx.got.filter((g) => g.path === '/ok').length === 3, 'post-rotation delivery');
+    const last = rx.got.filter((g) => g.path === '/ok')[2];
+    assert.equal(last.headers['webhook-signature'].split(' ').length, 2);
+    assert.equal(new Webhook(rotated.json.secret).verify(last.body, last.headers).line, 'after rotation');
+    assert.equal(new Webhook(ok.secret).verify(last.body, last.headers).line, 'after rotation');
+
+    // the address guard at connect time: a name resolving to 127.0.0.1, outside 127.0.0.2/32
+    const name = os.hostname();
+    let loopbackName = false;
+    try { loopbackName = (await dns.lookup(name)).address.startsWith('127.'); } catch { /* unresolvable */ }
+    if (loopbackName) {
+      const sneaky = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://${name}:${rx.port}/sneaky`, event_types: ['log_line'] } });
+      assert.equal(sneaky.status, 201, sneaky.text); // a name passes creation...
+      await publish(srv.base, ev.log(run, 'to the sneaky one'));
+      for (let i = 0; i < 200; i++) {
+        const m = (await request(srv.base, 'GET', '/metrics')).text.match(/flowgate_webhook_refused_total (\d+)/);
+        if (m && Number(m[1]) > 0) break;
+        await sleep(25);
+      }
+      const m = (await request(srv.base, 'GET', '/metrics')).text.match(/flowgate_webhook_refused_total (\d+)/);
+      assert.ok(Number(m[1]) > 0, '...and is refused at connect');
+      assert.ok(!rx.got.some((g) => g.path === '/sneaky'));
+    } else {
+      test.diagnostic(`skipped the connect-time guard check: ${name} does not resolve to a loopback address`);
+    }
+    assert.ok(busy.id && moved.id && hang.id);
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+    rx.close();
+  }
+});

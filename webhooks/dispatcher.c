@@ -1,0 +1,635 @@
+/*
+ * dispatcher.c - the webhook dispatcher thread (see dispatcher.h). Everything here runs on that
+ * thread, except poke (any thread) and the result op's apply/done (the writer thread), which
+ * touch only the op and the mutex-protected list of finished ops.
+ */
+#include "webhooks/dispatcher.h"
+#include "events/log.h"
+#include "events/store.h"
+#include "events/timefmt.h"
+#include "webhooks/sign.h"
+#include "webhooks/subscription.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_DUE 256         /* deliveries asked for per subscription per round */
+#define RESPONSE_KEEP 4096  /* bytes of a response body kept with its attempt */
+#define SUBS_RELOAD_MS 1000 /* subscriptions are re-read at least this often */
+
+typedef struct {
+    fg_wh_sub_t sub;
+    int in_flight;
+    int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
+} dsub_t;
+
+typedef struct transfer {
+    CURL *easy;
+    struct curl_slist *headers;
+    struct fg_wh_dispatcher *d;
+    char sub_id[48], delivery_id[48];
+    unsigned attempt;
+    char *body;
+    size_t body_len;
+    char resp[RESPONSE_KEEP];
+    size_t resp_len;
+    int64_t retry_after_s; /* -1 when absent */
+    char refused[160];     /* why the address guard stopped it, or "" */
+    int64_t started_us;
+    struct transfer *prev, *next; /* in d->active */
+} transfer_t;
+
+/* An attempt's outcome, to be committed by the writer. */
+typedef struct {
+    fg_store_attempt_t a;
+    char delivery_id[48], sub_id[48];
+    char error[256];
+    char resp[RESPONSE_KEEP];
+    bool disable; /* 410 Gone, or failing for too long */
+} result_t;
+
+typedef struct result_op {
+    fg_writer_job_t job;
+    struct fg_wh_dispatcher *d;
+    size_t n;
+    result_t *results;
+    struct result_op *next_done; /* in d->done while waiting for the dispatcher */
+} result_op_t;
+
+struct fg_wh_dispatcher {
+    fg_wh_dispatcher_config_t cfg;
+    pthread_t thread;
+    CURLM *multi;
+    fg_store_reader_t *reader;
+    dsub_t *subs; /* enabled and disabled; dispatcher thread */
+    size_t nsubs;
+    int64_t subs_loaded_ms;
+    uint64_t subs_version; /* of the subscriptions table when last loaded */
+    char (*claimed)[48];   /* deliveries in flight or awaiting their commit */
+    size_t nclaimed, capclaimed;
+    result_t *pending; /* outcomes not yet handed to the writer */
+    size_t npending, cappending;
+    transfer_t *active; /* transfers in the multi handle */
+    _Atomic bool poked;
+    _Atomic bool stopping;
+    pthread_mutex_t done_lock; /* guards done */
+    result_op_t *done;         /* committed ops to release */
+    fg_wh_dispatcher_stats_t stats;
+};
+
+/* --- claimed deliveries ------------------------------------------------------------------- */
+
+static bool is_claimed(struct fg_wh_dispatcher *d, const char *id)
+{
+    for (size_t i = 0; i < d->nclaimed; i++)
+        if (strcmp(d->claimed[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void claim(struct fg_wh_dispatcher *d, const char *id)
+{
+    if (d->nclaimed == d->capclaimed) {
+        d->capclaimed = d->capclaimed ? d->capclaimed * 2 : 64;
+        d->claimed = realloc(d->claimed, d->capclaimed * sizeof(d->claimed[0]));
+        if (d->claimed == NULL)
+            abort();
+    }
+    snprintf(d->claimed[d->nclaimed++], 48, "%s", id);
+}
+
+static void unclaim(struct fg_wh_dispatcher *d, const char *id)
+{
+    for (size_t i = 0; i < d->nclaimed; i++) {
+        if (strcmp(d->claimed[i], id) == 0) {
+            memcpy(d->claimed[i], d->claimed[--d->nclaimed], 48);
+            return;
+        }
+    }
+}
+
+/* --- subscriptions -------------------------------------------------------------------------- */
+
+static dsub_t *find_sub(struct fg_wh_dispatcher *d, const char *id)
+{
+    for (size_t i = 0; i < d->nsubs; i++)
+        if (strcmp(d->subs[i].sub.id, id) == 0)
+            return &d->subs[i];
+    return NULL;
+}
+
+typedef struct {
+    struct fg_wh_dispatcher *d;
+    dsub_t *subs;
+    size_t n;
+} reload_t;
+
+static void reload_row(void *ctx, const fg_store_sub_t *row)
+{
+    reload_t *r = ctx;
+    json_t *spec = json_loads(row->spec, 0, NULL);
+    dsub_t ds;
+    memset(&ds, 0, sizeof(ds));
+    fg_wh_sub_init(&ds.sub);
+    fg_verr_t err;
+    if (spec == NULL || fg_wh_sub_apply_json(&ds.sub, spec, false, r->d->cfg.cat, r->d->cfg.allow,
+                                             r->d->cfg.nallow, &err) != FG_OK) {
+        json_decref(spec);
+        fg_wh_sub_dispose(&ds.sub);
+        return;
+    }
+    json_decref(spec);
+    snprintf(ds.sub.id, sizeof(ds.sub.id), "%s", row->id);
+    snprintf(ds.sub.secret, sizeof(ds.sub.secret), "%s", row->secret);
+    if (row->old_secret != NULL) {
+        snprintf(ds.sub.old_secret, sizeof(ds.sub.old_secret), "%s", row->old_secret);
+        ds.sub.old_secret_until_us = row->old_secret_until_us;
+    }
+    ds.sub.enabled = row->enabled;
+    /* keep what the dispatcher knows of it */
+    dsub_t *old = find_sub(r->d, row->id);
+    if (old != NULL) {
+        ds.in_flight = old->in_flight;
+        ds.first_failure_us = old->first_failure_us;
+    }
+    dsub_t *grown = realloc(r->subs, (r->n + 1) * sizeof(*grown));
+    if (grown == NULL)
+        abort();
+    r->subs = grown;
+    r->subs[r->n++] = ds;
+}
+
+static void reload_subs(struct fg_wh_dispatcher *d)
+{
+    reload_t r = {d, NULL, 0};
+    fg_store_reader_subs_version(d->reader, &d->subs_version);
+    if (fg_store_reader_subs(d->reader, NULL, reload_row, &r) != FG_OK) {
+        for (size_t i = 0; i < r.n; i++)
+            fg_wh_sub_dispose(&r.subs[i].sub);
+        free(r.subs);
+        return;
+    }
+    for (size_t i = 0; i < d->nsubs; i++)
+        fg_wh_sub_dispose(&d->subs[i].sub);
+    free(d->subs);
+    d->subs = r.subs;
+    d->nsubs = r.n;
+    d->subs_loaded_ms = fg_time_mono_ms();
+}
+
+/* --- transfers ------------------------------------------------------------------------------ */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    transfer_t *t = ud;
+    size_t len = size * n, room = RESPONSE_KEEP - t->resp_len;
+    size_t take = len < room ? len : room;
+    memcpy(t->resp + t->resp_len, p, take);
+    t->resp_len += take;
+    return len; /* the rest is read and dropped */
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    transfer_t *t = ud;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        int64_t delay;
+        size_t vlen = len - 12;
+        while (vlen > 0 && (p[12 + vlen - 1] == '\r' || p[12 + vlen - 1] == '\n'))
+            vlen--;
+        if (fg_wh_retry_after_parse(p + 12, vlen, fg_time_now_us() / 1000000, &delay) == FG_OK)
+            t->retry_after_s = delay;
+    }
+    return len;
+}
+
+/* The address guard, on the address libcurl is about to connect to. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    transfer_t *t = ud;
+    const char *why = NULL;
+    if (!fg_addr_allowed(&address->addr, t->d->cfg.allow, t->d->cfg.nallow, &why)) {
+        snprintf(t->refused, sizeof(t->refused),
+                 "refused by the address guard: the target resolved to a %s address", why);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(address->family, address->socktype, address->protocol);
+}
+
+static void transfer_free(transfer_t *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (t->d->active == t)
+        t->d->active = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (t->easy != NULL)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t);
+}
+
+static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[2048];
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    struct curl_slist *n = curl_slist_append(h, line);
+    if (n == NULL)
+        abort();
+    return n;
+}
+
+/* Starts one attempt. On failure to even build it, records nothing and leaves it due. */
+static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *due)
+{
+    char *json;
+    size_t len;
+    int rc = fg_store_reader_event_json(d->reader, due->seq, &json, &len);
+    if (rc != FG_OK && rc != FG_ERR_NOT_FOUND)
+        return false;
+    if (rc == FG_ERR_NOT_FOUND) {
+        /* retention removed the event: the delivery can never be made */
+        if (d->npending == d->cappending) {
+            d->cappending = d->cappending ? d->cappending * 2 : 64;
+            d->pending = realloc(d->pending, d->cappending * sizeof(*d->pending));
+        }
+        result_t *r = &d->pending[d->npending++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->delivery_id, sizeof(r->delivery_id), "%.47s", due->id);
+        snprintf(r->sub_id, sizeof(r->sub_id), "%.40s", ds->sub.id);
+        snprintf(r->error, sizeof(r->error), "the event was removed by retention");
+        r->a.attempt = due->attempts + 1;
+        r->a.at_us = fg_time_now_us();
+        r->a.new_status = FG_DELIVERY_DEAD;
+        claim(d, due->id);
+        return true;
+    }
+    transfer_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        free(json);
+        return false;
+    }
+    t->d = d;
+    t->body = json;
+    t->body_len = len;
+    t->attempt = due->attempts + 1;
+    t->retry_after_s = -1;
+    t->started_us = fg_time_now_us();
+    snprintf(t->sub_id, sizeof(t->sub_id), "%.40s", ds->sub.id);
+    snprintf(t->delivery_id, sizeof(t->delivery_id), "%.47s", due->id);
+
+    /* Standard Webhooks headers: one signature per valid secret. */
+    int64_t ts = t->started_us / 1000000;
+    char tss[24], sigs[2 * FG_WH_SIGNATURE_LEN + 2];
+    snprintf(tss, sizeof(tss), "%lld", (long long)ts);
+    unsigned char key[FG_WH_KEY_MAX];
+    size_t keylen;
+    sigs[0] = '\0';
+    if (fg_wh_secret_decode(ds->sub.secret, key, &keylen) == FG_OK)
+        fg_wh_sign(key, keylen, t->delivery_id, ts, json, len, sigs);
+    if (ds->sub.old_secret[0] && ds->sub.old_secret_until_us > t->started_us &&
+        fg_wh_secret_decode(ds->sub.old_secret, key, &keylen) == FG_OK) {
+        size_t used = strlen(sigs);
+        sigs[used] = ' ';
+        fg_wh_sign(key, keylen, t->delivery_id, ts, json, len, sigs + used + 1);
+    }
+    t->headers = add_header(t->headers, "Content-Type", "application/json");
+    t->headers = add_header(t->headers, "webhook-id", t->delivery_id);
+    t->headers = add_header(t->headers, "webhook-timestamp", tss);
+    t->headers = add_header(t->headers, "webhook-signature", sigs);
+    t->headers = add_header(t->headers, "User-Agent", "flowgate/" FG_VERSION);
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    if (ds->sub.signature == FG_WH_SIG_GITHUB) {
+        char gh[FG_WH_GITHUB_SIG_LEN];
+        fg_wh_sign_github(ds->sub.secret, json, len, gh);
+        t->headers = add_header(t->headers, "X-Signature-256", gh);
+    }
+    for (size_t i = 0; i < ds->sub.nheaders; i++)
+        t->headers = add_header(t->headers, ds->sub.header_names[i], ds->sub.header_values[i]);
+
+    CURL *e = t->easy = curl_easy_init();
+    if (e == NULL) {
+        transfer_free(t);
+        return false;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, ds->sub.url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
+        transfer_free(t);
+        return false;
+    }
+    t->next = d->active;
+    if (d->active)
+        d->active->prev = t;
+    d->active = t;
+    claim(d, due->id);
+    ds->in_flight++;
+    return true;
+}
+
+/* Turns a finished transfer into an outcome. */
+static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
+{
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (d->npending == d->cappending) {
+        d->cappending = d->cappending ? d->cappending * 2 : 64;
+        d->pending = realloc(d->pending, d->cappending * sizeof(*d->pending));
+        if (d->pending == NULL)
+            abort();
+    }
+    result_t *r = &d->pending[d->npending++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->delivery_id, sizeof(r->delivery_id), "%.47s", t->delivery_id);
+    snprintf(r->sub_id, sizeof(r->sub_id), "%.47s", t->sub_id);
+    int64_t now = fg_time_now_us();
+    r->a.attempt = t->attempt;
+    r->a.at_us = t->started_us;
+    r->a.duration_us = now - t->started_us;
+    memcpy(r->resp, t->resp, t->resp_len);
+    r->a.response_len = t->resp_len;
+    atomic_fetch_add(&d->stats.attempts, 1);
+    bool ok = code == CURLE_OK && status >= 200 && status < 300;
+    dsub_t *ds = find_sub(d, t->sub_id);
+    if (ds != NULL && ds->in_flight > 0)
+        ds->in_flight--;
+    if (ok) {
+        r->a.http_status = (int)status;
+        r->a.new_status = FG_DELIVERY_SUCCEEDED;
+        atomic_fetch_add(&d->stats.succeeded, 1);
+        if (ds)
+            ds->first_failure_us = 0;
+        return;
+    }
+    atomic_fetch_add(&d->stats.failed, 1);
+    if (code != CURLE_OK) {
+        if (t->refused[0]) {
+            snprintf(r->error, sizeof(r->error), "%s", t->refused);
+            atomic_fetch_add(&d->stats.refused, 1);
+        } else {
+            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(code));
+        }
+    } else {
+        r->a.http_status = (int)status;
+        if (status >= 300 && status < 400)
+            snprintf(r->error, sizeof(r->error), "redirects are not followed (HTTP %ld)", status);
+    }
+    if (status == 410) {
+        r->disable = true; /* the endpoint says it is gone */
+        snprintf(r->error, sizeof(r->error), "410 Gone: the subscription was disabled");
+    }
+    if (ds != NULL && ds->first_failure_us == 0)
+        ds->first_failure_us = now;
+    if (ds != NULL && d->cfg.disable_after_s > 0 &&
+        now - ds->first_failure_us > d->cfg.disable_after_s * 1000000) {
+        r->disable = true;
+        fg_log(FG_LOG_WARN, "webhook_disabled", "id=%s reason=failing_since first_failure_us=%lld",
+               t->sub_id, (long long)ds->first_failure_us);
+    }
+    double u = (double)(rand() % 1000000) / 1000000.0;
+    int64_t delay_ms = fg_wh_retry_delay_ms(&d->cfg.schedule, t->attempt, u);
+    if ((status == 429 || status == 503) && t->retry_after_s >= 0 && delay_ms >= 0) {
+        int64_t ra = t->retry_after_s < d->cfg.retry_after_max_s ? t->retry_after_s
+                                                                 : d->cfg.retry_after_max_s;
+        delay_ms = ra * 1000;
+    }
+    if (delay_ms < 0) {
+        r->a.new_status = FG_DELIVERY_DEAD;
+        atomic_fetch_add(&d->stats.dead, 1);
+    } else {
+        r->a.new_status = FG_DELIVERY_FAILED;
+        r->a.next_at_us = now + delay_ms * 1000;
+    }
+}
+
+/* --- outcomes through the writer ------------------------------------------------------------ */
+
+static int result_apply(fg_writer_job_t *job, fg_store_t *s)
+{
+    result_op_t *op = (result_op_t *)job;
+    int64_t now = fg_time_now_us();
+    for (size_t i = 0; i < op->n; i++) {
+        result_t *r = &op->results[i];
+        r->a.delivery_id = r->delivery_id;
+        r->a.error = r->error[0] ? r->error : NULL;
+        r->a.response = r->a.response_len ? r->resp : NULL;
+        if (fg_store_attempt_record(s, &r->a, now) != FG_OK)
+            return FG_ERR_IO;
+        if (r->disable) {
+            int rc = fg_wh_outbox_set_enabled(op->d->cfg.outbox, s, r->sub_id, false);
+            if (rc == FG_ERR_IO)
+                return rc;
+            atomic_fetch_add(&op->d->stats.disabled, 1);
+        }
+    }
+    return FG_OK;
+}
+
+/* Writer thread: the op is committed (or failed); give it back to the dispatcher. */
+static void result_done(fg_writer_job_t *job)
+{
+    result_op_t *op = (result_op_t *)job;
+    struct fg_wh_dispatcher *d = op->d;
+    pthread_mutex_lock(&d->done_lock);
+    op->next_done = d->done;
+    d->done = op;
+    pthread_mutex_unlock(&d->done_lock);
+    curl_multi_wakeup(d->multi);
+}
+
+static void flush_results(struct fg_wh_dispatcher *d)
+{
+    if (d->npending == 0)
+        return;
+    result_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        abort();
+    op->d = d;
+    op->job.apply = result_apply;
+    op->job.done = result_done;
+    op->n = d->npending;
+    op->results = d->pending;
+    d->pending = NULL;
+    d->npending = d->cappending = 0;
+    if (fg_writer_submit(d->cfg.writer, &op->job) != FG_OK) {
+        /* stopping: the deliveries stay due in the store and are sent after a restart */
+        for (size_t i = 0; i < op->n; i++)
+            unclaim(d, op->results[i].delivery_id);
+        free(op->results);
+        free(op);
+    }
+}
+
+static void release_done(struct fg_wh_dispatcher *d)
+{
+    pthread_mutex_lock(&d->done_lock);
+    result_op_t *op = d->done;
+    d->done = NULL;
+    pthread_mutex_unlock(&d->done_lock);
+    while (op != NULL) {
+        result_op_t *next = op->next_done;
+        for (size_t i = 0; i < op->n; i++)
+            unclaim(d, op->results[i].delivery_id);
+        if (op->job.status != FG_OK)
+            fg_log(FG_LOG_ERROR, "webhook_results_not_stored", "error=\"%s\" attempts=%zu",
+                   fg_strerror(op->job.status), op->n);
+        free(op->results);
+        free(op);
+        op = next;
+        atomic_store(&d->poked, true); /* slots are free again */
+    }
+}
+
+/* --- the thread ----------------------------------------------------------------------------- */
+
+static void schedule_round(struct fg_wh_dispatcher *d)
+{
+    /* Deliveries are signed with the secrets as they are now: reload on any change. */
+    uint64_t version;
+    if (fg_store_reader_subs_version(d->reader, &version) == FG_OK && version != d->subs_version)
+        reload_subs(d);
+    int64_t now = fg_time_now_us();
+    fg_store_due_t due[MAX_DUE];
+    for (size_t i = 0; i < d->nsubs; i++) {
+        dsub_t *ds = &d->subs[i];
+        if (!ds->sub.enabled || ds->in_flight >= ds->sub.max_in_flight)
+            continue;
+        size_t want = (size_t)(ds->sub.max_in_flight - ds->in_flight) + d->nclaimed;
+        size_t n = 0;
+        if (fg_store_reader_due(d->reader, ds->sub.id, now, ds->sub.ordering == FG_WH_ORDER_PER_RUN,
+                                want < MAX_DUE ? want : MAX_DUE, due, &n) != FG_OK)
+            continue;
+        for (size_t k = 0; k < n && ds->in_flight < ds->sub.max_in_flight; k++) {
+            if (!is_claimed(d, due[k].id))
+                start(d, ds, &due[k]);
+        }
+    }
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct fg_wh_dispatcher *d = arg;
+    reload_subs(d);
+    int64_t next_retry_check = 0;
+    while (!atomic_load(&d->stopping)) {
+        release_done(d);
+        int64_t now_ms = fg_time_mono_ms();
+        if (now_ms - d->subs_loaded_ms >= SUBS_RELOAD_MS)
+            reload_subs(d);
+        bool due_check = now_ms >= next_retry_check;
+        if (atomic_exchange(&d->poked, false) || due_check) {
+            schedule_round(d);
+            next_retry_check = now_ms + 250;
+        }
+        int running = 0;
+        curl_multi_perform(d->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            transfer_t *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            CURLcode code = msg->data.result;
+            finish(d, t, code);
+            curl_multi_remove_handle(d->multi, t->easy);
+            transfer_free(t);
+            atomic_store(&d->poked, true);
+        }
+        flush_results(d);
+        curl_multi_poll(d->multi, NULL, 0, 100, NULL);
+    }
+    /* abandon what is in flight: it is still due in the store */
+    while (d->active != NULL) {
+        transfer_t *t = d->active;
+        curl_multi_remove_handle(d->multi, t->easy);
+        transfer_free(t);
+    }
+    return NULL;
+}
+
+int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatcher_t **out)
+{
+    struct fg_wh_dispatcher *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return FG_ERR_NOMEM;
+    d->cfg = *cfg;
+    char err[256];
+    if (fg_store_reader_open(cfg->db_path, &d->reader, err, sizeof(err)) != FG_OK) {
+        free(d);
+        return FG_ERR_IO;
+    }
+    d->multi = curl_multi_init();
+    pthread_mutex_init(&d->done_lock, NULL);
+    if (d->multi == NULL || pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
+        if (d->multi)
+            curl_multi_cleanup(d->multi);
+        fg_store_reader_close(d->reader);
+        free(d);
+        return FG_ERR_IO;
+    }
+    *out = d;
+    return FG_OK;
+}
+
+void fg_wh_dispatcher_poke(fg_wh_dispatcher_t *d)
+{
+    atomic_store(&d->poked, true);
+    curl_multi_wakeup(d->multi);
+}
+
+void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
+{
+    if (d == NULL)
+        return;
+    atomic_store(&d->stopping, true);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->thread, NULL);
+    release_done(d);
+    /* ops still with the writer are released when it answers them; the writer stops after
+     * the dispatcher and answers everything queued, so wait for those answers here */
+    for (int i = 0; i < 500 && d->nclaimed > 0; i++) {
+        usleep(2000);
+        release_done(d);
+    }
+    for (size_t i = 0; i < d->nsubs; i++)
+        fg_wh_sub_dispose(&d->subs[i].sub);
+    free(d->subs);
+    free(d->claimed);
+    free(d->pending);
+    curl_multi_cleanup(d->multi);
+    fg_store_reader_close(d->reader);
+    pthread_mutex_destroy(&d->done_lock);
+    free(d);
+}
+
+const fg_wh_dispatcher_stats_t *fg_wh_dispatcher_stats(const fg_wh_dispatcher_t *d)
+{
+    return &d->stats;
+}

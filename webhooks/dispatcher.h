@@ -1,0 +1,59 @@
+/*
+ * dispatcher.h - sends webhook deliveries: one thread with a libcurl multi handle. It reads due
+ * deliveries from the store (its own connection), signs and POSTs them (keep-alive, HTTP/2 where
+ * offered), checks the address actually connected to against the guard, and hands every attempt's
+ * outcome to the writer as one op per round (attempt records, retries by the schedule, dead
+ * letters, 410 disabling the subscription).
+ *
+ * Isolation: each subscription has its own in-flight cap and its own query for due deliveries,
+ * so a slow or hanging endpoint only fills its own slots. The backlog stays in the store.
+ * A delivery in flight when flowgate stops is sent again after the restart (at least once, with
+ * the same webhook-id).
+ */
+#ifndef FG_WEBHOOKS_DISPATCHER_H
+#define FG_WEBHOOKS_DISPATCHER_H
+
+#include "events/catalog.h"
+#include "events/writer.h"
+#include "webhooks/addr.h"
+#include "webhooks/outbox.h"
+#include "webhooks/retry.h"
+
+typedef struct {
+    const char *db_path; /* the store file (a reader connection is opened on it) */
+    const fg_catalog_t *cat;
+    const fg_cidr_t *allow; /* webhooks.allow_networks */
+    size_t nallow;
+    fg_writer_t *writer;        /* attempt outcomes go through it */
+    fg_wh_outbox_t *outbox;     /* writer-owned; used only inside writer ops */
+    fg_wh_schedule_t schedule;  /* retries */
+    int64_t connect_timeout_ms; /* default 5000 */
+    int64_t request_timeout_ms; /* default 15000 */
+    int64_t retry_after_max_s;  /* cap on Retry-After, default 3600 */
+    int64_t disable_after_s;    /* a subscription failing this long is disabled (0: never) */
+} fg_wh_dispatcher_config_t;
+
+/* Counters, readable from any thread. */
+typedef struct {
+    _Atomic uint64_t attempts;  /* requests finished */
+    _Atomic uint64_t succeeded; /* 2xx */
+    _Atomic uint64_t failed;    /* anything else */
+    _Atomic uint64_t dead;      /* deliveries whose schedule ran out */
+    _Atomic uint64_t refused;   /* attempts stopped by the address guard */
+    _Atomic uint64_t disabled;  /* subscriptions disabled (410, or failing too long) */
+} fg_wh_dispatcher_stats_t;
+
+typedef struct fg_wh_dispatcher fg_wh_dispatcher_t;
+
+/** Starts the thread. FG_OK, FG_ERR_IO (no reader, no thread) or FG_ERR_NOMEM. */
+int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatcher_t **out);
+
+/** New deliveries may be due (after a commit). Any thread; cheap; never blocks. */
+void fg_wh_dispatcher_poke(fg_wh_dispatcher_t *d);
+
+/** Stops: transfers in flight are abandoned (they are sent again after a restart). */
+void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d);
+
+const fg_wh_dispatcher_stats_t *fg_wh_dispatcher_stats(const fg_wh_dispatcher_t *d);
+
+#endif
