@@ -138,6 +138,29 @@ typedef struct {
 /** Records an attempt and the delivery's new state. FG_OK or FG_ERR_IO. */
 int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us);
 
+/**
+ * Makes a failed or dead delivery due now (status pending, next_at now). FG_OK,
+ * FG_ERR_NOT_FOUND, FG_ERR_CONFLICT (it is pending or succeeded) or FG_ERR_IO.
+ */
+int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us);
+
+/* A stored event as the replay matches it (strings valid during the callback). */
+typedef struct {
+    uint64_t seq;
+    const char *type;
+    const char *run_id;   /* "" when none */
+    const char *workflow; /* "" when none */
+} fg_store_event_ref_t;
+
+/**
+ * Calls cb for each stored event with seq > after_seq, received between since_us and until_us
+ * (0: no bound), in order, at most max of them; cb returns FG_OK to go on. Sets *more when the
+ * limit stopped it. FG_OK, FG_ERR_IO, or cb's error.
+ */
+int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, int64_t until_us,
+                         size_t max, int (*cb)(void *ctx, const fg_store_event_ref_t *ev),
+                         void *ctx, bool *more);
+
 /** Sets a subscription's enabled flag. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
 int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us);
 
@@ -184,6 +207,37 @@ typedef struct {
  */
 int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
                         size_t limit, fg_store_due_t *out, size_t *n);
+
+/* A delivery as the delivery log shows it (strings valid during the callback). */
+typedef struct {
+    const char *id, *sub_id;
+    uint64_t seq;
+    int status;
+    unsigned attempts;
+    int64_t next_at_us, created_us, updated_us;
+} fg_store_delivery_t;
+
+/* One attempt as the delivery log shows it. */
+typedef struct {
+    unsigned n;
+    int64_t at_us, duration_us;
+    int http_status; /* 0: none */
+    const char *error, *response;
+} fg_store_attempt_row_t;
+
+/**
+ * The deliveries of a subscription with id > after (ids grow with time; "" for the first page),
+ * in id order, optionally of one status (-1: any), at most limit. FG_OK or FG_ERR_IO.
+ */
+int fg_store_reader_deliveries(fg_store_reader_t *r, const char *sub_id, int status,
+                               const char *after, size_t limit,
+                               void (*cb)(void *ctx, const fg_store_delivery_t *d), void *ctx);
+
+/** One delivery and its attempts. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
+int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
+                             void (*cb)(void *ctx, const fg_store_delivery_t *d),
+                             void (*attempt_cb)(void *ctx, const fg_store_attempt_row_t *a),
+                             void *ctx);
 
 /** A value that changes whenever a subscription is added, changed or removed. */
 int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);

@@ -443,6 +443,70 @@ int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t 
     return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "attempt_record");
 }
 
+int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT status FROM deliveries WHERE id=?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return io_error(s->db, "delivery_retry");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return FG_ERR_NOT_FOUND;
+    if (rc != SQLITE_ROW)
+        return io_error(s->db, "delivery_retry");
+    if (status != FG_DELIVERY_FAILED && status != FG_DELIVERY_DEAD)
+        return FG_ERR_CONFLICT;
+    if (sqlite3_prepare_v2(
+            s->db, "UPDATE deliveries SET status=0, next_at_us=?2, updated_us=?2 WHERE id=?1", -1,
+            &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "delivery_retry");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_us);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "delivery_retry");
+}
+
+int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, int64_t until_us,
+                         size_t max, int (*cb)(void *ctx, const fg_store_event_ref_t *ev),
+                         void *ctx, bool *more)
+{
+    sqlite3_stmt *st = NULL;
+    *more = false;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT seq, type, coalesce(run_id,''), coalesce(workflow,'') FROM events"
+            " WHERE seq > ?1 AND (?2 = 0 OR received_us >= ?2)"
+            " AND (?3 = 0 OR received_us <= ?3) ORDER BY seq LIMIT ?4",
+            -1, &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "events_each");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(st, 2, since_us);
+    sqlite3_bind_int64(st, 3, until_us);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max + 1);
+    int rc, err = FG_OK;
+    size_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == max) {
+            *more = true;
+            break;
+        }
+        fg_store_event_ref_t ev = {.seq = (uint64_t)sqlite3_column_int64(st, 0),
+                                   .type = (const char *)sqlite3_column_text(st, 1),
+                                   .run_id = (const char *)sqlite3_column_text(st, 2),
+                                   .workflow = (const char *)sqlite3_column_text(st, 3)};
+        if ((err = cb(ctx, &ev)) != FG_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    if (err != FG_OK)
+        return err;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(s->db, "events_each");
+}
+
 int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us)
 {
     sqlite3_stmt *st = NULL;
@@ -584,6 +648,84 @@ int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(r->db, "due");
+}
+
+static void delivery_row(sqlite3_stmt *st, fg_store_delivery_t *d)
+{
+    d->id = (const char *)sqlite3_column_text(st, 0);
+    d->sub_id = (const char *)sqlite3_column_text(st, 1);
+    d->seq = (uint64_t)sqlite3_column_int64(st, 2);
+    d->status = sqlite3_column_int(st, 3);
+    d->attempts = (unsigned)sqlite3_column_int(st, 4);
+    d->next_at_us = sqlite3_column_int64(st, 5);
+    d->created_us = sqlite3_column_int64(st, 6);
+    d->updated_us = sqlite3_column_int64(st, 7);
+}
+
+#define DELIVERY_COLUMNS "id, sub_id, seq, status, attempts, next_at_us, created_us, updated_us"
+
+int fg_store_reader_deliveries(fg_store_reader_t *r, const char *sub_id, int status,
+                               const char *after, size_t limit,
+                               void (*cb)(void *ctx, const fg_store_delivery_t *d), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE sub_id=?1"
+                           " AND (?2 < 0 OR status=?2) AND id > ?3 ORDER BY id LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(r->db, "deliveries");
+    sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, status);
+    sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fg_store_delivery_t d;
+        delivery_row(st, &d);
+        cb(ctx, &d);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(r->db, "deliveries");
+}
+
+int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
+                             void (*cb)(void *ctx, const fg_store_delivery_t *d),
+                             void (*attempt_cb)(void *ctx, const fg_store_attempt_row_t *a),
+                             void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE id=?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return io_error(r->db, "delivery");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        fg_store_delivery_t d;
+        delivery_row(st, &d);
+        cb(ctx, &d);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return FG_ERR_NOT_FOUND;
+    if (rc != SQLITE_ROW)
+        return io_error(r->db, "delivery");
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT n, at_us, duration_us, coalesce(http_status,0), error, response"
+                           " FROM attempts WHERE delivery_id=?1 ORDER BY n",
+                           -1, &st, NULL) != SQLITE_OK)
+        return io_error(r->db, "delivery");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fg_store_attempt_row_t a = {.n = (unsigned)sqlite3_column_int(st, 0),
+                                    .at_us = sqlite3_column_int64(st, 1),
+                                    .duration_us = sqlite3_column_int64(st, 2),
+                                    .http_status = sqlite3_column_int(st, 3),
+                                    .error = (const char *)sqlite3_column_text(st, 4),
+                                    .response = (const char *)sqlite3_column_text(st, 5)};
+        attempt_cb(ctx, &a);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(r->db, "delivery");
 }
 
 int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version)

@@ -87,6 +87,9 @@ int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* 
 /* webhooks_api.c: /v1/webhooks[/…]; rest is the path after "/v1/webhooks". */
 int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t rest_len);
 
+/* webhooks_api.c: /v1/deliveries/…; rest is the path after "/v1/deliveries". */
+int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t rest_len);
+
 /* error_filter.c: h2o's own text/plain error responses get the JSON error shape. */
 void fg_error_filter_register(h2o_pathconf_t *conf);
 

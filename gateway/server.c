@@ -143,6 +143,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (p.len >= 12 && memcmp(p.base, "/v1/webhooks", 12) == 0 &&
         (p.len == 12 || p.base[12] == '/'))
         return fg_webhooks_handle(req, p.base + 12, p.len - 12);
+    if (p.len > 14 && memcmp(p.base, "/v1/deliveries/", 15) == 0)
+        return fg_deliveries_handle(req, p.base + 14, p.len - 14);
     if (path_is(p, "/v1/stream")) {
         if (get)
             return fg_stream_handle(req, NULL, 0);

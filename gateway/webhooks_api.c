@@ -8,6 +8,11 @@
  *   DELETE /v1/webhooks/{id}                 drop it and its deliveries (204)
  *   GET    /v1/webhooks/{id}/secret          the secret (and the previous one during rotation)
  *   POST   /v1/webhooks/{id}/secret/rotate   a new secret; the old one signs for 24 h more
+ *   GET    /v1/webhooks/{id}/deliveries      the delivery log (?status=&after=&limit=)
+ *   POST   /v1/webhooks/{id}/replay          {"since_seq":N} or {"since":time}, "until"?: new
+ *                                            deliveries of the stored events that match
+ *   GET    /v1/deliveries/{id}               one delivery with its attempts
+ *   POST   /v1/deliveries/{id}/retry         send a failed or dead delivery again now
  *
  * Changes are writer ops (ordered with event commits, so the outbox sees them exactly when
  * they are committed); reads come from the loop's store reader. HTTP loop threads.
@@ -45,6 +50,13 @@ static void reply_json(h2o_req_t *req, int status, json_t *j)
     free(text);
 }
 
+static void method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    fg_http_error(req, 405, "method_not_allowed", "this method is not allowed on this path",
+                  "allow", allow, -1);
+}
+
 static void not_found(h2o_req_t *req)
 {
     fg_http_error(req, 404, "not_found", "no such webhook subscription", NULL, NULL, -1);
@@ -53,6 +65,9 @@ static void not_found(h2o_req_t *req)
 static void op_answer(fg_pending_t *p, h2o_req_t *req)
 {
     op_ctx_t *c = (op_ctx_t *)p;
+    if (c->op.job.status == FG_OK &&
+        (c->op.kind == FG_WH_OP_RETRY || c->op.kind == FG_WH_OP_REPLAY))
+        fg_wh_dispatcher_poke(fg_loop_of(req)->server->dispatcher); /* new work is due */
     switch (c->op.job.status) {
     case FG_OK:
         if (c->ok_status == 204) {
@@ -71,6 +86,9 @@ static void op_answer(fg_pending_t *p, h2o_req_t *req)
         not_found(req);
         return;
     case FG_ERR_TOO_LARGE:
+        fg_http_verr(req, strcmp(c->op.err.code, "replay_too_large") == 0 ? 413 : 409, &c->op.err);
+        return;
+    case FG_ERR_CONFLICT:
         fg_http_verr(req, 409, &c->op.err);
         return;
     }
@@ -190,14 +208,180 @@ static int read_subs(h2o_req_t *req, const char *id, bool secret)
     return 0;
 }
 
-/* --- routing ------------------------------------------------------------------------------- */
+/* --- the delivery log ---------------------------------------------------------------------- */
 
-static void method_not_allowed(h2o_req_t *req, const char *allow)
+static const char *status_names[] = {"pending", "pending", "succeeded", "failed", "dead"};
+
+static json_t *time_or_null(int64_t us)
 {
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
-    fg_http_error(req, 405, "method_not_allowed", "this method is not allowed on this path",
-                  "allow", allow, -1);
+    if (us <= 0)
+        return json_null();
+    char t[40];
+    fg_time_format(us, t, 3);
+    return json_string(t);
 }
+
+static json_t *delivery_json(const fg_store_delivery_t *d)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:i}", "id", d->id, "webhook_id", d->sub_id, "seq",
+                          (json_int_t)d->seq, "status",
+                          status_names[(unsigned)d->status < 5 ? d->status : 0], "attempts",
+                          (int)d->attempts);
+    json_object_set_new(o, "next_attempt_at",
+                        d->status == FG_DELIVERY_PENDING || d->status == FG_DELIVERY_FAILED
+                            ? time_or_null(d->next_at_us)
+                            : json_null());
+    json_object_set_new(o, "created_at", time_or_null(d->created_us));
+    json_object_set_new(o, "updated_at", time_or_null(d->updated_us));
+    return o;
+}
+
+typedef struct {
+    json_t *list;
+    json_t *one;
+    char last[48];
+} log_t;
+
+static void on_delivery(void *ctx, const fg_store_delivery_t *d)
+{
+    log_t *l = ctx;
+    if (l->list != NULL) {
+        json_array_append_new(l->list, delivery_json(d));
+        snprintf(l->last, sizeof(l->last), "%.47s", d->id);
+    } else {
+        l->one = delivery_json(d);
+        json_object_set_new(l->one, "attempt_log", json_array());
+    }
+}
+
+static void on_attempt(void *ctx, const fg_store_attempt_row_t *a)
+{
+    log_t *l = ctx;
+    json_t *o = json_pack("{s:i, s:o, s:f}", "n", (int)a->n, "at", time_or_null(a->at_us),
+                          "duration_ms", (double)a->duration_us / 1000.0);
+    json_object_set_new(o, "http_status",
+                        a->http_status ? json_integer(a->http_status) : json_null());
+    json_object_set_new(o, "error", a->error ? json_string(a->error) : json_null());
+    json_object_set_new(o, "response", a->response ? json_string(a->response) : json_null());
+    json_array_append_new(json_object_get(l->one, "attempt_log"), o);
+}
+
+static int list_deliveries(h2o_req_t *req, const char *sub_id)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    int status = -1;
+    long limit = 100;
+    char after[48] = "";
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        if (strcmp(name, "status") == 0) {
+            status = strcmp(value, "pending") == 0     ? FG_DELIVERY_PENDING
+                     : strcmp(value, "succeeded") == 0 ? FG_DELIVERY_SUCCEEDED
+                     : strcmp(value, "failed") == 0    ? FG_DELIVERY_FAILED
+                     : strcmp(value, "dead") == 0      ? FG_DELIVERY_DEAD
+                                                       : -2;
+            if (status == -2) {
+                fg_http_error(req, 400, "invalid_filter",
+                              "status must be pending, succeeded, failed or dead", "status", value,
+                              -1);
+                return 0;
+            }
+        } else if (strcmp(name, "after") == 0) {
+            if (vlen >= sizeof(after)) {
+                fg_http_error(req, 400, "invalid_cursor", "after must be a delivery id", "after",
+                              NULL, -1);
+                return 0;
+            }
+            memcpy(after, value, vlen + 1);
+        } else if (strcmp(name, "limit") == 0) {
+            char *end;
+            limit = strtol(value, &end, 10);
+            if (end == value || *end != '\0' || limit < 1 || limit > 1000) {
+                fg_http_error(req, 400, "invalid_limit", "limit must be an integer from 1 to 1000",
+                              "limit", value, -1);
+                return 0;
+            }
+        }
+    }
+    if (r < 0) {
+        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
+                      NULL, NULL, -1);
+        return 0;
+    }
+    /* the subscription must exist */
+    render_t probe = {.srv = l->server, .out = json_array()};
+    int rc = fg_store_reader_subs(l->reader, sub_id, render_row, &probe);
+    json_decref(probe.out);
+    if (rc == FG_ERR_NOT_FOUND) {
+        not_found(req);
+        return 0;
+    }
+    log_t lg = {.list = json_array()};
+    if (rc != FG_OK || fg_store_reader_deliveries(l->reader, sub_id, status, after, (size_t)limit,
+                                                  on_delivery, &lg) != FG_OK) {
+        json_decref(lg.list);
+        fg_http_error(req, 503, "store_unavailable", "the store could not be read", NULL, NULL, -1);
+        return 0;
+    }
+    json_t *out = json_pack("{s:o, s:s}", "deliveries", lg.list, "next_after", lg.last);
+    reply_json(req, 200, out);
+    json_decref(out);
+    return 0;
+}
+
+static int get_delivery(h2o_req_t *req, const char *id)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    log_t lg = {0};
+    int rc = fg_store_reader_delivery(l->reader, id, on_delivery, on_attempt, &lg);
+    if (rc == FG_ERR_NOT_FOUND) {
+        fg_http_error(req, 404, "not_found", "no such delivery", NULL, NULL, -1);
+    } else if (rc != FG_OK) {
+        fg_http_error(req, 503, "store_unavailable", "the store could not be read", NULL, NULL, -1);
+    } else {
+        reply_json(req, 200, lg.one);
+    }
+    json_decref(lg.one);
+    return 0;
+}
+
+int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t len)
+{
+    if (len < 2 || rest[0] != '/') {
+        fg_http_error(req, 404, "not_found", "no such path", NULL, NULL, -1);
+        return 0;
+    }
+    const char *id = rest + 1, *end = rest + len;
+    const char *slash = memchr(id, '/', (size_t)(end - id));
+    size_t id_len = (size_t)((slash ? slash : end) - id);
+    char idbuf[48];
+    if (id_len == 0 || id_len >= sizeof(idbuf)) {
+        fg_http_error(req, 404, "not_found", "no such delivery", NULL, NULL, -1);
+        return 0;
+    }
+    memcpy(idbuf, id, id_len);
+    idbuf[id_len] = '\0';
+    if (slash == NULL) {
+        if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+            return get_delivery(req, idbuf);
+        method_not_allowed(req, "GET");
+        return 0;
+    }
+    if (h2o_memis(slash, (size_t)(end - slash), H2O_STRLIT("/retry"))) {
+        if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
+            return submit_op(req, FG_WH_OP_RETRY, idbuf, NULL, 202);
+        method_not_allowed(req, "POST");
+        return 0;
+    }
+    fg_http_error(req, 404, "not_found", "no such path", NULL, NULL, -1);
+    return 0;
+}
+
+/* --- routing ------------------------------------------------------------------------------- */
 
 static bool is(h2o_req_t *req, const char *m)
 {
@@ -249,6 +433,20 @@ int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t len)
         if (is(req, "GET"))
             return read_subs(req, idbuf, true);
         method_not_allowed(req, "GET");
+        return 0;
+    }
+    if (h2o_memis(tail, tail_len, H2O_STRLIT("/deliveries"))) {
+        if (is(req, "GET"))
+            return list_deliveries(req, idbuf);
+        method_not_allowed(req, "GET");
+        return 0;
+    }
+    if (h2o_memis(tail, tail_len, H2O_STRLIT("/replay"))) {
+        if (is(req, "POST")) {
+            json_t *body = body_object(req);
+            return body ? submit_op(req, FG_WH_OP_REPLAY, idbuf, body, 202) : 0;
+        }
+        method_not_allowed(req, "POST");
         return 0;
     }
     if (h2o_memis(tail, tail_len, H2O_STRLIT("/secret/rotate"))) {

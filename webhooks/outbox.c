@@ -159,6 +159,75 @@ static int persist(fg_store_t *s, const fg_wh_sub_t *sub)
     return rc;
 }
 
+typedef struct {
+    fg_wh_outbox_t *o;
+    fg_wh_sub_t *sub;
+    fg_store_t *s;
+    int64_t now_us;
+    size_t enqueued;
+    uint64_t first, last;
+} replay_t;
+
+static int replay_one(void *ctx, const fg_store_event_ref_t *ev)
+{
+    replay_t *r = ctx;
+    int idx = fg_catalog_find(r->o->cat, ev->type, strlen(ev->type));
+    if (idx < 0)
+        return FG_OK;
+    fg_event_t view = {.seq = ev->seq,
+                       .type_idx = idx,
+                       .type = ev->type,
+                       .run_id = ev->run_id,
+                       .workflow = ev->workflow};
+    if (!fg_wh_sub_matches(r->sub, &view))
+        return FG_OK;
+    char id[4 + FG_UUID_LEN + 1] = "msg_";
+    fg_uuid_new(id + 4);
+    if (fg_store_delivery_add(r->s, id, r->sub->id, ev->seq, ev->run_id, r->now_us) != FG_OK)
+        return FG_ERR_IO;
+    if (r->enqueued++ == 0)
+        r->first = ev->seq;
+    r->last = ev->seq;
+    return FG_OK;
+}
+
+/* Parses {"since_seq":N} or {"since":"RFC 3339"}, with an optional "until". */
+static int replay_bounds(fg_wh_op_t *op, uint64_t *after, int64_t *since_us, int64_t *until_us)
+{
+    const json_t *b = op->body;
+    const json_t *seq = json_object_get(b, "since_seq"), *since = json_object_get(b, "since"),
+                 *until = json_object_get(b, "until");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)b, key, v)
+    {
+        if (strcmp(key, "since_seq") != 0 && strcmp(key, "since") != 0 && strcmp(key, "until") != 0)
+            return fg_verr_set(&op->err, "unknown_field", key, NULL, "unknown field %s", key);
+    }
+    *after = 0;
+    *since_us = *until_us = 0;
+    if ((seq == NULL) == (since == NULL))
+        return fg_verr_set(&op->err, "invalid_field", "since_seq", NULL,
+                           "give either since_seq or since");
+    if (seq != NULL) {
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0)
+            return fg_verr_set(&op->err, "invalid_field", "since_seq", NULL,
+                               "since_seq must be a sequence number");
+        *after = (uint64_t)json_integer_value(seq) > 0 ? (uint64_t)json_integer_value(seq) - 1 : 0;
+    }
+    if (since != NULL &&
+        (!json_is_string(since) ||
+         !fg_time_parse(json_string_value(since), json_string_length(since), since_us)))
+        return fg_verr_set(&op->err, "invalid_field", "since", NULL,
+                           "since must be an RFC 3339 timestamp");
+    if (until != NULL &&
+        (!json_is_string(until) ||
+         !fg_time_parse(json_string_value(until), json_string_length(until), until_us)))
+        return fg_verr_set(&op->err, "invalid_field", "until", NULL,
+                           "until must be an RFC 3339 timestamp");
+    return FG_OK;
+}
+
 static int op_apply(fg_writer_job_t *job, fg_store_t *s)
 {
     fg_wh_op_t *op = (fg_wh_op_t *)((char *)job - offsetof(fg_wh_op_t, job));
@@ -211,6 +280,37 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         fg_time_format(sub->old_secret_until_us, until, 0);
         op->result =
             json_pack("{s:s, s:s}", "secret", sub->secret, "previous_secret_valid_until", until);
+        return FG_OK;
+    }
+    case FG_WH_OP_RETRY:
+        rc = fg_store_delivery_retry(s, op->id, fg_time_now_us());
+        if (rc == FG_ERR_CONFLICT)
+            fg_verr_set(&op->err, "not_retryable", "id", op->id,
+                        "only a failed or dead delivery can be sent again");
+        if (rc == FG_OK)
+            op->result = json_pack("{s:s, s:s}", "id", op->id, "status", "pending");
+        return rc;
+    case FG_WH_OP_REPLAY: {
+        if ((sub = find(o, op->id, NULL)) == NULL)
+            return FG_ERR_NOT_FOUND;
+        uint64_t after = 0;
+        int64_t since_us = 0, until_us = 0;
+        if ((rc = replay_bounds(op, &after, &since_us, &until_us)) != FG_OK)
+            return rc;
+        replay_t r = {.o = o, .sub = sub, .s = s, .now_us = fg_time_now_us()};
+        bool more = false;
+        rc = fg_store_events_each(s, after, since_us, until_us, FG_WH_REPLAY_MAX, replay_one, &r,
+                                  &more);
+        if (rc != FG_OK)
+            return rc;
+        if (more) {
+            fg_verr_set(&op->err, "replay_too_large", "until", NULL,
+                        "a replay covers at most %d events; narrow it with until",
+                        FG_WH_REPLAY_MAX);
+            return FG_ERR_TOO_LARGE;
+        }
+        op->result = json_pack("{s:I, s:I, s:I}", "enqueued", (json_int_t)r.enqueued, "first_seq",
+                               (json_int_t)r.first, "last_seq", (json_int_t)r.last);
         return FG_OK;
     }
     case FG_WH_OP_DELETE:

@@ -53,14 +53,18 @@ typedef enum {
     FG_WH_OP_PATCH,  /* body: the fields to change */
     FG_WH_OP_DELETE, /* drops the subscription and its deliveries */
     FG_WH_OP_ROTATE, /* new secret; the old one keeps signing for FG_WH_SECRET_GRACE_US */
+    FG_WH_OP_RETRY,  /* id is a delivery: a failed or dead one is due again now */
+    FG_WH_OP_REPLAY, /* body {"since_seq":N} or {"since":time}, optional "until": new deliveries */
 } fg_wh_op_kind_t;
+
+#define FG_WH_REPLAY_MAX 100000 /* events one replay may cover */
 
 /* A subscription change, submitted as a writer job. */
 typedef struct {
     fg_writer_job_t job; /* submit &op->job; job.status is the outcome */
     fg_wh_outbox_t *outbox;
     fg_wh_op_kind_t kind;
-    char id[40];    /* the subscription, for PATCH and DELETE */
+    char id[48];    /* the subscription (PATCH, DELETE, ROTATE, REPLAY) or the delivery (RETRY) */
     json_t *body;   /* the request's JSON for CREATE and PATCH (a reference is held) */
     json_t *result; /* on success: the subscription as shown (with its secret at
                        creation); owned by the op */

@@ -155,3 +155,70 @@ test('webhook deliveries end to end', async () => {
     rx.close();
   }
 });
+
+test('delivery log, redelivery of a dead delivery, replay', async () => {
+  let healthy = false;
+  const rx = await receiver((path) => (healthy ? { status: 200 } : { status: 500, body: 'nope' }));
+  const srv = await new Server({ env: {
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '100ms',
+  } }).start();
+  try {
+    const sub = (await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/in` } })).json;
+    const [ev1] = await publish(srv.base, [ev.signedIn()]);
+    // two attempts (the immediate one and one retry), then dead
+    let dead;
+    for (let i = 0; i < 200; i++) {
+      dead = (await request(srv.base, 'GET', `/v1/webhooks/${sub.id}/deliveries?status=dead`)).json.deliveries;
+      if (dead.length === 1) break;
+      await sleep(25);
+    }
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].seq, ev1.seq);
+    assert.equal(dead[0].attempts, 2);
+    const detail = (await request(srv.base, 'GET', `/v1/deliveries/${dead[0].id}`)).json;
+    assert.equal(detail.status, 'dead');
+    assert.deepEqual(detail.attempt_log.map((a) => a.http_status), [500, 500]);
+    assert.equal(detail.attempt_log[0].response, 'nope');
+    assert.ok(detail.attempt_log[0].duration_ms >= 0);
+
+    // redeliver it now: same webhook-id
+    healthy = true;
+    assert.equal((await request(srv.base, 'POST', `/v1/deliveries/${dead[0].id}/retry`)).status, 202);
+    await waitFor(() => rx.got.filter((g) => g.headers['webhook-id'] === dead[0].id).length === 3, 'redelivery');
+    for (let i = 0; i < 100; i++) {
+      if ((await request(srv.base, 'GET', `/v1/deliveries/${dead[0].id}`)).json.status === 'succeeded') break;
+      await sleep(25);
+    }
+    assert.equal((await request(srv.base, 'GET', `/v1/deliveries/${dead[0].id}`)).json.status, 'succeeded');
+    const again = await request(srv.base, 'POST', `/v1/deliveries/${dead[0].id}/retry`);
+    assert.equal(again.status, 409);
+    assert.equal(again.json.error, 'not_retryable');
+
+    // replay since a sequence: new deliveries (new ids) of the stored events
+    await publish(srv.base, [ev.signedIn(), ev.signedIn()]);
+    await waitFor(() => rx.got.length >= 5, 'two more deliveries');
+    const before = new Set(rx.got.map((g) => g.headers['webhook-id']));
+    const replay = await request(srv.base, 'POST', `/v1/webhooks/${sub.id}/replay`, { body: { since_seq: ev1.seq } });
+    assert.equal(replay.status, 202, replay.text);
+    assert.equal(replay.json.enqueued, 3);
+    await waitFor(() => rx.got.filter((g) => !before.has(g.headers['webhook-id'])).length === 3, 'replayed deliveries');
+    const replayed = rx.got.filter((g) => !before.has(g.headers['webhook-id']));
+    assert.deepEqual(replayed.map((g) => JSON.parse(g.body).type), ['user_signed_in', 'user_signed_in', 'user_signed_in']);
+
+    // bad input
+    assert.equal((await request(srv.base, 'POST', `/v1/webhooks/${sub.id}/replay`, { body: {} })).status, 400);
+    assert.equal((await request(srv.base, 'POST', `/v1/webhooks/${sub.id}/replay`, { body: { since: 'yesterday' } })).status, 400);
+    assert.equal((await request(srv.base, 'POST', '/v1/webhooks/wh_nope/replay', { body: { since_seq: 1 } })).status, 404);
+    assert.equal((await request(srv.base, 'GET', '/v1/deliveries/msg_nope')).status, 404);
+    assert.equal((await request(srv.base, 'POST', '/v1/deliveries/msg_nope/retry')).status, 404);
+    assert.equal((await request(srv.base, 'GET', `/v1/webhooks/${sub.id}/deliveries?status=lost`)).status, 400);
+    const page = (await request(srv.base, 'GET', `/v1/webhooks/${sub.id}/deliveries?limit=2`)).json;
+    assert.equal(page.deliveries.length, 2);
+    const rest = (await request(srv.base, 'GET', `/v1/webhooks/${sub.id}/deliveries?after=${page.next_after}`)).json;
+    assert.equal(rest.deliveries.length, 4); // 6 in all: 3 originals, 3 replays
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+    rx.close();
+  }
+});
