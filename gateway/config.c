@@ -78,6 +78,7 @@ static const key_t_ keys[] = {
     I("webhooks.request_timeout_ms", request_timeout_ms, 100, 3600000),
     I("webhooks.retry_after_max_s", retry_after_max_s, 0, 86400 * 7),
     I("webhooks.disable_after_s", disable_after_s, 0, 86400 * 365),
+    {"webhooks.subscriptions", K_OBJECT, 0, 0, 0, 0, NULL, NULL},
     {"webhooks.allow_networks", K_LIST, offsetof(fg_config_t, allow_networks),
      sizeof(((fg_config_t *)0)->allow_networks), 0, 0, NULL, NULL},
 };
@@ -133,7 +134,9 @@ int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap,
 void fg_config_dispose(fg_config_t *cfg)
 {
     json_decref(cfg->custom_types);
+    json_decref(cfg->subscriptions);
     cfg->custom_types = NULL;
+    cfg->subscriptions = NULL;
 }
 
 static const key_t_ *find_key(const char *key)
@@ -230,12 +233,14 @@ int fg_config_set(fg_config_t *cfg, const char *key, const char *value, char *er
     }
     json_error_t jerr;
     json_t *obj = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(obj)) {
+    bool list = strcmp(k->key, "webhooks.subscriptions") == 0;
+    if (list ? !json_is_array(obj) : !json_is_object(obj)) {
         json_decref(obj);
-        return bad(err, cap, key, "%s", "must be a JSON object");
+        return bad(err, cap, key, "%s", list ? "must be a JSON array" : "must be a JSON object");
     }
-    json_decref(cfg->custom_types);
-    cfg->custom_types = obj;
+    json_t **slot = list ? &cfg->subscriptions : &cfg->custom_types;
+    json_decref(*slot);
+    *slot = obj;
     return FG_OK;
 }
 
@@ -296,10 +301,17 @@ static int apply_object(fg_config_t *cfg, json_t *obj, const char *prefix, char 
             break;
         }
         default:
-            if (!json_is_object(v))
-                return bad(err, cap, key, "%s", "must be an object");
-            json_decref(cfg->custom_types);
-            cfg->custom_types = json_incref(v);
+            if (strcmp(k->key, "webhooks.subscriptions") == 0) {
+                if (!json_is_array(v))
+                    return bad(err, cap, key, "%s", "must be an array of subscriptions");
+                json_decref(cfg->subscriptions);
+                cfg->subscriptions = json_incref(v);
+            } else {
+                if (!json_is_object(v))
+                    return bad(err, cap, key, "%s", "must be an object");
+                json_decref(cfg->custom_types);
+                cfg->custom_types = json_incref(v);
+            }
             rc = FG_OK;
         }
         if (rc != FG_OK)
@@ -368,8 +380,49 @@ int fg_config_load_file(fg_config_t *cfg, const char *path, char *err, size_t ca
     return rc;
 }
 
+static const char *env_value(char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = env; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* FLOWGATE_WEBHOOK_URL (+ _SECRET, _TYPES): the simplest case, one more subscription. */
+static int env_webhook(fg_config_t *cfg, char *const *env, char *err, size_t cap)
+{
+    const char *url = env_value(env, "FLOWGATE_WEBHOOK_URL");
+    if (url == NULL || url[0] == '\0')
+        return FG_OK;
+    json_t *sub = json_pack("{s:s}", "url", url);
+    const char *secret = env_value(env, "FLOWGATE_WEBHOOK_SECRET");
+    if (secret != NULL && secret[0] != '\0')
+        json_object_set_new(sub, "secret", json_string(secret));
+    const char *types = env_value(env, "FLOWGATE_WEBHOOK_TYPES");
+    if (types != NULL && types[0] != '\0') {
+        json_t *list = json_array();
+        for (const char *p = types; *p;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            json_array_append_new(list, json_stringn(p, len));
+            p += len + (comma != NULL);
+        }
+        json_object_set_new(sub, "event_types", list);
+    }
+    if (cfg->subscriptions == NULL)
+        cfg->subscriptions = json_array();
+    json_array_append_new(cfg->subscriptions, sub);
+    (void)err;
+    (void)cap;
+    return FG_OK;
+}
+
 int fg_config_apply_env(fg_config_t *cfg, char *const *env, char *err, size_t cap)
 {
+    int wrc = env_webhook(cfg, env, err, cap);
+    if (wrc != FG_OK)
+        return wrc;
     for (size_t i = 0; i < NKEYS; i++) {
         char name[128] = "FLOWGATE_";
         size_t n = strlen(name);

@@ -45,6 +45,7 @@ typedef struct {
     int64_t request_timeout_ms;   /* webhooks.request_timeout_ms */
     int64_t retry_after_max_s;    /* webhooks.retry_after_max_s */
     int64_t disable_after_s;      /* webhooks.disable_after_s, 0 = never */
+    json_t *subscriptions;        /* webhooks.subscriptions (owned), NULL when none */
     char allow_networks[4096];    /* webhooks.allow_networks: comma list of CIDRs, "" = none */
 } fg_config_t;
 

@@ -498,6 +498,22 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         server_free(srv);
         return FG_ERR_IO;
     }
+    size_t di;
+    json_t *declared;
+    json_array_foreach(cfg->subscriptions, di, declared)
+    {
+        fg_verr_t verr;
+        rc = fg_wh_outbox_declare(srv->outbox, srv->store, declared, &verr);
+        if (rc != FG_OK) {
+            if (rc == FG_ERR_INVALID)
+                snprintf(err, errcap, "config key webhooks.subscriptions[%zu]: %s", di,
+                         verr.message);
+            else
+                snprintf(err, errcap, "cannot store webhooks.subscriptions[%zu]", di);
+            server_free(srv);
+            return rc;
+        }
+    }
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     srv->nloops = cfg->threads > 0 ? (size_t)cfg->threads : (size_t)(cores > 0 ? cores : 1);

@@ -8,6 +8,7 @@
 #include "events/timefmt.h"
 #include "webhooks/subscription.h"
 
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,52 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         return FG_OK;
     }
     return FG_ERR_INVALID;
+}
+
+int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, fg_verr_t *err)
+{
+    fg_wh_sub_t *sub = calloc(1, sizeof(*sub));
+    if (sub == NULL)
+        return FG_ERR_NOMEM;
+    fg_wh_sub_init(sub);
+    int rc = fg_wh_sub_apply_json(sub, spec, true, o->cat, o->allow, o->nallow, err);
+    if (rc != FG_OK) {
+        free(sub);
+        return rc;
+    }
+    unsigned char digest[32];
+    SHA256((const unsigned char *)sub->url, strlen(sub->url), digest);
+    snprintf(sub->id, sizeof(sub->id), "wh_cfg_");
+    for (int i = 0; i < 8; i++)
+        snprintf(sub->id + 7 + 2 * i, 3, "%02x", digest[i]);
+    size_t index;
+    fg_wh_sub_t *old = find(o, sub->id, &index);
+    if (old != NULL && json_object_get(spec, "secret") == NULL) {
+        memcpy(sub->secret, old->secret, sizeof(sub->secret));
+        memcpy(sub->old_secret, old->old_secret, sizeof(sub->old_secret));
+        sub->old_secret_until_us = old->old_secret_until_us;
+    }
+    rc = fg_store_begin(s);
+    if (rc == FG_OK && (rc = persist(s, sub)) == FG_OK)
+        rc = fg_store_commit(s, fg_store_last_seq(s));
+    if (rc != FG_OK) {
+        fg_store_rollback(s);
+        fg_wh_sub_dispose(sub);
+        free(sub);
+        return FG_ERR_IO;
+    }
+    if (old != NULL) {
+        fg_wh_sub_dispose(old);
+        free(old);
+        o->subs[index] = sub;
+        return FG_OK;
+    }
+    if (add(o, sub) != FG_OK) {
+        fg_wh_sub_dispose(sub);
+        free(sub);
+        return FG_ERR_NOMEM;
+    }
+    return FG_OK;
 }
 
 int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled)

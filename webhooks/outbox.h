@@ -45,6 +45,14 @@ void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s);
 
 #define FG_WH_SECRET_GRACE_US (INT64_C(24) * 3600 * 1000000) /* old secret signs this long */
 
+/**
+ * Creates or updates a subscription declared in the configuration, before the writer starts
+ * (main thread). Its id is "wh_cfg_" + 16 hex digits of SHA-256(url), so a restart updates it
+ * instead of adding another. The declared fields replace the stored ones; the secret is kept
+ * unless the declaration gives one. FG_OK, FG_ERR_INVALID (err) or FG_ERR_IO.
+ */
+int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, fg_verr_t *err);
+
 /** Writer thread, inside a job: enables or disables a subscription (set and store). */
 int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled);
 

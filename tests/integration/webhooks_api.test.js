@@ -85,3 +85,32 @@ test('webhook subscriptions: CRUD, validation, secrets, restart', async () => {
     assert.equal((await request(srv.base, 'GET', `/v1/webhooks/${sub.id}`)).status, 404);
   } finally { await srv.stop(); srv.cleanup(); }
 });
+
+test('subscriptions declared in the config file and by FLOWGATE_WEBHOOK_URL', async () => {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const { tmpDir } = require('./lib');
+  const dir = tmpDir();
+  const cfg = path.join(dir, 'c.json');
+  fs.writeFileSync(cfg, JSON.stringify({ webhooks: {
+    allow_networks: ['127.0.0.0/8'],
+    subscriptions: [{ url: 'http://127.0.0.1:9/cfg', event_types: ['run_failed'], secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
+  } }));
+  const env = { FLOWGATE_WEBHOOK_URL: 'http://127.0.0.1:9/env', FLOWGATE_WEBHOOK_TYPES: 'approval_*,run_failed' };
+  const srv = await new Server({ args: ['--config', cfg], env }).start();
+  try {
+    const list = (await request(srv.base, 'GET', '/v1/webhooks')).json.webhooks;
+    assert.equal(list.length, 2);
+    const byUrl = Object.fromEntries(list.map((w) => [w.url, w]));
+    assert.match(byUrl['http://127.0.0.1:9/cfg'].id, /^wh_cfg_[0-9a-f]{16}$/);
+    assert.deepEqual(byUrl['http://127.0.0.1:9/env'].event_types, ['approval_*', 'run_failed']);
+    const secret = (await request(srv.base, 'GET', `/v1/webhooks/${byUrl['http://127.0.0.1:9/cfg'].id}/secret`)).json.secret;
+    assert.equal(secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+    const envSecret = (await request(srv.base, 'GET', `/v1/webhooks/${byUrl['http://127.0.0.1:9/env'].id}/secret`)).json.secret;
+    // a restart updates the declared subscriptions in place: same ids, same generated secret
+    await srv.restart();
+    const again = (await request(srv.base, 'GET', '/v1/webhooks')).json.webhooks;
+    assert.deepEqual(again.map((w) => w.id).sort(), list.map((w) => w.id).sort());
+    assert.equal((await request(srv.base, 'GET', `/v1/webhooks/${byUrl['http://127.0.0.1:9/env'].id}/secret`)).json.secret, envSecret);
+  } finally { await srv.stop(); srv.cleanup(); fs.rmSync(dir, { recursive: true, force: true }); }
+});
