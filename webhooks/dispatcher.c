@@ -338,7 +338,10 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Wait to share a connection only where it can multiplex (HTTP/2 by ALPN); on plain
+     * HTTP/1.1 waiting would serialise every request to the host. */
+    if (ds->sub.target.https)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
         transfer_free(t);

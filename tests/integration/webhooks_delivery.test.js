@@ -39,7 +39,7 @@ async function waitFor(pred, what, ms = 15000) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-test('webhook deliveries end to end', async () => {
+test('webhook deliveries end to end', async (t) => {
   const rx = await receiver((path, n) => {
     if (path === '/flaky') return n <= 2 ? { status: 500, body: 'not yet' } : { status: 200 };
     if (path === '/gone') return { status: 410 };
@@ -146,7 +146,7 @@ test('webhook deliveries end to end', async () => {
       assert.ok(Number(m[1]) > 0, '...and is refused at connect');
       assert.ok(!rx.got.some((g) => g.path === '/sneaky'));
     } else {
-      test.diagnostic(`skipped the connect-time guard check: ${name} does not resolve to a loopback address`);
+      t.diagnostic(`skipped the connect-time guard check: ${name} does not resolve to a loopback address`);
     }
     assert.ok(busy.id && moved.id && hang.id);
   } finally {
@@ -221,4 +221,93 @@ test('delivery log, redelivery of a dead delivery, replay', async () => {
     srv.cleanup();
     rx.close();
   }
+});
+
+// A receiver that answers after `delay` ms and tracks concurrency per path, and overlapping
+// requests of one run on /ordered.
+async function slowReceiver(delay) {
+  const got = [];
+  const inflight = new Map();
+  const maxInflight = new Map();
+  let runOverlap = 0;
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const ev = JSON.parse(body);
+      const runKey = `${req.url}|${ev.run_id}`;
+      for (const k of [req.url, runKey]) inflight.set(k, (inflight.get(k) || 0) + 1);
+      maxInflight.set(req.url, Math.max(maxInflight.get(req.url) || 0, inflight.get(req.url)));
+      if (req.url === '/ordered' && inflight.get(runKey) > 1) runOverlap++;
+      got.push({ path: req.url, id: req.headers['webhook-id'], ev });
+      setTimeout(() => {
+        for (const k of [req.url, runKey]) inflight.set(k, inflight.get(k) - 1);
+        res.writeHead(200);
+        res.end();
+      }, delay);
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.2', r));
+  return { got, maxInflight, overlaps: () => runOverlap, port: srv.address().port, close: () => { srv.closeAllConnections(); srv.close(); } };
+}
+
+test('per-run ordering and the in-flight cap', async () => {
+  const rx = await slowReceiver(40);
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32' } }).start();
+  try {
+    const base = `http://127.0.0.2:${rx.port}`;
+    await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `${base}/ordered`, ordering: 'per_run', max_in_flight: 8, event_types: ['log_line'] } });
+    await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `${base}/capped`, max_in_flight: 3, event_types: ['log_line'] } });
+    const runs = [uuid(), uuid()];
+    const batch = [];
+    for (let i = 0; i < 12; i++) batch.push(ev.log(runs[i % 2], `n${Math.floor(i / 2)}`));
+    await publish(srv.base, batch);
+    await waitFor(() => rx.got.filter((g) => g.path === '/ordered').length === 12 && rx.got.filter((g) => g.path === '/capped').length === 12, 'all deliveries', 20000);
+    // per_run: each run's events arrive one at a time, in order; the two runs interleave
+    for (const run of runs) {
+      const lines = rx.got.filter((g) => g.path === '/ordered' && g.ev.run_id === run).map((g) => g.ev.line);
+      assert.deepEqual(lines, ['n0', 'n1', 'n2', 'n3', 'n4', 'n5']);
+    }
+    assert.equal(rx.overlaps(), 0);
+    assert.equal(rx.maxInflight.get('/ordered'), 2); // one per run, two runs at once
+    assert.ok(rx.maxInflight.get('/capped') <= 3, `capped at 3, saw ${rx.maxInflight.get('/capped')}`);
+    assert.ok(rx.maxInflight.get('/capped') >= 2, 'several at once below the cap');
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
+
+test('kill -9 during a stream of deliveries: every acknowledged event arrives, duplicates share their webhook-id', async (t) => {
+  const rx = await slowReceiver(2);
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '200ms,200ms,200ms,200ms,200ms' } }).start();
+  try {
+    await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/all`, max_in_flight: 16 } });
+    const acked = new Set();
+    for (let round = 0; round < 3; round++) {
+      let go = true;
+      const pumps = Array.from({ length: 4 }, async () => {
+        while (go) {
+          try {
+            const r = await request(srv.base, 'POST', '/v1/events', { body: Array.from({ length: 5 }, () => ev.signedIn()) });
+            if (r.status === 202) for (const x of r.json) acked.add(x.id);
+          } catch { await sleep(5); }
+        }
+      });
+      await sleep(150 + Math.random() * 200);
+      await srv.kill9();
+      go = false;
+      await Promise.all(pumps);
+      await srv.start();
+    }
+    const seen = () => new Set(rx.got.map((g) => g.ev.id));
+    await waitFor(() => [...acked].every((id) => seen().has(id)), 'every acknowledged event delivered', 30000);
+    // an event delivered more than once is the same delivery: one webhook-id per event
+    const idsPerEvent = new Map();
+    for (const g of rx.got) {
+      if (!idsPerEvent.has(g.ev.id)) idsPerEvent.set(g.ev.id, new Set());
+      idsPerEvent.get(g.ev.id).add(g.id);
+    }
+    for (const [event, ids] of idsPerEvent) assert.equal(ids.size, 1, `event ${event} came with ${ids.size} webhook-ids`);
+    t.diagnostic(`acknowledged ${acked.size}, requests ${rx.got.length}, distinct events ${idsPerEvent.size}`);
+    assert.ok(acked.size > 0);
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });
