@@ -311,3 +311,28 @@ test('kill -9 during a stream of deliveries: every acknowledged event arrives, d
     assert.ok(acked.size > 0);
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });
+
+test('a subscription whose attempts all fail for webhooks.disable_after_s is disabled and counted', async () => {
+  const rx = await receiver(() => ({ status: 500 }));
+  const srv = await new Server({ env: {
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_DISABLE_AFTER_S: '1',
+    FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms',
+  } }).start();
+  try {
+    const sub = (await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/down` } })).json;
+    await publish(srv.base, ev.signedIn());
+    let enabled = true;
+    for (let i = 0; i < 200 && enabled; i++) {
+      enabled = (await request(srv.base, 'GET', `/v1/webhooks/${sub.id}`)).json.enabled;
+      if (enabled) await sleep(25);
+    }
+    assert.equal(enabled, false);
+    assert.ok(rx.got.length >= 4, `disabled after ${rx.got.length} attempts (more than a second of failures)`);
+    assert.match((await request(srv.base, 'GET', '/metrics')).text, /flowgate_webhook_disabled_total [1-9]/);
+    assert.match(srv.log, /event=webhook_disabled/);
+    // paused, not lost: the delivery is still there, waiting for the subscription's return
+    const pending = (await request(srv.base, 'GET', `/v1/webhooks/${sub.id}/deliveries`)).json.deliveries;
+    assert.equal(pending.length, 1);
+    assert.notEqual(pending[0].status, 'succeeded');
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
