@@ -50,7 +50,9 @@ test-asan: build-asan node-deps
 test: test-release test-asan
 
 bench: build
+	bash .ci/install-deps.sh bench
 	bash bench/run.sh
+	bash bench/webhooks.sh
 
 format:
 	clang-format -i events/*.[ch] gateway/*.[ch] webhooks/*.[ch] tests/unit/*.c bench/*.c

@@ -12,6 +12,11 @@ pkgs=(
   curl nghttp2-client nodejs npm procps chromium
 )
 
+# `install-deps.sh bench` adds what the benchmarks use (not needed by the build or the tests).
+if [ "${1:-}" = "bench" ]; then
+  pkgs+=(nginx-light wrk)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -22,7 +22,7 @@
 struct fg_store {
     sqlite3 *db;
     sqlite3_stmt *find_id, *append, *run_get, *run_put, *begin, *commit, *rollback, *sp, *sp_rel,
-        *sp_rb, *delivery_add;
+        *sp_rb, *delivery_add, *attempt_add, *delivery_set;
     uint64_t last_seq;               /* writer thread only */
     _Atomic uint64_t purged_through; /* written by the writer thread, read anywhere */
 };
@@ -73,7 +73,11 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY, sub_id TEXT NOT NULL,"
     " seq INTEGER NOT NULL, run_id TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"
     " next_at_us INTEGER NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sub_id, status, next_at_us);"
+    "DROP INDEX IF EXISTS deliveries_due;"
+    "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(sub_id, seq) WHERE status = 0;"
+    "CREATE INDEX IF NOT EXISTS deliveries_retry ON deliveries(sub_id, next_at_us) WHERE status = "
+    "3;"
+    "CREATE INDEX IF NOT EXISTS deliveries_log ON deliveries(sub_id, id);"
     "CREATE TABLE IF NOT EXISTS attempts(delivery_id TEXT NOT NULL, n INTEGER NOT NULL,"
     " at_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
     " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
@@ -172,7 +176,15 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
         prepare(s->db,
                 "INSERT INTO deliveries(id,sub_id,seq,run_id,status,attempts,next_at_us,created_us,"
                 "updated_us) VALUES(?1,?2,?3,?4,0,0,?5,?5,?5)",
-                &s->delivery_add)) {
+                &s->delivery_add) ||
+        prepare(s->db,
+                "INSERT OR REPLACE INTO attempts(delivery_id,n,at_us,duration_us,http_status,error,"
+                "response) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+                &s->attempt_add) ||
+        prepare(s->db,
+                "UPDATE deliveries SET status=?2, attempts=?3, next_at_us=?4, updated_us=?5"
+                " WHERE id=?1",
+                &s->delivery_set)) {
         snprintf(errbuf, errlen, "cannot prepare statements on %s: %s", path,
                  sqlite3_errmsg(s->db));
         goto fail;
@@ -188,9 +200,9 @@ void fg_store_close(fg_store_t *s)
 {
     if (s == NULL)
         return;
-    sqlite3_stmt *all[] = {s->find_id, s->append, s->run_get,     s->run_put,
-                           s->begin,   s->commit, s->rollback,    s->sp,
-                           s->sp_rel,  s->sp_rb,  s->delivery_add};
+    sqlite3_stmt *all[] = {s->find_id,      s->append,      s->run_get,     s->run_put, s->begin,
+                           s->commit,       s->rollback,    s->sp,          s->sp_rel,  s->sp_rb,
+                           s->delivery_add, s->attempt_add, s->delivery_set};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     if (s->db != NULL)
@@ -408,12 +420,7 @@ int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uin
 
 int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT OR REPLACE INTO attempts(delivery_id,n,at_us,duration_us,"
-                           "http_status,error,response) VALUES(?1,?2,?3,?4,?5,?6,?7)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "attempt_record");
+    sqlite3_stmt *st = s->attempt_add;
     sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)a->attempt);
     sqlite3_bind_int64(st, 3, a->at_us);
@@ -424,23 +431,15 @@ int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t 
         sqlite3_bind_text(st, 6, a->error, -1, SQLITE_STATIC);
     if (a->response != NULL)
         sqlite3_bind_text(st, 7, a->response, (int)a->response_len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    if (step_done(st) != FG_OK)
         return io_error(s->db, "attempt_record");
-    if (sqlite3_prepare_v2(s->db,
-                           "UPDATE deliveries SET status=?2, attempts=?3, next_at_us=?4,"
-                           " updated_us=?5 WHERE id=?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "attempt_record");
+    st = s->delivery_set;
     sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, a->new_status);
     sqlite3_bind_int(st, 3, (int)a->attempt);
     sqlite3_bind_int64(st, 4, a->next_at_us);
     sqlite3_bind_int64(st, 5, now_us);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "attempt_record");
+    return step_done(st) == FG_OK ? FG_OK : io_error(s->db, "attempt_record");
 }
 
 int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
@@ -619,35 +618,115 @@ void fg_store_reader_close(fg_store_reader_t *r)
     free(r);
 }
 
-int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
-                        size_t limit, fg_store_due_t *out, size_t *n)
+/* Reads rows of one of the two due queries into out (at most cap). */
+static int due_rows(sqlite3 *db, const char *sql, const char *sub_id, int64_t bound, size_t cap,
+                    fg_store_due_t *out, bool *due_flags, int64_t now_us, size_t *n)
 {
-    static const char *plain = "SELECT id, seq, coalesce(run_id,''), attempts FROM deliveries"
-                               " WHERE sub_id=?1 AND status IN (0,3) AND next_at_us <= ?2"
-                               " ORDER BY seq LIMIT ?3";
-    static const char *ordered =
-        "SELECT d.id, d.seq, coalesce(d.run_id,''), d.attempts FROM deliveries d"
-        " WHERE d.sub_id=?1 AND d.status IN (0,3) AND d.next_at_us <= ?2"
-        " AND (d.run_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.sub_id=d.sub_id"
-        " AND e.run_id=d.run_id AND e.status IN (0,3) AND e.seq < d.seq))"
-        " ORDER BY d.seq LIMIT ?3";
     sqlite3_stmt *st = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(r->db, per_run ? ordered : plain, -1, &st, NULL) != SQLITE_OK)
-        return io_error(r->db, "due");
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return io_error(db, "due");
     sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_us);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    sqlite3_bind_int64(st, 2, bound);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)cap);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) {
-        fg_store_due_t *d = &out[(*n)++];
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < cap) {
+        fg_store_due_t *d = &out[*n];
         snprintf(d->id, sizeof(d->id), "%s", (const char *)sqlite3_column_text(st, 0));
         d->seq = (uint64_t)sqlite3_column_int64(st, 1);
         snprintf(d->run_id, sizeof(d->run_id), "%s", (const char *)sqlite3_column_text(st, 2));
         d->attempts = (unsigned)sqlite3_column_int(st, 3);
+        if (due_flags != NULL)
+            due_flags[*n] = sqlite3_column_int64(st, 4) <= now_us;
+        (*n)++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(r->db, "due");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(db, "due");
+}
+
+static int cmp_due_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const fg_store_due_t *)a)->seq, y = ((const fg_store_due_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+#define DUE_WINDOW 512 /* pending rows looked at per round for per-run ordering */
+
+int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
+                        size_t limit, fg_store_due_t *out, size_t *n)
+{
+    /* Each walk follows a partial index: pending rows in sequence order, failed rows by when
+     * they are due; neither looks at more rows than it returns (per-run: a fixed window). */
+    static const char *pending_sql = "SELECT id, seq, coalesce(run_id,''), attempts, next_at_us"
+                                     " FROM deliveries WHERE sub_id=?1 AND status = 0"
+                                     " AND seq >= ?2 ORDER BY seq LIMIT ?3";
+    static const char *retry_sql = "SELECT id, seq, coalesce(run_id,''), attempts, next_at_us"
+                                   " FROM deliveries WHERE sub_id=?1 AND status = 3"
+                                   " AND next_at_us <= ?2 ORDER BY next_at_us LIMIT ?3";
+    static const char *failed_all_sql = "SELECT id, seq, coalesce(run_id,''), attempts, next_at_us"
+                                        " FROM deliveries WHERE sub_id=?1 AND status = 3"
+                                        " AND next_at_us <= ?2 ORDER BY next_at_us LIMIT ?3";
+    *n = 0;
+    if (limit == 0)
+        return FG_OK;
+    if (!per_run) {
+        fg_store_due_t *tmp = malloc(2 * limit * sizeof(*tmp));
+        size_t np = 0, nf = 0;
+        int rc = tmp ? due_rows(r->db, pending_sql, sub_id, 0, limit, tmp, NULL, now_us, &np)
+                     : FG_ERR_NOMEM;
+        if (rc == FG_OK)
+            rc = due_rows(r->db, retry_sql, sub_id, now_us, limit, tmp + np, NULL, now_us, &nf);
+        if (rc == FG_OK) {
+            qsort(tmp, np + nf, sizeof(*tmp), cmp_due_seq);
+            *n = np + nf < limit ? np + nf : limit;
+            memcpy(out, tmp, *n * sizeof(*tmp));
+        }
+        free(tmp);
+        return rc;
+    }
+    /* Per run: a failed delivery is its run's head (nothing later of the run goes before it
+     * succeeds or dies); among pending ones, the first of each run in sequence order is. */
+    size_t cap_f = 1024;
+    fg_store_due_t *failed = malloc(cap_f * sizeof(*failed));
+    bool *failed_due = malloc(cap_f * sizeof(*failed_due));
+    fg_store_due_t *pend = malloc(DUE_WINDOW * sizeof(*pend));
+    size_t nf = 0, np = 0;
+    int rc = failed && failed_due && pend ? FG_OK : FG_ERR_NOMEM;
+    if (rc == FG_OK)
+        rc = due_rows(r->db, failed_all_sql, sub_id, INT64_MAX, cap_f, failed, failed_due, now_us,
+                      &nf);
+    if (rc == FG_OK)
+        rc = due_rows(r->db, pending_sql, sub_id, 0, DUE_WINDOW, pend, NULL, now_us, &np);
+    if (rc == FG_OK) {
+        fg_store_due_t *cand = malloc((nf + np) * sizeof(*cand) + 1);
+        size_t nc = 0;
+        for (size_t i = 0; cand && i < nf; i++)
+            if (failed_due[i])
+                cand[nc++] = failed[i];
+        for (size_t i = 0; cand && i < np; i++) {
+            bool blocked = false;
+            if (pend[i].run_id[0] != '\0') {
+                for (size_t k = 0; k < nf && !blocked; k++)
+                    blocked = strcmp(failed[k].run_id, pend[i].run_id) == 0;
+                for (size_t k = 0; k < i && !blocked; k++)
+                    blocked = strcmp(pend[k].run_id, pend[i].run_id) == 0;
+            }
+            if (!blocked)
+                cand[nc++] = pend[i];
+        }
+        if (cand != NULL) {
+            qsort(cand, nc, sizeof(*cand), cmp_due_seq);
+            *n = nc < limit ? nc : limit;
+            memcpy(out, cand, *n * sizeof(*cand));
+            free(cand);
+        } else {
+            rc = FG_ERR_NOMEM;
+        }
+    }
+    free(failed);
+    free(failed_due);
+    free(pend);
+    return rc;
 }
 
 static void delivery_row(sqlite3_stmt *st, fg_store_delivery_t *d)

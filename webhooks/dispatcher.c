@@ -26,6 +26,7 @@
 typedef struct {
     fg_wh_sub_t sub;
     int in_flight;
+    int claimed;              /* its deliveries in flight or awaiting their commit */
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
 } dsub_t;
 
@@ -50,9 +51,16 @@ typedef struct {
     fg_store_attempt_t a;
     char delivery_id[48], sub_id[48];
     char error[256];
-    char resp[RESPONSE_KEEP];
+    char *resp;   /* the first bytes of the response body (malloc'd), or NULL */
     bool disable; /* 410 Gone, or failing for too long */
 } result_t;
+
+static void results_free(result_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(r[i].resp);
+    free(r);
+}
 
 typedef struct result_op {
     fg_writer_job_t job;
@@ -71,8 +79,8 @@ struct fg_wh_dispatcher {
     size_t nsubs;
     int64_t subs_loaded_ms;
     uint64_t subs_version; /* of the subscriptions table when last loaded */
-    char (*claimed)[48];   /* deliveries in flight or awaiting their commit */
-    size_t nclaimed, capclaimed;
+    char (*claimed)[48];   /* hash set: deliveries in flight or awaiting their commit */
+    size_t nclaimed, ntombs, capclaimed;
     result_t *pending; /* outcomes not yet handed to the writer */
     size_t npending, cappending;
     transfer_t *active; /* transfers in the multi handle */
@@ -83,34 +91,73 @@ struct fg_wh_dispatcher {
     fg_wh_dispatcher_stats_t stats;
 };
 
-/* --- claimed deliveries ------------------------------------------------------------------- */
+/* --- claimed deliveries: an open-addressing hash set of ids --------------------------------- */
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Slot of id, or of the empty slot where it would go. Slots hold "" when empty, "\x01" when
+ * deleted. */
+static size_t slot_of(struct fg_wh_dispatcher *d, const char *id, bool for_insert)
+{
+    size_t mask = d->capclaimed - 1, i = (size_t)hash_id(id) & mask, tomb = SIZE_MAX;
+    for (;;) {
+        const char *c = d->claimed[i];
+        if (c[0] == '\0')
+            return for_insert && tomb != SIZE_MAX ? tomb : i;
+        if (c[0] == '\x01') {
+            if (tomb == SIZE_MAX)
+                tomb = i;
+        } else if (strcmp(c, id) == 0) {
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+}
 
 static bool is_claimed(struct fg_wh_dispatcher *d, const char *id)
 {
-    for (size_t i = 0; i < d->nclaimed; i++)
-        if (strcmp(d->claimed[i], id) == 0)
-            return true;
-    return false;
+    return d->capclaimed > 0 && d->claimed[slot_of(d, id, false)][0] > '\x01';
 }
 
 static void claim(struct fg_wh_dispatcher *d, const char *id)
 {
-    if (d->nclaimed == d->capclaimed) {
-        d->capclaimed = d->capclaimed ? d->capclaimed * 2 : 64;
-        d->claimed = realloc(d->claimed, d->capclaimed * sizeof(d->claimed[0]));
+    if ((d->nclaimed + d->ntombs + 1) * 2 > d->capclaimed) {
+        /* grow (or just clean the tombstones) and rehash */
+        size_t oldcap = d->capclaimed;
+        char(*old)[48] = d->claimed;
+        d->capclaimed = oldcap ? (d->nclaimed * 4 > oldcap ? oldcap * 2 : oldcap) : 256;
+        d->claimed = calloc(d->capclaimed, sizeof(d->claimed[0]));
         if (d->claimed == NULL)
             abort();
+        d->ntombs = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i][0] > '\x01')
+                memcpy(d->claimed[slot_of(d, old[i], true)], old[i], 48);
+        free(old);
     }
-    snprintf(d->claimed[d->nclaimed++], 48, "%s", id);
+    size_t s = slot_of(d, id, true);
+    if (d->claimed[s][0] == '\x01')
+        d->ntombs--;
+    snprintf(d->claimed[s], 48, "%s", id);
+    d->nclaimed++;
 }
 
 static void unclaim(struct fg_wh_dispatcher *d, const char *id)
 {
-    for (size_t i = 0; i < d->nclaimed; i++) {
-        if (strcmp(d->claimed[i], id) == 0) {
-            memcpy(d->claimed[i], d->claimed[--d->nclaimed], 48);
-            return;
-        }
+    if (d->capclaimed == 0)
+        return;
+    size_t s = slot_of(d, id, false);
+    if (d->claimed[s][0] > '\x01') {
+        d->claimed[s][0] = '\x01';
+        d->claimed[s][1] = '\0';
+        d->nclaimed--;
+        d->ntombs++;
     }
 }
 
@@ -156,6 +203,7 @@ static void reload_row(void *ctx, const fg_store_sub_t *row)
     dsub_t *old = find_sub(r->d, row->id);
     if (old != NULL) {
         ds.in_flight = old->in_flight;
+        ds.claimed = old->claimed;
         ds.first_failure_us = old->first_failure_us;
     }
     dsub_t *grown = realloc(r->subs, (r->n + 1) * sizeof(*grown));
@@ -271,6 +319,7 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
         r->a.at_us = fg_time_now_us();
         r->a.new_status = FG_DELIVERY_DEAD;
         claim(d, due->id);
+        ds->claimed++;
         return true;
     }
     transfer_t *t = calloc(1, sizeof(*t));
@@ -352,6 +401,7 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
         d->active->prev = t;
     d->active = t;
     claim(d, due->id);
+    ds->claimed++;
     ds->in_flight++;
     return true;
 }
@@ -375,8 +425,10 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     r->a.attempt = t->attempt;
     r->a.at_us = t->started_us;
     r->a.duration_us = now - t->started_us;
-    memcpy(r->resp, t->resp, t->resp_len);
-    r->a.response_len = t->resp_len;
+    if (t->resp_len > 0 && (r->resp = malloc(t->resp_len)) != NULL) {
+        memcpy(r->resp, t->resp, t->resp_len);
+        r->a.response_len = t->resp_len;
+    }
     atomic_fetch_add(&d->stats.attempts, 1);
     bool ok = code == CURLE_OK && status >= 200 && status < 300;
     dsub_t *ds = find_sub(d, t->sub_id);
@@ -431,6 +483,15 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     }
 }
 
+/* Forgets a claimed delivery of a subscription (its outcome is committed, or dropped). */
+static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
+{
+    unclaim(d, r->delivery_id);
+    dsub_t *ds = find_sub(d, r->sub_id);
+    if (ds != NULL && ds->claimed > 0)
+        ds->claimed--;
+}
+
 /* --- outcomes through the writer ------------------------------------------------------------ */
 
 static int result_apply(fg_writer_job_t *job, fg_store_t *s)
@@ -483,8 +544,8 @@ static void flush_results(struct fg_wh_dispatcher *d)
     if (fg_writer_submit(d->cfg.writer, &op->job) != FG_OK) {
         /* stopping: the deliveries stay due in the store and are sent after a restart */
         for (size_t i = 0; i < op->n; i++)
-            unclaim(d, op->results[i].delivery_id);
-        free(op->results);
+            release_claim(d, &op->results[i]);
+        results_free(op->results, op->n);
         free(op);
     }
 }
@@ -498,11 +559,11 @@ static void release_done(struct fg_wh_dispatcher *d)
     while (op != NULL) {
         result_op_t *next = op->next_done;
         for (size_t i = 0; i < op->n; i++)
-            unclaim(d, op->results[i].delivery_id);
+            release_claim(d, &op->results[i]);
         if (op->job.status != FG_OK)
             fg_log(FG_LOG_ERROR, "webhook_results_not_stored", "error=\"%s\" attempts=%zu",
                    fg_strerror(op->job.status), op->n);
-        free(op->results);
+        results_free(op->results, op->n);
         free(op);
         op = next;
         atomic_store(&d->poked, true); /* slots are free again */
@@ -523,7 +584,7 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         dsub_t *ds = &d->subs[i];
         if (!ds->sub.enabled || ds->in_flight >= ds->sub.max_in_flight)
             continue;
-        size_t want = (size_t)(ds->sub.max_in_flight - ds->in_flight) + d->nclaimed;
+        size_t want = (size_t)(ds->sub.max_in_flight - ds->in_flight + ds->claimed);
         size_t n = 0;
         if (fg_store_reader_due(d->reader, ds->sub.id, now, ds->sub.ordering == FG_WH_ORDER_PER_RUN,
                                 want < MAX_DUE ? want : MAX_DUE, due, &n) != FG_OK)
@@ -625,7 +686,7 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
         fg_wh_sub_dispose(&d->subs[i].sub);
     free(d->subs);
     free(d->claimed);
-    free(d->pending);
+    results_free(d->pending, d->npending);
     curl_multi_cleanup(d->multi);
     fg_store_reader_close(d->reader);
     pthread_mutex_destroy(&d->done_lock);

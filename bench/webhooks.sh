@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Webhook benchmarks (issue #3): an nginx sink answering 204, its raw capacity with wrk, then
+# flowgate's deliveries per second with 1 and 100 subscriptions, and publish-to-first-attempt
+# latency at 1,000 events/s with 100 subscriptions, without and with 10 of them hanging.
+# Prints figures; never fails on them. Needs nginx and wrk (`.ci/install-deps.sh bench`).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${FLOWGATE_BIN:-./build/flowgate}
+ulimit -n 20000 2>/dev/null || true
+WORK=$(mktemp -d /tmp/fg-whbench-XXXXXX)
+SINK_PORT=18900
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/body;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$SINK_PORT;
+        location / { return 204; }
+    }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+trap 'nginx -c "$WORK/nginx.conf" -p "$WORK" -s stop 2>/dev/null; rm -rf "$WORK"' EXIT
+sleep 0.3
+
+BODY='{"type":"log_line","run_id":"3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60","step_id":"0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61","step_name":"bench","stream":"stdout","line":"t1","id":"01a2036c-ed9c-711f-b9d9-b6dfc7152e46","at":"2026-11-22T13:00:00.000000Z"}'
+cat > "$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+echo "== sink capacity: wrk POST of the same body, 1 thread, 32 connections, 5 s"
+wrk -t1 -c32 -d5s -s "$WORK/post.lua" "http://127.0.0.1:$SINK_PORT/" | grep -E "Requests/sec|Latency"
+
+run() {
+    DATA=$(mktemp -d /tmp/fg-whbench-data-XXXXXX)
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2> "$DATA/log" &
+    PID=$!
+    for _ in $(seq 100); do
+        PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$DATA/log" | cut -d: -f2)
+        [ -n "$PORT" ] && break
+        sleep 0.05
+    done
+    FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
+    kill -TERM "$PID"; wait "$PID" 2>/dev/null
+    rm -rf "$DATA"
+}
+
+if [ "${1:-all}" = all ] || [ "$1" = throughput ]; then
+    echo "== deliveries per second (signing and outbox on)"
+    run throughput 1 20000
+    run throughput 100 500
+fi
+if [ "${1:-all}" = all ] || [ "$1" = latency ]; then
+    echo "== publish-to-first-attempt latency"
+    run latency 1000 10 0 1
+fi
+if [ "${1:-all}" = all ] || [ "$1" = isolation ]; then
+    echo "== isolation: 100 subscriptions at 50 events/s, then 10 of them hanging"
+    run latency 50 10 0 100
+    run latency 50 10 10 100
+fi
