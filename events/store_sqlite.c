@@ -29,8 +29,23 @@ struct fg_store {
 
 struct fg_store_reader {
     sqlite3 *db;
-    sqlite3_stmt *bounds; /* SELECT max(seq), purged_through */
+    sqlite3_stmt *bounds;    /* SELECT max(seq), purged_through */
+    sqlite3_stmt *cached[8]; /* statements prepared on first use, by the text's slot */
 };
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+
+/* A reader's persistent statement for sql (one of a few fixed texts), prepared on first use. */
+static sqlite3_stmt *cached(fg_store_reader_t *r, int slot, const char *sql)
+{
+    if (r->cached[slot] == NULL && prepare(r->db, sql, &r->cached[slot]) != FG_OK)
+        return NULL;
+    sqlite3_reset(r->cached[slot]);
+    sqlite3_clear_bindings(r->cached[slot]);
+    return r->cached[slot];
+}
+
+enum { C_EVENT_JSON, C_PENDING, C_RETRY, C_SUBS_VERSION };
 
 static int io_error(sqlite3 *db, const char *what)
 {
@@ -614,17 +629,21 @@ void fg_store_reader_close(fg_store_reader_t *r)
     if (r == NULL)
         return;
     sqlite3_finalize(r->bounds);
+    for (size_t i = 0; i < sizeof(r->cached) / sizeof(r->cached[0]); i++)
+        sqlite3_finalize(r->cached[i]);
     sqlite3_close(r->db);
     free(r);
 }
 
 /* Reads rows of one of the two due queries into out (at most cap). */
-static int due_rows(sqlite3 *db, const char *sql, const char *sub_id, int64_t bound, size_t cap,
-                    fg_store_due_t *out, bool *due_flags, int64_t now_us, size_t *n)
+static int due_rows(fg_store_reader_t *r, int slot, const char *sql, const char *sub_id,
+                    int64_t bound, size_t cap, fg_store_due_t *out, bool *due_flags, int64_t now_us,
+                    size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3 *db = r->db;
+    sqlite3_stmt *st = cached(r, slot, sql);
     *n = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (st == NULL)
         return io_error(db, "due");
     sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, bound);
@@ -640,7 +659,7 @@ static int due_rows(sqlite3 *db, const char *sql, const char *sub_id, int64_t bo
             due_flags[*n] = sqlite3_column_int64(st, 4) <= now_us;
         (*n)++;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(db, "due");
 }
 
@@ -672,10 +691,11 @@ int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us
     if (!per_run) {
         fg_store_due_t *tmp = malloc(2 * limit * sizeof(*tmp));
         size_t np = 0, nf = 0;
-        int rc = tmp ? due_rows(r->db, pending_sql, sub_id, 0, limit, tmp, NULL, now_us, &np)
+        int rc = tmp ? due_rows(r, C_PENDING, pending_sql, sub_id, 0, limit, tmp, NULL, now_us, &np)
                      : FG_ERR_NOMEM;
         if (rc == FG_OK)
-            rc = due_rows(r->db, retry_sql, sub_id, now_us, limit, tmp + np, NULL, now_us, &nf);
+            rc =
+                due_rows(r, C_RETRY, retry_sql, sub_id, now_us, limit, tmp + np, NULL, now_us, &nf);
         if (rc == FG_OK) {
             qsort(tmp, np + nf, sizeof(*tmp), cmp_due_seq);
             *n = np + nf < limit ? np + nf : limit;
@@ -693,10 +713,10 @@ int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us
     size_t nf = 0, np = 0;
     int rc = failed && failed_due && pend ? FG_OK : FG_ERR_NOMEM;
     if (rc == FG_OK)
-        rc = due_rows(r->db, failed_all_sql, sub_id, INT64_MAX, cap_f, failed, failed_due, now_us,
-                      &nf);
+        rc = due_rows(r, C_RETRY, failed_all_sql, sub_id, INT64_MAX, cap_f, failed, failed_due,
+                      now_us, &nf);
     if (rc == FG_OK)
-        rc = due_rows(r->db, pending_sql, sub_id, 0, DUE_WINDOW, pend, NULL, now_us, &np);
+        rc = due_rows(r, C_PENDING, pending_sql, sub_id, 0, DUE_WINDOW, pend, NULL, now_us, &np);
     if (rc == FG_OK) {
         fg_store_due_t *cand = malloc((nf + np) * sizeof(*cand) + 1);
         size_t nc = 0;
@@ -833,9 +853,8 @@ int fg_store_reader_next_retry(fg_store_reader_t *r, int64_t *at_us)
 
 int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(r->db, "SELECT body FROM events WHERE seq=?1", -1, &st, NULL) !=
-        SQLITE_OK)
+    sqlite3_stmt *st = cached(r, C_EVENT_JSON, "SELECT body FROM events WHERE seq=?1");
+    if (st == NULL)
         return io_error(r->db, "event_json");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     int rc = sqlite3_step(st), err = FG_OK;
@@ -851,7 +870,7 @@ int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, 
     } else {
         err = rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(r->db, "event_json");
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return err;
 }
 
