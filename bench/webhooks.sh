@@ -61,7 +61,7 @@ if [ "${1:-all}" = all ] || [ "$1" = latency ]; then
     run latency 1000 10 0 1
 fi
 if [ "${1:-all}" = all ] || [ "$1" = isolation ]; then
-    echo "== isolation: 100 subscriptions at 50 events/s, then 10 of them hanging"
-    run latency 50 10 0 100
+    echo "== isolation: 90 healthy subscriptions at 50 events/s, alone and beside 10 hanging ones"
+    run latency 50 10 0 90
     run latency 50 10 10 100
 fi

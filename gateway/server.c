@@ -180,12 +180,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* --- the writer's fan-out to the loops ---------------------------------------------------- */
 
+/* Writer thread: tells the dispatcher which subscriptions got deliveries in the commit. */
+static void mark_fresh(void *ctx, const char *sub_id)
+{
+    fg_wh_dispatcher_mark(ctx, sub_id);
+}
+
 /* Writer thread: announce a committed batch to every loop. */
 static void on_commit(void *ctx, fg_event_t **events, size_t n)
 {
     fg_server_t *srv = ctx;
     if (srv->dispatcher != NULL)
-        fg_wh_dispatcher_poke(srv->dispatcher);
+        fg_wh_outbox_take_fresh(srv->outbox, mark_fresh, srv->dispatcher);
     fg_batch_t *batch = fg_batch_create(events, n);
     if (batch == NULL) {
         fg_log(FG_LOG_ERROR, "out_of_memory", "where=on_commit");

@@ -27,6 +27,7 @@ typedef struct {
     fg_wh_sub_t sub;
     int in_flight;
     int claimed;              /* its deliveries in flight or awaiting their commit */
+    bool check;               /* may have due deliveries: query it in the next round */
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
 } dsub_t;
 
@@ -84,8 +85,11 @@ struct fg_wh_dispatcher {
     result_t *pending; /* outcomes not yet handed to the writer */
     size_t npending, cappending;
     transfer_t *active; /* transfers in the multi handle */
-    _Atomic bool poked;
+    _Atomic bool poked; /* look at every subscription */
     _Atomic bool stopping;
+    pthread_mutex_t marks_lock; /* guards marks */
+    char (*marks)[48];          /* subscriptions with new deliveries since the last round */
+    size_t nmarks, capmarks;
     pthread_mutex_t done_lock; /* guards done */
     result_op_t *done;         /* committed ops to release */
     fg_wh_dispatcher_stats_t stats;
@@ -201,6 +205,7 @@ static void reload_row(void *ctx, const fg_store_sub_t *row)
     ds.sub.enabled = row->enabled;
     /* keep what the dispatcher knows of it */
     dsub_t *old = find_sub(r->d, row->id);
+    ds.check = true;
     if (old != NULL) {
         ds.in_flight = old->in_flight;
         ds.claimed = old->claimed;
@@ -434,6 +439,8 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     dsub_t *ds = find_sub(d, t->sub_id);
     if (ds != NULL && ds->in_flight > 0)
         ds->in_flight--;
+    if (ds != NULL)
+        ds->check = true; /* a slot is free */
     if (ok) {
         r->a.http_status = (int)status;
         r->a.new_status = FG_DELIVERY_SUCCEEDED;
@@ -490,6 +497,8 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
     dsub_t *ds = find_sub(d, r->sub_id);
     if (ds != NULL && ds->claimed > 0)
         ds->claimed--;
+    if (ds != NULL)
+        ds->check = true; /* its next deliveries (or its next of a run) may now go */
 }
 
 /* --- outcomes through the writer ------------------------------------------------------------ */
@@ -566,11 +575,25 @@ static void release_done(struct fg_wh_dispatcher *d)
         results_free(op->results, op->n);
         free(op);
         op = next;
-        atomic_store(&d->poked, true); /* slots are free again */
     }
 }
 
 /* --- the thread ----------------------------------------------------------------------------- */
+
+/* Takes the marks posted by commits: those subscriptions got new deliveries. */
+static void take_marks(struct fg_wh_dispatcher *d)
+{
+    pthread_mutex_lock(&d->marks_lock);
+    for (size_t i = 0; i < d->nmarks; i++) {
+        dsub_t *ds = find_sub(d, d->marks[i]);
+        if (ds != NULL)
+            ds->check = true;
+        else
+            atomic_store(&d->poked, true); /* a subscription this thread has not loaded yet */
+    }
+    d->nmarks = 0;
+    pthread_mutex_unlock(&d->marks_lock);
+}
 
 static void schedule_round(struct fg_wh_dispatcher *d)
 {
@@ -580,10 +603,12 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         reload_subs(d);
     int64_t now = fg_time_now_us();
     fg_store_due_t due[MAX_DUE];
+    bool all = atomic_exchange(&d->poked, false);
     for (size_t i = 0; i < d->nsubs; i++) {
         dsub_t *ds = &d->subs[i];
-        if (!ds->sub.enabled || ds->in_flight >= ds->sub.max_in_flight)
+        if (!(ds->check || all) || !ds->sub.enabled || ds->in_flight >= ds->sub.max_in_flight)
             continue;
+        ds->check = false;
         size_t want = (size_t)(ds->sub.max_in_flight - ds->in_flight + ds->claimed);
         size_t n = 0;
         if (fg_store_reader_due(d->reader, ds->sub.id, now, ds->sub.ordering == FG_WH_ORDER_PER_RUN,
@@ -593,6 +618,8 @@ static void schedule_round(struct fg_wh_dispatcher *d)
             if (!is_claimed(d, due[k].id))
                 start(d, ds, &due[k]);
         }
+        if (n == want)
+            ds->check = true; /* a full page: there may be more */
     }
 }
 
@@ -606,11 +633,12 @@ static void *dispatcher_main(void *arg)
         int64_t now_ms = fg_time_mono_ms();
         if (now_ms - d->subs_loaded_ms >= SUBS_RELOAD_MS)
             reload_subs(d);
-        bool due_check = now_ms >= next_retry_check;
-        if (atomic_exchange(&d->poked, false) || due_check) {
-            schedule_round(d);
+        if (now_ms >= next_retry_check) {
+            atomic_store(&d->poked, true); /* retries may have come due */
             next_retry_check = now_ms + 250;
         }
+        take_marks(d);
+        schedule_round(d);
         int running = 0;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
@@ -624,7 +652,6 @@ static void *dispatcher_main(void *arg)
             finish(d, t, code);
             curl_multi_remove_handle(d->multi, t->easy);
             transfer_free(t);
-            atomic_store(&d->poked, true);
         }
         flush_results(d);
         curl_multi_poll(d->multi, NULL, 0, 100, NULL);
@@ -651,6 +678,7 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
     }
     d->multi = curl_multi_init();
     pthread_mutex_init(&d->done_lock, NULL);
+    pthread_mutex_init(&d->marks_lock, NULL);
     if (d->multi == NULL || pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
         if (d->multi)
             curl_multi_cleanup(d->multi);
@@ -665,6 +693,27 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
 void fg_wh_dispatcher_poke(fg_wh_dispatcher_t *d)
 {
     atomic_store(&d->poked, true);
+    curl_multi_wakeup(d->multi);
+}
+
+void fg_wh_dispatcher_mark(fg_wh_dispatcher_t *d, const char *sub_id)
+{
+    pthread_mutex_lock(&d->marks_lock);
+    bool known = false;
+    for (size_t i = 0; i < d->nmarks && !known; i++)
+        known = strcmp(d->marks[i], sub_id) == 0;
+    if (!known) {
+        if (d->nmarks == d->capmarks) {
+            size_t cap = d->capmarks ? d->capmarks * 2 : 64;
+            char(*m)[48] = realloc(d->marks, cap * sizeof(*m));
+            if (m == NULL)
+                abort();
+            d->marks = m;
+            d->capmarks = cap;
+        }
+        snprintf(d->marks[d->nmarks++], 48, "%.47s", sub_id);
+    }
+    pthread_mutex_unlock(&d->marks_lock);
     curl_multi_wakeup(d->multi);
 }
 
@@ -690,6 +739,8 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     curl_multi_cleanup(d->multi);
     fg_store_reader_close(d->reader);
     pthread_mutex_destroy(&d->done_lock);
+    pthread_mutex_destroy(&d->marks_lock);
+    free(d->marks);
     free(d);
 }
 

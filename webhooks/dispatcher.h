@@ -48,8 +48,11 @@ typedef struct fg_wh_dispatcher fg_wh_dispatcher_t;
 /** Starts the thread. FG_OK, FG_ERR_IO (no reader, no thread) or FG_ERR_NOMEM. */
 int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatcher_t **out);
 
-/** New deliveries may be due (after a commit). Any thread; cheap; never blocks. */
+/** Deliveries of any subscription may be due (after a retry or replay). Any thread; cheap. */
 void fg_wh_dispatcher_poke(fg_wh_dispatcher_t *d);
+
+/** A subscription got new deliveries (after a commit). Any thread; takes a short lock. */
+void fg_wh_dispatcher_mark(fg_wh_dispatcher_t *d, const char *sub_id);
 
 /** Stops: transfers in flight are abandoned (they are sent again after a restart). */
 void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d);

@@ -139,8 +139,20 @@ int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int
         fg_uuid_new(id + 4);
         if (fg_store_delivery_add(s, id, o->subs[i]->id, view->seq, view->run_id, now_us) != FG_OK)
             return FG_ERR_IO;
+        o->subs[i]->fresh_deliveries = true;
     }
     return FG_OK;
+}
+
+void fg_wh_outbox_take_fresh(fg_wh_outbox_t *o, void (*cb)(void *ctx, const char *sub_id),
+                             void *ctx)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        if (o->subs[i]->fresh_deliveries) {
+            o->subs[i]->fresh_deliveries = false;
+            cb(ctx, o->subs[i]->id);
+        }
+    }
 }
 
 /* Stores a subscription as it is now. */

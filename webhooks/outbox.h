@@ -40,6 +40,13 @@ size_t fg_wh_outbox_count(const fg_wh_outbox_t *o);
 /** The writer's on_stored hook (ctx is the outbox): writes the matching deliveries. */
 int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int64_t now_us);
 
+/**
+ * Writer thread, after a commit: calls cb with the id of every subscription that got deliveries
+ * in it (so the dispatcher looks at those), and forgets them.
+ */
+void fg_wh_outbox_take_fresh(fg_wh_outbox_t *o, void (*cb)(void *ctx, const char *sub_id),
+                             void *ctx);
+
 /** The writer's on_rollback hook: reloads the set from the store. */
 void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s);
 

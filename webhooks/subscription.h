@@ -43,6 +43,7 @@ typedef struct {
     char secret[FG_WH_SECRET_MAX];     /* "whsec_…" */
     char old_secret[FG_WH_SECRET_MAX]; /* the previous secret during a rotation, or "" */
     int64_t old_secret_until_us;       /* when old_secret stops signing */
+    bool fresh_deliveries; /* outbox: deliveries added in the open transaction, not announced */
 } fg_wh_sub_t;
 
 /** Initialises an empty subscription with the defaults. */
