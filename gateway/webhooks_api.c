@@ -349,23 +349,34 @@ static int get_delivery(h2o_req_t *req, const char *id)
     return 0;
 }
 
-int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t len)
+/* Splits "/{id}[/tail]": copies the id into idbuf[48] and points *tail at what follows it ("" or
+ * "/…"). False when there is no id or it is too long. */
+static bool path_id(const char *rest, size_t len, char *idbuf, const char **tail, size_t *tail_len)
 {
-    if (len < 2 || rest[0] != '/') {
-        fg_http_error(req, 404, "not_found", "no such path", NULL, NULL, -1);
-        return 0;
-    }
+    if (len < 2 || rest[0] != '/')
+        return false;
     const char *id = rest + 1, *end = rest + len;
     const char *slash = memchr(id, '/', (size_t)(end - id));
     size_t id_len = (size_t)((slash ? slash : end) - id);
+    if (id_len == 0 || id_len >= 48)
+        return false;
+    memcpy(idbuf, id, id_len);
+    idbuf[id_len] = '\0';
+    *tail = slash ? slash : end;
+    *tail_len = (size_t)(end - *tail);
+    return true;
+}
+
+int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t len)
+{
     char idbuf[48];
-    if (id_len == 0 || id_len >= sizeof(idbuf)) {
+    const char *slash, *end = rest + len;
+    size_t tail_len;
+    if (!path_id(rest, len, idbuf, &slash, &tail_len)) {
         fg_http_error(req, 404, "not_found", "no such delivery", NULL, NULL, -1);
         return 0;
     }
-    memcpy(idbuf, id, id_len);
-    idbuf[id_len] = '\0';
-    if (slash == NULL) {
+    if (tail_len == 0) {
         if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
             return get_delivery(req, idbuf);
         method_not_allowed(req, "GET");
@@ -404,19 +415,14 @@ int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t len)
         method_not_allowed(req, "GET, POST");
         return 0;
     }
-    /* "/{id}" then "", "/secret" or "/secret/rotate" */
-    const char *id = rest + 1, *end = rest + len;
-    const char *slash = memchr(id, '/', (size_t)(end - id));
-    size_t id_len = (size_t)((slash ? slash : end) - id);
+    /* "/{id}" then "", "/secret", "/secret/rotate", "/deliveries" or "/replay" */
     char idbuf[48];
-    if (id_len == 0 || id_len >= sizeof(idbuf)) {
+    const char *tail;
+    size_t tail_len;
+    if (!path_id(rest, len, idbuf, &tail, &tail_len)) {
         not_found(req);
         return 0;
     }
-    memcpy(idbuf, id, id_len);
-    idbuf[id_len] = '\0';
-    const char *tail = slash ? slash : end;
-    size_t tail_len = (size_t)(end - tail);
     if (tail_len == 0) {
         if (is(req, "GET"))
             return read_subs(req, idbuf, false);
