@@ -242,9 +242,6 @@ int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
 /** A value that changes whenever a subscription is added, changed or removed. */
 int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);
 
-/** The earliest next_at of a failed delivery of any subscription, or INT64_MAX. */
-int fg_store_reader_next_retry(fg_store_reader_t *r, int64_t *at_us);
-
 /**
  * The stored JSON of event seq, malloc'd into *json (caller frees). FG_ERR_NOT_FOUND when
  * retention has removed it.

@@ -682,9 +682,6 @@ int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us
     static const char *retry_sql = "SELECT id, seq, coalesce(run_id,''), attempts, next_at_us"
                                    " FROM deliveries WHERE sub_id=?1 AND status = 3"
                                    " AND next_at_us <= ?2 ORDER BY next_at_us LIMIT ?3";
-    static const char *failed_all_sql = "SELECT id, seq, coalesce(run_id,''), attempts, next_at_us"
-                                        " FROM deliveries WHERE sub_id=?1 AND status = 3"
-                                        " AND next_at_us <= ?2 ORDER BY next_at_us LIMIT ?3";
     *n = 0;
     if (limit == 0)
         return FG_OK;
@@ -713,8 +710,8 @@ int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us
     size_t nf = 0, np = 0;
     int rc = failed && failed_due && pend ? FG_OK : FG_ERR_NOMEM;
     if (rc == FG_OK)
-        rc = due_rows(r, C_RETRY, failed_all_sql, sub_id, INT64_MAX, cap_f, failed, failed_due,
-                      now_us, &nf);
+        rc = due_rows(r, C_RETRY, retry_sql, sub_id, INT64_MAX, cap_f, failed, failed_due, now_us,
+                      &nf);
     if (rc == FG_OK)
         rc = due_rows(r, C_PENDING, pending_sql, sub_id, 0, DUE_WINDOW, pend, NULL, now_us, &np);
     if (rc == FG_OK) {
@@ -835,19 +832,6 @@ int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version)
     if (rc != SQLITE_OK)
         return io_error(r->db, "subs_version");
     *version = v;
-    return FG_OK;
-}
-
-int fg_store_reader_next_retry(fg_store_reader_t *r, int64_t *at_us)
-{
-    int rc;
-    uint64_t v = query_u64(r->db,
-                           "SELECT coalesce(min(next_at_us), 0) FROM deliveries"
-                           " WHERE status = 3",
-                           &rc);
-    if (rc != SQLITE_OK)
-        return io_error(r->db, "next_retry");
-    *at_us = v == 0 ? INT64_MAX : (int64_t)v;
     return FG_OK;
 }
 

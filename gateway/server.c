@@ -34,8 +34,6 @@ typedef struct {
     h2o_multithread_message_t super;
 } ctl_msg_t;
 
-static uint16_t bound_port;
-
 /* A server whose connections outlived the shutdown grace period, kept reachable until exit. */
 static fg_server_t *abandoned_server;
 
@@ -550,7 +548,6 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         if (port == 0)
             port = fd_port(srv->loops[i].listen_fd); /* the others join the chosen port */
     }
-    bound_port = port;
 
     h2o_config_init(&srv->h2o_config);
     srv->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("flowgate"));
@@ -624,12 +621,6 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
            srv->nloops, srv->db_path, last_seq);
     *out = srv;
     return FG_OK;
-}
-
-uint16_t fg_server_port(const fg_server_t *srv)
-{
-    (void)srv;
-    return bound_port;
 }
 
 void fg_server_stop(fg_server_t *srv)

@@ -20,9 +20,6 @@ typedef struct fg_server fg_server_t;
 int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out, char *err,
                     size_t errcap);
 
-/** The port actually listened on (useful with port 0). */
-uint16_t fg_server_port(const fg_server_t *srv);
-
 /**
  * Graceful stop: stop accepting, answer the publishes in flight, end every stream cleanly (up to
  * server.shutdown_grace_ms), stop the writer, close the store, free everything.

@@ -78,8 +78,6 @@ static void release_queue(fg_stream_t *s)
 static void on_dispose(void *p)
 {
     fg_stream_t *s = p;
-    if (s->loop == NULL)
-        return; /* allocated, then the request was rejected before init */
     if (s->counted) {
         s->loop->nstreams--;
         atomic_fetch_sub(&s->loop->server->streams_open, 1);

@@ -65,9 +65,8 @@ static void not_found(h2o_req_t *req)
 static void op_answer(fg_pending_t *p, h2o_req_t *req)
 {
     op_ctx_t *c = (op_ctx_t *)p;
-    if (c->op.job.status == FG_OK &&
-        (c->op.kind == FG_WH_OP_RETRY || c->op.kind == FG_WH_OP_REPLAY))
-        fg_wh_dispatcher_poke(fg_loop_of(req)->server->dispatcher); /* new work is due */
+    if (c->op.job.status == FG_OK) /* new work, or new secrets, settings or subscriptions */
+        fg_wh_dispatcher_poke(fg_loop_of(req)->server->dispatcher);
     switch (c->op.job.status) {
     case FG_OK:
         if (c->ok_status == 204) {

@@ -19,9 +19,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MAX_DUE 256         /* deliveries asked for per subscription per round */
-#define RESPONSE_KEEP 4096  /* bytes of a response body kept with its attempt */
-#define SUBS_RELOAD_MS 1000 /* subscriptions are re-read at least this often */
+#define MAX_DUE 256        /* deliveries asked for per subscription per round */
+#define RESPONSE_KEEP 4096 /* bytes of a response body kept with its attempt */
 
 typedef struct {
     fg_wh_sub_t sub;
@@ -78,7 +77,6 @@ struct fg_wh_dispatcher {
     fg_store_reader_t *reader;
     dsub_t *subs; /* enabled and disabled; dispatcher thread */
     size_t nsubs;
-    int64_t subs_loaded_ms;
     uint64_t subs_version; /* of the subscriptions table when last loaded */
     char (*claimed)[48];   /* hash set: deliveries in flight or awaiting their commit */
     size_t nclaimed, ntombs, capclaimed;
@@ -233,7 +231,6 @@ static void reload_subs(struct fg_wh_dispatcher *d)
     free(d->subs);
     d->subs = r.subs;
     d->nsubs = r.n;
-    d->subs_loaded_ms = fg_time_mono_ms();
 }
 
 /* --- transfers ------------------------------------------------------------------------------ */
@@ -597,13 +594,15 @@ static void take_marks(struct fg_wh_dispatcher *d)
 
 static void schedule_round(struct fg_wh_dispatcher *d)
 {
-    /* Deliveries are signed with the secrets as they are now: reload on any change. */
-    uint64_t version;
-    if (fg_store_reader_subs_version(d->reader, &version) == FG_OK && version != d->subs_version)
-        reload_subs(d);
     int64_t now = fg_time_now_us();
     fg_store_due_t due[MAX_DUE];
     bool all = atomic_exchange(&d->poked, false);
+    /* On full rounds (the API pokes after every subscription change, the retry tick every
+     * 250 ms): deliveries are signed with the secrets as they are now, so reload on any change. */
+    uint64_t version;
+    if (all && fg_store_reader_subs_version(d->reader, &version) == FG_OK &&
+        version != d->subs_version)
+        reload_subs(d);
     for (size_t i = 0; i < d->nsubs; i++) {
         dsub_t *ds = &d->subs[i];
         if (!(ds->check || all) || !ds->sub.enabled || ds->in_flight >= ds->sub.max_in_flight)
@@ -631,8 +630,6 @@ static void *dispatcher_main(void *arg)
     while (!atomic_load(&d->stopping)) {
         release_done(d);
         int64_t now_ms = fg_time_mono_ms();
-        if (now_ms - d->subs_loaded_ms >= SUBS_RELOAD_MS)
-            reload_subs(d);
         if (now_ms >= next_retry_check) {
             atomic_store(&d->poked, true); /* retries may have come due */
             next_retry_check = now_ms + 250;

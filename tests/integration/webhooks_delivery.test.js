@@ -63,9 +63,9 @@ test('webhook deliveries end to end', async (t) => {
     const ok = await subscribe('/ok');
     const flaky = await subscribe('/flaky');
     const gone = await subscribe('/gone');
-    const moved = await subscribe('/moved');
-    const busy = await subscribe('/busy');
-    const hang = await subscribe('/hang', { max_in_flight: 2 });
+    await subscribe('/moved');
+    await subscribe('/busy');
+    await subscribe('/hang', { max_in_flight: 2 });
     const run = uuid();
     const sent = await publish(srv.base, [ev.log(run, 'one'), ev.log(run, 'two'), ev.signedIn()]);
 
@@ -148,7 +148,6 @@ test('webhook deliveries end to end', async (t) => {
     } else {
       t.diagnostic(`skipped the connect-time guard check: ${name} does not resolve to a loopback address`);
     }
-    assert.ok(busy.id && moved.id && hang.id);
   } finally {
     await srv.stop();
     srv.cleanup();
