@@ -4,7 +4,7 @@
 //   node bench/webhooks.js throughput SUBS EVENTS     deliveries/s with SUBS subscriptions
 //   node bench/webhooks.js latency RATE SECONDS HANGING SUBS
 //        publish-to-first-attempt p50/p99 at RATE events/s with SUBS subscriptions to an
-//        in-process receiver, HANGING of which point at a path that never answers
+//        bench/sink.c receiver (FG_SINK), HANGING of which point at a path that never answers
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 
@@ -35,7 +35,7 @@ async function succeeded() {
 
 async function throughput(subs, events) {
   for (let i = 0; i < subs; i++) {
-    const r = await call('POST', '/v1/webhooks', { url: `${process.env.SINK_URL}/s${i}`, max_in_flight: 32 });
+    const r = await call('POST', '/v1/webhooks', { url: process.env.SINK_SPREAD ? `http://127.0.0.${1 + (i % 100)}:18900/s${i}` : `${process.env.SINK_URL}/s${i}`, max_in_flight: 32 });
     if (r.status !== 201) throw new Error(r.text);
   }
   const base = await succeeded();
@@ -55,28 +55,26 @@ async function throughput(subs, events) {
   console.log(`webhook deliveries, ${subs} subscription(s) x ${events} events: ${done - base} of ${subs * events} succeeded in ${secs.toFixed(2)} s -> ${Math.round((done - base) / secs)} deliveries/s (publishing took ${((tPublished - t0) / 1000).toFixed(2)} s)`);
 }
 
+// The receiver is bench/sink.c (FG_SINK): it timestamps arrivals itself, so a burst of 90
+// requests is not queued behind a single-threaded Node server.
 async function latency(rate, seconds, hanging, subs) {
-  const arrivals = [];
-  const sent = new Map();
-  const rx = http.createServer((req, res) => {
-    if (req.url.startsWith('/hang')) return; // never answers
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const t = now();
-      const ev = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      arrivals.push({ line: ev.line, t });
-      res.writeHead(204);
-      res.end();
-    });
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { spawn } = require('node:child_process');
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fg-sink-')), 'arrivals');
+  const sink = spawn(process.env.FG_SINK, [out], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    sink.stdout.on('data', (c) => { const m = String(c).match(/port (\d+)/); if (m) resolve(Number(m[1])); });
+    sink.on('exit', () => reject(new Error('fg_sink exited')));
   });
-  await new Promise((r) => rx.listen(0, '127.0.0.1', r));
-  const port = rx.address().port;
+  const sent = new Map();
   for (let i = 0; i < subs; i++) {
-    const path = i < hanging ? `/hang${i}` : `/ok${i}`;
-    const r = await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${port}${path}`, max_in_flight: 8 });
+    const p = i < hanging ? `/hang${i}` : `/ok${i}`;
+    const r = await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${port}${p}`, max_in_flight: 8 });
     if (r.status !== 201) throw new Error(r.text);
   }
+  const base = await succeeded();
   const total = rate * seconds;
   const t0 = now();
   for (let i = 0; i < total; i++) {
@@ -88,12 +86,17 @@ async function latency(rate, seconds, hanging, subs) {
   }
   const healthy = subs - hanging;
   const deadline = now() + 30000;
-  while (arrivals.length < total * healthy && now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const lat = arrivals.map((a) => a.t - sent.get(a.line)).sort((a, b) => a - b);
+  while ((await succeeded()) - base < total * healthy && now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const exited = new Promise((r) => sink.on('exit', r));
+  sink.kill('SIGTERM');
+  await exited;
+  const lat = fs.readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => {
+    const [line, us] = l.split(' ');
+    return Number(us) / 1000 - sent.get(line);
+  }).sort((a, b) => a - b);
+  fs.rmSync(path.dirname(out), { recursive: true, force: true });
   const p = (q) => lat[Math.min(lat.length - 1, Math.floor(lat.length * q))];
   console.log(`publish-to-first-attempt at ${rate} events/s x ${healthy} healthy subscriptions${hanging ? ` (+${hanging} hanging)` : ''}: ${lat.length} of ${total * healthy} arrived; p50 ${p(0.5).toFixed(2)} ms, p99 ${p(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms`);
-  rx.closeAllConnections();
-  rx.close();
   agent.destroy();
 }
 

@@ -46,7 +46,7 @@ run() {
         [ -n "$PORT" ] && break
         sleep 0.05
     done
-    FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
+    FG_SINK=${FG_SINK:-./build/fg_sink} FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
     kill -TERM "$PID"; wait "$PID" 2>/dev/null
     rm -rf "$DATA"
 }

@@ -14,6 +14,9 @@ int64_t fg_time_now_us(void);
 /** Milliseconds from a monotonic clock. */
 int64_t fg_time_mono_ms(void);
 
+/** Microseconds from the same monotonic clock. */
+int64_t fg_time_mono_us(void);
+
 /**
  * Parses an RFC 3339 date-time ("2026-11-22T10:15:30.123456Z", "...+02:00"; 't'/'z' accepted).
  * Returns true and sets *us (when not NULL) to microseconds since the epoch, or false.

@@ -13,27 +13,61 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define MAX_DUE 256        /* deliveries asked for per subscription per round */
 #define RESPONSE_KEEP 4096 /* bytes of a response body kept with its attempt */
+#define TICK_MS 250        /* due retries are looked for this often */
 
-typedef struct {
-    fg_wh_sub_t sub;
+typedef struct transfer transfer_t;
+typedef struct endpoint endpoint_t;
+
+/* A socket libcurl asked the loop to watch (the epoll entry points at it). */
+typedef struct sockref {
+    endpoint_t *ep;
+    curl_socket_t fd;
+    bool dead;                   /* libcurl is done with it: events still queued are ignored */
+    struct sockref *next_dead;   /* in d->dead_refs until the event batch is over */
+    struct sockref *prev, *next; /* in ep->socks */
+} sockref_t;
+
+/*
+ * A subscription's sending side. Each has its own multi handle and so its own connection pool:
+ * a hanging endpoint's connections and timers are never walked when another's are served, and
+ * libcurl's per-pool scans stay as short as the subscription's in-flight cap.
+ */
+struct endpoint {
+    struct fg_wh_dispatcher *d;
+    CURLM *multi;
+    int64_t curl_due_us; /* when libcurl wants its timeout handled (monotonic), or -1 */
+    bool timer_told;     /* libcurl set or cleared its timeout since we last ran it */
+    bool touched;        /* libcurl ran for it: look for finished transfers */
+    transfer_t *active;  /* its transfers in the multi handle */
+    transfer_t *idle;    /* finished transfers kept for their easy handles */
+    sockref_t *socks;
     int in_flight;
     int claimed;              /* its deliveries in flight or awaiting their commit */
     bool check;               /* may have due deliveries: query it in the next round */
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
+    long max_conns;           /* the pool's size, as last set */
+};
+
+typedef struct {
+    fg_wh_sub_t sub;
+    endpoint_t *ep;
 } dsub_t;
 
-typedef struct transfer {
-    CURL *easy;
+struct transfer {
+    CURL *easy; /* kept when the transfer is reused */
     struct curl_slist *headers;
-    struct fg_wh_dispatcher *d;
+    endpoint_t *ep;
     char sub_id[48], delivery_id[48];
     unsigned attempt;
     char *body;
@@ -43,8 +77,9 @@ typedef struct transfer {
     int64_t retry_after_s; /* -1 when absent */
     char refused[160];     /* why the address guard stopped it, or "" */
     int64_t started_us;
-    struct transfer *prev, *next; /* in d->active */
-} transfer_t;
+    CURLcode code;           /* when finished */
+    transfer_t *prev, *next; /* in ep->active, or next in ep->idle */
+};
 
 /* An attempt's outcome, to be committed by the writer. */
 typedef struct {
@@ -73,16 +108,18 @@ typedef struct result_op {
 struct fg_wh_dispatcher {
     fg_wh_dispatcher_config_t cfg;
     pthread_t thread;
-    CURLM *multi;
+    int epfd;             /* every endpoint's sockets, and wakefd */
+    int wakefd;           /* eventfd: other threads wake the loop through it */
+    sockref_t *dead_refs; /* freed after the current event batch */
     fg_store_reader_t *reader;
     dsub_t *subs; /* enabled and disabled; dispatcher thread */
     size_t nsubs;
     uint64_t subs_version; /* of the subscriptions table when last loaded */
+    bool slots_freed;      /* a transfer finished: schedule again before sleeping */
     char (*claimed)[48];   /* hash set: deliveries in flight or awaiting their commit */
     size_t nclaimed, ntombs, capclaimed;
     result_t *pending; /* outcomes not yet handed to the writer */
     size_t npending, cappending;
-    transfer_t *active; /* transfers in the multi handle */
     _Atomic bool poked; /* look at every subscription */
     _Atomic bool stopping;
     pthread_mutex_t marks_lock; /* guards marks */
@@ -92,6 +129,78 @@ struct fg_wh_dispatcher {
     result_op_t *done;         /* committed ops to release */
     fg_wh_dispatcher_stats_t stats;
 };
+
+/* --- the event loop's plumbing -------------------------------------------------------------- */
+
+static void wake(struct fg_wh_dispatcher *d)
+{
+    uint64_t one = 1;
+    ssize_t w = write(d->wakefd, &one, sizeof(one));
+    (void)w; /* EAGAIN: the counter is already non-zero, the loop wakes anyway */
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keeps the epoll set in step with what libcurl waits for. */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
+{
+    endpoint_t *ep = ud;
+    sockref_t *ref = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ref != NULL) {
+            epoll_ctl(ep->d->epfd, EPOLL_CTL_DEL, s, NULL);
+            curl_multi_assign(ep->multi, s, NULL);
+            if (ref->prev)
+                ref->prev->next = ref->next;
+            else
+                ep->socks = ref->next;
+            if (ref->next)
+                ref->next->prev = ref->prev;
+            ref->dead = true;
+            ref->next_dead = ep->d->dead_refs;
+            ep->d->dead_refs = ref;
+        }
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    if (ref == NULL) {
+        if ((ref = calloc(1, sizeof(*ref))) == NULL)
+            return -1;
+        ref->ep = ep;
+        ref->fd = s;
+        ref->next = ep->socks;
+        if (ep->socks)
+            ep->socks->prev = ref;
+        ep->socks = ref;
+        curl_multi_assign(ep->multi, s, ref);
+        ev.data.ptr = ref;
+        if (epoll_ctl(ep->d->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
+            epoll_ctl(ep->d->epfd, EPOLL_CTL_MOD, s, &ev);
+        return 0;
+    }
+    ev.data.ptr = ref;
+    epoll_ctl(ep->d->epfd, EPOLL_CTL_MOD, s, &ev);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: libcurl's one timeout for the endpoint (-1 removes it). libcurl
+ * rounds the delay up, so running it at curl_due_us finds it expired. libcurl calls this only
+ * when its next expiry changes. */
+static int on_timer(CURLM *m, long timeout_ms, void *ud)
+{
+    endpoint_t *ep = ud;
+    ep->curl_due_us = timeout_ms < 0 ? -1 : fg_time_mono_us() + (int64_t)timeout_ms * 1000;
+    ep->timer_told = true;
+    return 0;
+}
+
+static void free_dead_refs(struct fg_wh_dispatcher *d)
+{
+    while (d->dead_refs != NULL) {
+        sockref_t *r = d->dead_refs;
+        d->dead_refs = r->next_dead;
+        free(r);
+    }
+}
 
 /* --- claimed deliveries: an open-addressing hash set of ids --------------------------------- */
 
@@ -163,6 +272,75 @@ static void unclaim(struct fg_wh_dispatcher *d, const char *id)
     }
 }
 
+/* --- endpoints ----------------------------------------------------------------------------- */
+
+static endpoint_t *endpoint_new(struct fg_wh_dispatcher *d)
+{
+    endpoint_t *ep = calloc(1, sizeof(*ep));
+    if (ep == NULL || (ep->multi = curl_multi_init()) == NULL)
+        abort();
+    ep->d = d;
+    ep->curl_due_us = -1;
+    ep->check = true;
+    curl_multi_setopt(ep->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(ep->multi, CURLMOPT_SOCKETDATA, ep);
+    curl_multi_setopt(ep->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(ep->multi, CURLMOPT_TIMERDATA, ep);
+    return ep;
+}
+
+/* Keeps one idle connection per slot. (libcurl's default, four per easy handle still added,
+ * shrinks as a burst drains and would close connections the next burst needs.) */
+static void endpoint_size_pool(endpoint_t *ep, int max_in_flight)
+{
+    if (ep->max_conns != max_in_flight) {
+        ep->max_conns = max_in_flight;
+        curl_multi_setopt(ep->multi, CURLMOPT_MAXCONNECTS, (long)max_in_flight);
+    }
+}
+
+static void transfer_drop(transfer_t *t)
+{
+    if (t->easy != NULL)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t);
+}
+
+static void endpoint_drop_idle(endpoint_t *ep)
+{
+    while (ep->idle != NULL) {
+        transfer_t *t = ep->idle;
+        ep->idle = t->next;
+        transfer_drop(t);
+    }
+}
+
+/* Frees an endpoint; its transfers in flight are abandoned (still due in the store, or gone
+ * with their subscription). */
+static void endpoint_free(endpoint_t *ep)
+{
+    while (ep->active != NULL) {
+        transfer_t *t = ep->active;
+        ep->active = t->next;
+        curl_multi_remove_handle(ep->multi, t->easy);
+        unclaim(ep->d, t->delivery_id);
+        transfer_drop(t);
+    }
+    endpoint_drop_idle(ep);
+    curl_multi_cleanup(ep->multi);
+    while (ep->socks != NULL) { /* sockets libcurl did not report removed */
+        sockref_t *r = ep->socks;
+        ep->socks = r->next;
+        epoll_ctl(ep->d->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+        r->dead = true;
+        r->next_dead = ep->d->dead_refs;
+        ep->d->dead_refs = r;
+    }
+    free(ep);
+}
+
 /* --- subscriptions -------------------------------------------------------------------------- */
 
 static dsub_t *find_sub(struct fg_wh_dispatcher *d, const char *id)
@@ -201,14 +379,16 @@ static void reload_row(void *ctx, const fg_store_sub_t *row)
         ds.sub.old_secret_until_us = row->old_secret_until_us;
     }
     ds.sub.enabled = row->enabled;
-    /* keep what the dispatcher knows of it */
+    /* keep the sending side of a subscription already known */
     dsub_t *old = find_sub(r->d, row->id);
-    ds.check = true;
-    if (old != NULL) {
-        ds.in_flight = old->in_flight;
-        ds.claimed = old->claimed;
-        ds.first_failure_us = old->first_failure_us;
+    if (old != NULL && old->ep != NULL) {
+        ds.ep = old->ep;
+        old->ep = NULL;
+    } else {
+        ds.ep = endpoint_new(r->d);
     }
+    ds.ep->check = true;
+    endpoint_size_pool(ds.ep, ds.sub.max_in_flight);
     dsub_t *grown = realloc(r->subs, (r->n + 1) * sizeof(*grown));
     if (grown == NULL)
         abort();
@@ -220,14 +400,25 @@ static void reload_subs(struct fg_wh_dispatcher *d)
 {
     reload_t r = {d, NULL, 0};
     fg_store_reader_subs_version(d->reader, &d->subs_version);
-    if (fg_store_reader_subs(d->reader, NULL, reload_row, &r) != FG_OK) {
-        for (size_t i = 0; i < r.n; i++)
+    int rc = fg_store_reader_subs(d->reader, NULL, reload_row, &r);
+    if (rc != FG_OK && rc != FG_ERR_NOT_FOUND) {
+        /* keep the set as it was; endpoints moved to the new rows go back */
+        for (size_t i = 0; i < r.n; i++) {
+            dsub_t *old = find_sub(d, r.subs[i].sub.id);
+            if (old != NULL && old->ep == NULL)
+                old->ep = r.subs[i].ep;
+            else
+                endpoint_free(r.subs[i].ep);
             fg_wh_sub_dispose(&r.subs[i].sub);
+        }
         free(r.subs);
         return;
     }
-    for (size_t i = 0; i < d->nsubs; i++)
+    for (size_t i = 0; i < d->nsubs; i++) {
+        if (d->subs[i].ep != NULL) /* deleted: stop sending to it */
+            endpoint_free(d->subs[i].ep);
         fg_wh_sub_dispose(&d->subs[i].sub);
+    }
     free(d->subs);
     d->subs = r.subs;
     d->nsubs = r.n;
@@ -264,8 +455,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *address)
 {
     transfer_t *t = ud;
+    const fg_wh_dispatcher_config_t *cfg = &t->ep->d->cfg;
     const char *why = NULL;
-    if (!fg_addr_allowed(&address->addr, t->d->cfg.allow, t->d->cfg.nallow, &why)) {
+    if (!fg_addr_allowed(&address->addr, cfg->allow, cfg->nallow, &why)) {
         snprintf(t->refused, sizeof(t->refused),
                  "refused by the address guard: the target resolved to a %s address", why);
         return CURL_SOCKET_BAD;
@@ -273,19 +465,24 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
     return socket(address->family, address->socktype, address->protocol);
 }
 
-static void transfer_free(transfer_t *t)
+/* Takes a finished transfer out of its endpoint; its easy handle is kept for the next one. */
+static void transfer_retire(transfer_t *t)
 {
+    endpoint_t *ep = t->ep;
     if (t->prev)
         t->prev->next = t->next;
-    else if (t->d->active == t)
-        t->d->active = t->next;
+    else
+        ep->active = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    if (t->easy != NULL)
-        curl_easy_cleanup(t->easy);
+    curl_multi_remove_handle(ep->multi, t->easy);
     curl_slist_free_all(t->headers);
+    t->headers = NULL;
     free(t->body);
-    free(t);
+    t->body = NULL;
+    t->prev = NULL;
+    t->next = ep->idle;
+    ep->idle = t;
 }
 
 static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
@@ -298,9 +495,23 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *name, con
     return n;
 }
 
+static result_t *new_result(struct fg_wh_dispatcher *d)
+{
+    if (d->npending == d->cappending) {
+        d->cappending = d->cappending ? d->cappending * 2 : 64;
+        d->pending = realloc(d->pending, d->cappending * sizeof(*d->pending));
+        if (d->pending == NULL)
+            abort();
+    }
+    result_t *r = &d->pending[d->npending++];
+    memset(r, 0, sizeof(*r));
+    return r;
+}
+
 /* Starts one attempt. On failure to even build it, records nothing and leaves it due. */
 static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *due)
 {
+    endpoint_t *ep = ds->ep;
     char *json;
     size_t len;
     int rc = fg_store_reader_event_json(d->reader, due->seq, &json, &len);
@@ -308,12 +519,7 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
         return false;
     if (rc == FG_ERR_NOT_FOUND) {
         /* retention removed the event: the delivery can never be made */
-        if (d->npending == d->cappending) {
-            d->cappending = d->cappending ? d->cappending * 2 : 64;
-            d->pending = realloc(d->pending, d->cappending * sizeof(*d->pending));
-        }
-        result_t *r = &d->pending[d->npending++];
-        memset(r, 0, sizeof(*r));
+        result_t *r = new_result(d);
         snprintf(r->delivery_id, sizeof(r->delivery_id), "%.47s", due->id);
         snprintf(r->sub_id, sizeof(r->sub_id), "%.40s", ds->sub.id);
         snprintf(r->error, sizeof(r->error), "the event was removed by retention");
@@ -321,15 +527,23 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
         r->a.at_us = fg_time_now_us();
         r->a.new_status = FG_DELIVERY_DEAD;
         claim(d, due->id);
-        ds->claimed++;
+        ep->claimed++;
         return true;
     }
-    transfer_t *t = calloc(1, sizeof(*t));
-    if (t == NULL) {
+    transfer_t *t = ep->idle;
+    if (t != NULL) {
+        ep->idle = t->next;
+        CURL *keep = t->easy;
+        memset(t, 0, offsetof(transfer_t, resp));
+        t->easy = keep;
+    } else if ((t = calloc(1, sizeof(*t))) == NULL || (t->easy = curl_easy_init()) == NULL) {
+        free(t);
         free(json);
         return false;
     }
-    t->d = d;
+    t->resp_len = 0;
+    t->refused[0] = '\0';
+    t->ep = ep;
     t->body = json;
     t->body_len = len;
     t->attempt = due->attempts + 1;
@@ -367,11 +581,8 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
     for (size_t i = 0; i < ds->sub.nheaders; i++)
         t->headers = add_header(t->headers, ds->sub.header_names[i], ds->sub.header_values[i]);
 
-    CURL *e = t->easy = curl_easy_init();
-    if (e == NULL) {
-        transfer_free(t);
-        return false;
-    }
+    /* Every option is set on every use, so a reused handle carries nothing over. */
+    CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, ds->sub.url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -391,36 +602,34 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     /* Wait to share a connection only where it can multiplex (HTTP/2 by ALPN); on plain
      * HTTP/1.1 waiting would serialise every request to the host. */
-    if (ds->sub.target.https)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, ds->sub.target.https ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
-        transfer_free(t);
+    if (curl_multi_add_handle(ep->multi, e) != CURLM_OK) {
+        curl_slist_free_all(t->headers);
+        t->headers = NULL;
+        free(t->body);
+        t->body = NULL;
+        t->next = ep->idle;
+        ep->idle = t;
         return false;
     }
-    t->next = d->active;
-    if (d->active)
-        d->active->prev = t;
-    d->active = t;
+    t->next = ep->active;
+    if (ep->active)
+        ep->active->prev = t;
+    ep->active = t;
     claim(d, due->id);
-    ds->claimed++;
-    ds->in_flight++;
+    ep->claimed++;
+    ep->in_flight++;
     return true;
 }
 
 /* Turns a finished transfer into an outcome. */
 static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
 {
+    endpoint_t *ep = t->ep;
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (d->npending == d->cappending) {
-        d->cappending = d->cappending ? d->cappending * 2 : 64;
-        d->pending = realloc(d->pending, d->cappending * sizeof(*d->pending));
-        if (d->pending == NULL)
-            abort();
-    }
-    result_t *r = &d->pending[d->npending++];
-    memset(r, 0, sizeof(*r));
+    result_t *r = new_result(d);
     snprintf(r->delivery_id, sizeof(r->delivery_id), "%.47s", t->delivery_id);
     snprintf(r->sub_id, sizeof(r->sub_id), "%.47s", t->sub_id);
     int64_t now = fg_time_now_us();
@@ -433,17 +642,15 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     }
     atomic_fetch_add(&d->stats.attempts, 1);
     bool ok = code == CURLE_OK && status >= 200 && status < 300;
-    dsub_t *ds = find_sub(d, t->sub_id);
-    if (ds != NULL && ds->in_flight > 0)
-        ds->in_flight--;
-    if (ds != NULL)
-        ds->check = true; /* a slot is free */
+    if (ep->in_flight > 0)
+        ep->in_flight--;
+    ep->check = true; /* a slot is free */
+    d->slots_freed = true;
     if (ok) {
         r->a.http_status = (int)status;
         r->a.new_status = FG_DELIVERY_SUCCEEDED;
         atomic_fetch_add(&d->stats.succeeded, 1);
-        if (ds)
-            ds->first_failure_us = 0;
+        ep->first_failure_us = 0;
         return;
     }
     atomic_fetch_add(&d->stats.failed, 1);
@@ -463,13 +670,13 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
         r->disable = true; /* the endpoint says it is gone */
         snprintf(r->error, sizeof(r->error), "410 Gone: the subscription was disabled");
     }
-    if (ds != NULL && ds->first_failure_us == 0)
-        ds->first_failure_us = now;
-    if (ds != NULL && d->cfg.disable_after_s > 0 &&
-        now - ds->first_failure_us > d->cfg.disable_after_s * 1000000) {
+    if (ep->first_failure_us == 0)
+        ep->first_failure_us = now;
+    if (d->cfg.disable_after_s > 0 &&
+        now - ep->first_failure_us > d->cfg.disable_after_s * 1000000) {
         r->disable = true;
         fg_log(FG_LOG_WARN, "webhook_disabled", "id=%s reason=failing_since first_failure_us=%lld",
-               t->sub_id, (long long)ds->first_failure_us);
+               t->sub_id, (long long)ep->first_failure_us);
     }
     double u = (double)(rand() % 1000000) / 1000000.0;
     int64_t delay_ms = fg_wh_retry_delay_ms(&d->cfg.schedule, t->attempt, u);
@@ -492,10 +699,50 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
 {
     unclaim(d, r->delivery_id);
     dsub_t *ds = find_sub(d, r->sub_id);
-    if (ds != NULL && ds->claimed > 0)
-        ds->claimed--;
+    if (ds != NULL && ds->ep->claimed > 0)
+        ds->ep->claimed--;
     if (ds != NULL)
-        ds->check = true; /* its next deliveries (or its next of a run) may now go */
+        ds->ep->check = true; /* its next deliveries (or its next of a run) may now go */
+}
+
+/* Takes the finished transfers off the endpoints libcurl ran for. */
+static void collect_finished(struct fg_wh_dispatcher *d)
+{
+    for (size_t i = 0; i < d->nsubs; i++) {
+        endpoint_t *ep = d->subs[i].ep;
+        if (!ep->touched)
+            continue;
+        ep->touched = false;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(ep->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            transfer_t *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            t->code = msg->data.result;
+            finish(d, t, t->code);
+            transfer_retire(t);
+        }
+    }
+}
+
+/* Runs libcurl's timeouts that are due (transfers just added have one of 0). */
+static void run_timers(struct fg_wh_dispatcher *d)
+{
+    int64_t now = fg_time_mono_us();
+    int running;
+    for (size_t i = 0; i < d->nsubs; i++) {
+        endpoint_t *ep = d->subs[i].ep;
+        if (ep->curl_due_us < 0 || ep->curl_due_us > now)
+            continue;
+        ep->curl_due_us = -1;
+        ep->timer_told = false;
+        ep->touched = true;
+        curl_multi_socket_action(ep->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        if (!ep->timer_told) /* nothing expired after all: the same expiry still stands */
+            ep->curl_due_us = now + 1000;
+    }
 }
 
 /* --- outcomes through the writer ------------------------------------------------------------ */
@@ -530,7 +777,7 @@ static void result_done(fg_writer_job_t *job)
     op->next_done = d->done;
     d->done = op;
     pthread_mutex_unlock(&d->done_lock);
-    curl_multi_wakeup(d->multi);
+    wake(d);
 }
 
 static void flush_results(struct fg_wh_dispatcher *d)
@@ -584,7 +831,7 @@ static void take_marks(struct fg_wh_dispatcher *d)
     for (size_t i = 0; i < d->nmarks; i++) {
         dsub_t *ds = find_sub(d, d->marks[i]);
         if (ds != NULL)
-            ds->check = true;
+            ds->ep->check = true;
         else
             atomic_store(&d->poked, true); /* a subscription this thread has not loaded yet */
     }
@@ -597,68 +844,103 @@ static void schedule_round(struct fg_wh_dispatcher *d)
     int64_t now = fg_time_now_us();
     fg_store_due_t due[MAX_DUE];
     bool all = atomic_exchange(&d->poked, false);
+    d->slots_freed = false;
     /* On full rounds (the API pokes after every subscription change, the retry tick every
-     * 250 ms): deliveries are signed with the secrets as they are now, so reload on any change. */
+     * TICK_MS): deliveries are signed with the secrets as they are now, so reload on any change. */
     uint64_t version;
     if (all && fg_store_reader_subs_version(d->reader, &version) == FG_OK &&
         version != d->subs_version)
         reload_subs(d);
     for (size_t i = 0; i < d->nsubs; i++) {
         dsub_t *ds = &d->subs[i];
-        if (!(ds->check || all) || !ds->sub.enabled || ds->in_flight >= ds->sub.max_in_flight)
+        endpoint_t *ep = ds->ep;
+        if (!(ep->check || all) || !ds->sub.enabled || ep->in_flight >= ds->sub.max_in_flight)
             continue;
-        ds->check = false;
-        size_t want = (size_t)(ds->sub.max_in_flight - ds->in_flight + ds->claimed);
+        ep->check = false;
+        size_t want = (size_t)(ds->sub.max_in_flight - ep->in_flight + ep->claimed);
         size_t n = 0;
         if (fg_store_reader_due(d->reader, ds->sub.id, now, ds->sub.ordering == FG_WH_ORDER_PER_RUN,
                                 want < MAX_DUE ? want : MAX_DUE, due, &n) != FG_OK)
             continue;
-        for (size_t k = 0; k < n && ds->in_flight < ds->sub.max_in_flight; k++) {
+        for (size_t k = 0; k < n && ep->in_flight < ds->sub.max_in_flight; k++) {
             if (!is_claimed(d, due[k].id))
                 start(d, ds, &due[k]);
         }
         if (n == want)
-            ds->check = true; /* a full page: there may be more */
+            ep->check = true; /* a full page: there may be more */
     }
+}
+
+/* Hands socket readiness to the endpoints' multi handles. */
+static void dispatch_events(struct fg_wh_dispatcher *d, const struct epoll_event *evs, int n)
+{
+    int running;
+    for (int i = 0; i < n; i++) {
+        sockref_t *ref = evs[i].data.ptr;
+        if (ref == NULL) { /* the wake-up eventfd */
+            uint64_t v;
+            ssize_t r = read(d->wakefd, &v, sizeof(v));
+            (void)r;
+            continue;
+        }
+        if (ref->dead)
+            continue; /* closed earlier in this batch */
+        int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                   ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                   ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+        ref->ep->touched = true;
+        curl_multi_socket_action(ref->ep->multi, ref->fd, mask, &running);
+    }
+    free_dead_refs(d);
+}
+
+/* Milliseconds the loop may sleep: until the next libcurl timeout or retry tick. */
+static int wait_ms(struct fg_wh_dispatcher *d, int64_t next_tick_ms)
+{
+    if (d->slots_freed)
+        return 0;
+    int64_t now = fg_time_mono_us(), until = next_tick_ms * 1000;
+    for (size_t i = 0; i < d->nsubs; i++) {
+        int64_t due = d->subs[i].ep->curl_due_us;
+        if (due >= 0 && due < until)
+            until = due;
+    }
+    return until <= now ? 0 : (int)((until - now + 999) / 1000);
 }
 
 static void *dispatcher_main(void *arg)
 {
     struct fg_wh_dispatcher *d = arg;
     reload_subs(d);
-    int64_t next_retry_check = 0;
+    int64_t next_tick = 0;
+    struct epoll_event evs[256];
     while (!atomic_load(&d->stopping)) {
         release_done(d);
         int64_t now_ms = fg_time_mono_ms();
-        if (now_ms >= next_retry_check) {
+        if (now_ms >= next_tick) {
             atomic_store(&d->poked, true); /* retries may have come due */
-            next_retry_check = now_ms + 250;
+            next_tick = now_ms + TICK_MS;
+            for (size_t i = 0; i < d->nsubs; i++)
+                if (d->subs[i].ep->in_flight == 0) /* quiet: give back its easy handles */
+                    endpoint_drop_idle(d->subs[i].ep);
         }
         take_marks(d);
         schedule_round(d);
-        int running = 0;
-        curl_multi_perform(d->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            transfer_t *t = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            CURLcode code = msg->data.result;
-            finish(d, t, code);
-            curl_multi_remove_handle(d->multi, t->easy);
-            transfer_free(t);
-        }
+        run_timers(d);
+        collect_finished(d);
         flush_results(d);
-        curl_multi_poll(d->multi, NULL, 0, 100, NULL);
+        int n = epoll_wait(d->epfd, evs, 256, wait_ms(d, next_tick));
+        dispatch_events(d, evs, n);
+        run_timers(d);
+        collect_finished(d);
+        flush_results(d);
     }
     /* abandon what is in flight: it is still due in the store */
-    while (d->active != NULL) {
-        transfer_t *t = d->active;
-        curl_multi_remove_handle(d->multi, t->easy);
-        transfer_free(t);
+    for (size_t i = 0; i < d->nsubs; i++) {
+        endpoint_free(d->subs[i].ep);
+        d->subs[i].ep = NULL;
     }
+    free_dead_refs(d);
     return NULL;
 }
 
@@ -673,12 +955,19 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
         free(d);
         return FG_ERR_IO;
     }
-    d->multi = curl_multi_init();
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&d->done_lock, NULL);
     pthread_mutex_init(&d->marks_lock, NULL);
-    if (d->multi == NULL || pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
-        if (d->multi)
-            curl_multi_cleanup(d->multi);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (d->epfd < 0 || d->wakefd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) != 0 ||
+        pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
+        if (d->epfd >= 0)
+            close(d->epfd);
+        if (d->wakefd >= 0)
+            close(d->wakefd);
+        pthread_mutex_destroy(&d->done_lock);
+        pthread_mutex_destroy(&d->marks_lock);
         fg_store_reader_close(d->reader);
         free(d);
         return FG_ERR_IO;
@@ -690,7 +979,7 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
 void fg_wh_dispatcher_poke(fg_wh_dispatcher_t *d)
 {
     atomic_store(&d->poked, true);
-    curl_multi_wakeup(d->multi);
+    wake(d);
 }
 
 void fg_wh_dispatcher_mark(fg_wh_dispatcher_t *d, const char *sub_id)
@@ -711,7 +1000,7 @@ void fg_wh_dispatcher_mark(fg_wh_dispatcher_t *d, const char *sub_id)
         snprintf(d->marks[d->nmarks++], 48, "%.47s", sub_id);
     }
     pthread_mutex_unlock(&d->marks_lock);
-    curl_multi_wakeup(d->multi);
+    wake(d);
 }
 
 void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
@@ -719,7 +1008,7 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     if (d == NULL)
         return;
     atomic_store(&d->stopping, true);
-    curl_multi_wakeup(d->multi);
+    wake(d);
     pthread_join(d->thread, NULL);
     release_done(d);
     /* ops still with the writer are released when it answers them; the writer stops after
@@ -733,7 +1022,8 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     free(d->subs);
     free(d->claimed);
     results_free(d->pending, d->npending);
-    curl_multi_cleanup(d->multi);
+    close(d->epfd);
+    close(d->wakefd);
     fg_store_reader_close(d->reader);
     pthread_mutex_destroy(&d->done_lock);
     pthread_mutex_destroy(&d->marks_lock);
