@@ -77,13 +77,23 @@ int fg_store_run_put(fg_store_t *s, const char *run_id, const char *workflow, in
 int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const char *type,
                     const char *workflow, int64_t received_us);
 
+/* Rows one retention pass deleted. */
+typedef struct {
+    uint64_t events;
+    uint64_t deliveries; /* settled (succeeded or dead) deliveries of deleted events */
+    uint64_t runs;       /* finished runs whose last status event is gone */
+} fg_store_retained_t;
+
 /**
- * Deletes up to chunk of the oldest events that are received before min_received_us (0: no
- * age limit) or beyond the newest max_events (0: no count limit), in its own transaction.
- * Sets *deleted; updates purged_through. FG_OK or FG_ERR_IO.
+ * One retention pass, in its own transaction: deletes up to chunk of the oldest events that are
+ * received before min_received_us (0: no age limit) or beyond the newest max_events (0: no count
+ * limit), and updates purged_through. Below purged_through it also deletes up to 4 × chunk
+ * settled deliveries with their attempts, and up to chunk finished runs whose last status event
+ * is gone (a run still going keeps its row). Pending and failed deliveries stay until the
+ * dispatcher settles them. FG_OK or FG_ERR_IO.
  */
 int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
-                    uint64_t *deleted);
+                    fg_store_retained_t *out);
 
 /* --- webhooks: subscriptions and their delivery outbox (writer thread only) ------------------ */
 
@@ -95,10 +105,18 @@ typedef struct {
     const char *old_secret;      /* the previous one during a rotation, or NULL */
     int64_t old_secret_until_us; /* when the previous secret stops signing */
     bool enabled;
+    int64_t failing_since_us; /* since when every attempt failed (0: not failing); read only */
 } fg_store_sub_t;
 
-/** Inserts or replaces a subscription. FG_OK or FG_ERR_IO. */
+/** Inserts or replaces a subscription; enabling a disabled one clears failing_since_us.
+ * FG_OK or FG_ERR_IO. */
 int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us);
+
+/**
+ * Records since when every attempt to a subscription has failed (0: it is not failing), so the
+ * auto-disable period survives a restart. FG_OK or FG_ERR_IO.
+ */
+int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us);
 
 /** Deletes a subscription and every delivery of it. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
 int fg_store_sub_delete(fg_store_t *s, const char *id);

@@ -82,9 +82,11 @@ static const char *schema =
     "CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);"
     "CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, workflow TEXT, status INTEGER,"
     " updated_seq INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS runs_updated ON runs(updated_seq);"
     "CREATE TABLE IF NOT EXISTS subscriptions(id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
     " secret TEXT NOT NULL, old_secret TEXT, old_secret_until_us INTEGER, enabled INTEGER NOT NULL,"
-    " created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL) WITHOUT ROWID;"
+    " created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,"
+    " failing_since_us INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY, sub_id TEXT NOT NULL,"
     " seq INTEGER NOT NULL, run_id TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"
     " next_at_us INTEGER NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
@@ -93,6 +95,7 @@ static const char *schema =
     "CREATE INDEX IF NOT EXISTS deliveries_retry ON deliveries(sub_id, next_at_us) WHERE status = "
     "3;"
     "CREATE INDEX IF NOT EXISTS deliveries_log ON deliveries(sub_id, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_settled ON deliveries(seq) WHERE status IN (2, 4);"
     "CREATE TABLE IF NOT EXISTS attempts(delivery_id TEXT NOT NULL, n INTEGER NOT NULL,"
     " at_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
     " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
@@ -114,6 +117,19 @@ static uint64_t query_u64(sqlite3 *db, const char *sql, int *rc)
     }
     sqlite3_finalize(st);
     return v;
+}
+
+/* Brings a store written by an earlier build of this schema version up to date. */
+static int migrate(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT failing_since_us FROM subscriptions LIMIT 0", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return FG_OK;
+    }
+    return exec(db, "ALTER TABLE subscriptions ADD COLUMN failing_since_us INTEGER NOT NULL"
+                    " DEFAULT 0");
 }
 
 int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
@@ -151,7 +167,7 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
         exec(s->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
                     " PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=134217728;"
                     " PRAGMA temp_store=MEMORY") != FG_OK ||
-        exec(s->db, schema) != FG_OK) {
+        exec(s->db, schema) != FG_OK || migrate(s->db) != FG_OK) {
         rc = sqlite3_errcode(s->db);
         err = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot create the schema in %s: %s", path, sqlite3_errmsg(s->db));
@@ -337,7 +353,8 @@ int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
             "INSERT INTO subscriptions(id,spec,secret,old_secret,old_secret_until_us,"
             "enabled,created_us,updated_us) VALUES(?1,?2,?3,?4,?5,?6,?7,?7)"
             " ON CONFLICT(id) DO UPDATE SET spec=?2, secret=?3, old_secret=?4,"
-            " old_secret_until_us=?5, enabled=?6, updated_us=?7",
+            " old_secret_until_us=?5, enabled=?6, updated_us=?7,"
+            " failing_since_us=CASE WHEN ?6 AND NOT enabled THEN 0 ELSE failing_since_us END",
             -1, &st, NULL) != SQLITE_OK)
         return io_error(s->db, "sub_put");
     sqlite3_bind_text(st, 1, sub->id, -1, SQLITE_STATIC);
@@ -352,6 +369,20 @@ int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_put");
+}
+
+int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us)
+{
+    sqlite3_stmt *st = NULL;
+    /* updated_us stays: this is the dispatcher's bookkeeping, not a change to reload for */
+    if (sqlite3_prepare_v2(s->db, "UPDATE subscriptions SET failing_since_us=?2 WHERE id=?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return io_error(s->db, "sub_set_failing");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since_us);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_set_failing");
 }
 
 int fg_store_sub_delete(fg_store_t *s, const char *id)
@@ -381,7 +412,7 @@ static int sub_each(sqlite3 *db, const char *id, void (*cb)(void *ctx, const fg_
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(
             db,
-            "SELECT id, spec, secret, old_secret, old_secret_until_us, enabled"
+            "SELECT id, spec, secret, old_secret, old_secret_until_us, enabled, failing_since_us"
             " FROM subscriptions WHERE ?1 IS NULL OR id = ?1 ORDER BY created_us, id",
             -1, &st, NULL) != SQLITE_OK)
         return io_error(db, "sub_each");
@@ -397,6 +428,7 @@ static int sub_each(sqlite3 *db, const char *id, void (*cb)(void *ctx, const fg_
             .old_secret = (const char *)sqlite3_column_text(st, 3),
             .old_secret_until_us = sqlite3_column_int64(st, 4),
             .enabled = sqlite3_column_int(st, 5) != 0,
+            .failing_since_us = sqlite3_column_int64(st, 6),
         };
         cb(ctx, &sub);
         (*count)++;
@@ -552,21 +584,36 @@ int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint6
     return rc == SQLITE_ROW ? FG_OK : io_error(s->db, "delivery_count");
 }
 
-int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
-                    uint64_t *deleted)
+/* Runs sql with ?1 = floor and ?2 = limit (when it has one); adds the rows changed to *n. */
+static int retain_step(sqlite3 *db, const char *sql, uint64_t floor, size_t limit, uint64_t *n)
 {
-    *deleted = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return FG_ERR_IO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)floor);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return FG_ERR_IO;
+    if (n != NULL)
+        *n += (uint64_t)sqlite3_changes(db);
+    return FG_OK;
+}
+
+int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
+                    fg_store_retained_t *out)
+{
+    memset(out, 0, sizeof(*out));
     int rc;
-    uint64_t first = query_u64(s->db, "SELECT min(seq) FROM events", &rc);
+    uint64_t first = query_u64(s->db, "SELECT coalesce(min(seq), 0) FROM events", &rc);
     if (rc != SQLITE_OK)
         return io_error(s->db, "retain");
-    if (first == 0)
-        return FG_OK;
     /* The newest sequence to delete: by count, then by age (seq grows with time). */
     uint64_t cut = 0;
-    if (max_events > 0 && s->last_seq > max_events)
+    if (first > 0 && max_events > 0 && s->last_seq > max_events)
         cut = s->last_seq - max_events;
-    if (min_received_us > 0) {
+    if (first > 0 && min_received_us > 0) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(s->db,
                                "SELECT max(seq) FROM events WHERE seq < ?2 + ?3 AND "
@@ -583,21 +630,40 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
         }
         sqlite3_finalize(st);
     }
-    if (cut < first)
-        return FG_OK;
     if (cut >= first + chunk)
         cut = first + chunk - 1;
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "BEGIN IMMEDIATE; DELETE FROM events WHERE seq <= %llu;"
-             " UPDATE meta SET value = max(value, %llu) WHERE key = 'purged_through'; COMMIT;",
-             (unsigned long long)cut, (unsigned long long)cut);
-    if (exec(s->db, sql) != FG_OK) {
-        fg_store_rollback(s);
+    uint64_t floor = atomic_load(&s->purged_through);
+    if (first > 0 && cut >= first && cut > floor)
+        floor = cut;
+    if (floor == 0)
+        return FG_OK;
+    /* Below the floor: settled deliveries oldest first (attempts go with their delivery), and
+     * finished runs (completed, failed, cancelled: FG_RUN_* 2, 3, 5) whose last status event is
+     * gone; a run still going keeps its row. Both delivery statements pick the same rows. */
+    if (exec(s->db, "BEGIN IMMEDIATE") != FG_OK)
         return io_error(s->db, "retain");
+    if ((first > 0 && cut >= first &&
+         (retain_step(s->db, "DELETE FROM events WHERE seq <= ?1", cut, 0, &out->events) != FG_OK ||
+          retain_step(s->db, "UPDATE meta SET value = max(value, ?1) WHERE key = 'purged_through'",
+                      cut, 0, NULL) != FG_OK)) ||
+        retain_step(s->db,
+                    "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries"
+                    " WHERE seq <= ?1 AND status IN (2, 4) ORDER BY seq LIMIT ?2)",
+                    floor, 4 * chunk, NULL) != FG_OK ||
+        retain_step(s->db,
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE seq <= ?1 AND status IN (2, 4) ORDER BY seq LIMIT ?2)",
+                    floor, 4 * chunk, &out->deliveries) != FG_OK ||
+        retain_step(s->db,
+                    "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs"
+                    " WHERE updated_seq <= ?1 AND status IN (2, 3, 5) LIMIT ?2)",
+                    floor, chunk, &out->runs) != FG_OK ||
+        exec(s->db, "COMMIT") != FG_OK) {
+        int err = io_error(s->db, "retain");
+        fg_store_rollback(s);
+        return err;
     }
-    *deleted = cut - first + 1; /* sequence numbers have no gaps */
-    if (cut > atomic_load(&s->purged_through))
+    if (out->events > 0 && cut > atomic_load(&s->purged_through))
         atomic_store(&s->purged_through, cut);
     return FG_OK;
 }

@@ -240,14 +240,16 @@ static void run_retention(fg_writer_t *w)
     int64_t min_us = 0;
     if (w->cfg.retention_max_age_ms > 0)
         min_us = fg_time_now_us() - w->cfg.retention_max_age_ms * 1000;
-    uint64_t deleted = 0;
+    fg_store_retained_t done;
     if (fg_store_retain(w->cfg.store, min_us, w->cfg.retention_max_events, RETENTION_CHUNK,
-                        &deleted) != FG_OK)
+                        &done) != FG_OK)
         return;
-    if (deleted > 0) {
-        atomic_fetch_add(&w->stats.retained, deleted);
-        fg_log(FG_LOG_DEBUG, "retention", "deleted=%llu purged_through=%llu",
-               (unsigned long long)deleted,
+    if (done.events + done.deliveries + done.runs > 0) {
+        atomic_fetch_add(&w->stats.retained, done.events);
+        fg_log(FG_LOG_DEBUG, "retention",
+               "events=%llu deliveries=%llu runs=%llu purged_through=%llu",
+               (unsigned long long)done.events, (unsigned long long)done.deliveries,
+               (unsigned long long)done.runs,
                (unsigned long long)fg_store_purged_through(w->cfg.store));
         /* More may be due: come back soon, after any waiting publishes. */
         w->next_retention_ms = fg_time_mono_ms();

@@ -86,8 +86,10 @@ typedef struct {
     fg_store_attempt_t a;
     char delivery_id[48], sub_id[48];
     char error[256];
-    char *resp;   /* the first bytes of the response body (malloc'd), or NULL */
-    bool disable; /* 410 Gone, or failing for too long */
+    char *resp;               /* the first bytes of the response body (malloc'd), or NULL */
+    bool disable;             /* 410 Gone, or failing for too long */
+    bool failing_changed;     /* the subscription started or stopped failing with this one */
+    int64_t failing_since_us; /* then: since when (0: recovered) */
 } result_t;
 
 static void results_free(result_t *r, size_t n)
@@ -384,8 +386,11 @@ static void reload_row(void *ctx, const fg_store_sub_t *row)
     if (old != NULL && old->ep != NULL) {
         ds.ep = old->ep;
         old->ep = NULL;
+        if (!old->sub.enabled && ds.sub.enabled)
+            ds.ep->first_failure_us = 0; /* enabled again: the failing period starts over */
     } else {
         ds.ep = endpoint_new(r->d);
+        ds.ep->first_failure_us = row->failing_since_us;
     }
     ds.ep->check = true;
     endpoint_size_pool(ds.ep, ds.sub.max_in_flight);
@@ -650,7 +655,10 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
         r->a.http_status = (int)status;
         r->a.new_status = FG_DELIVERY_SUCCEEDED;
         atomic_fetch_add(&d->stats.succeeded, 1);
-        ep->first_failure_us = 0;
+        if (ep->first_failure_us != 0) {
+            ep->first_failure_us = 0;
+            r->failing_changed = true;
+        }
         return;
     }
     atomic_fetch_add(&d->stats.failed, 1);
@@ -670,13 +678,26 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
         r->disable = true; /* the endpoint says it is gone */
         snprintf(r->error, sizeof(r->error), "410 Gone: the subscription was disabled");
     }
-    if (ep->first_failure_us == 0)
+    if (ep->first_failure_us == 0) {
         ep->first_failure_us = now;
+        r->failing_changed = true;
+        r->failing_since_us = now;
+    }
     if (d->cfg.disable_after_s > 0 &&
         now - ep->first_failure_us > d->cfg.disable_after_s * 1000000) {
         r->disable = true;
         fg_log(FG_LOG_WARN, "webhook_disabled", "id=%s reason=failing_since first_failure_us=%lld",
                t->sub_id, (long long)ep->first_failure_us);
+    }
+    if (r->disable) {
+        /* disabled from now on (this thread sees it before the store does): a new failing
+         * period starts if it is enabled again */
+        dsub_t *ds = find_sub(d, t->sub_id);
+        if (ds != NULL)
+            ds->sub.enabled = false;
+        ep->first_failure_us = 0;
+        r->failing_changed = true;
+        r->failing_since_us = 0;
     }
     double u = (double)(rand() % 1000000) / 1000000.0;
     int64_t delay_ms = fg_wh_retry_delay_ms(&d->cfg.schedule, t->attempt, u);
@@ -758,6 +779,9 @@ static int result_apply(fg_writer_job_t *job, fg_store_t *s)
         r->a.response = r->a.response_len ? r->resp : NULL;
         if (fg_store_attempt_record(s, &r->a, now) != FG_OK)
             return FG_ERR_IO;
+        if (r->failing_changed &&
+            fg_store_sub_set_failing(s, r->sub_id, r->failing_since_us) != FG_OK)
+            return FG_ERR_IO;
         if (r->disable) {
             int rc = fg_wh_outbox_set_enabled(op->d->cfg.outbox, s, r->sub_id, false);
             if (rc == FG_ERR_IO)
@@ -813,9 +837,11 @@ static void release_done(struct fg_wh_dispatcher *d)
         result_op_t *next = op->next_done;
         for (size_t i = 0; i < op->n; i++)
             release_claim(d, &op->results[i]);
-        if (op->job.status != FG_OK)
+        if (op->job.status != FG_OK) {
             fg_log(FG_LOG_ERROR, "webhook_results_not_stored", "error=\"%s\" attempts=%zu",
                    fg_strerror(op->job.status), op->n);
+            d->subs_version = 0; /* reload: what this thread assumed (disabling) did not happen */
+        }
         results_free(op->results, op->n);
         free(op);
         op = next;

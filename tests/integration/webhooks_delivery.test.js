@@ -335,3 +335,36 @@ test('a subscription whose attempts all fail for webhooks.disable_after_s is dis
     assert.notEqual(pending[0].status, 'succeeded');
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });
+
+test('the failing period survives a restart: the first failure after it past disable_after_s disables', async () => {
+  const rx = await receiver(() => ({ status: 500 }));
+  const env = {
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_DISABLE_AFTER_S: '2',
+    FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: Array(30).fill('200ms').join(','),
+  };
+  const srv = await new Server({ env }).start();
+  try {
+    const sub = (await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/down` } })).json;
+    await publish(srv.base, ev.signedIn());
+    await waitFor(() => rx.got.length >= 1, 'the first failed attempt');
+    const firstFailure = rx.got[0].at;
+    await srv.stop();
+    // down for longer than disable_after_s, counted from the first failure before the restart
+    await sleep(Math.max(0, firstFailure + 2300 - Date.now()));
+    const before = rx.got.length;
+    await srv.start();
+    let enabled = true;
+    for (let i = 0; i < 200 && enabled; i++) {
+      enabled = (await request(srv.base, 'GET', `/v1/webhooks/${sub.id}`)).json.enabled;
+      if (enabled) await sleep(25);
+    }
+    assert.equal(enabled, false);
+    // a restart that forgot the period would have needed two more seconds of failures (~10 attempts)
+    assert.equal(rx.got.length - before, 1, `attempts after the restart: ${rx.got.length - before}`);
+    // enabled again by the user, it starts a new period instead of being disabled at once
+    await request(srv.base, 'PATCH', `/v1/webhooks/${sub.id}`, { body: { enabled: true } });
+    const again = rx.got.length;
+    await waitFor(() => rx.got.length >= again + 2, 'two attempts after enabling it again');
+    assert.equal((await request(srv.base, 'GET', `/v1/webhooks/${sub.id}`)).json.enabled, true);
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});

@@ -13,6 +13,7 @@
 #include "events/writer.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,122 @@ static void test_retention_by_age(void **state)
     assert_int_equal(expect_purged_through(fx, 5), 3);
 }
 
+/* Counts rows of a table on a separate connection (what a restart would find). */
+static int64_t count_rows(fixture_t *fx, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void record(fg_store_t *s, const char *id, int new_status)
+{
+    fg_store_attempt_t a = {.delivery_id = id,
+                            .attempt = 1,
+                            .at_us = 1,
+                            .duration_us = 1,
+                            .http_status = new_status == FG_DELIVERY_SUCCEEDED ? 204 : 500,
+                            .new_status = new_status,
+                            .next_at_us = 2};
+    assert_int_equal(fg_store_attempt_record(s, &a, 3), FG_OK);
+}
+
+static void test_retention_prunes_settled_deliveries_and_finished_runs(void **state)
+{
+    fixture_t *fx = *state;
+    char err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    fg_store_t *s = fx->store;
+    const char *texts[8];
+    for (int i = 0; i < 8; i++)
+        texts[i] = log_line(i);
+    job_t *j = make_job(fx, texts, 8);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(fg_store_append(s, (uint64_t)i + 1, &j->events[i], "log_line", NULL, 1),
+                         FG_OK);
+    /* one run finished at seq 2, one still going since seq 3 */
+    assert_int_equal(fg_store_run_put(s, "a0000000-0000-4000-8000-000000000001", "w", 2, 2), FG_OK);
+    assert_int_equal(fg_store_run_put(s, "a0000000-0000-4000-8000-000000000002", "w", 1, 3), FG_OK);
+    fg_store_sub_t sub = {.id = "wh_x", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    assert_int_equal(fg_store_sub_put(s, &sub, 1), FG_OK);
+    /* a delivery per event: 1-4 succeeded, 5 pending, 6 dead, 7 failed, 8 succeeded */
+    const int outcome[8] = {FG_DELIVERY_SUCCEEDED, FG_DELIVERY_SUCCEEDED, FG_DELIVERY_SUCCEEDED,
+                            FG_DELIVERY_SUCCEEDED, FG_DELIVERY_PENDING,   FG_DELIVERY_DEAD,
+                            FG_DELIVERY_FAILED,    FG_DELIVERY_SUCCEEDED};
+    for (int i = 0; i < 8; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "msg_%d", i + 1);
+        assert_int_equal(fg_store_delivery_add(s, id, "wh_x", (uint64_t)i + 1, NULL, 1), FG_OK);
+        if (outcome[i] != FG_DELIVERY_PENDING)
+            record(s, id, outcome[i]);
+    }
+    assert_int_equal(fg_store_commit(s, 8), FG_OK);
+    free_job(j);
+
+    /* keep the newest 2 events: 1-6 go, and with them the settled deliveries 1-4 and 6 (and
+     * their attempts) and the finished run; the pending delivery 5 and the running run stay */
+    fg_store_retained_t out;
+    assert_int_equal(fg_store_retain(s, 0, 2, 100, &out), FG_OK);
+    assert_int_equal(out.events, 6);
+    assert_int_equal(out.deliveries, 5);
+    assert_int_equal(out.runs, 1);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM events"), 2);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM deliveries WHERE seq IN (5, 7, 8)"), 3);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM deliveries"), 3);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM attempts"), 2); /* of 7 and 8 */
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(count_rows(fx, "SELECT status FROM runs"), 1);
+
+    /* once the dispatcher settles delivery 5 (its event is gone: dead), the next pass takes it,
+     * even with no event left to delete */
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    record(s, "msg_5", FG_DELIVERY_DEAD);
+    assert_int_equal(fg_store_commit(s, 8), FG_OK);
+    assert_int_equal(fg_store_retain(s, 0, 2, 100, &out), FG_OK);
+    assert_int_equal(out.events, 0);
+    assert_int_equal(out.deliveries, 1);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM deliveries"), 2);
+    fg_store_close(fx->store);
+    fx->store = NULL;
+}
+
+/* Collects failing_since_us of the one subscription. */
+static void failing_cb(void *ctx, const fg_store_sub_t *sub)
+{
+    *(int64_t *)ctx = sub->failing_since_us;
+}
+
+static void test_failing_since_is_kept_until_enabled_again(void **state)
+{
+    fixture_t *fx = *state;
+    char err[256];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    fg_store_t *s = fx->store;
+    fg_store_sub_t sub = {.id = "wh_x", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    int64_t since = -1;
+    assert_int_equal(fg_store_sub_put(s, &sub, 1), FG_OK);
+    assert_int_equal(fg_store_sub_set_failing(s, "wh_x", 12345), FG_OK);
+    /* other changes (and disabling) keep it */
+    sub.spec = "{\"description\":\"d\"}";
+    assert_int_equal(fg_store_sub_put(s, &sub, 2), FG_OK);
+    assert_int_equal(fg_store_sub_set_enabled(s, "wh_x", false, 3), FG_OK);
+    assert_int_equal(fg_store_sub_each(s, failing_cb, &since), FG_OK);
+    assert_int_equal(since, 12345);
+    /* enabling a disabled subscription starts the failing period over */
+    assert_int_equal(fg_store_sub_put(s, &sub, 4), FG_OK);
+    assert_int_equal(fg_store_sub_each(s, failing_cb, &since), FG_OK);
+    assert_int_equal(since, 0);
+    fg_store_close(fx->store);
+    fx->store = NULL;
+}
+
 typedef struct {
     fixture_t *fx;
     int jobs;
@@ -473,6 +590,10 @@ int run_store_tests(void)
         cmocka_unit_test_setup_teardown(test_transitions_warned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_prunes_settled_deliveries_and_finished_runs,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_since_is_kept_until_enabled_again, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_producers_get_contiguous_sequences, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_open_rejects_a_corrupt_file, setup, teardown),
