@@ -221,10 +221,11 @@ typedef struct {
 /**
  * Up to limit deliveries of a subscription that are due (pending, or failed with next_at <=
  * now_us), in sequence order. With per_run, only the earliest unsettled delivery of each run is
- * due (a run's events reach the endpoint one at a time, in order). FG_OK or FG_ERR_IO.
+ * due (a run's events reach the endpoint one at a time, in order). Without it, pending ones
+ * below from_seq are left out (the caller has them in hand already). FG_OK or FG_ERR_IO.
  */
 int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
-                        size_t limit, fg_store_due_t *out, size_t *n);
+                        uint64_t from_seq, size_t limit, fg_store_due_t *out, size_t *n);
 
 /* A delivery as the delivery log shows it (strings valid during the callback). */
 typedef struct {

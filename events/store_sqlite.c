@@ -738,7 +738,7 @@ static int cmp_due_seq(const void *a, const void *b)
 #define DUE_WINDOW 512 /* pending rows looked at per round for per-run ordering */
 
 int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
-                        size_t limit, fg_store_due_t *out, size_t *n)
+                        uint64_t from_seq, size_t limit, fg_store_due_t *out, size_t *n)
 {
     /* Each walk follows a partial index: pending rows in sequence order, failed rows by when
      * they are due; neither looks at more rows than it returns (per-run: a fixed window). */
@@ -754,7 +754,8 @@ int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us
     if (!per_run) {
         fg_store_due_t *tmp = malloc(2 * limit * sizeof(*tmp));
         size_t np = 0, nf = 0;
-        int rc = tmp ? due_rows(r, C_PENDING, pending_sql, sub_id, 0, limit, tmp, NULL, now_us, &np)
+        int rc = tmp ? due_rows(r, C_PENDING, pending_sql, sub_id, (int64_t)from_seq, limit, tmp,
+                                NULL, now_us, &np)
                      : FG_ERR_NOMEM;
         if (rc == FG_OK)
             rc =

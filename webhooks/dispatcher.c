@@ -25,6 +25,7 @@
 #define MAX_DUE 256        /* deliveries asked for per subscription per round */
 #define RESPONSE_KEEP 4096 /* bytes of a response body kept with its attempt */
 #define TICK_MS 250        /* due retries are looked for this often */
+#define JSON_CACHE 64      /* recent event bodies kept: a fan-out reads each event once */
 
 typedef struct transfer transfer_t;
 typedef struct endpoint endpoint_t;
@@ -55,6 +56,8 @@ struct endpoint {
     int in_flight;
     int claimed;              /* its deliveries in flight or awaiting their commit */
     bool check;               /* may have due deliveries: query it in the next round */
+    bool more;                /* its last query filled the page: more may be due */
+    uint64_t from_seq;        /* pending ones below are in hand (started or claimed) */
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
     long max_conns;           /* the pool's size, as last set */
 };
@@ -114,7 +117,12 @@ struct fg_wh_dispatcher {
     int wakefd;           /* eventfd: other threads wake the loop through it */
     sockref_t *dead_refs; /* freed after the current event batch */
     fg_store_reader_t *reader;
-    dsub_t *subs; /* enabled and disabled; dispatcher thread */
+    struct {
+        uint64_t seq;
+        char *json;
+        size_t len;
+    } jcache[JSON_CACHE]; /* by seq % JSON_CACHE; events never change */
+    dsub_t *subs;         /* enabled and disabled; dispatcher thread */
     size_t nsubs;
     uint64_t subs_version; /* of the subscriptions table when last loaded */
     bool slots_freed;      /* a transfer finished: schedule again before sleeping */
@@ -500,6 +508,28 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *name, con
     return n;
 }
 
+/* The stored JSON of event seq (malloc'd copy), from the cache when a fan-out just read it. */
+static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, size_t *len)
+{
+    size_t slot = seq % JSON_CACHE;
+    if (d->jcache[slot].json == NULL || d->jcache[slot].seq != seq) {
+        char *j;
+        size_t n;
+        int rc = fg_store_reader_event_json(d->reader, seq, &j, &n);
+        if (rc != FG_OK)
+            return rc;
+        free(d->jcache[slot].json);
+        d->jcache[slot].json = j;
+        d->jcache[slot].len = n;
+        d->jcache[slot].seq = seq;
+    }
+    if ((*json = malloc(d->jcache[slot].len + 1)) == NULL)
+        return FG_ERR_NOMEM;
+    memcpy(*json, d->jcache[slot].json, d->jcache[slot].len + 1);
+    *len = d->jcache[slot].len;
+    return FG_OK;
+}
+
 static result_t *new_result(struct fg_wh_dispatcher *d)
 {
     if (d->npending == d->cappending) {
@@ -519,7 +549,7 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
     endpoint_t *ep = ds->ep;
     char *json;
     size_t len;
-    int rc = fg_store_reader_event_json(d->reader, due->seq, &json, &len);
+    int rc = event_json(d, due->seq, &json, &len);
     if (rc != FG_OK && rc != FG_ERR_NOT_FOUND)
         return false;
     if (rc == FG_ERR_NOT_FOUND) {
@@ -649,8 +679,10 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     bool ok = code == CURLE_OK && status >= 200 && status < 300;
     if (ep->in_flight > 0)
         ep->in_flight--;
-    ep->check = true; /* a slot is free */
-    d->slots_freed = true;
+    if (ep->more) { /* a slot is free for what is waiting */
+        ep->check = true;
+        d->slots_freed = true;
+    }
     if (ok) {
         r->a.http_status = (int)status;
         r->a.new_status = FG_DELIVERY_SUCCEEDED;
@@ -722,8 +754,9 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
     dsub_t *ds = find_sub(d, r->sub_id);
     if (ds != NULL && ds->ep->claimed > 0)
         ds->ep->claimed--;
-    if (ds != NULL)
-        ds->ep->check = true; /* its next deliveries (or its next of a run) may now go */
+    /* with per-run ordering, the run's next delivery is due now */
+    if (ds != NULL && (ds->ep->more || ds->sub.ordering == FG_WH_ORDER_PER_RUN))
+        ds->ep->check = true;
 }
 
 /* Takes the finished transfers off the endpoints libcurl ran for. */
@@ -748,22 +781,25 @@ static void collect_finished(struct fg_wh_dispatcher *d)
     }
 }
 
-/* Runs libcurl's timeouts that are due (transfers just added have one of 0). */
+/* Runs an endpoint's libcurl timeout if it is due (a transfer just added has one of 0). */
+static void run_timer(endpoint_t *ep, int64_t now_us)
+{
+    if (ep->curl_due_us < 0 || ep->curl_due_us > now_us)
+        return;
+    int running;
+    ep->curl_due_us = -1;
+    ep->timer_told = false;
+    ep->touched = true;
+    curl_multi_socket_action(ep->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (!ep->timer_told) /* nothing expired after all: the same expiry still stands */
+        ep->curl_due_us = now_us + 1000;
+}
+
 static void run_timers(struct fg_wh_dispatcher *d)
 {
     int64_t now = fg_time_mono_us();
-    int running;
-    for (size_t i = 0; i < d->nsubs; i++) {
-        endpoint_t *ep = d->subs[i].ep;
-        if (ep->curl_due_us < 0 || ep->curl_due_us > now)
-            continue;
-        ep->curl_due_us = -1;
-        ep->timer_told = false;
-        ep->touched = true;
-        curl_multi_socket_action(ep->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        if (!ep->timer_told) /* nothing expired after all: the same expiry still stands */
-            ep->curl_due_us = now + 1000;
-    }
+    for (size_t i = 0; i < d->nsubs; i++)
+        run_timer(d->subs[i].ep, now);
 }
 
 /* --- outcomes through the writer ------------------------------------------------------------ */
@@ -841,6 +877,7 @@ static void release_done(struct fg_wh_dispatcher *d)
             fg_log(FG_LOG_ERROR, "webhook_results_not_stored", "error=\"%s\" attempts=%zu",
                    fg_strerror(op->job.status), op->n);
             d->subs_version = 0; /* reload: what this thread assumed (disabling) did not happen */
+            atomic_store(&d->poked, true); /* and its deliveries are still due */
         }
         results_free(op->results, op->n);
         free(op);
@@ -883,17 +920,32 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         if (!(ep->check || all) || !ds->sub.enabled || ep->in_flight >= ds->sub.max_in_flight)
             continue;
         ep->check = false;
+        /* the claimed ones are still due in the store until their outcome commits */
         size_t want = (size_t)(ds->sub.max_in_flight - ep->in_flight + ep->claimed);
-        size_t n = 0;
+        size_t limit = want < MAX_DUE ? want : MAX_DUE, n = 0;
+        if (all)
+            ep->from_seq = 0; /* an API change or a rollback may have made older ones due */
         if (fg_store_reader_due(d->reader, ds->sub.id, now, ds->sub.ordering == FG_WH_ORDER_PER_RUN,
-                                want < MAX_DUE ? want : MAX_DUE, due, &n) != FG_OK)
+                                ep->from_seq, limit, due, &n) != FG_OK) {
+            ep->check = true;
             continue;
-        for (size_t k = 0; k < n && ep->in_flight < ds->sub.max_in_flight; k++) {
-            if (!is_claimed(d, due[k].id))
-                start(d, ds, &due[k]);
         }
-        if (n == want)
-            ep->check = true; /* a full page: there may be more */
+        bool started = false, in_hand = true;
+        for (size_t k = 0; k < n; k++) {
+            bool ok = is_claimed(d, due[k].id);
+            if (!ok && ep->in_flight < ds->sub.max_in_flight && start(d, ds, &due[k]))
+                ok = started = true;
+            /* the next query starts at the last pending one of an unbroken run in hand (the
+             * bound is inclusive: a replay may add another delivery of the same event) */
+            in_hand = in_hand && ok;
+            if (in_hand && due[k].attempts == 0 && due[k].seq > ep->from_seq)
+                ep->from_seq = due[k].seq;
+        }
+        ep->more = n == limit;
+        if (ep->more && ep->in_flight < ds->sub.max_in_flight)
+            ep->check = true; /* a full page of claimed ones: look again */
+        if (started)          /* send now, before preparing the next subscription's */
+            run_timer(ep, fg_time_mono_us());
     }
 }
 
@@ -1047,6 +1099,8 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
         fg_wh_sub_dispose(&d->subs[i].sub);
     free(d->subs);
     free(d->claimed);
+    for (size_t i = 0; i < JSON_CACHE; i++)
+        free(d->jcache[i].json);
     results_free(d->pending, d->npending);
     close(d->epfd);
     close(d->wakefd);
