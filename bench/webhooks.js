@@ -4,7 +4,9 @@
 //   node bench/webhooks.js throughput SUBS EVENTS     deliveries/s with SUBS subscriptions
 //   node bench/webhooks.js latency RATE SECONDS HANGING SUBS
 //        publish-to-first-attempt p50/p99 at RATE events/s with SUBS subscriptions to an
-//        bench/sink.c receiver (FG_SINK), HANGING of which point at a path that never answers
+//        bench/sink.c receiver (FG_SINK), HANGING of which point at a path that never answers;
+//        one second of warm-up is not measured. FG_SPREAD=1 adds per-event first arrival and
+//        fan-out spread, FG_SLOW=1 lists the events whose last delivery took over 40 ms.
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 
@@ -81,6 +83,15 @@ async function latency(rate, seconds, hanging, subs) {
     const r = await call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${port}${p}`, max_in_flight: 8 });
     if (r.status !== 201) throw new Error(r.text);
   }
+  // one second of warm-up, not measured: every subscription opens its connections
+  const warm = rate;
+  for (let i = 0; i < warm; i++) {
+    await new Promise((r) => setTimeout(r, 1000 / rate));
+    call('POST', '/v1/events', logLine(`w${i}`));
+  }
+  const healthy = subs - hanging;
+  const warmDeadline = now() + 10000;
+  while ((await succeeded()) < warm * healthy && now() < warmDeadline) await new Promise((r) => setTimeout(r, 20));
   const base = await succeeded();
   const total = rate * seconds;
   const t0 = now();
@@ -91,14 +102,13 @@ async function latency(rate, seconds, hanging, subs) {
     sent.set(line, now());
     call('POST', '/v1/events', logLine(line)); // single-event POSTs, not awaited: a steady rate
   }
-  const healthy = subs - hanging;
   const deadline = now() + 30000;
   while ((await succeeded()) - base < total * healthy && now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const exited = new Promise((r) => sink.on('exit', r));
   sink.kill('SIGTERM');
   await exited;
   const perEvent = new Map();
-  const lat = fs.readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => {
+  const lat = fs.readFileSync(out, 'utf8').trim().split('\n').filter((l) => l && l[0] === 'l').map((l) => {
     const [line, us] = l.split(' ');
     const ms = Number(us) / 1000 - sent.get(line);
     const e = perEvent.get(line) || { first: Infinity, last: -Infinity };
@@ -107,6 +117,10 @@ async function latency(rate, seconds, hanging, subs) {
     perEvent.set(line, e);
     return ms;
   }).sort((a, b) => a - b);
+  if (process.env.FG_SLOW) {
+    const slow = [...perEvent.entries()].filter(([, e]) => e.last > 40).map(([l, e]) => `${l}:${e.first.toFixed(0)}-${e.last.toFixed(0)}`);
+    console.log(`slow events (${slow.length}): ${slow.join(' ')}`);
+  }
   if (process.env.FG_SPREAD) {
     const firsts = [...perEvent.values()].map((e) => e.first).sort((a, b) => a - b);
     const spreads = [...perEvent.values()].map((e) => e.last - e.first).sort((a, b) => a - b);

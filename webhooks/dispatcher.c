@@ -48,7 +48,6 @@ struct endpoint {
     struct fg_wh_dispatcher *d;
     CURLM *multi;
     int64_t curl_due_us; /* when libcurl wants its timeout handled (monotonic), or -1 */
-    bool timer_told;     /* libcurl set or cleared its timeout since we last ran it */
     bool touched;        /* libcurl ran for it: look for finished transfers */
     transfer_t *active;  /* its transfers in the multi handle */
     transfer_t *idle;    /* finished transfers kept for their easy handles */
@@ -192,15 +191,26 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
     return 0;
 }
 
-/* CURLMOPT_TIMERFUNCTION: libcurl's one timeout for the endpoint (-1 removes it). libcurl
- * rounds the delay up, so running it at curl_due_us finds it expired. libcurl calls this only
- * when its next expiry changes. */
+/* CURLMOPT_TIMERFUNCTION: libcurl's one timeout for the endpoint (-1 removes it). It tells of
+ * changes only (a transfer added), and not every one: after each socket_action the loop asks
+ * curl_multi_timeout instead (ep_action). */
 static int on_timer(CURLM *m, long timeout_ms, void *ud)
 {
     endpoint_t *ep = ud;
     ep->curl_due_us = timeout_ms < 0 ? -1 : fg_time_mono_us() + (int64_t)timeout_ms * 1000;
-    ep->timer_told = true;
     return 0;
+}
+
+/* Lets libcurl act on a socket (or on its timeout: CURL_SOCKET_TIMEOUT), then reads back when
+ * it next wants its timeout handled. */
+static void ep_action(endpoint_t *ep, curl_socket_t fd, int mask)
+{
+    int running;
+    long ms = -1;
+    ep->touched = true;
+    curl_multi_socket_action(ep->multi, fd, mask, &running);
+    curl_multi_timeout(ep->multi, &ms);
+    ep->curl_due_us = ms < 0 ? -1 : fg_time_mono_us() + (int64_t)ms * 1000;
 }
 
 static void free_dead_refs(struct fg_wh_dispatcher *d)
@@ -784,15 +794,8 @@ static void collect_finished(struct fg_wh_dispatcher *d)
 /* Runs an endpoint's libcurl timeout if it is due (a transfer just added has one of 0). */
 static void run_timer(endpoint_t *ep, int64_t now_us)
 {
-    if (ep->curl_due_us < 0 || ep->curl_due_us > now_us)
-        return;
-    int running;
-    ep->curl_due_us = -1;
-    ep->timer_told = false;
-    ep->touched = true;
-    curl_multi_socket_action(ep->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    if (!ep->timer_told) /* nothing expired after all: the same expiry still stands */
-        ep->curl_due_us = now_us + 1000;
+    if (ep->curl_due_us >= 0 && ep->curl_due_us <= now_us)
+        ep_action(ep, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static void run_timers(struct fg_wh_dispatcher *d)
@@ -952,7 +955,6 @@ static void schedule_round(struct fg_wh_dispatcher *d)
 /* Hands socket readiness to the endpoints' multi handles. */
 static void dispatch_events(struct fg_wh_dispatcher *d, const struct epoll_event *evs, int n)
 {
-    int running;
     for (int i = 0; i < n; i++) {
         sockref_t *ref = evs[i].data.ptr;
         if (ref == NULL) { /* the wake-up eventfd */
@@ -966,8 +968,7 @@ static void dispatch_events(struct fg_wh_dispatcher *d, const struct epoll_event
         int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                    ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                    ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-        ref->ep->touched = true;
-        curl_multi_socket_action(ref->ep->multi, ref->fd, mask, &running);
+        ep_action(ref->ep, ref->fd, mask);
     }
     free_dead_refs(d);
 }
