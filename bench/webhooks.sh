@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Webhook benchmarks (issue #3): an nginx sink answering 204, its raw capacity with wrk, then
-# flowgate's deliveries per second with 1 and 100 subscriptions, and publish-to-first-attempt
-# latency at 1,000 events/s with 100 subscriptions, without and with 10 of them hanging.
+# Webhook benchmarks (issue #3): an nginx sink answering 204, its raw capacity with wrk and what
+# libcurl alone gets from it (fg_curlbase), then flowgate's deliveries per second with 1 and 100
+# subscriptions, publish-to-first-attempt latency at 1,000 events/s, and 90 healthy
+# subscriptions' latency alone and beside 10 hanging ones (receiver: fg_sink).
 # Prints figures; never fails on them. Needs nginx and wrk (`.ci/install-deps.sh bench`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,8 @@ run() {
 }
 
 if [ "${1:-all}" = all ] || [ "$1" = throughput ]; then
+    echo "== libcurl's own ceiling here: one thread, one multi handle, nothing else"
+    ./build/fg_curlbase 32 50000 "http://127.0.0.1:$SINK_PORT/"
     echo "== deliveries per second (signing and outbox on)"
     run throughput 1 20000
     run throughput 100 500
