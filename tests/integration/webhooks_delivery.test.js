@@ -129,6 +129,11 @@ test('webhook deliveries end to end', async (t) => {
     assert.equal(new Webhook(rotated.json.secret).verify(last.body, last.headers).line, 'after rotation');
     assert.equal(new Webhook(ok.secret).verify(last.body, last.headers).line, 'after rotation');
 
+    // localhost (127.0.0.1, outside 127.0.0.2/32) is refused at creation, before any lookup
+    const local = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://localhost:${rx.port}/` } });
+    assert.equal(local.status, 400);
+    assert.equal(local.json.error, 'forbidden_target');
+
     // the address guard at connect time: a name resolving to 127.0.0.1, outside 127.0.0.2/32
     const name = os.hostname();
     let loopbackName = false;
