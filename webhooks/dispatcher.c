@@ -1,7 +1,7 @@
 /*
  * dispatcher.c - the webhook dispatcher thread (see dispatcher.h). Everything here runs on that
- * thread, except poke (any thread) and the result op's apply/done (the writer thread), which
- * touch only the op and the mutex-protected list of finished ops.
+ * thread, except poke and mark (any thread: a flag or the marks list, then the eventfd) and the
+ * result op's apply/done (the writer thread), which touch only the op and the list of finished ops.
  */
 #include "webhooks/dispatcher.h"
 #include "events/log.h"

@@ -1,12 +1,14 @@
 /*
- * dispatcher.h - sends webhook deliveries: one thread with a libcurl multi handle. It reads due
- * deliveries from the store (its own connection), signs and POSTs them (keep-alive, HTTP/2 where
- * offered), checks the address actually connected to against the guard, and hands every attempt's
- * outcome to the writer as one op per round (attempt records, retries by the schedule, dead
- * letters, 410 disabling the subscription).
+ * dispatcher.h - sends webhook deliveries: one thread, one epoll loop driving a libcurl multi
+ * handle per subscription (curl_multi_socket_action). It reads due deliveries from the store (its
+ * own connection), signs and POSTs them (keep-alive, HTTP/2 where offered), checks the address
+ * actually connected to against the guard, and hands every attempt's outcome to the writer as one
+ * op per round (attempt records, retries by the schedule, dead letters, 410 or failing too long
+ * disabling the subscription).
  *
- * Isolation: each subscription has its own in-flight cap and its own query for due deliveries,
- * so a slow or hanging endpoint only fills its own slots. The backlog stays in the store.
+ * Isolation: each subscription has its own in-flight cap, its own query for due deliveries and
+ * its own connection pool and timers, so a slow or hanging endpoint only fills its own slots and
+ * costs nothing until its own socket or timeout fires. The backlog stays in the store.
  * A delivery in flight when flowgate stops is sent again after the restart (at least once, with
  * the same webhook-id).
  */
