@@ -8,7 +8,8 @@ pkgs=(
   build-essential cmake pkg-config
   libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libjansson-dev uuid-dev libcmocka-dev
   libsqlite3-dev sqlite3
-  libnghttp2-dev
+  libnghttp2-dev libjwt-dev
+  clang libclang-rt-14-dev
   curl nghttp2-client nodejs npm procps chromium
 )
 

@@ -28,6 +28,8 @@ const char *fg_strerror(int err)
         return "store is corrupt or not a flowgate database";
     case FG_ERR_CLOSED:
         return "shutting down";
+    case FG_ERR_FORBIDDEN:
+        return "forbidden";
     }
     return "unknown error";
 }

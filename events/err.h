@@ -17,6 +17,7 @@ typedef enum {
     FG_ERR_IO = -6,        /* storage or system I/O failed */
     FG_ERR_CORRUPT = -7,   /* the store is corrupt or not a flowgate database */
     FG_ERR_CLOSED = -8,    /* the component is shutting down */
+    FG_ERR_FORBIDDEN = -9, /* the caller may not do or see this */
 } fg_err_t;
 
 /** Returns a static, human-readable text for an error code; never NULL. */

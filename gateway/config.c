@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_STRING, K_INT, K_OBJECT, K_LIST } key_kind_t;
+typedef enum { K_STRING, K_INT, K_OBJECT, K_ARRAY, K_LIST } key_kind_t;
 
 typedef struct {
     const char *key; /* dotted path in the file */
@@ -22,7 +22,7 @@ typedef struct {
     size_t size;                  /* for strings: the field's capacity */
     int64_t min, max;             /* for integers */
     const char *choices;          /* for strings: "a|b|c", or NULL for free text */
-    bool (*check)(const char *v); /* extra check for strings, or NULL */
+    bool (*check)(const char *v); /* extra check for strings and each list item, or NULL */
 } key_t_;
 
 static bool listen_ok(const char *v)
@@ -37,6 +37,27 @@ static bool nonempty(const char *v)
     return v[0] != '\0';
 }
 
+static bool cidr_ok(const char *v)
+{
+    fg_cidr_t c;
+    return fg_cidr_parse(v, &c) == FG_OK;
+}
+
+/* An exact origin: scheme://host[:port], nothing after. */
+static bool origin_ok(const char *v)
+{
+    const char *rest = strncmp(v, "https://", 8) == 0  ? v + 8
+                       : strncmp(v, "http://", 7) == 0 ? v + 7
+                                                       : NULL;
+    if (rest == NULL || *rest == '\0')
+        return false;
+    for (const char *p = rest; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == ':' || *p == '[' ||
+              *p == ']'))
+            return false;
+    return true;
+}
+
 static bool schedule_ok(const char *v)
 {
     fg_wh_schedule_t s;
@@ -47,6 +68,14 @@ static bool schedule_ok(const char *v)
 #define S(k, f, ch, chk)                                                                           \
     {                                                                                              \
         k, K_STRING, offsetof(fg_config_t, f), sizeof(((fg_config_t *)0)->f), 0, 0, ch, chk        \
+    }
+#define J(k, kind, f)                                                                              \
+    {                                                                                              \
+        k, kind, offsetof(fg_config_t, f), 0, 0, 0, NULL, NULL                                     \
+    }
+#define L(k, f, chk)                                                                               \
+    {                                                                                              \
+        k, K_LIST, offsetof(fg_config_t, f), sizeof(((fg_config_t *)0)->f), 0, 0, NULL, chk        \
     }
 #define I(k, f, lo, hi)                                                                            \
     {                                                                                              \
@@ -66,7 +95,7 @@ static const key_t_ keys[] = {
     I("store.retention.max_events", retention_max_events, 0, INT64_MAX / 2),
     I("store.retention.interval_s", retention_interval_s, 1, 86400),
     S("events.transitions", transitions, "warn|enforce", NULL),
-    {"events.custom_types", K_OBJECT, 0, 0, 0, 0, NULL, NULL},
+    J("events.custom_types", K_OBJECT, custom_types),
     I("sse.heartbeat_ms", heartbeat_ms, 100, 3600000),
     I("sse.retry_ms", retry_ms, 0, 3600000),
     I("sse.queue_max_bytes", queue_max_bytes, 4096, INT64_C(1) << 32),
@@ -78,9 +107,14 @@ static const key_t_ keys[] = {
     I("webhooks.request_timeout_ms", request_timeout_ms, 100, 3600000),
     I("webhooks.retry_after_max_s", retry_after_max_s, 0, 86400 * 7),
     I("webhooks.disable_after_s", disable_after_s, 0, 86400 * 365),
-    {"webhooks.subscriptions", K_OBJECT, 0, 0, 0, 0, NULL, NULL},
-    {"webhooks.allow_networks", K_LIST, offsetof(fg_config_t, allow_networks),
-     sizeof(((fg_config_t *)0)->allow_networks), 0, 0, NULL, NULL},
+    J("webhooks.subscriptions", K_ARRAY, subscriptions),
+    L("webhooks.allow_networks", allow_networks, cidr_ok),
+    S("auth.mode", auth_mode, "auto|none|required", NULL),
+    J("auth.keys", K_ARRAY, auth_keys),
+    S("auth.jwt.hs256_secret", jwt_secret, NULL, NULL),
+    S("auth.jwt.public_key_file", jwt_public_key_file, NULL, NULL),
+    S("auth.cookie", auth_cookie, NULL, nonempty),
+    L("cors.origins", cors_origins, origin_ok),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -111,6 +145,8 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->request_timeout_ms = 15000;
     cfg->retry_after_max_s = 3600;
     cfg->disable_after_s = 5 * 86400;
+    snprintf(cfg->auth_mode, sizeof(cfg->auth_mode), "auto");
+    snprintf(cfg->auth_cookie, sizeof(cfg->auth_cookie), "flowgate_token");
 }
 
 int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap, size_t *n)
@@ -135,8 +171,10 @@ void fg_config_dispose(fg_config_t *cfg)
 {
     json_decref(cfg->custom_types);
     json_decref(cfg->subscriptions);
+    json_decref(cfg->auth_keys);
     cfg->custom_types = NULL;
     cfg->subscriptions = NULL;
+    cfg->auth_keys = NULL;
 }
 
 static const key_t_ *find_key(const char *key)
@@ -192,22 +230,21 @@ static int set_int(fg_config_t *cfg, const key_t_ *k, int64_t v, char *err, size
     return FG_OK;
 }
 
-/* A comma list of CIDR networks ("127.0.0.0/8,::1/128"); "" is an empty list. */
+/* A comma list ("127.0.0.0/8,::1/128"); "" is an empty list. Each item passes k->check. */
 static int set_list(fg_config_t *cfg, const key_t_ *k, const char *value, char *err, size_t cap)
 {
     if (strlen(value) >= k->size)
         return bad(err, cap, k->key, "%s", "the list is too long");
-    char item[64];
+    char item[256];
     for (const char *p = value; *p;) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        fg_cidr_t c;
         if (n == 0 || n >= sizeof(item))
             return bad(err, cap, k->key, "%s", "an entry is empty or too long");
         memcpy(item, p, n);
         item[n] = '\0';
-        if (fg_cidr_parse(item, &c) != FG_OK)
-            return bad(err, cap, k->key, "%s is not a CIDR network (like 10.0.0.0/8)", item);
+        if (!k->check(item))
+            return bad(err, cap, k->key, "%.200s is not valid here", item);
         p += n + (comma != NULL);
     }
     memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
@@ -233,12 +270,12 @@ int fg_config_set(fg_config_t *cfg, const char *key, const char *value, char *er
     }
     json_error_t jerr;
     json_t *obj = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
-    bool list = strcmp(k->key, "webhooks.subscriptions") == 0;
+    bool list = k->kind == K_ARRAY;
     if (list ? !json_is_array(obj) : !json_is_object(obj)) {
         json_decref(obj);
         return bad(err, cap, key, "%s", list ? "must be a JSON array" : "must be a JSON object");
     }
-    json_t **slot = list ? &cfg->subscriptions : &cfg->custom_types;
+    json_t **slot = (json_t **)((char *)cfg + k->offset);
     json_decref(*slot);
     *slot = obj;
     return FG_OK;
@@ -300,19 +337,15 @@ static int apply_object(fg_config_t *cfg, json_t *obj, const char *prefix, char 
             rc = set_list(cfg, k, joined, err, cap);
             break;
         }
-        default:
-            if (strcmp(k->key, "webhooks.subscriptions") == 0) {
-                if (!json_is_array(v))
-                    return bad(err, cap, key, "%s", "must be an array of subscriptions");
-                json_decref(cfg->subscriptions);
-                cfg->subscriptions = json_incref(v);
-            } else {
-                if (!json_is_object(v))
-                    return bad(err, cap, key, "%s", "must be an object");
-                json_decref(cfg->custom_types);
-                cfg->custom_types = json_incref(v);
-            }
+        default: {
+            if (k->kind == K_ARRAY ? !json_is_array(v) : !json_is_object(v))
+                return bad(err, cap, key, "%s",
+                           k->kind == K_ARRAY ? "must be an array" : "must be an object");
+            json_t **slot = (json_t **)((char *)cfg + k->offset);
+            json_decref(*slot);
+            *slot = json_incref(v);
             rc = FG_OK;
+        }
         }
         if (rc != FG_OK)
             return rc;

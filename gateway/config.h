@@ -47,6 +47,12 @@ typedef struct {
     int64_t disable_after_s;      /* webhooks.disable_after_s, 0 = never */
     json_t *subscriptions;        /* webhooks.subscriptions (owned), NULL when none */
     char allow_networks[4096];    /* webhooks.allow_networks: comma list of CIDRs, "" = none */
+    char auth_mode[16];           /* auth.mode: auto | none | required */
+    json_t *auth_keys;            /* auth.keys (owned), NULL when none */
+    char jwt_secret[512];         /* auth.jwt.hs256_secret, "" = none */
+    char jwt_public_key_file[PATH_MAX]; /* auth.jwt.public_key_file, "" = none */
+    char auth_cookie[64];               /* auth.cookie: the cookie a credential may come in */
+    char cors_origins[4096];            /* cors.origins: comma list of exact origins */
 } fg_config_t;
 
 /** Fills cfg with the defaults. */

@@ -8,6 +8,7 @@
 #include "events/catalog.h"
 #include "events/store.h"
 #include "events/writer.h"
+#include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
 #include "webhooks/dispatcher.h"
@@ -55,6 +56,8 @@ struct fg_server {
     fg_writer_t *writer;
     fg_wh_outbox_t *outbox;         /* webhook subscriptions; the writer's from start to stop */
     fg_wh_dispatcher_t *dispatcher; /* sends the deliveries */
+    fg_auth_t *auth;                /* credentials (auth.keys, auth.jwt.*) */
+    bool auth_on;                   /* every route but health needs a credential */
     fg_cidr_t allow[64];            /* webhooks.allow_networks */
     size_t nallow;
     fg_loop_t *loops;
@@ -79,10 +82,21 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
     return (fg_loop_t *)((char *)req->conn->ctx - offsetof(fg_loop_t, ctx));
 }
 
-/* Handlers (each in its own file). They answer the request in every case. */
-int fg_publish_handle(h2o_req_t *req); /* POST /v1/events (publish.c) */
-int fg_query_handle(h2o_req_t *req);   /* GET /v1/events (query.c) */
-int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len); /* stream.c */
+/* access.c: checks the request's credential for the scopes in need (0: none). Returns 0 when
+ * allowed, with *p the principal (NULL when auth is off; it lives in the request pool), or -1
+ * after answering 401 or 403. */
+int fg_access_check(h2o_req_t *req, unsigned need, fg_principal_t **p);
+
+/* access.c: adds CORS headers for a listed Origin; returns 1 when it answered the request (a
+ * preflight, or a preflight from an unlisted origin: 403), else 0. */
+int fg_cors_apply(h2o_req_t *req);
+
+/* Handlers (each in its own file). They answer the request in every case. p is the caller's
+ * principal, or NULL when auth is off; a subscriber's filter is narrowed to what it may see. */
+int fg_publish_handle(h2o_req_t *req);                        /* POST /v1/events (publish.c) */
+int fg_query_handle(h2o_req_t *req, const fg_principal_t *p); /* GET /v1/events (query.c) */
+int fg_stream_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id,
+                     size_t run_id_len); /* stream.c */
 
 /* webhooks_api.c: /v1/webhooks[/…]; rest is the path after "/v1/webhooks". */
 int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t rest_len);

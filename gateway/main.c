@@ -7,6 +7,7 @@
  */
 #include "events/catalog.h"
 #include "events/log.h"
+#include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/server.h"
 
@@ -26,6 +27,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: flowgate [options]\n"
+        "       flowgate hash-key [KEY]\n"
         "\n"
         "An event streaming gateway: publish typed JSON events over HTTP, stream them over\n"
         "Server-Sent Events, stored durably and in order.\n"
@@ -41,14 +43,50 @@ static void usage(FILE *out)
         "  -h, --help             print this help and exit\n"
         "  -V, --version          print the version and exit\n"
         "\n"
+        "hash-key prints the SHA-256 that auth.keys stores for KEY (read from stdin when not\n"
+        "given); with no KEY and stdin a terminal, it makes a new random key and prints both.\n"
+        "\n"
         "Every configuration key can also be set from the environment: FLOWGATE_ followed by\n"
         "the key in upper case with dots as underscores (sse.heartbeat_ms ->\n"
         "FLOWGATE_SSE_HEARTBEAT_MS). Flags override the environment, which overrides the file.\n"
         "Keys are documented in config/flowgate.example.json.\n");
 }
 
+/* `flowgate hash-key [KEY]`: what to put in auth.keys[].sha256. */
+static int hash_key(int argc, char **argv)
+{
+    char key[FG_AUTH_MAX_TOKEN + 2], hex[65];
+    bool fresh = false;
+    if (argc > 2) {
+        snprintf(key, sizeof(key), "%s", argv[2]);
+    } else if (isatty(STDIN_FILENO)) {
+        if (fg_auth_new_key(key) != FG_OK) {
+            fprintf(stderr, "flowgate: no random bytes\n");
+            return 1;
+        }
+        fresh = true;
+    } else if (fgets(key, sizeof(key), stdin) == NULL) {
+        fprintf(stderr, "flowgate: hash-key: no key on stdin\n");
+        return 2;
+    }
+    key[strcspn(key, "\r\n")] = '\0';
+    if (strncmp(key, FG_AUTH_KEY_PREFIX, 4) != 0 || strlen(key) < 20) {
+        fprintf(stderr, "flowgate: hash-key: a key starts with %s and has at least 20 characters\n",
+                FG_AUTH_KEY_PREFIX);
+        return 2;
+    }
+    fg_auth_hash_key(key, strlen(key), hex);
+    if (fresh)
+        printf("key:    %s\nsha256: %s\n", key, hex);
+    else
+        printf("%s\n", hex);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "hash-key") == 0)
+        return hash_key(argc, argv);
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},    {"listen", required_argument, NULL, 'l'},
         {"data-dir", required_argument, NULL, 'd'},  {"threads", required_argument, NULL, 't'},

@@ -19,7 +19,7 @@
 #define PAGE 100            /* events read from the store at a time */
 #define MAX_BODY (4u << 20) /* a response stops growing past this */
 
-int fg_query_handle(h2o_req_t *req)
+int fg_query_handle(h2o_req_t *req, const fg_principal_t *who)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
@@ -59,6 +59,11 @@ int fg_query_handle(h2o_req_t *req)
         fg_filter_dispose(&f);
         fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
                       NULL, NULL, -1);
+        return 0;
+    }
+    if (who != NULL && fg_auth_narrow(who, &f, srv->cat, &err) != FG_OK) {
+        fg_filter_dispose(&f);
+        fg_http_verr(req, 403, &err);
         return 0;
     }
     /* Read in pages and stop once the body passes MAX_BODY: a page of large events must not

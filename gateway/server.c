@@ -118,6 +118,21 @@ static void metrics(h2o_req_t *req)
     h2o_send_inline(req, body, (size_t)n);
 }
 
+/* The scopes a route needs; -1 for an unknown path (404 for everybody). */
+static int route_scope(h2o_iovec_t p, bool post)
+{
+    if (path_is(p, "/healthz") || path_is(p, "/readyz"))
+        return 0;
+    if (path_is(p, "/v1/events"))
+        return post ? FG_SCOPE_PUBLISH : FG_SCOPE_SUBSCRIBE;
+    if (path_is(p, "/v1/stream") || (p.len > 9 && memcmp(p.base, "/v1/runs/", 9) == 0))
+        return FG_SCOPE_SUBSCRIBE;
+    if (path_is(p, "/metrics") || (p.len >= 12 && memcmp(p.base, "/v1/webhooks", 12) == 0) ||
+        (p.len > 14 && memcmp(p.base, "/v1/deliveries/", 15) == 0))
+        return FG_SCOPE_ADMIN;
+    return -1;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t p = req->path_normalized;
@@ -125,16 +140,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     atomic_fetch_add_explicit(&fg_loop_of(req)->server->requests, 1, memory_order_relaxed);
-    if (fg_log_enabled(FG_LOG_DEBUG))
+    if (fg_log_enabled(FG_LOG_DEBUG)) /* the path only: a query may carry access_token */
         fg_log(FG_LOG_DEBUG, "request", "method=%.*s path=\"%.*s\" version=%d.%d",
                (int)req->method.len, req->method.base, (int)(p.len > 200 ? 200 : p.len), p.base,
                req->version >> 8, req->version & 0xff);
+    if (fg_cors_apply(req))
+        return 0;
+    int need = route_scope(p, post);
+    fg_principal_t *who = NULL;
+    if (need >= 0 && fg_access_check(req, (unsigned)need, &who) != 0)
+        return 0;
 
     if (path_is(p, "/v1/events")) {
         if (post)
             return fg_publish_handle(req);
         if (get)
-            return fg_query_handle(req);
+            return fg_query_handle(req, who);
         method_not_allowed(req, "GET, POST");
         return 0;
     }
@@ -145,7 +166,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return fg_deliveries_handle(req, p.base + 14, p.len - 14);
     if (path_is(p, "/v1/stream")) {
         if (get)
-            return fg_stream_handle(req, NULL, 0);
+            return fg_stream_handle(req, who, NULL, 0);
         method_not_allowed(req, "GET");
         return 0;
     }
@@ -155,7 +176,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         memcmp(p.base + p.len - tl, tail, tl) == 0 &&
         memchr(p.base + rl, '/', p.len - rl - tl) == NULL) {
         if (get)
-            return fg_stream_handle(req, p.base + rl, p.len - rl - tl);
+            return fg_stream_handle(req, who, p.base + rl, p.len - rl - tl);
         method_not_allowed(req, "GET");
         return 0;
     }
@@ -313,7 +334,10 @@ static void loop_setup(fg_loop_t *l)
     h2o_multithread_register_receiver(l->queue, &l->batch_rx, on_batches);
     h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_pending_on_replies);
     h2o_multithread_register_receiver(l->queue, &l->ctl_rx, on_ctl);
+    /* a few ticks per heartbeat interval, and at least one a second (credentials expire) */
     uint64_t tick = (uint64_t)(srv->cfg->heartbeat_ms / 4);
+    if (tick > 1000)
+        tick = 1000;
     h2o_timeout_init(l->loop, &l->hb_timeout, tick < 50 ? 50 : tick);
     l->hb_entry.cb = on_heartbeat;
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
@@ -460,9 +484,70 @@ static void server_free(fg_server_t *srv)
     }
     free(srv->loops);
     fg_wh_outbox_destroy(srv->outbox);
+    fg_auth_destroy(srv->auth);
     if (srv->store)
         fg_store_close(srv->store);
     free(srv);
+}
+
+static bool host_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
+/* Builds the credentials and decides whether requests need one: auth.mode none never, required
+ * always, auto when credentials are configured. Open on a non-loopback address only when the
+ * operator said so (auth.mode none). */
+static int setup_auth(fg_server_t *srv, const char *host, char *err, size_t errcap)
+{
+    const fg_config_t *cfg = srv->cfg;
+    char *pem = NULL;
+    if (cfg->jwt_public_key_file[0] != '\0') {
+        FILE *f = fopen(cfg->jwt_public_key_file, "r");
+        long n = -1;
+        if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
+            fseek(f, 0, SEEK_SET) == 0 && (pem = calloc(1, (size_t)n + 1)) != NULL &&
+            fread(pem, 1, (size_t)n, f) != (size_t)n) {
+            free(pem);
+            pem = NULL;
+        }
+        if (f != NULL)
+            fclose(f);
+        if (pem == NULL || strstr(pem, "-----BEGIN PUBLIC KEY-----") == NULL) {
+            free(pem);
+            snprintf(err, errcap,
+                     "config key auth.jwt.public_key_file: cannot read a PEM public "
+                     "key from %s",
+                     cfg->jwt_public_key_file);
+            return FG_ERR_INVALID;
+        }
+    }
+    fg_auth_config_t ac = {
+        .keys = cfg->auth_keys, .jwt_secret = cfg->jwt_secret, .jwt_public_key = pem};
+    int rc = fg_auth_create(&ac, srv->cat, &srv->auth, err, errcap);
+    free(pem);
+    if (rc != FG_OK)
+        return rc;
+    bool creds = fg_auth_has_credentials(srv->auth), loopback = host_is_loopback(host);
+    if (strcmp(cfg->auth_mode, "none") == 0) {
+        srv->auth_on = false;
+        fg_log(FG_LOG_WARN, "auth_disabled", "mode=none listen=%s", cfg->listen);
+    } else if (creds) {
+        srv->auth_on = true;
+    } else if (strcmp(cfg->auth_mode, "required") == 0 || !loopback) {
+        snprintf(err, errcap,
+                 "config key auth.mode: no credentials are configured (auth.keys, auth.jwt.*) and "
+                 "%s; set auth.mode to \"none\" to serve without authentication",
+                 loopback ? "auth.mode is required" : "the listen address is not a loopback one");
+        return FG_ERR_INVALID;
+    } else {
+        srv->auth_on = false;
+        fg_log(FG_LOG_WARN, "auth_open",
+               "no credentials configured: open to anyone who can reach %s (loopback only)",
+               cfg->listen);
+    }
+    return FG_OK;
 }
 
 int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out, char *err,
@@ -495,6 +580,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         snprintf(err, errcap, "config key webhooks.allow_networks: at most 64 networks");
         server_free(srv);
         return FG_ERR_INVALID;
+    }
+    if ((rc = setup_auth(srv, host, err, errcap)) != FG_OK) {
+        server_free(srv);
+        return rc;
     }
     srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
     if (srv->outbox == NULL || fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK) {

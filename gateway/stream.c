@@ -49,6 +49,7 @@ typedef struct fg_stream {
     fg_buf_t ctl;     /* control frames waiting: retry, gap, heartbeat */
     fg_buf_t ctl_fly; /* control frames of the send in flight */
     int64_t last_write_ms;
+    int64_t expires_ms;        /* the credential's end (monotonic), or 0 */
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;
 
@@ -296,11 +297,29 @@ void fg_stream_flush_dirty(void)
     }
 }
 
+/* The credential ran out: a final auth_expired frame, then the end. The client signs in again
+ * and resumes from its last id. */
+static void expire(fg_stream_t *s)
+{
+    static const char data[] = "{\"error\":\"auth_expired\"}";
+    s->expires_ms = 0;
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    release_queue(s);
+    fg_sse_append_frame(&s->ctl, NULL, "auth_expired", data, sizeof(data) - 1);
+    s->closing = true;
+    mark_dirty(s);
+}
+
 void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms)
 {
     int64_t every = l->server->cfg->heartbeat_ms;
-    for (h2o_linklist_t *p = l->hub.subs.next; p != &l->hub.subs; p = p->next) {
+    for (h2o_linklist_t *p = l->hub.subs.next; p != &l->hub.subs;) {
         fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, sub.all, p);
+        p = p->next; /* expire detaches s */
+        if (s->expires_ms != 0 && now_ms >= s->expires_ms) {
+            expire(s);
+            continue;
+        }
         if (s->sending || s->qlen > 0 || now_ms - s->last_write_ms < every)
             continue;
         if (fg_sse_append_comment(&s->ctl, "hb") == FG_OK)
@@ -381,7 +400,8 @@ static int parse_request(h2o_req_t *req, fg_stream_t *s, const char *run_id, siz
     return 0;
 }
 
-int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len)
+int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, const char *run_id,
+                     size_t run_id_len)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
@@ -395,6 +415,15 @@ int fg_stream_handle(h2o_req_t *req, const char *run_id, size_t run_id_len)
     uint64_t cursor = 0;
     if (parse_request(req, s, run_id, run_id_len, &has_cursor, &cursor) != 0)
         return 0;
+    if (who != NULL) {
+        fg_verr_t err;
+        if (fg_auth_narrow(who, &s->filter, srv->cat, &err) != FG_OK) {
+            fg_http_verr(req, 403, &err);
+            return 0;
+        }
+        if (who->exp_us != 0)
+            s->expires_ms = fg_time_mono_ms() + (who->exp_us - fg_time_now_us()) / 1000;
+    }
     if (fg_hub_attach(&l->hub, &s->sub, &s->filter, fg_catalog_count(srv->cat)) != FG_OK) {
         fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
         return 0;
