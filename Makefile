@@ -5,10 +5,13 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 RUN_ARGS   ?=
 
-.PHONY: all deps build build-asan run test test-release test-asan node-deps bench clean format
+.PHONY: all deps build build-asan build-fuzz run test test-release test-asan test-fuzz fuzz \
+	node-deps bench clean format
 
 all: build
 
@@ -21,11 +24,18 @@ $(BUILD)/CMakeCache.txt: | deps
 $(ASAN_BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFG_SANITIZE=ON
 
+# libFuzzer needs clang; this tree builds only the libraries and the harnesses (tests/fuzz/).
+$(FUZZ_BUILD)/CMakeCache.txt: | deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFG_FUZZ=ON
+
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 
 NODE_STAMP := tests/integration/node_modules/.installed
 
@@ -46,8 +56,20 @@ test-release: build node-deps
 test-asan: build-asan node-deps
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j 2
 
-# The whole suite twice: the release build, then the ASan+UBSan build.
-test: test-release test-asan
+# Each fuzzing harness for 30 s on its seed corpus (ASan+UBSan).
+test-fuzz: build-fuzz
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -j 2
+	@grep -h "executions in" $(FUZZ_BUILD)/Testing/Temporary/LastTest.log || true
+
+# The whole suite twice (the release build, then the ASan+UBSan build), then the fuzzers.
+test: test-release test-asan test-fuzz
+
+# Fuzz longer: each harness FUZZ_SECONDS (default 300), one after the other.
+fuzz: build-fuzz
+	@for h in event sse query config auth url retry_after; do \
+	  bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_$$h tests/fuzz/corpus/$$h \
+	    $(FUZZ_BUILD)/tests/fuzz/corpus/$$h $(FUZZ_SECONDS) || exit 1; \
+	done
 
 bench: build
 	bash .ci/install-deps.sh bench
@@ -55,7 +77,7 @@ bench: build
 	bash bench/webhooks.sh
 
 format:
-	clang-format -i events/*.[ch] gateway/*.[ch] webhooks/*.[ch] tests/unit/*.c bench/*.c
+	clang-format -i events/*.[ch] gateway/*.[ch] webhooks/*.[ch] tests/unit/*.c tests/fuzz/*.c bench/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

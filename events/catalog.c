@@ -180,8 +180,9 @@ const fg_type_spec_t *fg_catalog_type(const fg_catalog_t *cat, size_t idx)
 
 int fg_catalog_find(const fg_catalog_t *cat, const char *name, size_t len)
 {
+    /* exact bytes: a name with a NUL inside, or longer than any type, matches nothing */
     for (size_t i = 0; i < cat->count; i++) {
-        if (strncmp(cat->types[i].name, name, len) == 0 && cat->types[i].name[len] == '\0')
+        if (strlen(cat->types[i].name) == len && memcmp(cat->types[i].name, name, len) == 0)
             return (int)i;
     }
     return -1;

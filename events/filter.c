@@ -61,6 +61,8 @@ static int type_item(fg_filter_t *f, const void *ctx, const char *s, size_t n, f
     const fg_catalog_t *cat = ctx;
     char shown[FG_MAX_TYPE_NAME + 8];
     snprintf(shown, sizeof(shown), "%.*s", (int)(n < FG_MAX_TYPE_NAME ? n : FG_MAX_TYPE_NAME), s);
+    if (memchr(s, '\0', n) != NULL) /* a decoded %00: no type name has one */
+        return fg_verr_set(err, "unknown_type", "types", shown, "unknown event type");
     if (n == 1 && s[0] == '*') {
         f->any_type = true;
         return FG_OK;
