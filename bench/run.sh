@@ -13,7 +13,10 @@ scenarios=("$@")
 
 start() {
     DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
-    env "$@" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2> "$DATA/log" &
+    # one load tool on one address opens up to 10,000 streams and publishes flat out: lift the
+    # per-client limits (limits.*) that would stop it
+    env FLOWGATE_LIMITS_MAX_CONNECTIONS=0 FLOWGATE_LIMITS_MAX_STREAMS_PER_ADDRESS=0 \
+        FLOWGATE_LIMITS_PUBLISH_RATE=0 "$@" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2> "$DATA/log" &
     PID=$!
     for _ in $(seq 100); do
         PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$DATA/log" 2>/dev/null | cut -d: -f2)

@@ -40,7 +40,7 @@ wrk -t1 -c32 -d5s -s "$WORK/post.lua" "http://127.0.0.1:$SINK_PORT/" | grep -E "
 
 run() {
     DATA=$(mktemp -d /tmp/fg-whbench-data-XXXXXX)
-    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2> "$DATA/log" &
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 FLOWGATE_LIMITS_PUBLISH_RATE=0 "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2> "$DATA/log" &
     PID=$!
     for _ in $(seq 100); do
         PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$DATA/log" | cut -d: -f2)

@@ -90,6 +90,15 @@ static const key_t_ keys[] = {
     I("limits.max_body_bytes", max_body_bytes, 1024, 64 << 20),
     I("limits.max_event_bytes", max_event_bytes, 256, 16 << 20),
     I("limits.max_batch_events", max_batch_events, 1, 100000),
+    I("limits.max_connections", max_connections, 0, 10000000),
+    I("limits.max_streams_per_address", max_streams_per_address, 0, 10000000),
+    I("limits.max_streams_per_credential", max_streams_per_credential, 0, 10000000),
+    I("limits.publish_rate", publish_rate, 0, 100000000),
+    I("limits.publish_burst", publish_burst, 1, 100000000),
+    I("limits.max_header_bytes", max_header_bytes, 1024, 1 << 20),
+    I("limits.max_url_bytes", max_url_bytes, 256, 1 << 20),
+    I("limits.max_query_params", max_query_params, 1, 10000),
+    I("limits.max_filter_items", max_filter_items, 1, 100000),
     S("store.synchronous", synchronous, "off|normal|full", NULL),
     I("store.retention.max_age_s", retention_max_age_s, 0, INT64_C(100) * 365 * 86400),
     I("store.retention.max_events", retention_max_events, 0, INT64_MAX / 2),
@@ -128,6 +137,15 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->max_body_bytes = 1 << 20;
     cfg->max_event_bytes = 256 << 10;
     cfg->max_batch_events = 1000;
+    cfg->max_connections = 15000;
+    cfg->max_streams_per_address = 1000;
+    cfg->max_streams_per_credential = 10000;
+    cfg->publish_rate = 50000;
+    cfg->publish_burst = 100000;
+    cfg->max_header_bytes = 8192;
+    cfg->max_url_bytes = 4096;
+    cfg->max_query_params = 32;
+    cfg->max_filter_items = 256;
     snprintf(cfg->synchronous, sizeof(cfg->synchronous), "full");
     cfg->retention_max_age_s = 7 * 86400;
     cfg->retention_max_events = 0;

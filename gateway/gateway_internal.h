@@ -11,6 +11,7 @@
 #include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
+#include "gateway/limits.h"
 #include "webhooks/dispatcher.h"
 #include "webhooks/outbox.h"
 
@@ -58,7 +59,10 @@ struct fg_server {
     fg_wh_dispatcher_t *dispatcher; /* sends the deliveries */
     fg_auth_t *auth;                /* credentials (auth.keys, auth.jwt.*) */
     bool auth_on;                   /* every route but health needs a credential */
-    fg_cidr_t allow[64];            /* webhooks.allow_networks */
+    fg_limits_t *limits;            /* per-client stream counts and publish buckets */
+    _Atomic int64_t connections;    /* open client connections */
+    _Atomic uint64_t connections_refused; /* over limits.max_connections */
+    fg_cidr_t allow[64];                  /* webhooks.allow_networks */
     size_t nallow;
     fg_loop_t *loops;
     size_t nloops;
@@ -91,10 +95,20 @@ int fg_access_check(h2o_req_t *req, unsigned need, fg_principal_t **p);
  * preflight, or a preflight from an unlisted origin: 403), else 0. */
 int fg_cors_apply(h2o_req_t *req);
 
+/* admission.c: limits.* (see there). Each returns 0 to go on, or -1 after answering. */
+int fg_admit_request(h2o_req_t *req); /* URL, headers, query parameters, filter items */
+/* A stream counted against its address and credential; the keys (FG_LIMITS_KEY_MAX each) are
+ * what fg_admit_stream_end needs when the stream is gone. */
+int fg_admit_stream(h2o_req_t *req, const fg_principal_t *who, char *addr_key, char *cred_key);
+void fg_admit_stream_end(fg_server_t *srv, const char *addr_key, const char *cred_key);
+int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events);
+/* A new connection: false when it was over limits.max_connections (answered 503, closed). */
+bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock);
+
 /* Handlers (each in its own file). They answer the request in every case. p is the caller's
  * principal, or NULL when auth is off; a subscriber's filter is narrowed to what it may see. */
-int fg_publish_handle(h2o_req_t *req);                        /* POST /v1/events (publish.c) */
-int fg_query_handle(h2o_req_t *req, const fg_principal_t *p); /* GET /v1/events (query.c) */
+int fg_publish_handle(h2o_req_t *req, const fg_principal_t *p); /* POST /v1/events */
+int fg_query_handle(h2o_req_t *req, const fg_principal_t *p);   /* GET /v1/events (query.c) */
 int fg_stream_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id,
                      size_t run_id_len); /* stream.c */
 

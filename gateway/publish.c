@@ -205,7 +205,7 @@ fail:
     return -1;
 }
 
-int fg_publish_handle(h2o_req_t *req)
+int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
@@ -231,6 +231,12 @@ int fg_publish_handle(h2o_req_t *req)
     bool batch;
     if (parse_body(req, kind, (size_t)cfg->max_batch_events, &objs, &n, &batch) != 0)
         return 0;
+    if (fg_admit_publish(req, who, n) != 0) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(objs[i]);
+        free(objs);
+        return 0;
+    }
 
     size_t klen;
     const char *key = fg_http_header_by_name(req, "idempotency-key", &klen);

@@ -102,14 +102,18 @@ static void metrics(h2o_req_t *req)
         "\n# TYPE flowgate_webhook_refused_total counter\nflowgate_webhook_refused_total %" PRIu64
         "\n# TYPE flowgate_webhook_disabled_total counter\nflowgate_webhook_disabled_total %" PRIu64
         "\n# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
-        "# TYPE flowgate_purged_through gauge\nflowgate_purged_through %" PRIu64 "\n",
+        "# TYPE flowgate_purged_through gauge\nflowgate_purged_through %" PRIu64 "\n"
+        "# TYPE flowgate_connections_open gauge\nflowgate_connections_open %" PRId64 "\n"
+        "# TYPE flowgate_connections_refused_total counter\nflowgate_connections_refused_total "
+        "%" PRIu64 "\n",
         atomic_load(&st->events), atomic_load(&st->duplicates), atomic_load(&st->commits),
         atomic_load(&st->failed_commits), atomic_load(&st->illegal_transitions),
         atomic_load(&st->retained), atomic_load(&srv->streams_opened),
         atomic_load(&srv->streams_slow), atomic_load(&srv->streams_open),
         atomic_load(&srv->requests), atomic_load(&ds->attempts), atomic_load(&ds->succeeded),
         atomic_load(&ds->dead), atomic_load(&ds->refused), atomic_load(&ds->disabled),
-        fg_writer_queued(srv->writer), fg_store_purged_through(srv->store));
+        fg_writer_queued(srv->writer), fg_store_purged_through(srv->store),
+        atomic_load(&srv->connections), atomic_load(&srv->connections_refused));
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -144,7 +148,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         fg_log(FG_LOG_DEBUG, "request", "method=%.*s path=\"%.*s\" version=%d.%d",
                (int)req->method.len, req->method.base, (int)(p.len > 200 ? 200 : p.len), p.base,
                req->version >> 8, req->version & 0xff);
-    if (fg_cors_apply(req))
+    if (fg_admit_request(req) != 0 || fg_cors_apply(req))
         return 0;
     int need = route_scope(p, post);
     fg_principal_t *who = NULL;
@@ -153,7 +157,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (path_is(p, "/v1/events")) {
         if (post)
-            return fg_publish_handle(req);
+            return fg_publish_handle(req, who);
         if (get)
             return fg_query_handle(req, who);
         method_not_allowed(req, "GET, POST");
@@ -283,7 +287,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        h2o_accept(&l->accept_ctx, sock);
+        if (fg_admit_connection(l->server, sock))
+            h2o_accept(&l->accept_ctx, sock);
     }
 }
 
@@ -485,6 +490,7 @@ static void server_free(fg_server_t *srv)
     free(srv->loops);
     fg_wh_outbox_destroy(srv->outbox);
     fg_auth_destroy(srv->auth);
+    fg_limits_destroy(srv->limits);
     if (srv->store)
         fg_store_close(srv->store);
     free(srv);
@@ -584,6 +590,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     if ((rc = setup_auth(srv, host, err, errcap)) != FG_OK) {
         server_free(srv);
         return rc;
+    }
+    if ((srv->limits = fg_limits_create()) == NULL) {
+        server_free(srv);
+        return FG_ERR_NOMEM;
     }
     srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
     if (srv->outbox == NULL || fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK) {

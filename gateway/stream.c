@@ -49,7 +49,8 @@ typedef struct fg_stream {
     fg_buf_t ctl;     /* control frames waiting: retry, gap, heartbeat */
     fg_buf_t ctl_fly; /* control frames of the send in flight */
     int64_t last_write_ms;
-    int64_t expires_ms;        /* the credential's end (monotonic), or 0 */
+    int64_t expires_ms; /* the credential's end (monotonic), or 0 */
+    char addr_key[FG_LIMITS_KEY_MAX], cred_key[FG_LIMITS_KEY_MAX]; /* counted against */
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;
 
@@ -86,6 +87,7 @@ static void on_dispose(void *p)
     fg_hub_detach(&s->loop->hub, &s->sub);
     if (s->dirty)
         h2o_linklist_unlink(&s->dirty_link);
+    fg_admit_stream_end(s->loop->server, s->addr_key, s->cred_key);
     release_fly(s);
     release_queue(s);
     free(s->q);
@@ -424,6 +426,8 @@ int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, const char *run_
         if (who->exp_us != 0)
             s->expires_ms = fg_time_mono_ms() + (who->exp_us - fg_time_now_us()) / 1000;
     }
+    if (fg_admit_stream(req, who, s->addr_key, s->cred_key) != 0)
+        return 0;
     if (fg_hub_attach(&l->hub, &s->sub, &s->filter, fg_catalog_count(srv->cat)) != FG_OK) {
         fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
         return 0;
