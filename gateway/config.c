@@ -99,6 +99,7 @@ static const key_t_ keys[] = {
     I("limits.max_url_bytes", max_url_bytes, 256, 1 << 20),
     I("limits.max_query_params", max_query_params, 1, 10000),
     I("limits.max_filter_items", max_filter_items, 1, 100000),
+    I("limits.request_timeout_ms", http_request_timeout_ms, 100, 600000),
     S("store.synchronous", synchronous, "off|normal|full", NULL),
     I("store.retention.max_age_s", retention_max_age_s, 0, INT64_C(100) * 365 * 86400),
     I("store.retention.max_events", retention_max_events, 0, INT64_MAX / 2),
@@ -146,6 +147,7 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->max_url_bytes = 4096;
     cfg->max_query_params = 32;
     cfg->max_filter_items = 256;
+    cfg->http_request_timeout_ms = 10000;
     snprintf(cfg->synchronous, sizeof(cfg->synchronous), "full");
     cfg->retention_max_age_s = 7 * 86400;
     cfg->retention_max_events = 0;

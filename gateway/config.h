@@ -37,6 +37,7 @@ typedef struct {
     int64_t max_url_bytes;              /* limits.max_url_bytes */
     int64_t max_query_params;           /* limits.max_query_params */
     int64_t max_filter_items;           /* limits.max_filter_items */
+    int64_t http_request_timeout_ms;    /* limits.request_timeout_ms: to send a request's head */
     char synchronous[16];               /* store.synchronous: off | normal | full */
     int64_t retention_max_age_s;        /* store.retention.max_age_s; 0 = forever */
     int64_t retention_max_events;       /* store.retention.max_events; 0 = unlimited */

@@ -650,6 +650,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
 
     h2o_config_init(&srv->h2o_config);
     srv->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("flowgate"));
+    /* a client that does not finish its request in time (slowloris) is closed */
+    srv->h2o_config.http1.req_timeout = (uint64_t)cfg->http_request_timeout_ms;
     /* h2o buffers whole bodies; past 4x the limit it refuses by itself, below we answer 413. */
     srv->h2o_config.max_request_entity_size = (size_t)cfg->max_body_bytes * 4;
     srv->hostconf =
