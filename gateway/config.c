@@ -125,6 +125,8 @@ static const key_t_ keys[] = {
     S("auth.jwt.public_key_file", jwt_public_key_file, NULL, NULL),
     S("auth.cookie", auth_cookie, NULL, nonempty),
     L("cors.origins", cors_origins, origin_ok),
+    S("tls.cert_file", tls_cert_file, NULL, NULL),
+    S("tls.key_file", tls_key_file, NULL, NULL),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

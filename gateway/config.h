@@ -63,6 +63,8 @@ typedef struct {
     char jwt_public_key_file[PATH_MAX]; /* auth.jwt.public_key_file, "" = none */
     char auth_cookie[64];               /* auth.cookie: the cookie a credential may come in */
     char cors_origins[4096];            /* cors.origins: comma list of exact origins */
+    char tls_cert_file[PATH_MAX];       /* tls.cert_file: PEM chain; with tls.key_file, TLS is on */
+    char tls_key_file[PATH_MAX];        /* tls.key_file */
 } fg_config_t;
 
 /** Fills cfg with the defaults. */

@@ -12,6 +12,7 @@
 #include "gateway/config.h"
 #include "gateway/hub.h"
 #include "gateway/limits.h"
+#include "gateway/tls.h"
 #include "webhooks/dispatcher.h"
 #include "webhooks/outbox.h"
 
@@ -32,7 +33,8 @@ typedef struct fg_loop {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener; /* NULL once closed */
+    _Atomic(SSL_CTX *) tls_next; /* a reloaded TLS context, taken at the next accept */
+    h2o_socket_t *listener;      /* NULL once closed */
     int listen_fd;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t batch_rx; /* committed batches from the writer */
@@ -72,6 +74,7 @@ struct fg_server {
     pthread_mutex_t phase_lock;      /* guards the three phase fields below */
     pthread_cond_t phase_cond;       /* signalled when one of them changes */
     size_t loops_ready;              /* loops whose h2o objects exist (start waits for all) */
+    bool serving;                    /* writer and dispatcher started: loops may accept */
     size_t loops_drained;            /* loops done serving (stop waits for all) */
     bool writer_stopped;             /* loops free their queues only after this */
     _Atomic uint64_t streams_opened; /* SSE streams started */

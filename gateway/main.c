@@ -176,6 +176,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     fg_server_t *srv;
@@ -188,7 +189,15 @@ int main(int argc, char **argv)
     }
     fg_log(FG_LOG_INFO, "ready", "version=%s pid=%d", FG_VERSION, (int)getpid());
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        /* SIGHUP: the TLS certificate and key again; streams and connections go on */
+        if (cfg.tls_cert_file[0] == '\0')
+            fg_log(FG_LOG_INFO, "reload", "nothing to reload (no TLS)");
+        else if (fg_server_reload_tls(srv, err, sizeof(err)) == FG_OK)
+            fg_log(FG_LOG_INFO, "tls_reloaded", "cert=%s", cfg.tls_cert_file);
+        else
+            fg_log(FG_LOG_ERROR, "tls_reload_failed", "error=\"%s\"", err);
+    }
     fg_log(FG_LOG_INFO, "stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     fg_server_stop(srv);
     fg_catalog_destroy(cat);

@@ -283,6 +283,11 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     fg_loop_t *l = listener->data;
     if (err != NULL)
         return;
+    SSL_CTX *next = atomic_exchange(&l->tls_next, NULL);
+    if (next != NULL) { /* reloaded: new connections use it; open ones keep theirs */
+        SSL_CTX_free(l->accept_ctx.ssl_ctx);
+        l->accept_ctx.ssl_ctx = next;
+    }
     for (int i = 0; i < 64; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
@@ -335,6 +340,7 @@ static void loop_setup(fg_loop_t *l)
     h2o_context_init(&l->ctx, l->loop, &srv->h2o_config);
     l->accept_ctx.ctx = &l->ctx;
     l->accept_ctx.hosts = srv->h2o_config.hosts;
+    l->accept_ctx.ssl_ctx = atomic_exchange(&l->tls_next, NULL); /* NULL: plain HTTP */
     l->queue = h2o_multithread_create_queue(l->loop);
     h2o_multithread_register_receiver(l->queue, &l->batch_rx, on_batches);
     h2o_multithread_register_receiver(l->queue, &l->reply_rx, fg_pending_on_replies);
@@ -349,7 +355,6 @@ static void loop_setup(fg_loop_t *l)
     l->listener = h2o_evloop_socket_create(l->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->listen_fd = -1; /* the socket owns it now */
     l->listener->data = l;
-    h2o_socket_read_start(l->listener, on_accept);
 }
 
 /* Frees the loop's h2o objects, on the loop's thread, once the writer has stopped: first the
@@ -382,6 +387,10 @@ static void *loop_main(void *arg)
     loop_setup(l);
     atomic_store(&l->running, true);
     phase_step(srv, &srv->loops_ready);
+    /* Accept only once the writer and the dispatcher exist: a request that came in between
+     * (a client retrying through a restart) would find no writer to take its events. */
+    PHASE_WAIT(srv, srv->serving);
+    h2o_socket_read_start(l->listener, on_accept);
 
     int64_t deadline = 0;
     for (;;) {
@@ -486,6 +495,9 @@ static void server_free(fg_server_t *srv)
         if (l->listen_fd >= 0)
             close(l->listen_fd);
         fg_hub_dispose(&l->hub);
+        SSL_CTX_free(atomic_exchange(&l->tls_next, NULL));
+        SSL_CTX_free(l->accept_ctx.ssl_ctx);
+        l->accept_ctx.ssl_ctx = NULL;
     }
     free(srv->loops);
     fg_wh_outbox_destroy(srv->outbox);
@@ -556,6 +568,24 @@ static int setup_auth(fg_server_t *srv, const char *host, char *err, size_t errc
     return FG_OK;
 }
 
+int fg_server_reload_tls(fg_server_t *srv, char *err, size_t errcap)
+{
+    const fg_config_t *cfg = srv->cfg;
+    if (cfg->tls_cert_file[0] == '\0') {
+        snprintf(err, errcap, "TLS is not configured");
+        return FG_ERR_INVALID;
+    }
+    SSL_CTX *ctx = fg_tls_context(cfg->tls_cert_file, cfg->tls_key_file, err, errcap);
+    if (ctx == NULL)
+        return FG_ERR_INVALID;
+    for (size_t i = 0; i < srv->nloops; i++) {
+        SSL_CTX_up_ref(ctx); /* each loop holds one */
+        SSL_CTX_free(atomic_exchange(&srv->loops[i].tls_next, ctx));
+    }
+    SSL_CTX_free(ctx);
+    return FG_OK;
+}
+
 int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out, char *err,
                     size_t errcap)
 {
@@ -595,6 +625,13 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         server_free(srv);
         return FG_ERR_NOMEM;
     }
+    if ((cfg->tls_cert_file[0] != '\0') != (cfg->tls_key_file[0] != '\0')) {
+        snprintf(err, errcap,
+                 "config key tls.cert_file: tls.cert_file and tls.key_file go "
+                 "together");
+        server_free(srv);
+        return FG_ERR_INVALID;
+    }
     srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
     if (srv->outbox == NULL || fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK) {
         snprintf(err, errcap, "cannot load the webhook subscriptions from %s", srv->db_path);
@@ -627,6 +664,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     }
     for (size_t i = 0; i < srv->nloops; i++)
         srv->loops[i].listen_fd = -1;
+    if (cfg->tls_cert_file[0] != '\0' && (rc = fg_server_reload_tls(srv, err, errcap)) != FG_OK) {
+        server_free(srv);
+        return rc;
+    }
 
     /* A port already in use must stop start-up: SO_REUSEPORT alone would share it silently with
      * another process of the same user. Probe without it first. */
@@ -718,8 +759,12 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=webhook_dispatcher");
         abort();
     }
-    fg_log(FG_LOG_INFO, "listening", "addr=%s:%u threads=%zu db=%s last_seq=%" PRIu64, host, port,
-           srv->nloops, srv->db_path, last_seq);
+    pthread_mutex_lock(&srv->phase_lock);
+    srv->serving = true;
+    pthread_cond_broadcast(&srv->phase_cond);
+    pthread_mutex_unlock(&srv->phase_lock);
+    fg_log(FG_LOG_INFO, "listening", "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64, host,
+           port, cfg->tls_cert_file[0] != '\0', srv->nloops, srv->db_path, last_seq);
     *out = srv;
     return FG_OK;
 }

@@ -21,6 +21,12 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
                     size_t errcap);
 
 /**
+ * Loads the TLS certificate and key again (SIGHUP): new connections use them, open ones (and
+ * their streams) go on. Main thread. FG_OK, or an error with err (the old ones stay).
+ */
+int fg_server_reload_tls(fg_server_t *srv, char *err, size_t errcap);
+
+/**
  * Graceful stop: stop accepting, answer the publishes in flight, end every stream cleanly (up to
  * server.shutdown_grace_ms), stop the writer, close the store, free everything.
  */
