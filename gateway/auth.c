@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <jwt.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -318,6 +320,37 @@ static jwt_alg_t header_alg(const char *tok, size_t len)
     return r;
 }
 
+/* The HS256 signature checked here in constant time (libjwt 1.10 compares it as a string):
+ * HMAC-SHA256 of "header.payload" with the secret, base64url without padding. */
+static bool hs256_ok(const char *secret, const char *tok, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *dot = NULL;
+    for (size_t i = len; i > 0 && dot == NULL; i--)
+        if (tok[i - 1] == '.')
+            dot = tok + i - 1;
+    if (dot == NULL)
+        return false;
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)tok,
+             (size_t)(dot - tok), mac, &maclen) == NULL ||
+        maclen != 32)
+        return false;
+    char want[44];
+    size_t o = 0;
+    for (size_t i = 0; i < 32; i += 3) {
+        uint32_t v = (uint32_t)mac[i] << 16 | (i + 1 < 32 ? (uint32_t)mac[i + 1] << 8 : 0) |
+                     (i + 2 < 32 ? mac[i + 2] : 0);
+        size_t chars = i + 2 < 32 ? 4 : i + 1 < 32 ? 3 : 2;
+        for (size_t j = 0; j < chars; j++)
+            want[o++] = alphabet[v >> (18 - 6 * j) & 63];
+    }
+    size_t siglen = len - (size_t)(dot + 1 - tok);
+    return siglen == o && CRYPTO_memcmp(want, dot + 1, o) == 0;
+}
+
 static int verify_jwt(const fg_auth_t *a, const char *cred, size_t len, int64_t now_us,
                       fg_principal_t *p, const char **why)
 {
@@ -329,6 +362,10 @@ static int verify_jwt(const fg_auth_t *a, const char *cred, size_t len, int64_t 
         key = a->jwt_pem;
     if (key == NULL) {
         *why = "the token's algorithm is not accepted here";
+        return FG_ERR_INVALID;
+    }
+    if (alg == JWT_ALG_HS256 && !hs256_ok(key, cred, len)) {
+        *why = "the token's signature does not verify";
         return FG_ERR_INVALID;
     }
     char *tok = strndup(cred, len);

@@ -110,13 +110,18 @@ test('bad input: every case refused, nothing stored, the server keeps serving', 
     assert.equal(watcher.events()[0].body.line, 'after all that');
     watcher.close();
 
-    // secrets and tokens never reach the log, from the header, the query or the cookie
+    // secrets and tokens never reach the log, from the header, the query or the cookie, nor a
+    // webhook secret (the subscription stays disabled: nothing is sent anywhere)
+    const whsec = `whsec_${crypto.randomBytes(24).toString('base64')}`;
+    const wh = await request(srv.base, 'POST', '/v1/webhooks', { headers: bearer, body: { url: 'https://hooks.example.com/x', secret: whsec, enabled: false } });
+    assert.equal(wh.status, 201, wh.text);
+    await request(srv.base, 'POST', `/v1/webhooks/${wh.json.id}/secret/rotate`, { headers: bearer });
     const tokenish = `fgk_${crypto.randomBytes(24).toString('base64url')}`;
     await request(srv.base, 'GET', `/v1/stream?access_token=${tokenish}`);
     await request(srv.base, 'GET', '/v1/events', { headers: { cookie: `flowgate_token=${tokenish}` } });
     await request(srv.base, 'GET', `/v1/events?access_token=${key}`);
     await sleep(100);
-    for (const secret of [key, tokenish, jwtSecret]) assert.ok(!srv.log.includes(secret), 'a secret was logged');
+    for (const secret of [key, tokenish, jwtSecret, whsec, whsec.slice(6)]) assert.ok(!srv.log.includes(secret), 'a secret was logged');
   } finally { await srv.stop(); srv.cleanup(); }
   assert.equal(srv.proc.exitCode, 0, `flowgate exited ${srv.proc.exitCode}, signal ${srv.proc.signalCode}`);
 });
