@@ -164,7 +164,7 @@ static void on_conn_close(void *data)
     atomic_fetch_sub(&srv->connections, 1);
 }
 
-bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock)
+bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock, bool tls)
 {
     int64_t max = srv->cfg->max_connections;
     int64_t now = atomic_fetch_add(&srv->connections, 1) + 1;
@@ -180,8 +180,10 @@ bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock)
                          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                          "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
                          sizeof(body) - 1, body);
-        ssize_t w = send(h2o_socket_get_fd(sock), reply, (size_t)n, MSG_NOSIGNAL);
-        (void)w;
+        if (!tls) { /* a TLS client would read it as a broken handshake: it just gets closed */
+            ssize_t w = send(h2o_socket_get_fd(sock), reply, (size_t)n, MSG_NOSIGNAL);
+            (void)w;
+        }
         h2o_socket_close(sock);
         return false;
     }

@@ -105,8 +105,9 @@ int fg_admit_request(h2o_req_t *req); /* URL, headers, query parameters, filter 
 int fg_admit_stream(h2o_req_t *req, const fg_principal_t *who, char *addr_key, char *cred_key);
 void fg_admit_stream_end(fg_server_t *srv, const char *addr_key, const char *cred_key);
 int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events);
-/* A new connection: false when it was over limits.max_connections (answered 503, closed). */
-bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock);
+/* A new connection: false when it was over limits.max_connections (answered 503 unless tls,
+ * then closed). */
+bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock, bool tls);
 
 /* Handlers (each in its own file). They answer the request in every case. p is the caller's
  * principal, or NULL when auth is off; a subscriber's filter is narrowed to what it may see. */

@@ -292,7 +292,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        if (fg_admit_connection(l->server, sock))
+        if (fg_admit_connection(l->server, sock, l->accept_ctx.ssl_ctx != NULL))
             h2o_accept(&l->accept_ctx, sock);
     }
 }
