@@ -58,6 +58,12 @@ static bool origin_ok(const char *v)
     return true;
 }
 
+/* "" or an http(s) URL */
+static bool url_or_empty(const char *v)
+{
+    return v[0] == '\0' || strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0;
+}
+
 static bool schedule_ok(const char *v)
 {
     fg_wh_schedule_t s;
@@ -118,6 +124,7 @@ static const key_t_ keys[] = {
     I("webhooks.retry_after_max_s", retry_after_max_s, 0, 86400 * 7),
     I("webhooks.disable_after_s", disable_after_s, 0, 86400 * 365),
     J("webhooks.subscriptions", K_ARRAY, subscriptions),
+    S("webhooks.console_url", console_url, NULL, url_or_empty),
     L("webhooks.allow_networks", allow_networks, cidr_ok),
     S("auth.mode", auth_mode, "auto|none|required", NULL),
     J("auth.keys", K_ARRAY, auth_keys),

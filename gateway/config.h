@@ -56,6 +56,7 @@ typedef struct {
     int64_t retry_after_max_s;          /* webhooks.retry_after_max_s */
     int64_t disable_after_s;            /* webhooks.disable_after_s, 0 = never */
     json_t *subscriptions;              /* webhooks.subscriptions (owned), NULL when none */
+    char console_url[1024];             /* webhooks.console_url: where chat messages link runs */
     char allow_networks[4096]; /* webhooks.allow_networks: comma list of CIDRs, "" = none */
     char auth_mode[16];        /* auth.mode: auto | none | required */
     json_t *auth_keys;         /* auth.keys (owned), NULL when none */

@@ -752,6 +752,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .request_timeout_ms = cfg->request_timeout_ms,
         .retry_after_max_s = cfg->retry_after_max_s,
         .disable_after_s = cfg->disable_after_s,
+        .console_url = cfg->console_url,
     };
     fg_wh_schedule_default(&dc.schedule);
     fg_wh_schedule_parse(cfg->retry_schedule, &dc.schedule); /* checked with the config */

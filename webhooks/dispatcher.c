@@ -575,6 +575,16 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
         ep->claimed++;
         return true;
     }
+    if (ds->sub.format != FG_WH_FORMAT_JSON) {
+        /* a chat message made from the event; the signatures cover what is sent */
+        size_t clen;
+        char *chat = fg_wh_chat_body(ds->sub.format, json, len, d->cfg.console_url, &clen);
+        if (chat != NULL) {
+            free(json);
+            json = chat;
+            len = clen;
+        }
+    }
     transfer_t *t = ep->idle;
     if (t != NULL) {
         ep->idle = t->next;

@@ -33,6 +33,7 @@ typedef struct {
     int64_t request_timeout_ms; /* default 15000 */
     int64_t retry_after_max_s;  /* cap on Retry-After, default 3600 */
     int64_t disable_after_s;    /* a subscription failing this long is disabled (0: never) */
+    const char *console_url;    /* webhooks.console_url: chat messages link runs there, or "" */
 } fg_wh_dispatcher_config_t;
 
 /* Counters, readable from any thread. */

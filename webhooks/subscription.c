@@ -14,7 +14,7 @@
 
 static const char *known_fields[] = {"url",         "event_types", "run_id",  "workflow",
                                      "description", "enabled",     "headers", "max_in_flight",
-                                     "ordering",    "signature",   "secret"};
+                                     "ordering",    "signature",   "secret",  "format"};
 
 /* Headers flowgate sets itself, or that would break the request. */
 static const char *reserved_headers[] = {"webhook-id",
@@ -178,6 +178,19 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
         out->signature = strcmp(s, "github") == 0 ? FG_WH_SIG_GITHUB : FG_WH_SIG_STANDARD;
     }
 
+    const json_t *fmt = json_object_get(spec, "format");
+    if (fmt != NULL) {
+        const char *f = json_string_value(fmt);
+        if (f == NULL ||
+            (strcmp(f, "json") != 0 && strcmp(f, "slack") != 0 && strcmp(f, "discord") != 0)) {
+            rc = bad_field(err, "format", "must be json, slack or discord");
+            goto fail;
+        }
+        out->format = strcmp(f, "slack") == 0     ? FG_WH_FORMAT_SLACK
+                      : strcmp(f, "discord") == 0 ? FG_WH_FORMAT_DISCORD
+                                                  : FG_WH_FORMAT_JSON;
+    }
+
     const json_t *headers = json_object_get(spec, "headers");
     if (headers != NULL && !json_is_null(headers)) {
         if (!json_is_object(headers) || json_object_size(headers) > FG_WH_MAX_HEADERS) {
@@ -307,6 +320,10 @@ json_t *fg_wh_sub_to_json(const fg_wh_sub_t *sub, bool with_secret)
                         json_string(sub->ordering == FG_WH_ORDER_PER_RUN ? "per_run" : "none"));
     json_object_set_new(o, "signature",
                         json_string(sub->signature == FG_WH_SIG_GITHUB ? "github" : "standard"));
+    json_object_set_new(o, "format",
+                        json_string(sub->format == FG_WH_FORMAT_SLACK     ? "slack"
+                                    : sub->format == FG_WH_FORMAT_DISCORD ? "discord"
+                                                                          : "json"));
     if (with_secret)
         json_object_set_new(o, "secret", json_string(sub->secret));
     return o;

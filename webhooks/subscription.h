@@ -12,6 +12,7 @@
 #include "events/event.h"
 #include "events/filter.h"
 #include "webhooks/addr.h"
+#include "webhooks/chat.h"
 #include "webhooks/sign.h"
 #include "webhooks/url.h"
 
@@ -40,6 +41,7 @@ typedef struct {
     int max_in_flight;                      /* 1..FG_WH_MAX_IN_FLIGHT, default 4 */
     fg_wh_ordering_t ordering;
     fg_wh_sigmode_t signature;
+    fg_wh_format_t format;             /* json (the event as stored), slack or discord */
     char secret[FG_WH_SECRET_MAX];     /* "whsec_…" */
     char old_secret[FG_WH_SECRET_MAX]; /* the previous secret during a rotation, or "" */
     int64_t old_secret_until_us;       /* when old_secret stops signing */

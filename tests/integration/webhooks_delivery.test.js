@@ -355,7 +355,7 @@ test('the failing period survives a restart: the first failure after it past dis
     const firstFailure = rx.got[0].at;
     await srv.stop();
     // down for longer than disable_after_s, counted from the first failure before the restart
-    await sleep(Math.max(0, firstFailure + 2300 - Date.now()));
+    await sleep(Math.max(0, firstFailure + 3200 - Date.now())); // a second of margin over 2 s
     const before = rx.got.length;
     await srv.start();
     let enabled = true;
@@ -371,5 +371,34 @@ test('the failing period survives a restart: the first failure after it past dis
     const again = rx.got.length;
     await waitFor(() => rx.got.length >= again + 2, 'two attempts after enabling it again');
     assert.equal((await request(srv.base, 'GET', `/v1/webhooks/${sub.id}`)).json.enabled, true);
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
+
+test('chat formats: a slack or discord subscription gets a message a person can read, signed as sent', async () => {
+  const rx = await receiver(() => ({ status: 204 }));
+  const srv = await new Server({ env: {
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_CONSOLE_URL: 'https://flowgate.example/console',
+  } }).start();
+  try {
+    const slack = (await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/slack`, event_types: ['run_failed'], format: 'slack' } })).json;
+    const discord = (await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/discord`, event_types: ['run_failed'], format: 'discord' } })).json;
+    assert.equal(slack.format, 'slack');
+    const bad = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/x`, format: 'teams' } });
+    assert.equal(bad.status, 400);
+    const run = uuid();
+    await publish(srv.base, { type: 'run_failed', run_id: run, workflow_name: 'deploy', error: 'exit 1', cost_usd: '0.42', duration_ms: 9 });
+    await waitFor(() => rx.got.length >= 2, 'both chat deliveries');
+    const bySlack = rx.got.find((g) => g.path === '/slack');
+    const byDiscord = rx.got.find((g) => g.path === '/discord');
+    // the signature covers the body as sent (the formatted one)
+    const s = new Webhook(slack.secret).verify(bySlack.body, bySlack.headers);
+    assert.match(s.text, /Run failed/);
+    assert.ok(s.blocks.some((b) => b.type === 'section' && /exit 1/.test(b.text.text)));
+    assert.ok(s.blocks.some((b) => b.type === 'actions' && b.elements[0].url === `https://flowgate.example/console/runs/${run}`));
+    const d = new Webhook(discord.secret).verify(byDiscord.body, byDiscord.headers);
+    assert.equal(d.embeds[0].title, 'Run failed');
+    assert.equal(d.embeds[0].description, 'exit 1');
+    assert.ok(d.embeds[0].fields.some((f) => f.name === 'Workflow' && f.value === 'deploy'));
+    assert.deepEqual(d.allowed_mentions, { parse: [] });
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });

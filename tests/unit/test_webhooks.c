@@ -13,6 +13,7 @@
 #include "events/store.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
+#include "webhooks/chat.h"
 #include "webhooks/outbox.h"
 #include "webhooks/retry.h"
 #include "webhooks/sign.h"
@@ -89,6 +90,143 @@ static void test_base64(void **state)
     assert_int_equal(fg_base64_decode("Zm9vYmFy", 8, out, sizeof(out), &n), FG_ERR_INVALID);
     assert_int_equal(fg_base64_decode("Zm9", 3, out, sizeof(out), &n), FG_ERR_INVALID);
     assert_int_equal(fg_base64_decode("Z=9v", 4, out, sizeof(out), &n), FG_ERR_INVALID);
+}
+
+/* --- chat formats ------------------------------------------------------------------------ */
+
+#define RUN_ID "3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60"
+
+static json_t *chat(fg_wh_format_t fmt, const char *event, const char *console)
+{
+    size_t n = 0;
+    char *body = fg_wh_chat_body(fmt, event, strlen(event), console, &n);
+    assert_non_null(body);
+    assert_int_equal(n, strlen(body));
+    json_t *j = json_loads(body, 0, NULL); /* valid JSON, valid UTF-8 */
+    assert_non_null(j);
+    free(body);
+    return j;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* What Slack's incoming webhooks accept: "text", and blocks of known types whose section text
+ * stays within 3,000 characters; a button's url within 3,000. */
+static void check_slack(const json_t *m)
+{
+    assert_true(json_is_string(json_object_get(m, "text")));
+    assert_true(json_string_length(json_object_get(m, "text")) > 0);
+    const json_t *blocks = json_object_get(m, "blocks");
+    assert_true(json_is_array(blocks) && json_array_size(blocks) >= 1 &&
+                json_array_size(blocks) <= 50);
+    size_t i;
+    json_t *b;
+    json_array_foreach(blocks, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        assert_non_null(type);
+        assert_true(strcmp(type, "section") == 0 || strcmp(type, "context") == 0 ||
+                    strcmp(type, "actions") == 0);
+        if (strcmp(type, "section") == 0) {
+            const json_t *t = json_object_get(b, "text");
+            assert_string_equal(json_string_value(json_object_get(t, "type")), "mrkdwn");
+            assert_true(utf8_chars(json_string_value(json_object_get(t, "text"))) <= 3000);
+        }
+    }
+}
+
+/* What Discord's webhooks accept: content within 2,000, at most 10 embeds, title 256,
+ * description 4,096, at most 25 fields of name 256 and value 1,024, an integer colour. */
+static void check_discord(const json_t *m)
+{
+    assert_true(utf8_chars(json_string_value(json_object_get(m, "content"))) <= 2000);
+    const json_t *embeds = json_object_get(m, "embeds");
+    assert_true(json_is_array(embeds) && json_array_size(embeds) == 1);
+    const json_t *e = json_array_get(embeds, 0);
+    assert_true(utf8_chars(json_string_value(json_object_get(e, "title"))) <= 256);
+    const json_t *d = json_object_get(e, "description");
+    assert_true(d == NULL || utf8_chars(json_string_value(d)) <= 4096);
+    assert_true(json_is_integer(json_object_get(e, "color")));
+    const json_t *fields = json_object_get(e, "fields");
+    assert_true(json_is_array(fields) && json_array_size(fields) <= 25);
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f)
+    {
+        assert_true(utf8_chars(json_string_value(json_object_get(f, "name"))) <= 256);
+        assert_true(utf8_chars(json_string_value(json_object_get(f, "value"))) <= 1024);
+    }
+    /* event text never pings anyone */
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(m, "allowed_mentions"), "parse")), 0);
+}
+
+static void test_chat_formats(void **state)
+{
+    static const char *events[] = {
+        "{\"type\":\"run_failed\",\"run_id\":\"" RUN_ID "\",\"workflow_name\":\"deploy\","
+        "\"error\":\"exit 1 <oops> & more\",\"cost_usd\":\"0.42\",\"duration_ms\":12,"
+        "\"at\":\"2026-11-22T10:00:00Z\"}",
+        "{\"type\":\"run_status_changed\",\"run_id\":\"" RUN_ID "\",\"workflow_name\":\"deploy\","
+        "\"from\":\"running\",\"to\":\"awaiting_approval\",\"cost_usd\":0.1,\"duration_ms\":5}",
+        "{\"type\":\"approval_requested\",\"run_id\":\"" RUN_ID "\",\"step_id\":\"" RUN_ID "\","
+        "\"message\":\"ship it? @everyone\"}",
+        "{\"type\":\"approval_granted\",\"run_id\":\"" RUN_ID "\",\"approved_by\":\"ana\"}",
+        "{\"type\":\"user_signed_in\",\"user_id\":\"" RUN_ID "\",\"username\":\"ana\"}",
+        "{\"type\":\"provider_account.updated\",\"x\":1}",
+    };
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+        json_t *m = chat(FG_WH_FORMAT_SLACK, events[i], NULL);
+        check_slack(m);
+        json_decref(m);
+        m = chat(FG_WH_FORMAT_DISCORD, events[i], "https://flowgate.example/console/");
+        check_discord(m);
+        json_decref(m);
+    }
+    /* the run, workflow and error reach the message; Slack's &, <, > are escaped */
+    json_t *m = chat(FG_WH_FORMAT_SLACK, events[0], "https://flowgate.example/console");
+    const char *text = json_string_value(json_object_get(m, "text"));
+    assert_non_null(strstr(text, "Run failed"));
+    assert_non_null(strstr(text, RUN_ID));
+    char *dump = json_dumps(m, 0);
+    assert_non_null(strstr(dump, "exit 1 &lt;oops&gt; &amp; more"));
+    assert_non_null(strstr(dump, "Workflow: `deploy`"));
+    assert_non_null(strstr(dump, "\"url\": \"https://flowgate.example/console/runs/" RUN_ID "\""));
+    free(dump);
+    json_decref(m);
+    m = chat(FG_WH_FORMAT_DISCORD, events[2], NULL);
+    const json_t *e = json_array_get(json_object_get(m, "embeds"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "title")), "Approval requested");
+    assert_string_equal(json_string_value(json_object_get(e, "description")), "ship it? @everyone");
+    assert_null(json_object_get(e, "url")); /* no console configured */
+    json_decref(m);
+    /* a very long line of multi-byte characters is cut within the limits, on a boundary */
+    char *big = malloc(40000);
+    strcpy(big, "{\"type\":\"log_line\",\"run_id\":\"" RUN_ID "\",\"step_id\":\"" RUN_ID
+                "\",\"step_name\":\"");
+    for (int i = 0; i < 300; i++)
+        strcat(big, "\xC3\xA9");
+    strcat(big, "\",\"stream\":\"stdout\",\"line\":\"");
+    for (int i = 0; i < 9000; i++)
+        strcat(big, "\xE2\x82\xAC");
+    strcat(big, "\"}");
+    m = chat(FG_WH_FORMAT_SLACK, big, NULL);
+    check_slack(m);
+    json_decref(m);
+    m = chat(FG_WH_FORMAT_DISCORD, big, NULL);
+    check_discord(m);
+    json_decref(m);
+    free(big);
+    /* not an object: no chat body (the event goes as it is) */
+    size_t n;
+    assert_null(fg_wh_chat_body(FG_WH_FORMAT_SLACK, "[1]", 3, NULL, &n));
+    assert_null(fg_wh_chat_body(FG_WH_FORMAT_DISCORD, "{", 1, NULL, &n));
 }
 
 static void test_github_signature(void **state)
@@ -378,7 +516,7 @@ static void test_subscription_filters_and_patch(void **state)
                        "\"event_types\":[\"approval_*\",\"run_failed\"],\"run_id\":\"" RUN "\","
                        "\"workflow\":[\"deploy\",\"nightly\"],\"description\":\"ops channel\","
                        "\"enabled\":true,\"headers\":{\"X-Team\":\"ops\"},\"max_in_flight\":8,"
-                       "\"ordering\":\"per_run\",\"signature\":\"github\","
+                       "\"ordering\":\"per_run\",\"signature\":\"github\",\"format\":\"slack\","
                        "\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}";
     assert_int_equal(apply_text(&sub, full, true, cat, NULL, 0, &err), FG_OK);
     assert_string_equal(sub.secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
@@ -386,6 +524,7 @@ static void test_subscription_filters_and_patch(void **state)
     assert_string_equal(sub.header_names[0], "x-team");
     assert_int_equal(sub.ordering, FG_WH_ORDER_PER_RUN);
     assert_int_equal(sub.signature, FG_WH_SIG_GITHUB);
+    assert_int_equal(sub.format, FG_WH_FORMAT_SLACK);
     fg_event_t *yes = event(cat, FG_EV_APPROVAL_REQUESTED, RUN, "deploy");
     fg_event_t *wrong_type = event(cat, FG_EV_LOG_LINE, RUN, "deploy");
     fg_event_t *wrong_wf = event(cat, FG_EV_RUN_FAILED, RUN, "weekly");
@@ -453,6 +592,7 @@ static void test_subscription_validation_errors(void **state)
         {"{\"url\":\"https://h.example/\",\"max_in_flight\":\"4\"}", "invalid_field"},
         {"{\"url\":\"https://h.example/\",\"ordering\":\"random\"}", "invalid_field"},
         {"{\"url\":\"https://h.example/\",\"signature\":\"md5\"}", "invalid_field"},
+        {"{\"url\":\"https://h.example/\",\"format\":\"teams\"}", "invalid_field"},
         {"{\"url\":\"https://h.example/\",\"enabled\":\"yes\"}", "invalid_field"},
         {"{\"url\":\"https://h.example/\",\"secret\":\"hunter2\"}", "invalid_secret"},
         {"{\"url\":\"https://h.example/\",\"description\":7}", "invalid_field"},
@@ -741,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_github_signature),
+        cmocka_unit_test(test_chat_formats),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_retry_delays_and_jitter_bounds),
         cmocka_unit_test(test_retry_after),
