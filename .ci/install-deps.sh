@@ -10,7 +10,7 @@ pkgs=(
   libsqlite3-dev sqlite3
   libnghttp2-dev libjwt-dev
   clang libclang-rt-14-dev
-  curl nghttp2-client nodejs npm procps chromium openssl
+  curl nghttp2-client nodejs npm procps chromium openssl prometheus
 )
 
 # `install-deps.sh bench` adds what the benchmarks use (not needed by the build or the tests).

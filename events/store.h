@@ -267,6 +267,17 @@ int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);
  */
 int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len);
 
+/* The webhook outbox at a glance (metrics). */
+typedef struct {
+    uint64_t pending;       /* deliveries not tried yet */
+    uint64_t retrying;      /* failed deliveries waiting for their next attempt */
+    uint64_t disabled_subs; /* subscriptions disabled */
+    uint64_t subs;          /* subscriptions */
+} fg_store_outbox_gauges_t;
+
+/** Counts of fg_store_outbox_gauges_t. FG_OK or FG_ERR_IO. */
+int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t *g);
+
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);
 

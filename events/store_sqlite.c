@@ -45,7 +45,7 @@ static sqlite3_stmt *cached(fg_store_reader_t *r, int slot, const char *sql)
     return r->cached[slot];
 }
 
-enum { C_EVENT_JSON, C_PENDING, C_RETRY, C_SUBS_VERSION };
+enum { C_EVENT_JSON, C_PENDING, C_RETRY, C_SUBS_VERSION, C_OUTBOX_GAUGES };
 
 static int io_error(sqlite3 *db, const char *what)
 {
@@ -1035,4 +1035,25 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
     if (rows == limit)
         *scanned_to = last;
     return FG_OK;
+}
+
+int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t *g)
+{
+    /* each count walks a partial index (pending, retry) or the small subscriptions table */
+    sqlite3_stmt *st = cached(r, C_OUTBOX_GAUGES,
+                              "SELECT (SELECT count(*) FROM deliveries WHERE status = 0),"
+                              " (SELECT count(*) FROM deliveries WHERE status = 3),"
+                              " (SELECT count(*) FROM subscriptions WHERE enabled = 0),"
+                              " (SELECT count(*) FROM subscriptions)");
+    if (st == NULL)
+        return io_error(r->db, "outbox_gauges");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        g->pending = (uint64_t)sqlite3_column_int64(st, 0);
+        g->retrying = (uint64_t)sqlite3_column_int64(st, 1);
+        g->disabled_subs = (uint64_t)sqlite3_column_int64(st, 2);
+        g->subs = (uint64_t)sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? FG_OK : io_error(r->db, "outbox_gauges");
 }

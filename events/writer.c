@@ -215,6 +215,8 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
                 abort();
             }
             evs[made++] = e;
+            if (rc == FG_OK)
+                atomic_fetch_add_explicit(&w->stats.by_type[ev->type_idx], 1, memory_order_relaxed);
         }
     }
     if (rc == FG_OK) {

@@ -72,12 +72,13 @@ typedef struct {
 
 /* Counters, readable from any thread. */
 typedef struct {
-    _Atomic uint64_t events;              /* events stored */
-    _Atomic uint64_t duplicates;          /* publishes answered from an earlier event */
-    _Atomic uint64_t commits;             /* transactions committed */
-    _Atomic uint64_t illegal_transitions; /* run status changes outside the state machine */
-    _Atomic uint64_t failed_commits;      /* commits that failed (jobs answered FG_ERR_IO) */
-    _Atomic uint64_t retained;            /* events deleted by retention */
+    _Atomic uint64_t events;                /* events stored */
+    _Atomic uint64_t duplicates;            /* publishes answered from an earlier event */
+    _Atomic uint64_t commits;               /* transactions committed */
+    _Atomic uint64_t illegal_transitions;   /* run status changes outside the state machine */
+    _Atomic uint64_t failed_commits;        /* commits that failed (jobs answered FG_ERR_IO) */
+    _Atomic uint64_t retained;              /* events deleted by retention */
+    _Atomic uint64_t by_type[FG_MAX_TYPES]; /* events stored, by catalog index */
 } fg_writer_stats_t;
 
 typedef struct fg_writer fg_writer_t;

@@ -6,6 +6,7 @@
 #define FG_GATEWAY_INTERNAL_H
 
 #include "events/catalog.h"
+#include "events/histogram.h"
 #include "events/store.h"
 #include "events/writer.h"
 #include "gateway/auth.h"
@@ -45,7 +46,7 @@ typedef struct fg_loop {
     h2o_timeout_entry_t hb_entry;
     fg_hub_t hub;
     size_t pending_publishes; /* jobs submitted and not yet answered */
-    size_t nstreams;          /* SSE responses started and not yet disposed */
+    _Atomic size_t nstreams;  /* SSE responses started and not yet disposed (metrics read it) */
     bool stopping;
     bool drained; /* every connection closed before the loop ended */
     _Atomic bool running;
@@ -81,6 +82,8 @@ struct fg_server {
     _Atomic int64_t streams_open;    /* SSE streams started and not yet disposed */
     _Atomic uint64_t streams_slow;   /* SSE streams closed for not keeping up */
     _Atomic uint64_t requests;       /* HTTP requests handled */
+    _Atomic uint64_t frames_sent;    /* SSE event frames written to streams */
+    fg_hist_t publish_latency;       /* request taken -> 202 (the commit included) */
 };
 
 /* The loop a request runs on. */
@@ -88,6 +91,9 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 {
     return (fg_loop_t *)((char *)req->conn->ctx - offsetof(fg_loop_t, ctx));
 }
+
+/* metrics.c: GET /metrics in the Prometheus text format. */
+void fg_metrics_handle(h2o_req_t *req);
 
 /* access.c: checks the request's credential for the scopes in need (0: none). Returns 0 when
  * allowed, with *p the principal (NULL when auth is off; it lives in the request pool), or -1

@@ -26,6 +26,7 @@ typedef struct {
     bool batch; /* answer with an array */
     fg_pub_event_t *events;
     fg_pub_result_t *results;
+    int64_t started_us; /* monotonic: when the request was taken (publish latency) */
 } pub_ctx_t;
 
 static void ctx_free(pub_ctx_t *c)
@@ -46,6 +47,7 @@ static void answer(fg_pending_t *p, h2o_req_t *req)
 {
     pub_ctx_t *c = (pub_ctx_t *)p;
     fg_writer_job_t *job = &c->job;
+    fg_hist_observe(&fg_loop_of(req)->server->publish_latency, fg_time_mono_us() - c->started_us);
     if (job->status == FG_ERR_CONFLICT) {
         fg_http_verr(req, 409, &job->err);
         return;
@@ -255,6 +257,7 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
         abort();
     }
     int64_t now = fg_time_now_us();
+    c->started_us = fg_time_mono_us();
     int rc = FG_OK;
     fg_verr_t err;
     size_t done = 0;

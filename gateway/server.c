@@ -72,56 +72,6 @@ static void health(h2o_req_t *req, bool ready)
     }
 }
 
-static void metrics(h2o_req_t *req)
-{
-    fg_server_t *srv = fg_loop_of(req)->server;
-    const fg_writer_stats_t *st = fg_writer_stats(srv->writer);
-    const fg_wh_dispatcher_stats_t *ds = fg_wh_dispatcher_stats(srv->dispatcher);
-    char body[4096];
-    int n = snprintf(
-        body, sizeof(body),
-        "# TYPE flowgate_events_stored_total counter\nflowgate_events_stored_total %" PRIu64 "\n"
-        "# TYPE flowgate_publish_duplicates_total counter\n"
-        "flowgate_publish_duplicates_total %" PRIu64 "\n"
-        "# TYPE flowgate_commits_total counter\nflowgate_commits_total %" PRIu64 "\n"
-        "# TYPE flowgate_commit_failures_total counter\nflowgate_commit_failures_total %" PRIu64
-        "\n"
-        "# TYPE flowgate_illegal_transitions_total counter\n"
-        "flowgate_illegal_transitions_total %" PRIu64 "\n"
-        "# TYPE flowgate_retention_deleted_total counter\n"
-        "flowgate_retention_deleted_total %" PRIu64 "\n"
-        "# TYPE flowgate_streams_opened_total counter\nflowgate_streams_opened_total %" PRIu64 "\n"
-        "# TYPE flowgate_streams_cut_slow_total counter\nflowgate_streams_cut_slow_total %" PRIu64
-        "\n"
-        "# TYPE flowgate_streams_open gauge\nflowgate_streams_open %" PRId64 "\n"
-        "# TYPE flowgate_http_requests_total counter\nflowgate_http_requests_total %" PRIu64 "\n"
-        "# TYPE flowgate_webhook_attempts_total counter\nflowgate_webhook_attempts_total %" PRIu64
-        "\n# TYPE flowgate_webhook_succeeded_total counter\nflowgate_webhook_succeeded_total "
-        "%" PRIu64
-        "\n# TYPE flowgate_webhook_dead_total counter\nflowgate_webhook_dead_total %" PRIu64
-        "\n# TYPE flowgate_webhook_refused_total counter\nflowgate_webhook_refused_total %" PRIu64
-        "\n# TYPE flowgate_webhook_disabled_total counter\nflowgate_webhook_disabled_total %" PRIu64
-        "\n# TYPE flowgate_publish_queue gauge\nflowgate_publish_queue %zu\n"
-        "# TYPE flowgate_purged_through gauge\nflowgate_purged_through %" PRIu64 "\n"
-        "# TYPE flowgate_connections_open gauge\nflowgate_connections_open %" PRId64 "\n"
-        "# TYPE flowgate_connections_refused_total counter\nflowgate_connections_refused_total "
-        "%" PRIu64 "\n",
-        atomic_load(&st->events), atomic_load(&st->duplicates), atomic_load(&st->commits),
-        atomic_load(&st->failed_commits), atomic_load(&st->illegal_transitions),
-        atomic_load(&st->retained), atomic_load(&srv->streams_opened),
-        atomic_load(&srv->streams_slow), atomic_load(&srv->streams_open),
-        atomic_load(&srv->requests), atomic_load(&ds->attempts), atomic_load(&ds->succeeded),
-        atomic_load(&ds->dead), atomic_load(&ds->refused), atomic_load(&ds->disabled),
-        fg_writer_queued(srv->writer), fg_store_purged_through(srv->store),
-        atomic_load(&srv->connections), atomic_load(&srv->connections_refused));
-    req->res.status = 200;
-    req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("text/plain; version=0.0.4"));
-    req->res.content_length = (size_t)n;
-    h2o_send_inline(req, body, (size_t)n);
-}
-
 /* The scopes a route needs; -1 for an unknown path (404 for everybody). */
 static int route_scope(h2o_iovec_t p, bool post)
 {
@@ -190,7 +140,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             return 0;
         }
         if (path_is(p, "/metrics"))
-            metrics(req);
+            fg_metrics_handle(req);
         else
             health(req, path_is(p, "/readyz"));
         return 0;

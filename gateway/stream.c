@@ -199,6 +199,7 @@ static void flush(fg_stream_t *s)
     bool final = s->closing && s->qlen == 0;
     if (n == 0 && !final)
         return;
+    atomic_fetch_add_explicit(&s->loop->server->frames_sent, s->nfly, memory_order_relaxed);
     s->last_write_ms = fg_time_mono_ms();
     if (final)
         s->finished = true;

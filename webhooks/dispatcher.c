@@ -691,6 +691,7 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     r->a.attempt = t->attempt;
     r->a.at_us = t->started_us;
     r->a.duration_us = now - t->started_us;
+    fg_hist_observe(&d->stats.attempt_latency, r->a.duration_us);
     if (t->resp_len > 0 && (r->resp = malloc(t->resp_len)) != NULL) {
         memcpy(r->resp, t->resp, t->resp_len);
         r->a.response_len = t->resp_len;

@@ -16,6 +16,7 @@
 #define FG_WEBHOOKS_DISPATCHER_H
 
 #include "events/catalog.h"
+#include "events/histogram.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
 #include "webhooks/outbox.h"
@@ -44,6 +45,7 @@ typedef struct {
     _Atomic uint64_t dead;      /* deliveries whose schedule ran out */
     _Atomic uint64_t refused;   /* attempts stopped by the address guard */
     _Atomic uint64_t disabled;  /* subscriptions disabled (410, or failing too long) */
+    fg_hist_t attempt_latency;  /* one attempt, from its start to its outcome */
 } fg_wh_dispatcher_stats_t;
 
 typedef struct fg_wh_dispatcher fg_wh_dispatcher_t;

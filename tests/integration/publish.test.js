@@ -172,7 +172,7 @@ test('health, readiness and metrics', async () => {
   assert.equal(r.status, 200);
   assert.equal(r.json.status, 'ready');
   const m = await request(srv.base, 'GET', '/metrics');
-  assert.match(m.text, /flowgate_events_stored_total \d+/);
+  assert.match(m.text, /flowgate_events_published_total\{type="[a-z_]+"\} [1-9]/);
 });
 
 test('GET /v1/events stops a page of large events near 4 MiB; next_after continues', async () => {

@@ -38,7 +38,7 @@ test('a stalled client is disconnected while another receives every event', asyn
     healthy.close();
 
     const m = await request(srv.base, 'GET', '/metrics');
-    assert.match(m.text, /flowgate_streams_cut_slow_total [1-9]/);
+    assert.match(m.text, /flowgate_sse_slow_consumers_dropped_total [1-9]/);
     // once it reads again, the stalled client finds its connection closed
     stalled.resume();
     stalled.on('data', () => {});

@@ -33,8 +33,9 @@ test('SSE response headers', async () => {
   assert.ok(c.retry > 0);
   // heartbeats arrive as comments while idle (configured to 300 ms here)
   await c.until(() => c.comments.includes('hb'), 5000, 'heartbeat');
-  const open = (await request(srv.base, 'GET', '/metrics')).text.match(/flowgate_streams_open (\d+)/);
-  assert.ok(open && Number(open[1]) >= 1, 'the open stream is counted');
+  const text = (await request(srv.base, 'GET', '/metrics')).text;
+  const open = [...text.matchAll(/flowgate_sse_streams_open\{loop="\d+"\} (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  assert.ok(open >= 1, 'the open stream is counted');
   c.close();
 });
 

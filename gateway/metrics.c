@@ -1,0 +1,155 @@
+/*
+ * metrics.c - GET /metrics in the Prometheus text exposition format (version 0.0.4): counters
+ * and gauges from the writer, the loops, the dispatcher and the store, and two latency
+ * histograms (publish, webhook attempt) in seconds. HTTP loop threads; every value is read with
+ * an atomic load, or from this loop's store reader.
+ */
+#include "events/buf.h"
+#include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void head(fg_buf_t *b, const char *name, const char *type, const char *help)
+{
+    fg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(fg_buf_t *b, const char *name, const char *type, const char *help, double v)
+{
+    head(b, name, type, help);
+    fg_buf_printf(b, "%s %.17g\n", name, v);
+}
+
+static void histogram(fg_buf_t *b, const char *name, const char *help, fg_hist_t *h)
+{
+    head(b, name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (int i = 0; i <= FG_HIST_BUCKETS; i++) {
+        cumulative += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        if (i < FG_HIST_BUCKETS)
+            fg_buf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+                          (double)fg_hist_bounds_us[i] / 1e6, cumulative);
+        else
+            fg_buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
+    }
+    fg_buf_printf(b, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
+                  (double)atomic_load(&h->sum_us) / 1e6, name, cumulative);
+}
+
+static double file_bytes(const char *path, const char *suffix)
+{
+    char p[PATH_MAX + 8];
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    struct stat st;
+    return stat(p, &st) == 0 ? (double)st.st_size : 0;
+}
+
+void fg_metrics_handle(h2o_req_t *req)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_server_t *srv = l->server;
+    const fg_writer_stats_t *st = fg_writer_stats(srv->writer);
+    fg_wh_dispatcher_stats_t *ds =
+        (fg_wh_dispatcher_stats_t *)fg_wh_dispatcher_stats(srv->dispatcher);
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+
+    head(&b, "flowgate_events_published_total", "counter", "Events stored, by type.");
+    for (size_t i = 0; i < fg_catalog_count(srv->cat); i++)
+        fg_buf_printf(&b, "flowgate_events_published_total{type=\"%s\"} %" PRIu64 "\n",
+                      fg_catalog_type(srv->cat, i)->name, atomic_load(&st->by_type[i]));
+    one(&b, "flowgate_publish_duplicates_total", "counter",
+        "Published events answered from an earlier one with the same id.",
+        (double)atomic_load(&st->duplicates));
+    one(&b, "flowgate_commits_total", "counter", "Store transactions committed.",
+        (double)atomic_load(&st->commits));
+    one(&b, "flowgate_commit_failures_total", "counter", "Store transactions that failed.",
+        (double)atomic_load(&st->failed_commits));
+    one(&b, "flowgate_illegal_transitions_total", "counter",
+        "Run status changes outside the state machine.",
+        (double)atomic_load(&st->illegal_transitions));
+    one(&b, "flowgate_retention_deleted_total", "counter", "Events removed by retention.",
+        (double)atomic_load(&st->retained));
+    one(&b, "flowgate_publish_queue", "gauge", "Publishes waiting for the writer.",
+        (double)fg_writer_queued(srv->writer));
+    histogram(&b, "flowgate_publish_duration_seconds",
+              "From a publish request taken to its answer, commit included.",
+              &srv->publish_latency);
+
+    one(&b, "flowgate_store_last_seq", "gauge", "Highest stored sequence number.",
+        (double)fg_store_last_seq(srv->store));
+    one(&b, "flowgate_store_purged_through", "gauge", "Highest sequence number retention removed.",
+        (double)fg_store_purged_through(srv->store));
+    one(&b, "flowgate_store_bytes", "gauge", "Size of the store file and its write-ahead log.",
+        file_bytes(srv->db_path, "") + file_bytes(srv->db_path, "-wal"));
+
+    head(&b, "flowgate_sse_streams_open", "gauge", "SSE streams open, by HTTP loop.");
+    for (size_t i = 0; i < srv->nloops; i++)
+        fg_buf_printf(&b, "flowgate_sse_streams_open{loop=\"%zu\"} %zu\n", i,
+                      atomic_load(&srv->loops[i].nstreams));
+    one(&b, "flowgate_sse_streams_opened_total", "counter", "SSE streams started.",
+        (double)atomic_load(&srv->streams_opened));
+    one(&b, "flowgate_sse_frames_sent_total", "counter", "Event frames written to SSE streams.",
+        (double)atomic_load(&srv->frames_sent));
+    one(&b, "flowgate_sse_slow_consumers_dropped_total", "counter",
+        "SSE streams cut off for not keeping up.", (double)atomic_load(&srv->streams_slow));
+    one(&b, "flowgate_http_requests_total", "counter", "HTTP requests handled.",
+        (double)atomic_load(&srv->requests));
+    one(&b, "flowgate_connections_open", "gauge", "Client connections open.",
+        (double)atomic_load(&srv->connections));
+    one(&b, "flowgate_connections_refused_total", "counter",
+        "Connections refused over limits.max_connections.",
+        (double)atomic_load(&srv->connections_refused));
+
+    head(&b, "flowgate_webhook_deliveries_total", "counter", "Webhook attempts, by result.");
+    uint64_t ok = atomic_load(&ds->succeeded), all = atomic_load(&ds->attempts);
+    uint64_t refused = atomic_load(&ds->refused);
+    fg_buf_printf(&b,
+                  "flowgate_webhook_deliveries_total{result=\"succeeded\"} %" PRIu64 "\n"
+                  "flowgate_webhook_deliveries_total{result=\"failed\"} %" PRIu64 "\n"
+                  "flowgate_webhook_deliveries_total{result=\"refused\"} %" PRIu64 "\n",
+                  ok, all - ok - refused, refused);
+    /* the same counts under the names earlier versions used (dashboards and tests read them) */
+    one(&b, "flowgate_webhook_attempts_total", "counter", "Webhook attempts finished.",
+        (double)all);
+    one(&b, "flowgate_webhook_succeeded_total", "counter", "Webhook attempts answered 2xx.",
+        (double)ok);
+    one(&b, "flowgate_webhook_refused_total", "counter",
+        "Webhook attempts stopped by the address guard.", (double)refused);
+    one(&b, "flowgate_webhook_dead_total", "counter",
+        "Webhook deliveries whose retry schedule ran out.", (double)atomic_load(&ds->dead));
+    one(&b, "flowgate_webhook_disabled_total", "counter",
+        "Subscriptions disabled by a 410 or by failing too long.",
+        (double)atomic_load(&ds->disabled));
+    histogram(&b, "flowgate_webhook_attempt_duration_seconds",
+              "One webhook attempt, from its start to its outcome.", &ds->attempt_latency);
+    fg_store_outbox_gauges_t g;
+    if (fg_store_reader_outbox_gauges(l->reader, &g) == FG_OK) {
+        one(&b, "flowgate_webhook_pending", "gauge", "Webhook deliveries not tried yet.",
+            (double)g.pending);
+        one(&b, "flowgate_webhook_retry_backlog", "gauge",
+            "Failed webhook deliveries waiting for their next attempt.", (double)g.retrying);
+        one(&b, "flowgate_webhook_subscriptions", "gauge", "Webhook subscriptions.",
+            (double)g.subs);
+        one(&b, "flowgate_webhook_subscriptions_disabled", "gauge",
+            "Webhook subscriptions disabled.", (double)g.disabled_subs);
+    }
+
+    if (b.data == NULL) {
+        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        return;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    char *body = h2o_mem_alloc_pool(&req->pool, b.len);
+    memcpy(body, b.data, b.len);
+    req->res.content_length = b.len;
+    h2o_send_inline(req, body, b.len);
+    fg_buf_dispose(&b);
+}
