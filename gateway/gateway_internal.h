@@ -13,6 +13,7 @@
 #include "gateway/config.h"
 #include "gateway/hub.h"
 #include "gateway/limits.h"
+#include "gateway/routes.h"
 #include "gateway/tls.h"
 #include "webhooks/dispatcher.h"
 #include "webhooks/outbox.h"
@@ -91,6 +92,10 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 {
     return (fg_loop_t *)((char *)req->conn->ctx - offsetof(fg_loop_t, ctx));
 }
+
+/* The OpenAPI document (gateway/openapi.json), built into the binary (openapi_data.c). */
+extern const char fg_openapi_json[];
+extern const size_t fg_openapi_json_len;
 
 /* metrics.c: GET /metrics in the Prometheus text format. */
 void fg_metrics_handle(h2o_req_t *req);

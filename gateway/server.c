@@ -39,11 +39,6 @@ static fg_server_t *abandoned_server;
 
 /* --- routing ---------------------------------------------------------------------------- */
 
-static bool path_is(h2o_iovec_t p, const char *s)
-{
-    return h2o_memis(p.base, p.len, s, strlen(s));
-}
-
 static void method_not_allowed(h2o_req_t *req, const char *allow)
 {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
@@ -72,27 +67,26 @@ static void health(h2o_req_t *req, bool ready)
     }
 }
 
-/* The scopes a route needs; -1 for an unknown path (404 for everybody). */
-static int route_scope(h2o_iovec_t p, bool post)
+static void openapi(h2o_req_t *req)
 {
-    if (path_is(p, "/healthz") || path_is(p, "/readyz"))
-        return 0;
-    if (path_is(p, "/v1/events"))
-        return post ? FG_SCOPE_PUBLISH : FG_SCOPE_SUBSCRIBE;
-    if (path_is(p, "/v1/stream") || (p.len > 9 && memcmp(p.base, "/v1/runs/", 9) == 0))
-        return FG_SCOPE_SUBSCRIBE;
-    if (path_is(p, "/metrics") || (p.len >= 12 && memcmp(p.base, "/v1/webhooks", 12) == 0) ||
-        (p.len > 14 && memcmp(p.base, "/v1/deliveries/", 15) == 0))
-        return FG_SCOPE_ADMIN;
-    return -1;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    req->res.content_length = fg_openapi_json_len;
+    h2o_send_inline(req, fg_openapi_json, fg_openapi_json_len);
+}
+
+/* The run id of /v1/runs/{run_id}/stream. */
+static h2o_iovec_t run_of(h2o_iovec_t p)
+{
+    static const size_t head = sizeof("/v1/runs/") - 1, tail = sizeof("/stream") - 1;
+    return h2o_iovec_init(p.base + head, p.len - head - tail);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t p = req->path_normalized;
-    bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
-    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
-    bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     atomic_fetch_add_explicit(&fg_loop_of(req)->server->requests, 1, memory_order_relaxed);
     if (fg_log_enabled(FG_LOG_DEBUG)) /* the path only: a query may carry access_token */
         fg_log(FG_LOG_DEBUG, "request", "method=%.*s path=\"%.*s\" version=%d.%d",
@@ -100,55 +94,50 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                req->version >> 8, req->version & 0xff);
     if (fg_admit_request(req) != 0 || fg_cors_apply(req))
         return 0;
-    int need = route_scope(p, post);
+    bool known;
+    char allow[64];
+    const fg_route_t *r = fg_route_match(req->method.base, req->method.len, p.base, p.len, &known,
+                                         allow, sizeof(allow));
+    if (r == NULL && known) {
+        method_not_allowed(req, allow);
+        return 0;
+    }
+    if (r == NULL) {
+        char shown[128];
+        snprintf(shown, sizeof(shown), "%.*s", (int)(p.len < 120 ? p.len : 120), p.base);
+        fg_http_error(req, 404, "not_found", "no such path", "path", shown, -1);
+        return 0;
+    }
     fg_principal_t *who = NULL;
-    if (need >= 0 && fg_access_check(req, (unsigned)need, &who) != 0)
+    if (fg_access_check(req, r->scope, &who) != 0)
         return 0;
-
-    if (path_is(p, "/v1/events")) {
-        if (post)
-            return fg_publish_handle(req, who);
-        if (get)
-            return fg_query_handle(req, who);
-        method_not_allowed(req, "GET, POST");
-        return 0;
+    switch (r->id) {
+    case FG_ROUTE_PUBLISH:
+        return fg_publish_handle(req, who);
+    case FG_ROUTE_EVENTS:
+        return fg_query_handle(req, who);
+    case FG_ROUTE_STREAM:
+        return fg_stream_handle(req, who, NULL, 0);
+    case FG_ROUTE_RUN_STREAM: {
+        h2o_iovec_t run = run_of(p);
+        return fg_stream_handle(req, who, run.base, run.len);
     }
-    if (p.len >= 12 && memcmp(p.base, "/v1/webhooks", 12) == 0 &&
-        (p.len == 12 || p.base[12] == '/'))
+    case FG_ROUTE_WEBHOOKS:
         return fg_webhooks_handle(req, p.base + 12, p.len - 12);
-    if (p.len > 14 && memcmp(p.base, "/v1/deliveries/", 15) == 0)
+    case FG_ROUTE_DELIVERIES:
         return fg_deliveries_handle(req, p.base + 14, p.len - 14);
-    if (path_is(p, "/v1/stream")) {
-        if (get)
-            return fg_stream_handle(req, who, NULL, 0);
-        method_not_allowed(req, "GET");
+    case FG_ROUTE_HEALTHZ:
+    case FG_ROUTE_READYZ:
+        health(req, r->id == FG_ROUTE_READYZ);
+        return 0;
+    case FG_ROUTE_METRICS:
+        fg_metrics_handle(req);
+        return 0;
+    case FG_ROUTE_OPENAPI:
+        openapi(req);
         return 0;
     }
-    static const char runs[] = "/v1/runs/", tail[] = "/stream";
-    size_t rl = sizeof(runs) - 1, tl = sizeof(tail) - 1;
-    if (p.len > rl + tl && memcmp(p.base, runs, rl) == 0 &&
-        memcmp(p.base + p.len - tl, tail, tl) == 0 &&
-        memchr(p.base + rl, '/', p.len - rl - tl) == NULL) {
-        if (get)
-            return fg_stream_handle(req, who, p.base + rl, p.len - rl - tl);
-        method_not_allowed(req, "GET");
-        return 0;
-    }
-    if (path_is(p, "/healthz") || path_is(p, "/readyz") || path_is(p, "/metrics")) {
-        if (!get && !head) {
-            method_not_allowed(req, "GET, HEAD");
-            return 0;
-        }
-        if (path_is(p, "/metrics"))
-            fg_metrics_handle(req);
-        else
-            health(req, path_is(p, "/readyz"));
-        return 0;
-    }
-    char shown[128];
-    snprintf(shown, sizeof(shown), "%.*s", (int)(p.len < 120 ? p.len : 120), p.base);
-    fg_http_error(req, 404, "not_found", "no such path", "path", shown, -1);
-    return 0;
+    return -1;
 }
 
 /* --- the writer's fan-out to the loops ---------------------------------------------------- */

@@ -11,8 +11,12 @@
 #include "events/event.h"
 #include "events/filter.h"
 #include "gateway/config.h"
+#include "gateway/auth.h"
 #include "gateway/hub.h"
+#include "gateway/routes.h"
 
+#include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +333,85 @@ static void test_hub_detach_during_delivery(void **state)
     fg_catalog_destroy(cat);
 }
 
+extern const char fg_openapi_json[];
+extern const size_t fg_openapi_json_len;
+
+/* The route table (what the server dispatches through) and the OpenAPI document served at
+ * /v1/openapi.json (built from gateway/openapi.json) describe the same routes, both ways, with
+ * the same scopes. */
+static void test_openapi_matches_the_routes(void **state)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(fg_openapi_json, fg_openapi_json_len, 0, &jerr);
+    if (doc == NULL)
+        fail_msg("openapi.json: %s at line %d", jerr.text, jerr.line);
+    assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+    json_t *paths = json_object_get(doc, "paths");
+    for (size_t i = 0; i < fg_nroutes; i++) {
+        char method[16];
+        size_t n = strlen(fg_routes[i].method);
+        for (size_t k = 0; k <= n; k++)
+            method[k] = (char)tolower((unsigned char)fg_routes[i].method[k]);
+        json_t *op = json_object_get(json_object_get(paths, fg_routes[i].path), method);
+        if (op == NULL)
+            fail_msg("%s %s is served but not documented", fg_routes[i].method, fg_routes[i].path);
+        const char *scope = json_string_value(json_object_get(op, "x-scope"));
+        const char *want = fg_routes[i].scope == FG_SCOPE_PUBLISH     ? "publish"
+                           : fg_routes[i].scope == FG_SCOPE_SUBSCRIBE ? "subscribe"
+                           : fg_routes[i].scope == FG_SCOPE_ADMIN     ? "admin"
+                                                                      : NULL;
+        if ((want == NULL) != (scope == NULL) || (want && strcmp(want, scope) != 0))
+            fail_msg("%s %s: documented scope %s, served %s", fg_routes[i].method,
+                     fg_routes[i].path, scope ? scope : "none", want ? want : "none");
+    }
+    const char *path;
+    json_t *item;
+    size_t documented = 0;
+    json_object_foreach(paths, path, item)
+    {
+        const char *m;
+        json_t *op;
+        json_object_foreach(item, m, op)
+        {
+            char upper[16];
+            snprintf(upper, sizeof(upper), "%s", m);
+            for (char *c = upper; *c; c++)
+                *c = (char)toupper((unsigned char)*c);
+            bool found = false;
+            for (size_t i = 0; i < fg_nroutes && !found; i++)
+                found =
+                    strcmp(fg_routes[i].path, path) == 0 && strcmp(fg_routes[i].method, upper) == 0;
+            if (!found)
+                fail_msg("%s %s is documented but not served", upper, path);
+            documented++;
+        }
+    }
+    assert_int_equal(documented, fg_nroutes);
+    json_decref(doc);
+}
+
+static void test_route_matching(void **state)
+{
+    bool known;
+    char allow[64];
+    const fg_route_t *r =
+        fg_route_match("GET", 3, "/v1/runs/abc/stream", 19, &known, allow, sizeof(allow));
+    assert_non_null(r);
+    assert_int_equal(r->id, FG_ROUTE_RUN_STREAM);
+    assert_null(fg_route_match("GET", 3, "/v1/runs//stream", 16, &known, allow, sizeof(allow)));
+    assert_false(known);
+    assert_null(fg_route_match("GET", 3, "/v1/runs/a/b/stream", 19, &known, allow, sizeof(allow)));
+    assert_null(fg_route_match("PUT", 3, "/v1/events", 10, &known, allow, sizeof(allow)));
+    assert_true(known);
+    assert_string_equal(allow, "POST, GET");
+    r = fg_route_match("POST", 4, "/v1/webhooks/wh_1/secret/rotate", 31, &known, allow,
+                       sizeof(allow));
+    assert_non_null(r);
+    assert_int_equal(r->scope, FG_SCOPE_ADMIN);
+    assert_null(fg_route_match("GET", 3, "/v1/eventsx", 11, &known, allow, sizeof(allow)));
+    assert_false(known);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_allow_networks),
         cmocka_unit_test(test_hub_delivers_each_match_once),
         cmocka_unit_test(test_hub_detach_during_delivery),
+        cmocka_unit_test(test_openapi_matches_the_routes),
+        cmocka_unit_test(test_route_matching),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }
