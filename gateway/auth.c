@@ -2,6 +2,7 @@
  * auth.c - API keys and JWTs to principals (see auth.h).
  */
 #include "gateway/auth.h"
+#include "events/text.h"
 
 #include <errno.h>
 #include <jwt.h>
@@ -31,23 +32,12 @@ struct fg_auth {
 
 /* --- helpers ---------------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool parse_hash(const char *hex, unsigned char out[32])
 {
     if (strlen(hex) != 64)
         return false;
     for (int i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = fg_hex_digit(hex[2 * i]), lo = fg_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -2,6 +2,7 @@
  * http_util.c - error replies, JSON replies, header lookup and query parsing. HTTP loop threads.
  */
 #include "gateway/http_util.h"
+#include "events/text.h"
 #include "events/buf.h"
 
 #include <string.h>
@@ -104,17 +105,6 @@ void fg_query_init(fg_query_iter_t *it, h2o_req_t *req)
     it->end = req->path.base + req->path.len;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int decode(h2o_mem_pool_t *pool, const char *s, size_t n, char **out, size_t *out_len)
 {
     char *d = h2o_mem_alloc_pool(pool, n + 1);
@@ -122,7 +112,8 @@ static int decode(h2o_mem_pool_t *pool, const char *s, size_t n, char **out, siz
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
             int hi, lo;
-            if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+            if (i + 2 >= n || (hi = fg_hex_digit(s[i + 1])) < 0 ||
+                (lo = fg_hex_digit(s[i + 2])) < 0)
                 return -1;
             d[j++] = (char)(hi * 16 + lo);
             i += 2;

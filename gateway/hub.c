@@ -2,6 +2,7 @@
  * hub.c - the per-loop stream index and live fan-out. Runs on its loop's thread only.
  */
 #include "gateway/hub.h"
+#include "events/text.h"
 #include "events/err.h"
 
 #include <h2o/memory.h>
@@ -25,10 +26,7 @@ typedef struct fg_hub_node {
 
 static size_t hash_run(const char *run_id)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < FG_UUID_LEN; i++)
-        h = (h ^ (unsigned char)run_id[i]) * 1099511628211ULL;
-    return (size_t)(h % NBUCKETS);
+    return (size_t)(fg_fnv1a(run_id, FG_UUID_LEN) % NBUCKETS);
 }
 
 int fg_hub_init(fg_hub_t *h, uint64_t high_seq, fg_hub_deliver_cb deliver, void *ctx)

@@ -2,6 +2,7 @@
  * limits.c - per-client stream counts and publish token buckets (see limits.h).
  */
 #include "gateway/limits.h"
+#include "events/text.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -45,17 +46,9 @@ void fg_limits_destroy(fg_limits_t *l)
     free(l);
 }
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static entry_t *probe(entry_t *slots, size_t cap, const char *key)
 {
-    size_t i = (size_t)hash(key) & (cap - 1);
+    size_t i = (size_t)fg_fnv1a(key, strlen(key)) & (cap - 1);
     while (slots[i].key[0] != '\0' && strcmp(slots[i].key, key) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];

@@ -4,6 +4,7 @@
  * result op's apply/done (the writer thread), which touch only the op and the list of finished ops.
  */
 #include "webhooks/dispatcher.h"
+#include "events/text.h"
 #include "events/log.h"
 #include "events/store.h"
 #include "events/timefmt.h"
@@ -224,19 +225,11 @@ static void free_dead_refs(struct fg_wh_dispatcher *d)
 
 /* --- claimed deliveries: an open-addressing hash set of ids --------------------------------- */
 
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* Slot of id, or of the empty slot where it would go. Slots hold "" when empty, "\x01" when
  * deleted. */
 static size_t slot_of(struct fg_wh_dispatcher *d, const char *id, bool for_insert)
 {
-    size_t mask = d->capclaimed - 1, i = (size_t)hash_id(id) & mask, tomb = SIZE_MAX;
+    size_t mask = d->capclaimed - 1, i = (size_t)fg_fnv1a(id, strlen(id)) & mask, tomb = SIZE_MAX;
     for (;;) {
         const char *c = d->claimed[i];
         if (c[0] == '\0')
