@@ -52,9 +52,8 @@ int fg_admit_request(h2o_req_t *req)
         bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (bytes > (size_t)cfg->max_header_bytes) {
         fg_http_error(req, 431, "headers_too_large",
-                      "the request headers exceed "
-                      "limits.max_header_bytes",
-                      "limit", "max_header_bytes", -1);
+                      "the request headers exceed limits.max_header_bytes", "limit",
+                      "max_header_bytes", -1);
         return -1;
     }
     if (req->query_at != SIZE_MAX) {
