@@ -4,6 +4,7 @@
  * allowed, any other gets no CORS headers, never a reflected one). HTTP loop threads.
  */
 #include "events/log.h"
+#include "events/text.h"
 #include "events/timefmt.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
@@ -116,19 +117,6 @@ int fg_access_check(h2o_req_t *req, unsigned need, fg_principal_t **out)
     return 0;
 }
 
-/* True when origin (len bytes) is one of the comma-separated cors.origins. */
-static bool origin_listed(const char *list, const char *origin, size_t len)
-{
-    for (const char *p = list; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == len && memcmp(p, origin, len) == 0)
-            return true;
-        p += n + (comma != NULL);
-    }
-    return false;
-}
-
 int fg_cors_apply(h2o_req_t *req)
 {
     fg_server_t *srv = fg_loop_of(req)->server;
@@ -138,7 +126,7 @@ int fg_cors_apply(h2o_req_t *req)
     if (origin == NULL)
         return 0;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
-    if (!origin_listed(srv->cfg->cors_origins, origin, olen)) {
+    if (!fg_list_has(srv->cfg->cors_origins, ',', origin, olen)) {
         if (!preflight)
             return 0; /* no CORS headers: the browser keeps the answer from the page */
         char shown[128];

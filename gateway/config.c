@@ -4,6 +4,7 @@
  */
 #include "gateway/config.h"
 #include "events/err.h"
+#include "events/text.h"
 #include "webhooks/addr.h"
 #include "webhooks/retry.h"
 
@@ -215,19 +216,6 @@ static const key_t_ *find_key(const char *key)
     return NULL;
 }
 
-static bool in_choices(const char *choices, const char *v)
-{
-    size_t n = strlen(v);
-    for (const char *p = choices; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, v, n) == 0)
-            return true;
-        p += len + (bar != NULL);
-    }
-    return false;
-}
-
 static int bad(char *err, size_t cap, const char *key, const char *fmt, const char *detail)
 {
     char msg[256];
@@ -240,7 +228,7 @@ static int set_string(fg_config_t *cfg, const key_t_ *k, const char *v, char *er
 {
     if (strlen(v) >= k->size)
         return bad(err, cap, k->key, "%s", "value is too long");
-    if (k->choices && !in_choices(k->choices, v))
+    if (k->choices && !fg_list_has(k->choices, '|', v, strlen(v)))
         return bad(err, cap, k->key, "must be one of %s", k->choices);
     if (k->check && !k->check(v))
         return bad(err, cap, k->key, "%s", "invalid value");
