@@ -331,7 +331,10 @@ test('a subscription whose attempts all fail for webhooks.disable_after_s is dis
       if (enabled) await sleep(25);
     }
     assert.equal(enabled, false);
-    assert.ok(rx.got.length >= 4, `disabled after ${rx.got.length} attempts (more than a second of failures)`);
+    // disabled only once its failures spanned more than disable_after_s: how many attempts that
+    // takes depends on the retry timer (it runs every 250 ms), so check the span itself
+    const span = rx.got[rx.got.length - 1].at - rx.got[0].at;
+    assert.ok(rx.got.length >= 2 && span >= 900, `disabled after ${rx.got.length} attempts spanning ${span} ms`);
     assert.match((await request(srv.base, 'GET', '/metrics')).text, /flowgate_webhook_disabled_total [1-9]/);
     assert.match(srv.log, /event=webhook_disabled/);
     // paused, not lost: the delivery is still there, waiting for the subscription's return
