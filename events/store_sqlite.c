@@ -8,6 +8,7 @@
  * runs(run_id PK, workflow, status, updated_seq), meta(key PK, value).
  */
 #include "events/store.h"
+#include "events/store_db.h"
 #include "events/buf.h"
 #include "events/log.h"
 
@@ -1056,4 +1057,14 @@ int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? FG_OK : io_error(r->db, "outbox_gauges");
+}
+
+sqlite3 *fg_store_db(fg_store_t *s)
+{
+    return s->db;
+}
+
+sqlite3 *fg_store_reader_db(fg_store_reader_t *r)
+{
+    return r->db;
 }

@@ -229,6 +229,13 @@ int fg_pub_event_prepare(const fg_catalog_t *cat, json_t *obj, const char *idem_
             out->run_id[i] = (char)tolower((unsigned char)json_string_value(run_id)[i]);
         out->run_id[FG_UUID_LEN] = '\0';
     }
+    json_t *step_id = json_object_get(obj, "step_id");
+    if (json_is_string(step_id) &&
+        fg_uuid_valid(json_string_value(step_id), json_string_length(step_id))) {
+        for (size_t i = 0; i < FG_UUID_LEN; i++)
+            out->step_id[i] = (char)tolower((unsigned char)json_string_value(step_id)[i]);
+        out->step_id[FG_UUID_LEN] = '\0';
+    }
     json_t *wf = json_object_get(obj, "workflow_name");
     if (json_is_string(wf) && json_string_length(wf) > 0) {
         out->workflow = strdup(json_string_value(wf));

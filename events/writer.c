@@ -4,6 +4,7 @@
  */
 #include "events/writer.h"
 #include "events/log.h"
+#include "events/runview.h"
 #include "events/timefmt.h"
 #include "events/transitions.h"
 
@@ -25,6 +26,7 @@ struct fg_writer {
     bool stopping;
     fg_writer_stats_t stats;
     int64_t next_retention_ms; /* writer thread only */
+    fg_runview_t *rv;          /* the run views, kept in each commit */
 };
 
 int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job)
@@ -90,9 +92,10 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
         int rc = job->apply(job, s);
         if (rc == FG_ERR_IO)
             return FG_ERR_IO; /* the whole group fails */
-        if (rc != FG_OK)
+        if (rc != FG_OK) {
             fg_store_savepoint_rollback(s);
-        else if (fg_store_savepoint_release(s) != FG_OK)
+            fg_runview_rolled_back(w->rv);
+        } else if (fg_store_savepoint_release(s) != FG_OK)
             return FG_ERR_IO;
         job->status = rc;
         return FG_OK;
@@ -123,6 +126,7 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
             if (!transition_ok(ev, known, msg, sizeof(msg))) {
                 if (w->cfg.enforce_transitions) {
                     fg_store_savepoint_rollback(s);
+                    fg_runview_rolled_back(w->rv);
                     *next_seq = seq_before;
                     fg_verr_set(&job->err, "illegal_transition", "to",
                                 fg_run_status_name((fg_run_status_t)ev->to), "%s", msg);
@@ -144,18 +148,19 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
         const char *type_name = fg_catalog_type(w->cfg.cat, (size_t)ev->type_idx)->name;
         if (fg_store_append(s, seq, ev, type_name, ev->workflow, now_us) != FG_OK)
             goto io_fail;
-        if (w->cfg.on_stored != NULL) {
-            fg_event_t view = {.seq = seq,
-                               .type_idx = ev->type_idx,
-                               .type = type_name,
-                               .id = ev->id,
-                               .run_id = ev->run_id,
-                               .workflow = ev->workflow ? ev->workflow : "",
-                               .json = ev->json,
-                               .json_len = ev->json_len};
-            if (w->cfg.on_stored(w->cfg.hook_ctx, s, &view, now_us) != FG_OK)
-                goto io_fail;
-        }
+        fg_event_t view = {.seq = seq,
+                           .type_idx = ev->type_idx,
+                           .type = type_name,
+                           .id = ev->id,
+                           .run_id = ev->run_id,
+                           .workflow = ev->workflow ? ev->workflow : "",
+                           .json = ev->json,
+                           .json_len = ev->json_len};
+        if (fg_runview_apply(w->rv, &view, ev->step_id) != FG_OK)
+            goto io_fail;
+        if (w->cfg.on_stored != NULL &&
+            w->cfg.on_stored(w->cfg.hook_ctx, s, &view, now_us) != FG_OK)
+            goto io_fail;
         if (ev->run_id[0] != '\0' && (ev->workflow != NULL || ev->to >= 0)) {
             if (fg_store_run_put(s, ev->run_id, ev->workflow, ev->to, seq) != FG_OK)
                 goto io_fail;
@@ -181,10 +186,13 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
     int rc = fg_store_begin(s);
     for (fg_writer_job_t *j = jobs; rc == FG_OK && j; j = j->next)
         rc = store_job(w, j, &next_seq, now_us);
+    if (rc == FG_OK && next_seq > first_seq)
+        rc = fg_runview_mark(w->rv, next_seq - 1);
     if (rc == FG_OK)
         rc = fg_store_commit(s, next_seq - 1);
     if (rc != FG_OK) {
         fg_store_rollback(s);
+        fg_runview_rolled_back(w->rv);
         atomic_fetch_add(&w->stats.failed_commits, 1);
         /* Nothing of this group is stored, and the store's last_seq did not move. */
         for (fg_writer_job_t *j = jobs; j; j = j->next)
@@ -246,6 +254,10 @@ static void run_retention(fg_writer_t *w)
     if (fg_store_retain(w->cfg.store, min_us, w->cfg.retention_max_events, RETENTION_CHUNK,
                         &done) != FG_OK)
         return;
+    uint64_t views = 0;
+    if (fg_runview_retain(w->rv, fg_store_purged_through(w->cfg.store), RETENTION_CHUNK, &views) ==
+        FG_OK)
+        done.runs += views;
     if (done.events + done.deliveries + done.runs > 0) {
         atomic_fetch_add(&w->stats.retained, done.events);
         fg_log(FG_LOG_DEBUG, "retention",
@@ -327,6 +339,19 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
         w->cfg.max_group_events = 10000;
     if (w->cfg.retention_interval_ms <= 0)
         w->cfg.retention_interval_ms = 60000;
+    /* The run views catch up with the log before any job is taken. */
+    uint64_t applied = 0;
+    bool rebuilt = false;
+    int64_t t0 = fg_time_mono_ms();
+    if (fg_runview_open(cfg->store, cfg->cat, &w->rv) != FG_OK ||
+        fg_runview_sync(w->rv, &applied, &rebuilt) != FG_OK) {
+        fg_runview_close(w->rv);
+        free(w);
+        return FG_ERR_IO;
+    }
+    if (applied > 0 || rebuilt)
+        fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
+               (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -334,6 +359,7 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        fg_runview_close(w->rv);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
         free(w);
@@ -352,6 +378,7 @@ void fg_writer_stop(fg_writer_t *w)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    fg_runview_close(w->rv);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w);

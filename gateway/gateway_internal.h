@@ -5,6 +5,7 @@
 #ifndef FG_GATEWAY_INTERNAL_H
 #define FG_GATEWAY_INTERNAL_H
 
+#include "events/buf.h"
 #include "events/catalog.h"
 #include "events/histogram.h"
 #include "events/store.h"
@@ -135,6 +136,27 @@ int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t rest_len);
 
 /* error_filter.c: h2o's own text/plain error responses get the JSON error shape. */
 void fg_error_filter_register(h2o_pathconf_t *conf);
+
+/* A stream of plain text instead of SSE: render appends what one event shows (maybe nothing)
+ * to out and returns 0 to go on, 1 when the stream ends after it, -1 on error. ctx lives as
+ * long as the request. */
+typedef struct {
+    int (*render)(void *ctx, const fg_event_t *ev, fg_buf_t *out);
+    void *ctx;
+} fg_stream_text_t;
+
+/* stream.c: a text stream of the events the filter (taken over) matches after `after`. */
+int fg_stream_text(h2o_req_t *req, const fg_principal_t *p, fg_filter_t *filter, uint64_t after,
+                   const fg_stream_text_t *text);
+
+/* runs_api.c: GET /v1/runs, /v1/runs/{run_id}, /v1/runs/{run_id}/logs, /v1/approvals. */
+int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *p);
+int fg_run_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id, size_t len);
+int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id, size_t len);
+int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *p);
+
+/* console.c: the web console's page and files (path is one of the console routes). */
+int fg_console_handle(h2o_req_t *req, const char *path, size_t len);
 
 /* stream.c: live delivery from the hub (the hub's deliver callback). */
 void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);

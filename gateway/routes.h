@@ -16,6 +16,11 @@ typedef enum {
     FG_ROUTE_EVENTS,
     FG_ROUTE_STREAM,
     FG_ROUTE_RUN_STREAM,
+    FG_ROUTE_RUNS,       /* GET /v1/runs */
+    FG_ROUTE_RUN,        /* GET /v1/runs/{run_id} */
+    FG_ROUTE_RUN_LOGS,   /* GET /v1/runs/{run_id}/logs */
+    FG_ROUTE_APPROVALS,  /* GET /v1/approvals */
+    FG_ROUTE_CONSOLE,    /* the web console's files (console.c) */
     FG_ROUTE_WEBHOOKS,   /* /v1/webhooks and below: webhooks_api.c */
     FG_ROUTE_DELIVERIES, /* /v1/deliveries/{id} and below: webhooks_api.c */
     FG_ROUTE_HEALTHZ,

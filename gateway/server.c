@@ -122,6 +122,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_iovec_t run = run_of(p);
         return fg_stream_handle(req, who, run.base, run.len);
     }
+    case FG_ROUTE_RUNS:
+        return fg_runs_list_handle(req, who);
+    case FG_ROUTE_RUN:
+        return fg_run_handle(req, who, p.base + 9, p.len - 9);
+    case FG_ROUTE_RUN_LOGS:
+        return fg_run_logs_handle(req, who, p.base + 9, p.len - 9 - 5);
+    case FG_ROUTE_APPROVALS:
+        return fg_approvals_handle(req, who);
+    case FG_ROUTE_CONSOLE:
+        return fg_console_handle(req, p.base, p.len);
     case FG_ROUTE_WEBHOOKS:
         return fg_webhooks_handle(req, p.base + 12, p.len - 12);
     case FG_ROUTE_DELIVERIES:

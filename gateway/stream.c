@@ -49,7 +49,9 @@ typedef struct fg_stream {
     fg_buf_t ctl;     /* control frames waiting: retry, gap, heartbeat */
     fg_buf_t ctl_fly; /* control frames of the send in flight */
     int64_t last_write_ms;
-    int64_t expires_ms; /* the credential's end (monotonic), or 0 */
+    int64_t expires_ms;           /* the credential's end (monotonic), or 0 */
+    const fg_stream_text_t *text; /* plain text instead of SSE (in ctl), or NULL */
+    bool end_when_live;           /* text: the end was seen in the replay */
     char addr_key[FG_LIMITS_KEY_MAX], cred_key[FG_LIMITS_KEY_MAX]; /* counted against */
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;
@@ -130,12 +132,41 @@ static void cut_off(fg_stream_t *s)
     }
 }
 
+/* A text stream has shown its last line: it ends once what is queued is sent. */
+static void end_text(fg_stream_t *s)
+{
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    s->closing = true;
+}
+
+/* A text stream renders the event into ctl; the byte cap binds as for events. */
+static void enqueue_text(fg_stream_t *s, fg_event_t *ev, bool capped)
+{
+    const fg_config_t *cfg = s->loop->server->cfg;
+    int r = s->text->render(s->text->ctx, ev, &s->ctl);
+    if (r < 0 || (capped && s->sending && s->ctl.len > (size_t)cfg->queue_max_bytes)) {
+        cut_off(s);
+        return;
+    }
+    if (r > 0) {
+        if (s->live)
+            end_text(s);
+        else
+            s->end_when_live = true;
+    }
+    mark_dirty(s);
+}
+
 /* Queues one event (taking a reference). Live events respect the stream's caps, which only
  * bind while a send is in flight: a stream is slow when its client has not taken the previous
  * write yet, not when one large commit arrives at an idle stream. */
 static void enqueue(fg_stream_t *s, fg_event_t *ev, bool capped)
 {
     const fg_config_t *cfg = s->loop->server->cfg;
+    if (s->text != NULL) {
+        enqueue_text(s, ev, capped);
+        return;
+    }
     if (capped && s->sending &&
         (s->qlen + 1 > (size_t)cfg->queue_max_events ||
          s->qbytes + ev->frame_len > (size_t)cfg->queue_max_bytes)) {
@@ -220,6 +251,14 @@ static void emit_gap(fg_stream_t *s, uint64_t purged)
     s->cursor = purged;
 }
 
+/* The replay has caught up: live from here, or the end of a text stream that saw its end. */
+static void go_live(fg_stream_t *s)
+{
+    s->live = true;
+    if (s->end_when_live)
+        end_text(s);
+}
+
 /* Reads the next page of the replay into the queue, or turns the stream live. */
 static void replay_page(fg_stream_t *s)
 {
@@ -227,10 +266,10 @@ static void replay_page(fg_stream_t *s)
     fg_server_t *srv = l->server;
     uint64_t upto = l->hub.high_seq;
     uint64_t purged = fg_store_purged_through(srv->store);
-    if (s->cursor < purged)
+    if (s->cursor < purged && s->text == NULL)
         emit_gap(s, purged);
     if (s->cursor >= upto) {
-        s->live = true;
+        go_live(s);
         return;
     }
     size_t page = (size_t)srv->cfg->replay_page;
@@ -255,7 +294,7 @@ static void replay_page(fg_stream_t *s)
     free(evs);
     s->cursor = scanned;
     if (scanned >= upto)
-        s->live = true;
+        go_live(s);
     mark_dirty(s);
 }
 
@@ -308,7 +347,8 @@ static void expire(fg_stream_t *s)
     s->expires_ms = 0;
     fg_hub_detach(&s->loop->hub, &s->sub);
     release_queue(s);
-    fg_sse_append_frame(&s->ctl, NULL, "auth_expired", data, sizeof(data) - 1);
+    if (s->text == NULL)
+        fg_sse_append_frame(&s->ctl, NULL, "auth_expired", data, sizeof(data) - 1);
     s->closing = true;
     mark_dirty(s);
 }
@@ -323,8 +363,8 @@ void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms)
             expire(s);
             continue;
         }
-        if (s->sending || s->qlen > 0 || now_ms - s->last_write_ms < every)
-            continue;
+        if (s->text != NULL || s->sending || s->qlen > 0 || now_ms - s->last_write_ms < every)
+            continue; /* text streams carry nothing but their lines */
         if (fg_sse_append_comment(&s->ctl, "hb") == FG_OK)
             mark_dirty(s);
     }
@@ -403,21 +443,49 @@ static int parse_request(h2o_req_t *req, fg_stream_t *s, const char *run_id, siz
     return 0;
 }
 
+static fg_stream_t *stream_new(h2o_req_t *req, size_t ctl_limit)
+{
+    fg_stream_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_dispose);
+    memset(s, 0, sizeof(*s));
+    s->loop = fg_loop_of(req);
+    fg_filter_init(&s->filter);
+    fg_buf_init(&s->ctl, ctl_limit);
+    fg_buf_init(&s->ctl_fly, ctl_limit);
+    return s;
+}
+
+static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool has_cursor,
+                 uint64_t cursor);
+
 int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, const char *run_id,
                      size_t run_id_len)
 {
-    fg_loop_t *l = fg_loop_of(req);
-    fg_server_t *srv = l->server;
-    fg_stream_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_dispose);
-    memset(s, 0, sizeof(*s));
-    s->loop = l;
-    fg_filter_init(&s->filter);
-    fg_buf_init(&s->ctl, 1 << 20);
-    fg_buf_init(&s->ctl_fly, 1 << 20);
+    fg_stream_t *s = stream_new(req, 1 << 20);
     bool has_cursor;
     uint64_t cursor = 0;
     if (parse_request(req, s, run_id, run_id_len, &has_cursor, &cursor) != 0)
         return 0;
+    return start(req, s, who, has_cursor, cursor);
+}
+
+int fg_stream_text(h2o_req_t *req, const fg_principal_t *who, fg_filter_t *filter, uint64_t after,
+                   const fg_stream_text_t *text)
+{
+    /* Text is rendered into ctl: its cap is the queue's (the cut-off is checked first). */
+    fg_stream_t *s = stream_new(req, 0);
+    fg_filter_dispose(&s->filter);
+    s->filter = *filter; /* taken over */
+    fg_filter_init(filter);
+    s->text = text;
+    return start(req, s, who, true, after);
+}
+
+/* Checks the principal and the limits, then answers with the stream. */
+static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool has_cursor,
+                 uint64_t cursor)
+{
+    fg_loop_t *l = s->loop;
+    fg_server_t *srv = l->server;
     if (who != NULL) {
         fg_verr_t err;
         if (fg_auth_narrow(who, &s->filter, srv->cat, &err) != FG_OK) {
@@ -453,14 +521,19 @@ int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, const char *run_
 
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("text/event-stream; charset=utf-8"));
+    if (s->text != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       H2O_STRLIT("text/plain; charset=utf-8"));
+    else
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       H2O_STRLIT("text/event-stream; charset=utf-8"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL,
                           H2O_STRLIT("no"));
     h2o_start_response(req, &s->gen);
-    fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
+    if (s->text == NULL)
+        fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
     if (l->stopping) {
         /* Shutting down: an empty stream that ends at once. A non-200 answer would make an
          * EventSource give up for good; an ended stream makes it reconnect after retry. */

@@ -1,0 +1,142 @@
+/*
+ * runview.h - the run views: what UIs load before they stream. A projection of the event log
+ * (each run's workflow, status, status history, steps, approvals, cost and duration) kept in
+ * the store's own database, written by the writer inside the transaction that stores the events,
+ * so a view never disagrees with the log it was read with.
+ *
+ * Writer side (runview.c), writer thread only: open, sync at start (rebuild when missing or
+ * made by another version, catch up when behind), apply each stored event, mark each commit.
+ * Read side (runview_query.c), on a loop's store reader: each query reads one snapshot and
+ * writes its JSON answer; "last_seq" in it is the cursor to stream from with no gap and no
+ * duplicate.
+ *
+ * Log lines are not copied: they are events, read from the log by run (events_run index).
+ */
+#ifndef FG_EVENTS_RUNVIEW_H
+#define FG_EVENTS_RUNVIEW_H
+
+#include "events/buf.h"
+#include "events/catalog.h"
+#include "events/event.h"
+#include "events/ids.h"
+#include "events/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fg_runview fg_runview_t;
+
+/* --- writer side ---------------------------------------------------------------------------- */
+
+/** Creates the projection's tables when missing and prepares its statements. FG_OK/FG_ERR_IO. */
+int fg_runview_open(fg_store_t *store, const fg_catalog_t *cat, fg_runview_t **out);
+
+void fg_runview_close(fg_runview_t *rv);
+
+/**
+ * Brings the projection up to the store, in transactions of its own (before the writer takes
+ * jobs): rebuilds it from every stored event when it is missing, was made by another version of
+ * this code, or is ahead of the log; otherwise applies the events it has not seen. *applied
+ * counts the events folded in. FG_OK or FG_ERR_IO.
+ */
+int fg_runview_sync(fg_runview_t *rv, uint64_t *applied, bool *rebuilt);
+
+/**
+ * Folds one stored event into the projection, inside the open transaction. step_id is the
+ * event's lowercase step_id when the caller has it ("" or NULL: read from the JSON). Events
+ * without a run, and custom types, change nothing. FG_OK or FG_ERR_IO.
+ */
+int fg_runview_apply(fg_runview_t *rv, const fg_event_t *ev, const char *step_id);
+
+/** Records, inside the open transaction, that every event up to seq is folded in. */
+int fg_runview_mark(fg_runview_t *rv, uint64_t seq);
+
+/** The transaction was rolled back: forget what was cached about it. */
+void fg_runview_rolled_back(fg_runview_t *rv);
+
+/**
+ * One retention pass in its own transaction: removes up to chunk finished runs whose last view
+ * change is at or below purged_through (their events are gone), with their history, steps and
+ * approvals. A run still going stays. *removed counts runs. FG_OK or FG_ERR_IO.
+ */
+int fg_runview_retain(fg_runview_t *rv, uint64_t purged_through, size_t chunk, uint64_t *removed);
+
+/* --- read side ------------------------------------------------------------------------------ */
+
+#define FG_RUNVIEW_MAX_LIMIT 1000
+
+/* GET /v1/runs */
+typedef struct {
+    unsigned statuses;        /* bit per fg_run_status_t wanted; 0: any */
+    const char *const *flows; /* workflow names wanted, or none */
+    size_t nflows;
+    const char (*runs)[FG_UUID_LEN + 1]; /* only these runs (a credential's), or none */
+    size_t nruns;
+    uint64_t before; /* runs created before this cursor (the previous page's next_after); 0 */
+    size_t limit;
+} fg_runs_query_t;
+
+/**
+ * Appends {"runs":[summary…],"next_after":N|null,"last_seq":N}, newest run first. A summary has
+ * run_id, workflow_name, status (null until known), created_at, updated_at, error, cost_usd,
+ * duration_ms, labels, pending_approvals, steps. FG_OK, FG_ERR_IO or FG_ERR_TOO_LARGE/NOMEM.
+ */
+int fg_runview_list(fg_store_reader_t *r, const fg_runs_query_t *q, fg_buf_t *out);
+
+/**
+ * Appends one run: the summary plus status_history [{from,to,at,seq}], steps [{step_id, name,
+ * kind, status, started_at, finished_at, duration_ms, cost_usd, error}], pending_approvals and
+ * last_seq (the run's newest event). FG_ERR_NOT_FOUND for a run the log never mentioned.
+ */
+int fg_runview_get(fg_store_reader_t *r, const char *run_id, int64_t now_us, fg_buf_t *out);
+
+/* Approval states (stored text). */
+#define FG_APPROVAL_STATES "pending,granted,rejected,withdrawn"
+
+/* GET /v1/approvals */
+typedef struct {
+    unsigned states; /* bit i for the i-th of FG_APPROVAL_STATES; 0: pending */
+    const char (*runs)[FG_UUID_LEN + 1];
+    size_t nruns;
+    uint64_t after; /* requested after this seq */
+    size_t limit;
+} fg_approvals_query_t;
+
+/** Parses one approval state name; -1 when it is not one. */
+int fg_approval_state_parse(const char *s, size_t len);
+
+/**
+ * Appends {"approvals":[…],"next_after":N|null,"last_seq":N}, oldest request first: run_id,
+ * workflow_name, step_id, step_name, message, status, requested_at, requested_seq, age_ms,
+ * decided_by, decided_at.
+ */
+int fg_runview_approvals(fg_store_reader_t *r, const fg_approvals_query_t *q, int64_t now_us,
+                         fg_buf_t *out);
+
+/* GET /v1/runs/{run_id}/logs */
+typedef struct {
+    const char *run_id;
+    const char *step_id; /* lowercase, or NULL */
+    unsigned streams;    /* bits: 1 stdout, 2 stderr, 4 system; 0: all */
+    uint64_t after;      /* lines after this seq */
+    size_t limit;
+    bool text; /* "[step] [stream] line\n" per line instead of JSON */
+} fg_logs_query_t;
+
+/** Parses a log stream name (stdout, stderr, system) into its bit; 0 when it is not one. */
+unsigned fg_log_stream_bit(const char *s, size_t len);
+
+/**
+ * Appends the run's log lines after q->after, in order, at most q->limit: as JSON
+ * {"lines":[{seq,id,step_id,step_name,stream,line,at}…],"next_after":N,"last_seq":N} or as
+ * text. next_after is where to go on: the last line's seq, or the whole log examined when the
+ * page is not full (stream from it for what comes next). *next gets it too. FG_OK, FG_ERR_IO.
+ */
+int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *q, fg_buf_t *out, uint64_t *next);
+
+/** Appends one log line as text ("[step] [stream] line\n", one output line per line in it). */
+int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, const char *line,
+                        size_t line_len);
+
+#endif

@@ -1,0 +1,428 @@
+/*
+ * runs_api.c - the run views over HTTP (events/runview.h has the data):
+ *   GET /v1/runs?status=&workflow=&limit=&after=      recent runs, newest first
+ *   GET /v1/runs/{run_id}                              one run in full
+ *   GET /v1/approvals?status=&run_id=&limit=&after=   approvals (default: pending), oldest first
+ *   GET /v1/runs/{run_id}/logs?step_id=&stream=&after=&limit=&follow=
+ *       log lines as JSON pages, or text ("[step] [stream] line"); follow=1 keeps the text
+ *       coming like tail -f and ends once the run has finished.
+ * Runs on the HTTP loop, on its store reader. A credential sees what its filter allows: the
+ * run views need run_status_changed, the approvals approval_requested, the logs log_line, and a
+ * credential limited to some runs sees only those.
+ */
+#include "events/cursor.h"
+#include "events/runview.h"
+#include "events/timefmt.h"
+#include "events/transitions.h"
+#include "gateway/gateway_internal.h"
+#include "gateway/http_util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_LIMIT 50
+#define MAX_BODY (8u << 20) /* a page of 1,000 long log lines stays well under this */
+
+/* Checks that the principal may see events of type `type` (and of run_id when not NULL). f gets
+ * the principal's run list. Answers 403 and returns -1 when not. */
+static int narrow(h2o_req_t *req, const fg_principal_t *who, const char *type, const char *run_id,
+                  fg_filter_t *f)
+{
+    fg_server_t *srv = fg_loop_of(req)->server;
+    fg_verr_t err;
+    if (fg_filter_add_types(f, srv->cat, type, strlen(type), &err) != FG_OK ||
+        (run_id != NULL && fg_filter_add_runs(f, run_id, strlen(run_id), &err) != FG_OK) ||
+        (who != NULL && fg_auth_narrow(who, f, srv->cat, &err) != FG_OK)) {
+        fg_http_verr(req, 403, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses limit and after; 1 when the parameter was one of them, -1 after answering 400. */
+static int page_param(h2o_req_t *req, const char *name, const char *value, size_t vlen,
+                      size_t *limit, uint64_t *after)
+{
+    uint64_t v;
+    if (strcmp(name, "limit") == 0) {
+        if (fg_cursor_parse(value, vlen, &v) != FG_OK || v == 0 || v > FG_RUNVIEW_MAX_LIMIT) {
+            fg_http_error(req, 400, "invalid_limit", "limit must be an integer from 1 to 1000",
+                          "limit", value, -1);
+            return -1;
+        }
+        *limit = (size_t)v;
+        return 1;
+    }
+    if (strcmp(name, "after") == 0) {
+        if (fg_cursor_parse(value, vlen, &v) != FG_OK) {
+            fg_http_error(req, 400, "invalid_cursor", "after must be a sequence number", "after",
+                          value, -1);
+            return -1;
+        }
+        *after = v;
+        return 1;
+    }
+    return 0;
+}
+
+static void bad_query(h2o_req_t *req)
+{
+    fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string", NULL,
+                  NULL, -1);
+}
+
+/* Answers the buffer built by a view query, or the error it ended with. */
+static void answer(h2o_req_t *req, int rc, fg_buf_t *b, const char *run_id)
+{
+    if (rc == FG_OK)
+        fg_http_json(req, 200, b->data, b->len);
+    else if (rc == FG_ERR_NOT_FOUND)
+        fg_http_error(req, 404, "run_not_found", "no event of this run is stored", "run_id", run_id,
+                      -1);
+    else if (rc == FG_ERR_IO)
+        fg_http_error(req, 503, "store_unavailable", "the event store could not be read", NULL,
+                      NULL, -1);
+    else
+        fg_http_error(req, 503, "unavailable", "the answer does not fit in memory", NULL, NULL, -1);
+}
+
+/* Copies a run id from the path, lowercased; answers 400 invalid_run_id when it is not one. */
+static int path_run(h2o_req_t *req, const char *s, size_t len, char out[FG_UUID_LEN + 1])
+{
+    if (!fg_uuid_valid(s, len)) {
+        char shown[64];
+        snprintf(shown, sizeof(shown), "%.*s", (int)(len < 48 ? len : 48), s);
+        for (char *p = shown; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+        fg_http_error(req, 400, "invalid_run_id", "run_id must be a uuid other than the nil uuid",
+                      "run_id", shown, -1);
+        return -1;
+    }
+    for (size_t i = 0; i < FG_UUID_LEN; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    out[FG_UUID_LEN] = '\0';
+    return 0;
+}
+
+/* Each item of a comma list, as (p, n); stops at the first cb returning non-zero. */
+static int each_item(const char *list, size_t len, int (*cb)(void *ctx, const char *p, size_t n),
+                     void *ctx)
+{
+    const char *p = list, *end = list + len;
+    while (p <= end) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        const char *stop = c ? c : end;
+        int rc = cb(ctx, p, (size_t)(stop - p));
+        if (rc != 0)
+            return rc;
+        p = stop + 1;
+    }
+    return 0;
+}
+
+static int add_status(void *ctx, const char *p, size_t n)
+{
+    int st = fg_run_status_parse(p, n);
+    if (st < 0)
+        return -1;
+    *(unsigned *)ctx |= 1u << st;
+    return 0;
+}
+
+static int add_state(void *ctx, const char *p, size_t n)
+{
+    int st = fg_approval_state_parse(p, n);
+    if (st < 0)
+        return -1;
+    *(unsigned *)ctx |= 1u << st;
+    return 0;
+}
+
+static int add_stream(void *ctx, const char *p, size_t n)
+{
+    unsigned bit = fg_log_stream_bit(p, n);
+    if (bit == 0)
+        return -1;
+    *(unsigned *)ctx |= bit;
+    return 0;
+}
+
+/* --- GET /v1/runs ----------------------------------------------------------------------------- */
+
+int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_filter_t f, flows;
+    fg_filter_init(&f);
+    fg_filter_init(&flows);
+    fg_runs_query_t q = {.limit = DEFAULT_LIMIT};
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    fg_verr_t err;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        int pr = page_param(req, name, value, vlen, &q.limit, &q.before);
+        if (pr < 0)
+            goto done;
+        if (pr > 0)
+            continue;
+        if (strcmp(name, "status") == 0 && each_item(value, vlen, add_status, &q.statuses) != 0) {
+            fg_http_error(req, 400, "invalid_status",
+                          "status must be a comma list of run statuses (pending, running, "
+                          "completed, failed, retrying, cancelled, awaiting_approval)",
+                          "status", value, -1);
+            goto done;
+        }
+        if (strcmp(name, "workflow") == 0 &&
+            fg_filter_add_workflows(&flows, value, vlen, &err) != FG_OK) {
+            fg_http_verr(req, 400, &err);
+            goto done;
+        }
+    }
+    if (r < 0) {
+        bad_query(req);
+        goto done;
+    }
+    if (narrow(req, who, "run_status_changed", NULL, &f) != 0)
+        goto done;
+    q.flows = (const char *const *)flows.workflows;
+    q.nflows = flows.nworkflows;
+    q.runs = (const char(*)[FG_UUID_LEN + 1]) f.runs;
+    q.nruns = f.nruns;
+    fg_buf_t b;
+    fg_buf_init(&b, MAX_BODY);
+    answer(req, fg_runview_list(l->reader, &q, &b), &b, NULL);
+    fg_buf_dispose(&b);
+done:
+    fg_filter_dispose(&f);
+    fg_filter_dispose(&flows);
+    return 0;
+}
+
+/* --- GET /v1/runs/{run_id} -------------------------------------------------------------------- */
+
+int fg_run_handle(h2o_req_t *req, const fg_principal_t *who, const char *s, size_t len)
+{
+    char run_id[FG_UUID_LEN + 1];
+    if (path_run(req, s, len, run_id) != 0)
+        return 0;
+    fg_filter_t f;
+    fg_filter_init(&f);
+    if (narrow(req, who, "run_status_changed", run_id, &f) == 0) {
+        fg_buf_t b;
+        fg_buf_init(&b, MAX_BODY);
+        answer(req, fg_runview_get(fg_loop_of(req)->reader, run_id, fg_time_now_us(), &b), &b,
+               run_id);
+        fg_buf_dispose(&b);
+    }
+    fg_filter_dispose(&f);
+    return 0;
+}
+
+/* --- GET /v1/approvals ------------------------------------------------------------------------ */
+
+int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *who)
+{
+    fg_filter_t f;
+    fg_filter_init(&f);
+    fg_approvals_query_t q = {.limit = 100};
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    fg_verr_t err;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        int pr = page_param(req, name, value, vlen, &q.limit, &q.after);
+        if (pr < 0)
+            goto done;
+        if (pr > 0)
+            continue;
+        if (strcmp(name, "status") == 0 && each_item(value, vlen, add_state, &q.states) != 0) {
+            fg_http_error(req, 400, "invalid_status",
+                          "status must be a comma list of pending, granted, rejected, withdrawn",
+                          "status", value, -1);
+            goto done;
+        }
+        if (strcmp(name, "run_id") == 0 && fg_filter_add_runs(&f, value, vlen, &err) != FG_OK) {
+            fg_http_verr(req, 400, &err);
+            goto done;
+        }
+    }
+    if (r < 0) {
+        bad_query(req);
+        goto done;
+    }
+    if (narrow(req, who, "approval_requested", NULL, &f) != 0)
+        goto done;
+    q.runs = (const char(*)[FG_UUID_LEN + 1]) f.runs;
+    q.nruns = f.nruns;
+    fg_buf_t b;
+    fg_buf_init(&b, MAX_BODY);
+    answer(req, fg_runview_approvals(fg_loop_of(req)->reader, &q, fg_time_now_us(), &b), &b, NULL);
+    fg_buf_dispose(&b);
+done:
+    fg_filter_dispose(&f);
+    return 0;
+}
+
+/* --- GET /v1/runs/{run_id}/logs --------------------------------------------------------------- */
+
+/* What a followed log shows: lines of the wanted step and streams, until the run finishes. */
+typedef struct {
+    char step_id[FG_UUID_LEN + 1]; /* "" for every step */
+    unsigned streams;              /* 0: all */
+} follow_t;
+
+static int render_line(void *ctx, const fg_event_t *ev, fg_buf_t *out)
+{
+    const follow_t *fw = ctx;
+    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
+    int rc = 0;
+    if (ev->type_idx == FG_EV_LOG_LINE) {
+        const char *step = json_string_value(json_object_get(obj, "step_id"));
+        const char *name = json_string_value(json_object_get(obj, "step_name"));
+        json_t *stream = json_object_get(obj, "stream"), *line = json_object_get(obj, "line");
+        bool want =
+            json_is_string(stream) && json_is_string(line) &&
+            (fw->step_id[0] == '\0' || (step && strcasecmp(step, fw->step_id) == 0)) &&
+            (fw->streams == 0 || (fw->streams & fg_log_stream_bit(json_string_value(stream),
+                                                                  json_string_length(stream))));
+        if (want && fg_runview_log_text(out, name ? name : "?", json_string_value(stream),
+                                        json_string_value(line), json_string_length(line)) != FG_OK)
+            rc = -1;
+    } else if (ev->type_idx == FG_EV_RUN_STATUS_CHANGED) {
+        json_t *to = json_object_get(obj, "to");
+        int st = fg_run_status_parse(json_string_value(to), json_string_length(to));
+        if (st >= 0 && fg_run_status_terminal((fg_run_status_t)st))
+            rc = 1;
+    }
+    json_decref(obj);
+    return rc;
+}
+
+/* True when the Accept header asks for text and not JSON. */
+static bool wants_text(h2o_req_t *req, bool follow)
+{
+    size_t n;
+    const char *a = fg_http_header_by_name(req, "accept", &n);
+    if (a == NULL)
+        return follow;
+    bool text = memmem(a, n, "text/plain", 10) != NULL, json = memmem(a, n, "json", 4) != NULL;
+    bool any = memmem(a, n, "*/*", 3) != NULL || memmem(a, n, "text/*", 6) != NULL;
+    return (text && !json) || (follow && (text || any));
+}
+
+int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, const char *s, size_t len)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    char run_id[FG_UUID_LEN + 1], step_id[FG_UUID_LEN + 1] = "";
+    if (path_run(req, s, len, run_id) != 0)
+        return 0;
+    fg_logs_query_t q = {.run_id = run_id, .limit = 100};
+    bool follow = false;
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        int pr = page_param(req, name, value, vlen, &q.limit, &q.after);
+        if (pr < 0)
+            return 0;
+        if (pr > 0)
+            continue;
+        if (strcmp(name, "step_id") == 0) {
+            if (!fg_uuid_valid(value, vlen)) {
+                fg_http_error(req, 400, "invalid_step_id", "step_id must be a uuid", "step_id",
+                              value, -1);
+                return 0;
+            }
+            for (size_t i = 0; i < FG_UUID_LEN; i++)
+                step_id[i] = (char)tolower((unsigned char)value[i]);
+            step_id[FG_UUID_LEN] = '\0';
+            q.step_id = step_id;
+        } else if (strcmp(name, "stream") == 0) {
+            if (each_item(value, vlen, add_stream, &q.streams) != 0) {
+                fg_http_error(req, 400, "invalid_stream",
+                              "stream must be a comma list of stdout, stderr, system", "stream",
+                              value, -1);
+                return 0;
+            }
+        } else if (strcmp(name, "follow") == 0) {
+            if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
+                follow = true;
+            } else if (strcmp(value, "0") != 0 && strcmp(value, "false") != 0) {
+                fg_http_error(req, 400, "invalid_follow", "follow must be 1, true, 0 or false",
+                              "follow", value, -1);
+                return 0;
+            }
+        }
+    }
+    if (r < 0) {
+        bad_query(req);
+        return 0;
+    }
+    q.text = wants_text(req, follow);
+    if (follow && !q.text) {
+        fg_http_error(req, 406, "not_acceptable",
+                      "follow=1 streams text/plain; for JSON events use /v1/runs/{run_id}/stream",
+                      "Accept", "application/json", -1);
+        return 0;
+    }
+    fg_filter_t f;
+    fg_filter_init(&f);
+    if (narrow(req, who, "log_line", run_id, &f) != 0) {
+        fg_filter_dispose(&f);
+        return 0;
+    }
+    /* The page: history up to now. Following, it is the first part of the stream instead. */
+    fg_buf_t b;
+    fg_buf_init(&b, MAX_BODY);
+    uint64_t next;
+    fg_logs_query_t probe = q;
+    probe.limit = 1;
+    probe.text = true;
+    int rc = fg_runview_logs(l->reader, follow ? &probe : &q, &b, &next);
+    if (rc != FG_OK || !follow) {
+        if (rc == FG_OK && q.text) {
+            char nx[24];
+            int w = snprintf(nx, sizeof(nx), "%llu", (unsigned long long)next);
+            h2o_iovec_t v = h2o_strdup(&req->pool, nx, (size_t)w);
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-next-after"), 0,
+                                  NULL, v.base, v.len);
+            req->res.status = 200;
+            req->res.reason = "OK";
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                           H2O_STRLIT("text/plain; charset=utf-8"));
+            h2o_iovec_t body = h2o_strdup(&req->pool, b.data ? b.data : "", b.len);
+            req->res.content_length = body.len;
+            h2o_send_inline(req, body.base, body.len);
+        } else {
+            answer(req, rc, &b, run_id);
+        }
+        fg_buf_dispose(&b);
+        fg_filter_dispose(&f);
+        return 0;
+    }
+    fg_buf_dispose(&b);
+    /* Following: every line after `after`, then live, until the run ends. The run's status
+     * changes tell the end, when the credential may see them. */
+    fg_server_t *srv = l->server;
+    fg_verr_t err;
+    if (who == NULL || fg_filter_type_ok(&who->allow, FG_EV_RUN_STATUS_CHANGED))
+        fg_filter_add_types(&f, srv->cat, "run_status_changed", 18, &err);
+    follow_t *fw = h2o_mem_alloc_pool(&req->pool, sizeof(*fw));
+    memcpy(fw->step_id, step_id, sizeof(step_id));
+    fw->streams = q.streams;
+    fg_stream_text_t *text = h2o_mem_alloc_pool(&req->pool, sizeof(*text));
+    text->render = render_line;
+    text->ctx = fw;
+    return fg_stream_text(req, who, &f, q.after, text);
+}
