@@ -54,18 +54,19 @@ static const char *schema =
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('runview_version', 0), ('runview_seq', 0);";
 
 enum {
-    S_RUN_TOUCH,    /* insert the run or move its updated_* */
-    S_RUN_CREATED,  /* created_at, and pending when no status yet */
-    S_RUN_STATUS,   /* status, error, cost, duration, labels (each kept when NULL) */
-    S_HISTORY,      /* one status change */
-    S_STEP_SEEN,    /* a step appears (log line, approval): running / awaiting_approval */
-    S_STEP_DONE,    /* step_completed / step_failed */
-    S_STEP_DECIDED, /* an approval step granted or rejected */
-    S_APPROVAL_ASK, /* approval_requested */
-    S_APPROVAL_ONE, /* decide the pending approval of one step */
-    S_APPROVAL_ALL, /* decide every pending approval of the run */
-    S_WITHDRAW,     /* the run ended: pending approvals are withdrawn */
-    S_MARK,         /* meta runview_seq */
+    S_RUN_TOUCH,     /* insert the run or move its updated_* */
+    S_RUN_CREATED,   /* created_at, and pending when no status yet */
+    S_RUN_STATUS,    /* status, error, cost, duration, labels (each kept when NULL) */
+    S_HISTORY,       /* one status change */
+    S_STEP_SEEN,     /* a step appears (log line, approval): running / awaiting_approval */
+    S_STEP_DONE,     /* step_completed / step_failed */
+    S_STEP_DECIDED,  /* an approval step granted or rejected */
+    S_APPROVAL_ASK,  /* approval_requested */
+    S_APPROVAL_ONE,  /* decide the pending approval of one step */
+    S_APPROVAL_ALL,  /* decide every pending approval of the run */
+    S_STEPS_DECIDED, /* the steps of the approvals S_APPROVAL_ALL decided */
+    S_WITHDRAW,      /* the run ended: pending approvals are withdrawn */
+    S_MARK,          /* meta runview_seq */
     S_COUNT
 };
 
@@ -105,6 +106,9 @@ static const char *const sql[S_COUNT] = {
                        " 'pending'",
     [S_APPROVAL_ALL] = "UPDATE rv_approvals SET status = ?3, decided_by = ?4, decided_at = ?5,"
                        " decided_seq = ?6 WHERE run_id = ?1 AND status = 'pending'",
+    [S_STEPS_DECIDED] = "UPDATE rv_steps SET status = ?3 WHERE run_id = ?1 AND status ="
+                        " 'awaiting_approval' AND step_id IN (SELECT step_id FROM rv_approvals"
+                        " WHERE run_id = ?1 AND decided_seq = ?2)",
     [S_WITHDRAW] = "UPDATE rv_approvals SET status = 'withdrawn', decided_at = ?2,"
                    " decided_seq = ?3 WHERE run_id = ?1 AND status = 'pending'",
     [S_MARK] = "UPDATE meta SET value = ?1 WHERE key = 'runview_seq'",
@@ -307,11 +311,12 @@ static int fold_approval_decided(fg_runview_t *rv, const fg_event_t *ev, const j
     sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->seq);
     if (run_stmt(rv, st) != FG_OK)
         return FG_ERR_IO;
-    if (!one)
-        return FG_OK;
-    st = rv->st[S_STEP_DECIDED];
+    st = rv->st[one ? S_STEP_DECIDED : S_STEPS_DECIDED];
     sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, step_id, -1, SQLITE_STATIC);
+    if (one)
+        sqlite3_bind_text(st, 2, step_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->seq);
     sqlite3_bind_text(st, 3, granted ? "running" : "rejected", -1, SQLITE_STATIC);
     return run_stmt(rv, st);
 }

@@ -200,25 +200,26 @@ int fg_runview_list(fg_store_reader_t *r, const fg_runs_query_t *rq, fg_buf_t *o
     }
     put(&q, fg_buf_puts(out, "{\"runs\":["));
     size_t n = 0;
-    uint64_t next = 0;
+    uint64_t last = 0;
+    bool more = false;
     while (snap_row(&q, st)) {
         if (n == rq->limit) {
-            next = (uint64_t)sqlite3_column_int64(st, 11) + 1; /* page on below the last one */
+            more = true; /* the extra row: there is a next page */
             break;
         }
         put_summary(&q, out, st);
         put(&q, fg_buf_puts(out, "},"));
+        last = (uint64_t)sqlite3_column_int64(st, 11);
         n++;
     }
     if (n > 0)
         out->data[--out->len] = '\0'; /* the last comma */
     sqlite3_finalize(st);
-    if (next) {
-        /* The cursor is the last run's created_seq: the next page holds older runs. */
-        put(&q, fg_buf_printf(out, "],\"next_after\":%" PRIu64, next - 1));
-    } else {
+    /* The cursor is the last run's created_seq: the next page holds the runs created before. */
+    if (more)
+        put(&q, fg_buf_printf(out, "],\"next_after\":%" PRIu64, last));
+    else
         put(&q, fg_buf_puts(out, "],\"next_after\":null"));
-    }
     put(&q, fg_buf_printf(out, ",\"last_seq\":%" PRIu64 "}", snap_last_seq(&q)));
     return snap_end(&q);
 }

@@ -349,7 +349,7 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
         free(w);
         return FG_ERR_IO;
     }
-    if (applied > 0 || rebuilt)
+    if (applied > 0)
         fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
                (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
     pthread_condattr_t ca;

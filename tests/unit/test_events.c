@@ -12,6 +12,7 @@
 #include "events/cursor.h"
 #include "events/filter.h"
 #include "events/ids.h"
+#include "events/money.h"
 #include "events/sse.h"
 #include "events/timefmt.h"
 #include "events/transitions.h"
@@ -615,6 +616,46 @@ static void test_ids(void **state)
     assert_false(fg_event_id_valid("a\x01", 2));
 }
 
+static void money_is(const char *json, bool ok, int64_t want)
+{
+    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+    assert_non_null(v);
+    int64_t got = -7;
+    assert_int_equal(fg_money_parse(v, &got), ok);
+    assert_true(got == (ok ? want : -7));
+    json_decref(v);
+}
+
+static void test_money(void **state)
+{
+    (void)state;
+    money_is("\"0.42\"", true, 420000000);
+    money_is("\"1\"", true, 1000000000);
+    money_is("\"-1.5\"", true, -1500000000);
+    money_is("\"+2.000000001\"", true, 2000000001);
+    money_is("\"0.0000000015\"", true, 2); /* the tenth decimal rounds */
+    money_is("\"0.0000000014\"", true, 1);
+    money_is("0.1", true, 100000000);
+    money_is("3", true, 3000000000);
+    money_is("\"abc\"", false, 0);
+    money_is("\"1.\"", false, 0);
+    money_is("\".5\"", false, 0);
+    money_is("\"99999999999\"", false, 0); /* beyond int64 nano-units */
+    money_is("1e300", false, 0);
+    money_is("null", false, 0);
+    char buf[40];
+    fg_money_format(420000000, buf, sizeof(buf));
+    assert_string_equal(buf, "0.42");
+    fg_money_format(1000000000, buf, sizeof(buf));
+    assert_string_equal(buf, "1.00");
+    fg_money_format(1000, buf, sizeof(buf));
+    assert_string_equal(buf, "0.000001");
+    fg_money_format(-1500000000, buf, sizeof(buf));
+    assert_string_equal(buf, "-1.50");
+    fg_money_format(0, buf, sizeof(buf));
+    assert_string_equal(buf, "0.00");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_transition_table),
         cmocka_unit_test(test_time_parse_and_format),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_money),
     };
     int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
     return failed | run_store_tests();
