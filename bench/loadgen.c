@@ -7,7 +7,10 @@
  * connection (with --pid), and publish throughput. One thread, epoll, raw HTTP/1.1 on loopback.
  *
  *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
- *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K]
+ *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K] [--steps S]
+ *
+ * --steps S spreads the log lines over S steps (and S / 16 runs), so the run views see new
+ * steps all the time instead of one step's lines (the default: one run, one step).
  *
  * --h2 K opens the N streams as HTTP/2 streams over K connections (prior knowledge; h2o
  * allows 100 concurrent streams per connection), as a browser with many tabs on one origin does.
@@ -354,6 +357,9 @@ static pub_conn_t *pubs;
 static uint64_t published, publish_requests;
 static int64_t publish_ns_total;
 
+static int nsteps = 1;     /* --steps */
+static uint64_t next_step; /* the step of the next event, cycling through nsteps */
+
 static size_t build_request(char *out, size_t cap, int n, int64_t t)
 {
     static char body[1 << 21];
@@ -361,11 +367,22 @@ static size_t build_request(char *out, size_t cap, int n, int64_t t)
     if (n > 1)
         body[bl++] = '[';
     for (int i = 0; i < n; i++) {
+        if (nsteps <= 1) {
+            bl += (size_t)snprintf(
+                body + bl, sizeof(body) - bl,
+                "%s{\"type\":\"log_line\",\"run_id\":\"" RUN_ID "\",\"step_id\":\"" STEP_ID
+                "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld\"}",
+                i ? "," : "", (long long)t);
+            continue;
+        }
+        uint64_t step = next_step++ % (uint64_t)nsteps;
         bl += (size_t)snprintf(
             body + bl, sizeof(body) - bl,
-            "%s{\"type\":\"log_line\",\"run_id\":\"" RUN_ID "\",\"step_id\":\"" STEP_ID
-            "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld\"}",
-            i ? "," : "", (long long)t);
+            "%s{\"type\":\"log_line\",\"run_id\":\"3f1c2a4e-8b9d-4c1e-9f2a-%012llx\","
+            "\"step_id\":\"0b7d2e51-1111-4c1e-9f2a-%012llx\",\"step_name\":\"bench\","
+            "\"stream\":\"stdout\",\"line\":\"%lld\"}",
+            i ? "," : "", (unsigned long long)(step / 16 + 1), (unsigned long long)(step + 1),
+            (long long)t);
     }
     if (n > 1)
         body[bl++] = ']';
@@ -450,17 +467,11 @@ static long rss_kib(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"port", 1, 0, 'p'},
-                                         {"pid", 1, 0, 'P'},
-                                         {"streams", 1, 0, 's'},
-                                         {"events", 1, 0, 'e'},
-                                         {"batch", 1, 0, 'b'},
-                                         {"publishers", 1, 0, 'k'},
-                                         {"rate", 1, 0, 'r'},
-                                         {"settle-ms", 1, 0, 'S'},
-                                         {"spin", 0, 0, 'x'},
-                                         {"h2", 1, 0, 'H'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"port", 1, 0, 'p'},   {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
+        {"events", 1, 0, 'e'}, {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
+        {"rate", 1, 0, 'r'},   {"settle-ms", 1, 0, 'S'}, {"spin", 0, 0, 'x'},
+        {"h2", 1, 0, 'H'},     {"steps", 1, 0, 'T'},     {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -493,6 +504,9 @@ int main(int argc, char **argv)
             break;
         case 'H':
             h2conns = atoi(optarg);
+            break;
+        case 'T':
+            nsteps = atoi(optarg);
             break;
         default:
             fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");

@@ -33,6 +33,15 @@ start() {
     fi
 }
 stop() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$DATA"; }
+# Stops and starts again on the same data, the run views rebuilt from the log at start.
+restart_rebuild() {
+    kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
+    KEEP=$DATA
+    env FLOWGATE_STORE_REBUILD_VIEWS=1 "$BIN" --listen 127.0.0.1:0 --data-dir "$KEEP" 2> "$KEEP/log2" &
+    PID=$!
+    for _ in $(seq 600); do grep -q 'event=listening' "$KEEP/log2" 2>/dev/null && break; sleep 0.1; done
+    grep -o 'event=run_views_synced.*' "$KEEP/log2"
+}
 
 for s in "${scenarios[@]}"; do
     case "$s" in
@@ -58,7 +67,11 @@ for s in "${scenarios[@]}"; do
         echo "== durable publish: batches of 100 over 8 connections, no streams"
         start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 500000 --batch 100 --publishers 8; stop
         echo "== durable publish: single-event POSTs over 64 connections, no streams"
-        start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 200000 --batch 1 --publishers 64; stop ;;
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 200000 --batch 1 --publishers 64; stop
+        echo "== durable publish: batches of 100, every line a new step (run views' worst case)"
+        start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 500000 --batch 100 --publishers 8 --steps 1000000
+        echo "== run views rebuilt from those 500,000 events at start (store.rebuild_views)"
+        restart_rebuild; stop ;;
     *) echo "unknown scenario $s" >&2 ;;
     esac
 done

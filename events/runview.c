@@ -28,6 +28,7 @@
 
 #define RV_VERSION 1
 #define CACHE_SLOTS 8192 /* (run, step) pairs remembered */
+#define RUN_SLOTS 4096   /* runs remembered */
 #define SYNC_CHUNK 5000  /* events per transaction while syncing */
 
 static const char *schema =
@@ -67,6 +68,8 @@ enum {
     S_STEPS_DECIDED, /* the steps of the approvals S_APPROVAL_ALL decided */
     S_WITHDRAW,      /* the run ended: pending approvals are withdrawn */
     S_MARK,          /* meta runview_seq */
+    S_LINE_RUN,      /* a log line's run, when new (reads the event JSON in SQL) */
+    S_LINE_STEP,     /* a log line's step, when new */
     S_COUNT
 };
 
@@ -112,6 +115,12 @@ static const char *const sql[S_COUNT] = {
     [S_WITHDRAW] = "UPDATE rv_approvals SET status = 'withdrawn', decided_at = ?2,"
                    " decided_seq = ?3 WHERE run_id = ?1 AND status = 'pending'",
     [S_MARK] = "UPDATE meta SET value = ?1 WHERE key = 'runview_seq'",
+    [S_LINE_RUN] = "INSERT INTO rv_runs(run_id, workflow, status, created_seq, updated_seq,"
+                   " created_at, updated_at) VALUES (?1, ?2, -1, ?3, ?3, json_extract(?4, '$.at'),"
+                   " json_extract(?4, '$.at')) ON CONFLICT(run_id) DO NOTHING",
+    [S_LINE_STEP] = "INSERT INTO rv_steps(run_id, step_id, seq, name, status, started_at)"
+                    " VALUES (?1, ?2, ?3, json_extract(?4, '$.step_name'), 'running',"
+                    " json_extract(?4, '$.at')) ON CONFLICT(run_id, step_id) DO NOTHING",
 };
 
 typedef struct {
@@ -123,7 +132,8 @@ struct fg_runview {
     sqlite3 *db;
     const fg_catalog_t *cat;
     sqlite3_stmt *st[S_COUNT];
-    cache_slot_t *cache; /* CACHE_SLOTS, direct-mapped */
+    cache_slot_t *cache;       /* CACHE_SLOTS, direct-mapped */
+    char (*runs)[FG_UUID_LEN]; /* RUN_SLOTS run ids known to have a row, direct-mapped */
 };
 
 /* --- small helpers -------------------------------------------------------------------------- */
@@ -321,18 +331,46 @@ static int fold_approval_decided(fg_runview_t *rv, const fg_event_t *ev, const j
     return run_stmt(rv, st);
 }
 
+/* A log line (the hot path): it adds its run and its step when they are new, and changes nothing
+ * else. The caches answer "already there" without SQLite; what is new is read from the event
+ * JSON by SQLite itself, so no JSON tree is built here. */
+static int fold_line(fg_runview_t *rv, const fg_event_t *ev, const char *step_id)
+{
+    char key[2 * FG_UUID_LEN];
+    cache_slot_t *slot = cache_slot(rv, ev->run_id, step_id, key);
+    if (memcmp(slot->key, key, sizeof(key)) == 0)
+        return FG_OK; /* a line of a step already in the view */
+    char *run = rv->runs[fg_fnv1a(ev->run_id, FG_UUID_LEN) % RUN_SLOTS];
+    sqlite3_stmt *st;
+    if (memcmp(run, ev->run_id, FG_UUID_LEN) != 0) {
+        st = rv->st[S_LINE_RUN];
+        sqlite3_bind_text(st, 1, ev->run_id, FG_UUID_LEN, SQLITE_STATIC);
+        if (ev->workflow != NULL && ev->workflow[0] != '\0')
+            sqlite3_bind_text(st, 2, ev->workflow, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+        sqlite3_bind_text(st, 4, ev->json, (int)ev->json_len, SQLITE_STATIC);
+        if (run_stmt(rv, st) != FG_OK)
+            return FG_ERR_IO;
+        memcpy(run, ev->run_id, FG_UUID_LEN);
+    }
+    st = rv->st[S_LINE_STEP];
+    sqlite3_bind_text(st, 1, ev->run_id, FG_UUID_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, step_id, FG_UUID_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+    sqlite3_bind_text(st, 4, ev->json, (int)ev->json_len, SQLITE_STATIC);
+    if (run_stmt(rv, st) != FG_OK)
+        return FG_ERR_IO;
+    memcpy(slot->key, key, sizeof(key));
+    return FG_OK;
+}
+
 int fg_runview_apply(fg_runview_t *rv, const fg_event_t *ev, const char *step_id)
 {
     if (ev->run_id == NULL || ev->run_id[0] == '\0' || ev->type_idx < 0 ||
         ev->type_idx > FG_EV_LOG_LINE)
         return FG_OK;
-    char key[2 * FG_UUID_LEN];
-    cache_slot_t *slot = NULL;
-    if (ev->type_idx == FG_EV_LOG_LINE && step_id != NULL && step_id[0] != '\0') {
-        slot = cache_slot(rv, ev->run_id, step_id, key);
-        if (memcmp(slot->key, key, sizeof(key)) == 0)
-            return FG_OK; /* a line of a step already in the view */
-    }
+    if (ev->type_idx == FG_EV_LOG_LINE && step_id != NULL && step_id[0] != '\0')
+        return fold_line(rv, ev, step_id);
     json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
     if (!json_is_object(obj)) {
         json_decref(obj);
@@ -340,7 +378,7 @@ int fg_runview_apply(fg_runview_t *rv, const fg_event_t *ev, const char *step_id
     }
     char sid[FG_UUID_LEN + 1];
     bool has_step = step_of(obj, sid);
-    int rc = touch_run(rv, ev, obj);
+    int rc = ev->type_idx == FG_EV_LOG_LINE ? FG_OK : touch_run(rv, ev, obj);
     switch (ev->type_idx) {
     case FG_EV_RUN_CREATED: {
         sqlite3_stmt *st = rv->st[S_RUN_CREATED];
@@ -366,14 +404,9 @@ int fg_runview_apply(fg_runview_t *rv, const fg_event_t *ev, const char *step_id
     case FG_EV_APPROVAL_REJECTED:
         rc = rc ? rc : fold_approval_decided(rv, ev, obj);
         break;
-    case FG_EV_LOG_LINE:
-        if (has_step) {
-            rc = rc ? rc : step_seen(rv, ev, sid, obj, "running");
-            if (rc == FG_OK) {
-                slot = cache_slot(rv, ev->run_id, sid, key);
-                memcpy(slot->key, key, sizeof(key));
-            }
-        }
+    case FG_EV_LOG_LINE: /* without the caller's step_id (a rebuild) */
+        if (has_step)
+            rc = rc ? rc : fold_line(rv, ev, sid);
         break;
     }
     json_decref(obj);
@@ -389,6 +422,7 @@ int fg_runview_mark(fg_runview_t *rv, uint64_t seq)
 void fg_runview_rolled_back(fg_runview_t *rv)
 {
     memset(rv->cache, 0, CACHE_SLOTS * sizeof(*rv->cache));
+    memset(rv->runs, 0, RUN_SLOTS * sizeof(*rv->runs));
 }
 
 /* --- open, sync, retention ------------------------------------------------------------------ */
@@ -399,10 +433,12 @@ int fg_runview_open(fg_store_t *store, const fg_catalog_t *cat, fg_runview_t **o
     if (rv == NULL)
         return FG_ERR_NOMEM;
     rv->cache = calloc(CACHE_SLOTS, sizeof(*rv->cache));
+    rv->runs = calloc(RUN_SLOTS, sizeof(*rv->runs));
     rv->store = store;
     rv->db = fg_store_db(store);
     rv->cat = cat;
-    if (rv->cache == NULL || sqlite3_exec(rv->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    if (rv->cache == NULL || rv->runs == NULL ||
+        sqlite3_exec(rv->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         fg_log(FG_LOG_ERROR, "store_error", "op=runview_schema error=\"%s\"",
                sqlite3_errmsg(rv->db));
         fg_runview_close(rv);
@@ -428,6 +464,7 @@ void fg_runview_close(fg_runview_t *rv)
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(rv->st[i]);
     free(rv->cache);
+    free(rv->runs);
     free(rv);
 }
 
@@ -500,7 +537,7 @@ static int sync_chunk(fg_runview_t *rv, uint64_t *seq, size_t *n)
     return FG_ERR_IO;
 }
 
-int fg_runview_sync(fg_runview_t *rv, uint64_t *applied, bool *rebuilt)
+int fg_runview_sync(fg_runview_t *rv, bool force, uint64_t *applied, bool *rebuilt)
 {
     int64_t version, seq;
     *applied = 0;
@@ -509,7 +546,7 @@ int fg_runview_sync(fg_runview_t *rv, uint64_t *applied, bool *rebuilt)
         meta_get(rv->db, "runview_seq", &seq) != FG_OK)
         return FG_ERR_IO;
     uint64_t last = fg_store_last_seq(rv->store);
-    if (version != RV_VERSION || (uint64_t)seq > last) {
+    if (force || version != RV_VERSION || (uint64_t)seq > last) {
         char reset[320];
         snprintf(reset, sizeof(reset),
                  "BEGIN IMMEDIATE; DELETE FROM rv_runs; DELETE FROM rv_history;"
@@ -574,10 +611,14 @@ int fg_runview_retain(fg_runview_t *rv, uint64_t purged_through, size_t chunk, u
     for (size_t i = 0; *removed > 0 && i < sizeof(del) / sizeof(del[0]); i++)
         if (exec_sql(rv, del[i]) != FG_OK)
             goto fail;
-    if (exec_sql(rv, "DELETE FROM doomed; COMMIT") == FG_OK)
+    if (exec_sql(rv, "DELETE FROM doomed; COMMIT") == FG_OK) {
+        if (*removed > 0)
+            fg_runview_rolled_back(rv); /* the caches may name removed rows */
         return FG_OK;
+    }
 fail:
     exec_sql(rv, "ROLLBACK");
+    fg_runview_rolled_back(rv);
     *removed = 0;
     return FG_ERR_IO;
 }

@@ -36,11 +36,11 @@ void fg_runview_close(fg_runview_t *rv);
 
 /**
  * Brings the projection up to the store, in transactions of its own (before the writer takes
- * jobs): rebuilds it from every stored event when it is missing, was made by another version of
- * this code, or is ahead of the log; otherwise applies the events it has not seen. *applied
- * counts the events folded in. FG_OK or FG_ERR_IO.
+ * jobs): rebuilds it from every stored event when asked (force), when it is missing, was made by
+ * another version of this code, or is ahead of the log; otherwise applies the events it has not
+ * seen. *applied counts the events folded in. FG_OK or FG_ERR_IO.
  */
-int fg_runview_sync(fg_runview_t *rv, uint64_t *applied, bool *rebuilt);
+int fg_runview_sync(fg_runview_t *rv, bool force, uint64_t *applied, bool *rebuilt);
 
 /**
  * Folds one stored event into the projection, inside the open transaction. step_id is the

@@ -18,14 +18,14 @@
 
 /* A validated event waiting for its sequence number. Owned by whoever holds it; dispose frees. */
 typedef struct {
-    int type_idx;                 /* index in the catalog */
-    char id[FG_EVENT_ID_MAX + 1]; /* event id: the producer's, the idempotency key, or new */
-    char run_id[FG_UUID_LEN + 1]; /* lowercase run_id, "" when the type has none */
+    int type_idx;                  /* index in the catalog */
+    char id[FG_EVENT_ID_MAX + 1];  /* event id: the producer's, the idempotency key, or new */
+    char run_id[FG_UUID_LEN + 1];  /* lowercase run_id, "" when the type has none */
     char step_id[FG_UUID_LEN + 1]; /* lowercase step_id, "" when the event has none */
-    char *workflow;               /* workflow_name when the event carries one, else NULL */
-    int from, to;                 /* run status change (fg_run_status_t), -1 when none */
-    char *json;                   /* stored form, NUL-terminated; owned */
-    size_t json_len;              /* bytes of json */
+    char *workflow;                /* workflow_name when the event carries one, else NULL */
+    int from, to;                  /* run status change (fg_run_status_t), -1 when none */
+    char *json;                    /* stored form, NUL-terminated; owned */
+    size_t json_len;               /* bytes of json */
 } fg_pub_event_t;
 
 /**

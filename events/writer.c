@@ -344,12 +344,12 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
     bool rebuilt = false;
     int64_t t0 = fg_time_mono_ms();
     if (fg_runview_open(cfg->store, cfg->cat, &w->rv) != FG_OK ||
-        fg_runview_sync(w->rv, &applied, &rebuilt) != FG_OK) {
+        fg_runview_sync(w->rv, cfg->rebuild_views, &applied, &rebuilt) != FG_OK) {
         fg_runview_close(w->rv);
         free(w);
         return FG_ERR_IO;
     }
-    if (applied > 0)
+    if (applied > 0 || cfg->rebuild_views)
         fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
                (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
     pthread_condattr_t ca;

@@ -55,6 +55,8 @@ typedef struct {
     uint64_t retention_max_events; /* 0: no count limit */
     int64_t retention_interval_ms; /* how often retention runs */
     size_t max_group_events;       /* events per commit at most */
+    bool rebuild_views;            /* rebuild the run views from the log at start, whatever
+                                      their state (runview.h) */
     /* Called on the writer thread after each commit with the new events in sequence order; the
      * callee takes over one reference of each event. May be NULL. */
     void (*on_commit)(void *ctx, fg_event_t **events, size_t n);

@@ -111,6 +111,7 @@ static const key_t_ keys[] = {
     I("store.retention.max_age_s", retention_max_age_s, 0, INT64_C(100) * 365 * 86400),
     I("store.retention.max_events", retention_max_events, 0, INT64_MAX / 2),
     I("store.retention.interval_s", retention_interval_s, 1, 86400),
+    I("store.rebuild_views", rebuild_views, 0, 1),
     S("events.transitions", transitions, "warn|enforce", NULL),
     J("events.custom_types", K_OBJECT, custom_types),
     I("sse.heartbeat_ms", heartbeat_ms, 100, 3600000),

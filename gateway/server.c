@@ -679,6 +679,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .retention_max_age_ms = cfg->retention_max_age_s * 1000,
         .retention_max_events = (uint64_t)cfg->retention_max_events,
         .retention_interval_ms = cfg->retention_interval_s * 1000,
+        .rebuild_views = cfg->rebuild_views != 0,
         .max_group_events = 10000,
         .on_commit = on_commit,
         .on_commit_ctx = srv,

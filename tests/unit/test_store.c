@@ -37,6 +37,7 @@ typedef struct {
     uint64_t announced[4096]; /* seqs handed to on_commit, in order */
     size_t nannounced;
     char workflows[4096][16];
+    bool rebuild_views; /* the writer's config for the next start */
 } fixture_t;
 
 typedef struct {
@@ -81,7 +82,8 @@ static void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, 
                              .retention_max_age_ms = max_age_ms,
                              .retention_interval_ms = 50,
                              .on_commit = on_commit,
-                             .on_commit_ctx = fx};
+                             .on_commit_ctx = fx,
+                             .rebuild_views = fx->rebuild_views};
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
 }
 
@@ -831,6 +833,13 @@ static void test_run_views_are_rebuilt_when_missing_stale_or_foreign(void **stat
         free(got);
         stop_writer(fx);
     }
+    /* asked for (store.rebuild_views), over views that look current but are not */
+    tamper(fx, "UPDATE rv_runs SET status = 0; DELETE FROM rv_history");
+    fx->rebuild_views = true;
+    start_writer(fx, true, 0);
+    char *got = views_text(fx);
+    assert_string_equal(got, want);
+    free(got);
     free(want);
 }
 
