@@ -20,6 +20,7 @@
 #include "events/event.h"
 #include "events/ids.h"
 #include "events/store.h"
+#include "events/transitions.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -134,6 +135,16 @@ unsigned fg_log_stream_bit(const char *s, size_t len);
  * page is not full (stream from it for what comes next). *next gets it too. FG_OK, FG_ERR_IO.
  */
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *q, fg_buf_t *out, uint64_t *next);
+
+/* The run views at a glance (metrics). */
+typedef struct {
+    uint64_t runs[FG_RUN_STATUS_COUNT]; /* runs by current status */
+    uint64_t runs_unknown;              /* runs whose status no event told yet */
+    uint64_t approvals_pending;
+} fg_runview_gauges_t;
+
+/** Counts of fg_runview_gauges_t (an index scan of the runs: cheap enough for a scrape). */
+int fg_runview_gauges(fg_store_reader_t *r, fg_runview_gauges_t *g);
 
 /** Appends one log line as text ("[step] [stream] line\n", one output line per line in it). */
 int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, const char *line,

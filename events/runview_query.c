@@ -475,3 +475,27 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
                               top));
     return snap_end(&q);
 }
+
+/* --- gauges --------------------------------------------------------------------------------- */
+
+int fg_runview_gauges(fg_store_reader_t *r, fg_runview_gauges_t *g)
+{
+    memset(g, 0, sizeof(*g));
+    snap_t q;
+    snap_begin(&q, r);
+    sqlite3_stmt *st = snap_prepare(&q, "SELECT status, count(*) FROM rv_runs GROUP BY status");
+    while (snap_row(&q, st)) {
+        int s = sqlite3_column_int(st, 0);
+        uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
+        if (s >= 0 && s < FG_RUN_STATUS_COUNT)
+            g->runs[s] = n;
+        else
+            g->runs_unknown += n;
+    }
+    sqlite3_finalize(st);
+    st = snap_prepare(&q, "SELECT count(*) FROM rv_approvals WHERE status = 'pending'");
+    if (snap_row(&q, st))
+        g->approvals_pending = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return snap_end(&q);
+}

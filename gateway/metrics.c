@@ -5,6 +5,7 @@
  * an atomic load, or from this loop's store reader.
  */
 #include "events/buf.h"
+#include "events/runview.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
 
@@ -127,6 +128,17 @@ void fg_metrics_handle(h2o_req_t *req)
         (double)atomic_load(&ds->disabled));
     histogram(&b, "flowgate_webhook_attempt_duration_seconds",
               "One webhook attempt, from its start to its outcome.", &ds->attempt_latency);
+    fg_runview_gauges_t rg;
+    if (fg_runview_gauges(l->reader, &rg) == FG_OK) {
+        head(&b, "flowgate_runs", "gauge", "Runs in the run views, by current status.");
+        for (int i = 0; i < FG_RUN_STATUS_COUNT; i++)
+            fg_buf_printf(&b, "flowgate_runs{status=\"%s\"} %" PRIu64 "\n",
+                          fg_run_status_name((fg_run_status_t)i), rg.runs[i]);
+        fg_buf_printf(&b, "flowgate_runs{status=\"unknown\"} %" PRIu64 "\n", rg.runs_unknown);
+        one(&b, "flowgate_approvals_pending", "gauge",
+            "Approvals requested and not yet granted, rejected or withdrawn.",
+            (double)rg.approvals_pending);
+    }
     fg_store_outbox_gauges_t g;
     if (fg_store_reader_outbox_gauges(l->reader, &g) == FG_OK) {
         one(&b, "flowgate_webhook_pending", "gauge", "Webhook deliveries not tried yet.",
