@@ -173,29 +173,55 @@
   }
 
   async function runsView() {
-    const data = await api('/v1/runs?limit=100');
+    // ?status=… in the hash narrows the list (the select below sets it)
+    const want = new URLSearchParams(location.hash.split('?')[1] || '').get('status') || '';
+    const base = `/v1/runs?limit=100${want ? `&status=${encodeURIComponent(want)}` : ''}`;
+    const data = await api(base);
     const body = h('tbody', {});
     const rows = new Map();
-    const put = (r) => {
+    const put = (r, atEnd) => {
       const tr = runRow(r);
       tr.addEventListener('click', (e) => { if (e.target.tagName !== 'A') location.hash = `#/runs/${r.run_id}`; });
       const old = rows.get(r.run_id);
-      if (old) old.replaceWith(tr); else body.prepend(tr);
+      if (old) old.replaceWith(tr); else if (atEnd) body.append(tr); else body.prepend(tr);
       rows.set(r.run_id, tr);
       return tr;
     };
-    for (const r of data.runs.slice().reverse()) put(r);
-    const empty = h('div', { class: 'empty-state' }, 'No runs yet. Publish events to POST /v1/events.');
-    main.replaceChildren(h('h1', {}, 'Runs'), h('div', { class: 'sub' }, 'Newest first; statuses change as events arrive.'),
+    const shows = (status) => !want || want.split(',').includes(status);
+    for (const r of data.runs) put(r, true);
+    const empty = h('div', { class: 'empty-state' }, want ? 'No runs with this status.' : 'No runs yet. Publish events to POST /v1/events.');
+    const filter = h('select', { id: 'status-filter', 'aria-label': 'status' },
+      ['', 'pending', 'running', 'awaiting_approval', 'retrying', 'completed', 'failed', 'cancelled'].map((s) => {
+        const o = h('option', { value: s }, s ? s.replace('_', ' ') : 'every status');
+        if (s === want) o.selected = true;
+        return o;
+      }));
+    filter.addEventListener('change', () => { location.hash = filter.value ? `#/runs?status=${filter.value}` : '#/runs'; });
+    // Older runs, a page at a time.
+    let next = data.next_after;
+    const more = h('button', { class: 'more', type: 'button' }, 'Older runs');
+    more.hidden = next === null;
+    more.addEventListener('click', async () => {
+      const page = await api(`${base}&after=${next}`);
+      for (const r of page.runs) put(r, true);
+      next = page.next_after;
+      more.hidden = next === null;
+    });
+    main.replaceChildren(h('div', { class: 'title-bar' }, h('h1', {}, 'Runs'), filter),
+      h('div', { class: 'sub' }, 'Newest first; statuses change as events arrive.'),
       h('table', {}, h('thead', {}, h('tr', {}, ['Run', 'Workflow', 'Status', 'Steps', 'Cost', 'Duration', 'Approvals', 'Updated'].map((t) => h('th', {}, t)))), body),
-      data.runs.length ? '' : empty);
+      data.runs.length ? '' : empty, more);
     // A status event changes the badge at once; anything else refreshes the row from its view.
     const pending = new Map();
     const refresh = (run) => {
       clearTimeout(pending.get(run));
       pending.set(run, setTimeout(async () => {
         pending.delete(run);
-        try { const r = await api(`/v1/runs/${run}`); r.pending_approvals = r.pending_approvals.length; put(r); } catch { /* next event */ }
+        try {
+          const r = await api(`/v1/runs/${run}`);
+          r.pending_approvals = r.pending_approvals.length;
+          if (shows(r.status)) put(r); else { rows.get(run)?.remove(); rows.delete(run); }
+        } catch { /* next event */ }
       }, 150));
     };
     const live = new Live('/v1/stream', data.last_seq,
@@ -207,10 +233,10 @@
           const b = badge(ev.to);
           b.classList.add('flash');
           tr.querySelector('td.status').replaceChildren(b);
-        } else if (type === 'run_created' && !tr) {
+        } else if (type === 'run_created' && !tr && shows('pending')) {
           put({ run_id: ev.run_id, workflow_name: ev.workflow_name, status: 'pending', updated_at: ev.at, step_count: 0 });
         }
-        refresh(ev.run_id);
+        if (rows.has(ev.run_id) || (type === 'run_status_changed' && shows(ev.to))) refresh(ev.run_id);
       });
     return { close: () => live.close() };
   }
@@ -323,7 +349,7 @@
     if (current) { current.close(); current = null; }
     const hash = location.hash || '#/runs';
     const m = hash.match(/^#\/runs\/([^/]+)$/);
-    const name = m ? 'run' : hash === '#/approvals' ? 'approvals' : 'runs';
+    const name = m ? 'run' : hash.startsWith('#/approvals') ? 'approvals' : 'runs';
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === (name === 'run' ? 'runs' : name));
     const seq = ++route.n;
     try {

@@ -65,6 +65,11 @@ test('console: runs live, approvals queue, run page log tail across a restart', 
     await publish(srv.base, { type: 'run_created', run_id: runC, workflow_name: 'lint' });
     await waitFor((r) => document.querySelector('tbody tr.run')?.dataset.run === r, runC, 'a new run on top');
     await page.screenshot({ path: path.join(SHOTS, 'flowgate-console-runs.png') });
+    // the status filter, and a run joining it when its status changes
+    await page.selectOption('#status-filter', 'pending');
+    await waitFor((r) => [...document.querySelectorAll('tr.run')].map((e) => e.dataset.run).join() === r, runC, 'only the pending run');
+    await publish(srv.base, { type: 'run_status_changed', run_id: runC, workflow_name: 'lint', from: 'pending', to: 'running', cost_usd: '0', duration_ms: 1 });
+    await waitFor(() => document.querySelectorAll('tr.run').length === 0, null, 'the run leaving the pending filter');
 
     // 2. The approvals queue: the pending one on load, a new one appears, decided ones go.
     await page.goto(`${srv.base}/#/approvals`);
@@ -135,6 +140,8 @@ test('console: asks for a credential when the API needs one, then works with it'
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
   try {
     const run = uuid();
+    const older = Array.from({ length: 130 }, () => ({ type: 'run_created', run_id: uuid(), workflow_name: 'batch' }));
+    await publish(srv.base, older, { authorization: `Bearer ${key}` });
     await publish(srv.base, { type: 'run_created', run_id: run, workflow_name: 'secured' }, { authorization: `Bearer ${key}` });
     const page = await browser.newPage();
     await page.goto(`${srv.base}/`);
@@ -142,6 +149,10 @@ test('console: asks for a credential when the API needs one, then works with it'
     await page.fill('form.login input[name=token]', key);
     await page.click('form.login button');
     await page.waitForSelector(`tr[data-run="${run}"]`, { timeout: 10000 });
+    assert.equal(await page.locator('tr.run').count(), 100);
+    await page.click('button.more');
+    await page.waitForFunction(() => document.querySelectorAll('tr.run').length === 131, null, { timeout: 10000 });
+    assert.ok(await page.evaluate(() => document.querySelector('button.more').hidden));
     await publish(srv.base, { type: 'run_status_changed', run_id: run, workflow_name: 'secured', from: 'pending', to: 'running', cost_usd: '0', duration_ms: 1 }, { authorization: `Bearer ${key}` });
     await page.waitForFunction((r) => document.querySelector(`tr[data-run="${r}"] .badge`).textContent === 'running', run, { timeout: 10000 });
   } finally {
