@@ -66,6 +66,7 @@ int fg_runview_retain(fg_runview_t *rv, uint64_t purged_through, size_t chunk, u
 /* --- read side ------------------------------------------------------------------------------ */
 
 #define FG_RUNVIEW_MAX_LIMIT 1000
+#define FG_RUNVIEW_PAGE_BYTES (4u << 20) /* a log page stops growing past this */
 
 /* GET /v1/runs */
 typedef struct {
@@ -131,8 +132,9 @@ unsigned fg_log_stream_bit(const char *s, size_t len);
 /**
  * Appends the run's log lines after q->after, in order, at most q->limit: as JSON
  * {"lines":[{seq,id,step_id,step_name,stream,line,at}…],"next_after":N,"last_seq":N} or as
- * text. next_after is where to go on: the last line's seq, or the whole log examined when the
- * page is not full (stream from it for what comes next). *next gets it too. FG_OK, FG_ERR_IO.
+ * text. A page ends at q->limit lines or once it passes FG_RUNVIEW_PAGE_BYTES. next_after is
+ * where to go on: the last line's seq after a full page, else the whole log examined (stream
+ * from it for what comes next). *next gets it too. FG_OK, FG_ERR_NOT_FOUND, FG_ERR_IO.
  */
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *q, fg_buf_t *out, uint64_t *next);
 

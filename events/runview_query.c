@@ -446,7 +446,12 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
         put(&q, fg_buf_puts(out, "{\"lines\":["));
     size_t n = 0;
     uint64_t last = lq->after;
+    bool full = false;
     while (snap_row(&q, st)) {
+        if (out->len >= FG_RUNVIEW_PAGE_BYTES) {
+            full = true; /* a page of long lines stops early; the rest is on the next page */
+            break;
+        }
         last = (uint64_t)sqlite3_column_int64(st, 0);
         if (lq->text) {
             const char *step = (const char *)sqlite3_column_text(st, 3);
@@ -469,7 +474,7 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
     sqlite3_finalize(st);
     uint64_t top = snap_last_seq(&q);
     /* A full page goes on after its last line; a short one examined the log to its end. */
-    *next = n == lq->limit ? last : (top > lq->after ? top : lq->after);
+    *next = full || n == lq->limit ? last : (top > lq->after ? top : lq->after);
     if (!lq->text)
         put(&q, fg_buf_printf(out, "],\"next_after\":%" PRIu64 ",\"last_seq\":%" PRIu64 "}", *next,
                               top));

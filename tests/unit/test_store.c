@@ -939,6 +939,58 @@ static void test_run_log_pages(void **state)
     fg_store_reader_close(r);
 }
 
+static void test_run_log_pages_stop_at_their_byte_cap(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, true, 0);
+    /* 80 lines of 60 KB: 4.7 MB, more than one page may hold */
+    static char texts[8][61440 + 256];
+    const char *batch[8];
+    char *big = malloc(61441);
+    memset(big, 'x', 61440);
+    big[61440] = '\0';
+    for (int j = 0; j < 10; j++) {
+        for (int i = 0; i < 8; i++) {
+            snprintf(texts[i], sizeof(texts[i]),
+                     "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+                     "\"step_name\":\"build\",\"stream\":\"stdout\",\"line\":\"%d %s\"}",
+                     j * 8 + i, big);
+            batch[i] = texts[i];
+        }
+        publish_all(fx, batch, 8);
+    }
+    free(big);
+    fg_store_reader_t *r;
+    char err[256];
+    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    uint64_t next, after = 0;
+    size_t total = 0, pages = 0;
+    for (;;) {
+        b.len = 0;
+        fg_logs_query_t q = {.run_id = RUN, .limit = 1000, .after = after};
+        assert_int_equal(fg_runview_logs(r, &q, &b, &next), FG_OK);
+        assert_true(b.len < FG_RUNVIEW_PAGE_BYTES + 70000);
+        json_t *page = json_loadb(b.data, b.len, 0, NULL);
+        size_t n = json_array_size(json_object_get(page, "lines"));
+        if (n > 0) /* every line once, in order */
+            assert_int_equal(json_integer_value(json_object_get(
+                                 json_array_get(json_object_get(page, "lines"), 0), "seq")),
+                             total + 1);
+        json_decref(page);
+        total += n;
+        pages++;
+        if (next == after || n == 0)
+            break;
+        after = next;
+    }
+    assert_int_equal(total, 80);
+    assert_true(pages >= 2);
+    fg_buf_dispose(&b);
+    fg_store_reader_close(r);
+}
+
 static void test_retention_drops_views_of_finished_runs(void **state)
 {
     fixture_t *fx = *state;
@@ -983,6 +1035,7 @@ int run_store_tests(void)
         cmocka_unit_test_setup_teardown(test_run_views_catch_up_from_the_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_views_forget_a_rolled_back_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_log_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_log_pages_stop_at_their_byte_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_drops_views_of_finished_runs, setup,
                                         teardown),
     };
