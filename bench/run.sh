@@ -2,14 +2,14 @@
 # Runs the benchmarks of issue #2 against a fresh flowgate and prints the figures.
 # It never fails on a figure: benchmarks report, tests judge behaviour.
 #   bash bench/run.sh [scenario...]   scenarios: fanout fanout10k latency latency1 latency-h2
-#   fanout-h2 publish (default: all)
+#   fanout-h2 publish views (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWGATE_BIN:-./build/flowgate}
 GEN=${FG_LOADGEN:-./build/fg_loadgen}
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish views)
 
 start() {
     DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
@@ -72,6 +72,18 @@ for s in "${scenarios[@]}"; do
         start; "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 500000 --batch 100 --publishers 8 --steps 1000000
         echo "== run views rebuilt from those 500,000 events at start (store.rebuild_views)"
         restart_rebuild; stop ;;
+    views)
+        echo "== run views read: 6,250 runs (100,000 lines over 100,000 steps), then one run of 100,000 lines"
+        start
+        "$GEN" --port "$PORT" --streams 0 --events 100000 --batch 100 --publishers 4 --steps 1000000 | grep published
+        "$GEN" --port "$PORT" --streams 0 --events 100000 --batch 100 --publishers 4 --steps 16 | grep published
+        RUN=3f1c2a4e-8b9d-4c1e-9f2a-000000000001
+        for path in "/v1/runs?limit=100" "/v1/runs/$RUN" "/v1/approvals" "/v1/runs/$RUN/logs?limit=1000" \
+                    "/v1/runs/$RUN/logs?limit=1000&after=90000"; do
+            echo "-- GET $path (wrk: 2 threads, 16 connections, 5 s)"
+            wrk -t2 -c16 -d5s --latency "http://127.0.0.1:$PORT$path" | grep -E 'Requests/sec|  50%|  99%'
+        done
+        stop ;;
     *) echo "unknown scenario $s" >&2 ;;
     esac
 done

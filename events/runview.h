@@ -131,7 +131,7 @@ unsigned fg_log_stream_bit(const char *s, size_t len);
 
 /**
  * Appends the run's log lines after q->after, in order, at most q->limit: as JSON
- * {"lines":[{seq,id,step_id,step_name,stream,line,at}…],"next_after":N,"last_seq":N} or as
+ * {"lines":[{seq, then the stored log_line event's members}…],"next_after":N,"last_seq":N} or as
  * text. A page ends at q->limit lines or once it passes FG_RUNVIEW_PAGE_BYTES. next_after is
  * where to go on: the last line's seq after a full page, else the whole log examined (stream
  * from it for what comes next). *next gets it too. FG_OK, FG_ERR_NOT_FOUND, FG_ERR_IO.
@@ -147,6 +147,13 @@ typedef struct {
 
 /** Counts of fg_runview_gauges_t (an index scan of the runs: cheap enough for a scrape). */
 int fg_runview_gauges(fg_store_reader_t *r, fg_runview_gauges_t *g);
+
+/**
+ * Appends a stored log_line event (JSON text) as text when it is of step_id (NULL: any) and of
+ * one of the streams (bits; 0: any); nothing otherwise. FG_OK, or FG_ERR_TOO_LARGE.
+ */
+int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const char *step_id,
+                              unsigned streams);
 
 /** Appends one log line as text ("[step] [stream] line\n", one output line per line in it). */
 int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, const char *line,

@@ -10,8 +10,10 @@
 #include "events/transitions.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const approval_states[] = {"pending", "granted", "rejected", "withdrawn"};
 static const char *const log_streams[] = {"stdout", "stderr", "system"};
@@ -403,6 +405,24 @@ int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, con
     return rc ? FG_ERR_TOO_LARGE : FG_OK;
 }
 
+int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const char *step_id,
+                              unsigned streams)
+{
+    json_t *obj = json_loadb(json, len, 0, NULL);
+    const char *step = json_string_value(json_object_get(obj, "step_id"));
+    const char *name = json_string_value(json_object_get(obj, "step_name"));
+    json_t *stream = json_object_get(obj, "stream"), *line = json_object_get(obj, "line");
+    int rc = FG_OK;
+    if (json_is_string(stream) && json_is_string(line) &&
+        (step_id == NULL || (step && strcasecmp(step, step_id) == 0)) &&
+        (streams == 0 ||
+         (streams & fg_log_stream_bit(json_string_value(stream), json_string_length(stream)))))
+        rc = fg_runview_log_text(out, name ? name : "?", json_string_value(stream),
+                                 json_string_value(line), json_string_length(line));
+    json_decref(obj);
+    return rc;
+}
+
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *out, uint64_t *next)
 {
     snap_t q;
@@ -421,9 +441,7 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
         nstreams += (lq->streams >> i) & 1;
     fg_buf_t sql;
     fg_buf_init(&sql, 0);
-    fg_buf_puts(&sql, "SELECT seq, id, json_extract(body, '$.step_id'),"
-                      " json_extract(body, '$.step_name'), json_extract(body, '$.stream'),"
-                      " json_extract(body, '$.line'), json_extract(body, '$.at') FROM events"
+    fg_buf_puts(&sql, "SELECT seq, body FROM events"
                       " WHERE run_id = ? AND seq > ? AND type = 'log_line'");
     if (lq->step_id != NULL)
         fg_buf_puts(&sql, " AND lower(json_extract(body, '$.step_id')) = ?");
@@ -453,21 +471,14 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
             break;
         }
         last = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *body = (const char *)sqlite3_column_text(st, 1);
+        size_t blen = (size_t)sqlite3_column_bytes(st, 1);
         if (lq->text) {
-            const char *step = (const char *)sqlite3_column_text(st, 3);
-            put(&q, fg_runview_log_text(out, step ? step : "?",
-                                        (const char *)sqlite3_column_text(st, 4),
-                                        (const char *)sqlite3_column_text(st, 5),
-                                        (size_t)sqlite3_column_bytes(st, 5)));
-        } else {
-            put(&q, fg_buf_printf(out, "%s{\"seq\":%" PRIu64, n ? "," : "", last));
-            put_text(&q, out, "id", st, 1);
-            put_text(&q, out, "step_id", st, 2);
-            put_text(&q, out, "step_name", st, 3);
-            put_text(&q, out, "stream", st, 4);
-            put_text(&q, out, "line", st, 5);
-            put_text(&q, out, "at", st, 6);
-            put(&q, fg_buf_puts(out, "}"));
+            put(&q, fg_runview_log_event_text(out, body, blen, NULL, 0));
+        } else if (blen > 2 && body[0] == '{') {
+            /* The stored event as it is, with its seq first: no parsing, no re-encoding. */
+            put(&q, fg_buf_printf(out, "%s{\"seq\":%" PRIu64 ",", n ? "," : "", last));
+            put(&q, fg_buf_append(out, body + 1, blen - 1));
         }
         n++;
     }

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define DEFAULT_LIMIT 50
 #define MAX_BODY (8u << 20) /* a page of 1,000 long log lines stays well under this */
@@ -283,28 +282,17 @@ typedef struct {
 static int render_line(void *ctx, const fg_event_t *ev, fg_buf_t *out)
 {
     const follow_t *fw = ctx;
-    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
-    int rc = 0;
-    if (ev->type_idx == FG_EV_LOG_LINE) {
-        const char *step = json_string_value(json_object_get(obj, "step_id"));
-        const char *name = json_string_value(json_object_get(obj, "step_name"));
-        json_t *stream = json_object_get(obj, "stream"), *line = json_object_get(obj, "line");
-        bool want =
-            json_is_string(stream) && json_is_string(line) &&
-            (fw->step_id[0] == '\0' || (step && strcasecmp(step, fw->step_id) == 0)) &&
-            (fw->streams == 0 || (fw->streams & fg_log_stream_bit(json_string_value(stream),
-                                                                  json_string_length(stream))));
-        if (want && fg_runview_log_text(out, name ? name : "?", json_string_value(stream),
-                                        json_string_value(line), json_string_length(line)) != FG_OK)
-            rc = -1;
-    } else if (ev->type_idx == FG_EV_RUN_STATUS_CHANGED) {
-        json_t *to = json_object_get(obj, "to");
-        int st = fg_run_status_parse(json_string_value(to), json_string_length(to));
-        if (st >= 0 && fg_run_status_terminal((fg_run_status_t)st))
-            rc = 1;
-    }
+    if (ev->type_idx == FG_EV_LOG_LINE)
+        return fg_runview_log_event_text(out, ev->json, ev->json_len,
+                                         fw->step_id[0] ? fw->step_id : NULL, fw->streams) == FG_OK
+                   ? 0
+                   : -1;
+    if (ev->type_idx != FG_EV_RUN_STATUS_CHANGED)
+        return 0;
+    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL), *to = json_object_get(obj, "to");
+    int st = fg_run_status_parse(json_string_value(to), json_string_length(to));
     json_decref(obj);
-    return rc;
+    return st >= 0 && fg_run_status_terminal((fg_run_status_t)st) ? 1 : 0;
 }
 
 /* True when the Accept header asks for text and not JSON. */
