@@ -186,6 +186,17 @@ static bool step_of(const json_t *obj, char out[FG_UUID_LEN + 1])
     return true;
 }
 
+/* Statement `which` with ?1 run_id, ?2 step_id and ?3 seq bound: the key every step and
+ * approval statement starts with. */
+static sqlite3_stmt *keyed(fg_runview_t *rv, int which, const fg_event_t *ev, const char *step_id)
+{
+    sqlite3_stmt *st = rv->st[which];
+    sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, step_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+    return st;
+}
+
 static cache_slot_t *cache_slot(fg_runview_t *rv, const char *run_id, const char *step_id,
                                 char key[2 * FG_UUID_LEN])
 {
@@ -257,10 +268,7 @@ static int fold_run_status(fg_runview_t *rv, const fg_event_t *ev, const json_t 
 static int step_seen(fg_runview_t *rv, const fg_event_t *ev, const char *step_id, const json_t *obj,
                      const char *status)
 {
-    sqlite3_stmt *st = rv->st[S_STEP_SEEN];
-    sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, step_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+    sqlite3_stmt *st = keyed(rv, S_STEP_SEEN, ev, step_id);
     bind_str(st, 4, obj, "step_name");
     sqlite3_bind_text(st, 5, status, -1, SQLITE_STATIC);
     bind_str(st, 6, obj, "at");
@@ -270,11 +278,8 @@ static int step_seen(fg_runview_t *rv, const fg_event_t *ev, const char *step_id
 static int fold_step_done(fg_runview_t *rv, const fg_event_t *ev, const char *step_id,
                           const json_t *obj)
 {
-    sqlite3_stmt *st = rv->st[S_STEP_DONE];
+    sqlite3_stmt *st = keyed(rv, S_STEP_DONE, ev, step_id);
     bool ok = ev->type_idx == FG_EV_STEP_COMPLETED;
-    sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, step_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
     bind_str(st, 4, obj, "step_name");
     bind_str(st, 5, obj, "kind");
     sqlite3_bind_text(st, 6, ok ? "completed" : "failed", -1, SQLITE_STATIC);
@@ -289,10 +294,7 @@ static int fold_step_done(fg_runview_t *rv, const fg_event_t *ev, const char *st
 static int fold_approval_asked(fg_runview_t *rv, const fg_event_t *ev, const char *step_id,
                                const json_t *obj)
 {
-    sqlite3_stmt *st = rv->st[S_APPROVAL_ASK];
-    sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, step_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+    sqlite3_stmt *st = keyed(rv, S_APPROVAL_ASK, ev, step_id);
     bind_str(st, 4, obj, "message");
     bind_str(st, 5, obj, "at");
     const json_t *at = json_object_get(obj, "at");
@@ -353,10 +355,7 @@ static int fold_line(fg_runview_t *rv, const fg_event_t *ev, const char *step_id
             return FG_ERR_IO;
         memcpy(run, ev->run_id, FG_UUID_LEN);
     }
-    st = rv->st[S_LINE_STEP];
-    sqlite3_bind_text(st, 1, ev->run_id, FG_UUID_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, step_id, FG_UUID_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+    st = keyed(rv, S_LINE_STEP, ev, step_id);
     sqlite3_bind_text(st, 4, ev->json, (int)ev->json_len, SQLITE_STATIC);
     if (run_stmt(rv, st) != FG_OK)
         return FG_ERR_IO;

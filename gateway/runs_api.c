@@ -67,10 +67,30 @@ static int page_param(h2o_req_t *req, const char *name, const char *value, size_
     return 0;
 }
 
-static void bad_query(h2o_req_t *req)
+/* A handler's own query parameters: returns 0, or -1 after answering 400 for a bad one. */
+typedef int (*param_fn)(h2o_req_t *req, void *ctx, const char *name, const char *value,
+                        size_t vlen);
+
+/* Walks the query string: the page (limit, after) here, every other parameter to other.
+ * Returns 0, or -1 after answering 400. */
+static int walk_query(h2o_req_t *req, size_t *limit, uint64_t *after, param_fn other, void *ctx)
 {
-    fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string", NULL,
-                  NULL, -1);
+    fg_query_iter_t it;
+    fg_query_init(&it, req);
+    char *name, *value;
+    size_t nlen, vlen;
+    int r;
+    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
+        int pr = page_param(req, name, value, vlen, limit, after);
+        if (pr < 0 || (pr == 0 && other(req, ctx, name, value, vlen) != 0))
+            return -1;
+    }
+    if (r < 0) {
+        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
+                      NULL, NULL, -1);
+        return -1;
+    }
+    return 0;
 }
 
 /* Answers the buffer built by a view query, or the error it ended with. */
@@ -152,6 +172,30 @@ static int add_stream(void *ctx, const char *p, size_t n)
 
 /* --- GET /v1/runs ----------------------------------------------------------------------------- */
 
+typedef struct {
+    fg_runs_query_t *q;
+    fg_filter_t *flows;
+} runs_params_t;
+
+static int runs_param(h2o_req_t *req, void *ctx, const char *name, const char *value, size_t vlen)
+{
+    runs_params_t *p = ctx;
+    fg_verr_t err;
+    if (strcmp(name, "status") == 0 && each_item(value, vlen, add_status, &p->q->statuses) != 0) {
+        fg_http_error(req, 400, "invalid_status",
+                      "status must be a comma list of run statuses (pending, running, "
+                      "completed, failed, retrying, cancelled, awaiting_approval)",
+                      "status", value, -1);
+        return -1;
+    }
+    if (strcmp(name, "workflow") == 0 &&
+        fg_filter_add_workflows(p->flows, value, vlen, &err) != FG_OK) {
+        fg_http_verr(req, 400, &err);
+        return -1;
+    }
+    return 0;
+}
+
 int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who)
 {
     fg_loop_t *l = fg_loop_of(req);
@@ -159,35 +203,9 @@ int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who)
     fg_filter_init(&f);
     fg_filter_init(&flows);
     fg_runs_query_t q = {.limit = DEFAULT_LIMIT};
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
-    fg_verr_t err;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        int pr = page_param(req, name, value, vlen, &q.limit, &q.before);
-        if (pr < 0)
-            goto done;
-        if (pr > 0)
-            continue;
-        if (strcmp(name, "status") == 0 && each_item(value, vlen, add_status, &q.statuses) != 0) {
-            fg_http_error(req, 400, "invalid_status",
-                          "status must be a comma list of run statuses (pending, running, "
-                          "completed, failed, retrying, cancelled, awaiting_approval)",
-                          "status", value, -1);
-            goto done;
-        }
-        if (strcmp(name, "workflow") == 0 &&
-            fg_filter_add_workflows(&flows, value, vlen, &err) != FG_OK) {
-            fg_http_verr(req, 400, &err);
-            goto done;
-        }
-    }
-    if (r < 0) {
-        bad_query(req);
+    runs_params_t params = {&q, &flows};
+    if (walk_query(req, &q.limit, &q.before, runs_param, &params) != 0)
         goto done;
-    }
     if (narrow(req, who, "run_status_changed", NULL, &f) != 0)
         goto done;
     q.flows = (const char *const *)flows.workflows;
@@ -226,38 +244,37 @@ int fg_run_handle(h2o_req_t *req, const fg_principal_t *who, const char *s, size
 
 /* --- GET /v1/approvals ------------------------------------------------------------------------ */
 
+typedef struct {
+    fg_approvals_query_t *q;
+    fg_filter_t *runs;
+} approvals_params_t;
+
+static int approvals_param(h2o_req_t *req, void *ctx, const char *name, const char *value,
+                           size_t vlen)
+{
+    approvals_params_t *p = ctx;
+    fg_verr_t err;
+    if (strcmp(name, "status") == 0 && each_item(value, vlen, add_state, &p->q->states) != 0) {
+        fg_http_error(req, 400, "invalid_status",
+                      "status must be a comma list of pending, granted, rejected, withdrawn",
+                      "status", value, -1);
+        return -1;
+    }
+    if (strcmp(name, "run_id") == 0 && fg_filter_add_runs(p->runs, value, vlen, &err) != FG_OK) {
+        fg_http_verr(req, 400, &err);
+        return -1;
+    }
+    return 0;
+}
+
 int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *who)
 {
     fg_filter_t f;
     fg_filter_init(&f);
     fg_approvals_query_t q = {.limit = 100};
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
-    fg_verr_t err;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        int pr = page_param(req, name, value, vlen, &q.limit, &q.after);
-        if (pr < 0)
-            goto done;
-        if (pr > 0)
-            continue;
-        if (strcmp(name, "status") == 0 && each_item(value, vlen, add_state, &q.states) != 0) {
-            fg_http_error(req, 400, "invalid_status",
-                          "status must be a comma list of pending, granted, rejected, withdrawn",
-                          "status", value, -1);
-            goto done;
-        }
-        if (strcmp(name, "run_id") == 0 && fg_filter_add_runs(&f, value, vlen, &err) != FG_OK) {
-            fg_http_verr(req, 400, &err);
-            goto done;
-        }
-    }
-    if (r < 0) {
-        bad_query(req);
+    approvals_params_t params = {&q, &f};
+    if (walk_query(req, &q.limit, &q.after, approvals_param, &params) != 0)
         goto done;
-    }
     if (narrow(req, who, "approval_requested", NULL, &f) != 0)
         goto done;
     q.runs = (const char(*)[FG_UUID_LEN + 1]) f.runs;
@@ -307,56 +324,55 @@ static bool wants_text(h2o_req_t *req, bool follow)
     return (text && !json) || (follow && (text || any));
 }
 
+typedef struct {
+    fg_logs_query_t *q;
+    char step_id[FG_UUID_LEN + 1]; /* "" for every step */
+    bool follow;
+} logs_params_t;
+
+static int logs_param(h2o_req_t *req, void *ctx, const char *name, const char *value, size_t vlen)
+{
+    logs_params_t *p = ctx;
+    if (strcmp(name, "step_id") == 0) {
+        if (!fg_uuid_valid(value, vlen)) {
+            fg_http_error(req, 400, "invalid_step_id", "step_id must be a uuid", "step_id", value,
+                          -1);
+            return -1;
+        }
+        for (size_t i = 0; i < FG_UUID_LEN; i++)
+            p->step_id[i] = (char)tolower((unsigned char)value[i]);
+        p->step_id[FG_UUID_LEN] = '\0';
+        p->q->step_id = p->step_id;
+    } else if (strcmp(name, "stream") == 0) {
+        if (each_item(value, vlen, add_stream, &p->q->streams) != 0) {
+            fg_http_error(req, 400, "invalid_stream",
+                          "stream must be a comma list of stdout, stderr, system", "stream", value,
+                          -1);
+            return -1;
+        }
+    } else if (strcmp(name, "follow") == 0) {
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
+            p->follow = true;
+        } else if (strcmp(value, "0") != 0 && strcmp(value, "false") != 0) {
+            fg_http_error(req, 400, "invalid_follow", "follow must be 1, true, 0 or false",
+                          "follow", value, -1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, const char *s, size_t len)
 {
     fg_loop_t *l = fg_loop_of(req);
-    char run_id[FG_UUID_LEN + 1], step_id[FG_UUID_LEN + 1] = "";
+    char run_id[FG_UUID_LEN + 1];
     if (path_run(req, s, len, run_id) != 0)
         return 0;
     fg_logs_query_t q = {.run_id = run_id, .limit = 100};
-    bool follow = false;
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        int pr = page_param(req, name, value, vlen, &q.limit, &q.after);
-        if (pr < 0)
-            return 0;
-        if (pr > 0)
-            continue;
-        if (strcmp(name, "step_id") == 0) {
-            if (!fg_uuid_valid(value, vlen)) {
-                fg_http_error(req, 400, "invalid_step_id", "step_id must be a uuid", "step_id",
-                              value, -1);
-                return 0;
-            }
-            for (size_t i = 0; i < FG_UUID_LEN; i++)
-                step_id[i] = (char)tolower((unsigned char)value[i]);
-            step_id[FG_UUID_LEN] = '\0';
-            q.step_id = step_id;
-        } else if (strcmp(name, "stream") == 0) {
-            if (each_item(value, vlen, add_stream, &q.streams) != 0) {
-                fg_http_error(req, 400, "invalid_stream",
-                              "stream must be a comma list of stdout, stderr, system", "stream",
-                              value, -1);
-                return 0;
-            }
-        } else if (strcmp(name, "follow") == 0) {
-            if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
-                follow = true;
-            } else if (strcmp(value, "0") != 0 && strcmp(value, "false") != 0) {
-                fg_http_error(req, 400, "invalid_follow", "follow must be 1, true, 0 or false",
-                              "follow", value, -1);
-                return 0;
-            }
-        }
-    }
-    if (r < 0) {
-        bad_query(req);
+    logs_params_t params = {.q = &q};
+    if (walk_query(req, &q.limit, &q.after, logs_param, &params) != 0)
         return 0;
-    }
+    bool follow = params.follow;
     q.text = wants_text(req, follow);
     if (follow && !q.text) {
         fg_http_error(req, 406, "not_acceptable",
@@ -407,7 +423,7 @@ int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, const char *s,
     if (who == NULL || fg_filter_type_ok(&who->allow, FG_EV_RUN_STATUS_CHANGED))
         fg_filter_add_types(&f, srv->cat, "run_status_changed", 18, &err);
     follow_t *fw = h2o_mem_alloc_pool(&req->pool, sizeof(*fw));
-    memcpy(fw->step_id, step_id, sizeof(step_id));
+    memcpy(fw->step_id, params.step_id, sizeof(fw->step_id));
     fw->streams = q.streams;
     fg_stream_text_t *text = h2o_mem_alloc_pool(&req->pool, sizeof(*text));
     text->render = render_line;
