@@ -59,7 +59,7 @@ enum {
     S_RUN_CREATED,   /* created_at, and pending when no status yet */
     S_RUN_STATUS,    /* status, error, cost, duration, labels (each kept when NULL) */
     S_HISTORY,       /* one status change */
-    S_STEP_SEEN,     /* a step appears (log line, approval): running / awaiting_approval */
+    S_STEP_AWAITS,   /* an approval is asked for a step: awaiting_approval unless it ended */
     S_STEP_DONE,     /* step_completed / step_failed */
     S_STEP_DECIDED,  /* an approval step granted or rejected */
     S_APPROVAL_ASK,  /* approval_requested */
@@ -87,12 +87,11 @@ static const char *const sql[S_COUNT] = {
         " labels = coalesce(?6, labels) WHERE run_id = ?1",
     [S_HISTORY] = "INSERT OR REPLACE INTO rv_history(run_id, seq, from_status, to_status, at)"
                   " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [S_STEP_SEEN] =
-        "INSERT INTO rv_steps(run_id, step_id, seq, name, status, started_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(run_id, step_id) DO UPDATE SET"
-        " name = coalesce(name, excluded.name), status = CASE WHEN excluded.status ="
-        " 'awaiting_approval' AND status NOT IN ('completed', 'failed') THEN excluded.status"
-        " ELSE status END",
+    [S_STEP_AWAITS] =
+        "INSERT INTO rv_steps(run_id, step_id, seq, status, started_at)"
+        " VALUES (?1, ?2, ?3, 'awaiting_approval', ?4) ON CONFLICT(run_id, step_id) DO UPDATE SET"
+        " status = CASE WHEN status IN ('completed', 'failed') THEN status"
+        " ELSE 'awaiting_approval' END",
     [S_STEP_DONE] =
         "INSERT INTO rv_steps(run_id, step_id, seq, name, kind, status, started_at, finished_at,"
         " duration_ms, cost_nano, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)"
@@ -140,13 +139,7 @@ struct fg_runview {
 
 static int run_stmt(fg_runview_t *rv, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-        return FG_OK;
-    fg_log(FG_LOG_ERROR, "store_error", "op=runview error=\"%s\"", sqlite3_errmsg(rv->db));
-    return FG_ERR_IO;
+    return fg_store_db_step(st) == FG_OK ? FG_OK : fg_store_db_error(rv->db, "runview");
 }
 
 /* Binds a JSON string member, or NULL when absent or not a string. */
@@ -263,18 +256,6 @@ static int fold_run_status(fg_runview_t *rv, const fg_event_t *ev, const json_t 
     return FG_OK;
 }
 
-/* A step appears (a log line or an approval request); it keeps any status it already has, but
- * for awaiting_approval over a step still going. */
-static int step_seen(fg_runview_t *rv, const fg_event_t *ev, const char *step_id, const json_t *obj,
-                     const char *status)
-{
-    sqlite3_stmt *st = keyed(rv, S_STEP_SEEN, ev, step_id);
-    bind_str(st, 4, obj, "step_name");
-    sqlite3_bind_text(st, 5, status, -1, SQLITE_STATIC);
-    bind_str(st, 6, obj, "at");
-    return run_stmt(rv, st);
-}
-
 static int fold_step_done(fg_runview_t *rv, const fg_event_t *ev, const char *step_id,
                           const json_t *obj)
 {
@@ -303,7 +284,10 @@ static int fold_approval_asked(fg_runview_t *rv, const fg_event_t *ev, const cha
         sqlite3_bind_int64(st, 6, us);
     if (run_stmt(rv, st) != FG_OK)
         return FG_ERR_IO;
-    return step_seen(rv, ev, step_id, obj, "awaiting_approval");
+    /* the step waits for the decision, unless it has ended already */
+    st = keyed(rv, S_STEP_AWAITS, ev, step_id);
+    bind_str(st, 4, obj, "at");
+    return run_stmt(rv, st);
 }
 
 /* approval_granted / approval_rejected: the step's approval, or without a step_id every
@@ -467,26 +451,9 @@ void fg_runview_close(fg_runview_t *rv)
     free(rv);
 }
 
-static int meta_get(sqlite3 *db, const char *key, int64_t *v)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
-        return FG_ERR_IO;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    *v = 0;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FG_OK : FG_ERR_IO;
-}
-
 static int exec_sql(fg_runview_t *rv, const char *text)
 {
-    if (sqlite3_exec(rv->db, text, NULL, NULL, NULL) == SQLITE_OK)
-        return FG_OK;
-    fg_log(FG_LOG_ERROR, "store_error", "op=runview error=\"%s\"", sqlite3_errmsg(rv->db));
-    return FG_ERR_IO;
+    return fg_store_db_exec(rv->db, text) == FG_OK ? FG_OK : fg_store_db_error(rv->db, "runview");
 }
 
 /* Folds in up to SYNC_CHUNK stored events after *seq, in one transaction; *n counts them. */
@@ -538,14 +505,17 @@ static int sync_chunk(fg_runview_t *rv, uint64_t *seq, size_t *n)
 
 int fg_runview_sync(fg_runview_t *rv, bool force, uint64_t *applied, bool *rebuilt)
 {
-    int64_t version, seq;
     *applied = 0;
     *rebuilt = false;
-    if (meta_get(rv->db, "runview_version", &version) != FG_OK ||
-        meta_get(rv->db, "runview_seq", &seq) != FG_OK)
-        return FG_ERR_IO;
+    int rc, rc2;
+    uint64_t version =
+        fg_store_db_u64(rv->db, "SELECT value FROM meta WHERE key = 'runview_version'", &rc);
+    uint64_t seq =
+        fg_store_db_u64(rv->db, "SELECT value FROM meta WHERE key = 'runview_seq'", &rc2);
+    if (rc != SQLITE_OK || rc2 != SQLITE_OK)
+        return fg_store_db_error(rv->db, "runview_meta");
     uint64_t last = fg_store_last_seq(rv->store);
-    if (force || version != RV_VERSION || (uint64_t)seq > last) {
+    if (force || version != RV_VERSION || seq > last) {
         char reset[320];
         snprintf(reset, sizeof(reset),
                  "BEGIN IMMEDIATE; DELETE FROM rv_runs; DELETE FROM rv_history;"
@@ -560,7 +530,7 @@ int fg_runview_sync(fg_runview_t *rv, bool force, uint64_t *applied, bool *rebui
         seq = 0;
         *rebuilt = true;
     }
-    uint64_t at = (uint64_t)seq;
+    uint64_t at = seq;
     while (at < last) {
         size_t n;
         if (sync_chunk(rv, &at, &n) != FG_OK)

@@ -116,6 +116,9 @@ int fg_approval_state_parse(const char *s, size_t len);
 int fg_runview_approvals(fg_store_reader_t *r, const fg_approvals_query_t *q, int64_t now_us,
                          fg_buf_t *out);
 
+/** FG_OK when some stored event named the run, FG_ERR_NOT_FOUND, or FG_ERR_IO. */
+int fg_runview_run_known(fg_store_reader_t *r, const char *run_id);
+
 /* GET /v1/runs/{run_id}/logs */
 typedef struct {
     const char *run_id;

@@ -423,19 +423,33 @@ int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const
     return rc;
 }
 
+/* FG_OK when the views know the run, else FG_ERR_NOT_FOUND (recorded in q). */
+static int snap_run_known(snap_t *q, const char *run_id)
+{
+    sqlite3_stmt *st = snap_prepare(q, "SELECT 1 FROM rv_runs WHERE run_id = ?1");
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    bool known = snap_row(q, st);
+    sqlite3_finalize(st);
+    if (!known && q->rc == FG_OK)
+        q->rc = FG_ERR_NOT_FOUND;
+    return q->rc;
+}
+
+int fg_runview_run_known(fg_store_reader_t *r, const char *run_id)
+{
+    snap_t q;
+    snap_begin(&q, r);
+    snap_run_known(&q, run_id);
+    return snap_end(&q);
+}
+
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *out, uint64_t *next)
 {
     snap_t q;
     snap_begin(&q, r);
-    sqlite3_stmt *st = snap_prepare(&q, "SELECT 1 FROM rv_runs WHERE run_id = ?1");
-    sqlite3_bind_text(st, 1, lq->run_id, -1, SQLITE_STATIC);
-    bool known = snap_row(&q, st);
-    sqlite3_finalize(st);
-    if (!known) {
-        if (q.rc == FG_OK)
-            q.rc = FG_ERR_NOT_FOUND;
+    if (snap_run_known(&q, lq->run_id) != FG_OK)
         return snap_end(&q);
-    }
+    sqlite3_stmt *st;
     size_t nstreams = 0;
     for (int i = 0; i < 3; i++)
         nstreams += (lq->streams >> i) & 1;

@@ -48,13 +48,13 @@ static sqlite3_stmt *cached(fg_store_reader_t *r, int slot, const char *sql)
 
 enum { C_EVENT_JSON, C_PENDING, C_RETRY, C_SUBS_VERSION, C_OUTBOX_GAUGES };
 
-static int io_error(sqlite3 *db, const char *what)
+int fg_store_db_error(sqlite3 *db, const char *what)
 {
     fg_log(FG_LOG_ERROR, "store_error", "op=%s error=\"%s\"", what, db ? sqlite3_errmsg(db) : "?");
     return FG_ERR_IO;
 }
 
-static int exec(sqlite3 *db, const char *sql)
+int fg_store_db_exec(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? FG_OK : FG_ERR_IO;
 }
@@ -67,7 +67,7 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 }
 
 /* Runs a statement that returns no row (or ignores it) and resets it. */
-static int step_done(sqlite3_stmt *st)
+int fg_store_db_step(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -102,7 +102,7 @@ static const char *schema =
     " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1), ('purged_through', 0);";
 
-static uint64_t query_u64(sqlite3 *db, const char *sql, int *rc)
+uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc)
 {
     sqlite3_stmt *st = NULL;
     uint64_t v = 0;
@@ -129,8 +129,9 @@ static int migrate(sqlite3 *db)
         sqlite3_finalize(st);
         return FG_OK;
     }
-    return exec(db, "ALTER TABLE subscriptions ADD COLUMN failing_since_us INTEGER NOT NULL"
-                    " DEFAULT 0");
+    return fg_store_db_exec(db,
+                            "ALTER TABLE subscriptions ADD COLUMN failing_since_us INTEGER NOT NULL"
+                            " DEFAULT 0");
 }
 
 int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
@@ -164,25 +165,29 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
                                      "PRAGMA synchronous=FULL"};
     /* A 64 MiB page cache and mmap'd reads keep index pages off pread(2); a larger checkpoint
      * interval writes a page dirtied by many commits back once. */
-    if (exec(s->db, sync_sql[sync]) != FG_OK ||
-        exec(s->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
-                    " PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=134217728;"
-                    " PRAGMA temp_store=MEMORY") != FG_OK ||
-        exec(s->db, schema) != FG_OK || migrate(s->db) != FG_OK) {
+    if (fg_store_db_exec(s->db, sync_sql[sync]) != FG_OK ||
+        fg_store_db_exec(s->db,
+                         "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
+                         " PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=134217728;"
+                         " PRAGMA temp_store=MEMORY") != FG_OK ||
+        fg_store_db_exec(s->db, schema) != FG_OK || migrate(s->db) != FG_OK) {
         rc = sqlite3_errcode(s->db);
         err = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot create the schema in %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    uint64_t version = query_u64(s->db, "SELECT value FROM meta WHERE key='schema_version'", &rc);
+    uint64_t version =
+        fg_store_db_u64(s->db, "SELECT value FROM meta WHERE key='schema_version'", &rc);
     if (rc != SQLITE_OK || version != SCHEMA_VERSION) {
         snprintf(errbuf, errlen, "database %s has schema version %llu, expected %d", path,
                  (unsigned long long)version, SCHEMA_VERSION);
         err = FG_ERR_CORRUPT;
         goto fail;
     }
-    uint64_t purged = query_u64(s->db, "SELECT value FROM meta WHERE key='purged_through'", &rc);
-    uint64_t max_seq = rc == SQLITE_OK ? query_u64(s->db, "SELECT max(seq) FROM events", &rc) : 0;
+    uint64_t purged =
+        fg_store_db_u64(s->db, "SELECT value FROM meta WHERE key='purged_through'", &rc);
+    uint64_t max_seq =
+        rc == SQLITE_OK ? fg_store_db_u64(s->db, "SELECT max(seq) FROM events", &rc) : 0;
     if (rc != SQLITE_OK) {
         err = rc == SQLITE_CORRUPT ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
@@ -254,13 +259,13 @@ uint64_t fg_store_purged_through(const fg_store_t *s)
 
 int fg_store_begin(fg_store_t *s)
 {
-    return step_done(s->begin) == FG_OK ? FG_OK : io_error(s->db, "begin");
+    return fg_store_db_step(s->begin) == FG_OK ? FG_OK : fg_store_db_error(s->db, "begin");
 }
 
 int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 {
-    if (step_done(s->commit) != FG_OK)
-        return io_error(s->db, "commit");
+    if (fg_store_db_step(s->commit) != FG_OK)
+        return fg_store_db_error(s->db, "commit");
     if (last_seq > s->last_seq)
         s->last_seq = last_seq;
     return FG_OK;
@@ -269,23 +274,23 @@ int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 void fg_store_rollback(fg_store_t *s)
 {
     if (sqlite3_get_autocommit(s->db) == 0)
-        step_done(s->rollback);
+        fg_store_db_step(s->rollback);
 }
 
 int fg_store_savepoint(fg_store_t *s)
 {
-    return step_done(s->sp) == FG_OK ? FG_OK : io_error(s->db, "savepoint");
+    return fg_store_db_step(s->sp) == FG_OK ? FG_OK : fg_store_db_error(s->db, "savepoint");
 }
 
 int fg_store_savepoint_release(fg_store_t *s)
 {
-    return step_done(s->sp_rel) == FG_OK ? FG_OK : io_error(s->db, "release");
+    return fg_store_db_step(s->sp_rel) == FG_OK ? FG_OK : fg_store_db_error(s->db, "release");
 }
 
 void fg_store_savepoint_rollback(fg_store_t *s)
 {
-    step_done(s->sp_rb);
-    step_done(s->sp_rel);
+    fg_store_db_step(s->sp_rb);
+    fg_store_db_step(s->sp_rel);
 }
 
 int fg_store_find_id(fg_store_t *s, const char *id, uint64_t *seq)
@@ -297,7 +302,7 @@ int fg_store_find_id(fg_store_t *s, const char *id, uint64_t *seq)
     sqlite3_reset(s->find_id);
     if (rc == SQLITE_ROW)
         return FG_OK;
-    return rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(s->db, "find_id");
+    return rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : fg_store_db_error(s->db, "find_id");
 }
 
 int fg_store_run_get(fg_store_t *s, const char *run_id, int *status, char *workflow, size_t cap)
@@ -314,7 +319,7 @@ int fg_store_run_get(fg_store_t *s, const char *run_id, int *status, char *workf
     sqlite3_reset(s->run_get);
     if (rc == SQLITE_ROW)
         return FG_OK;
-    return rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(s->db, "run_get");
+    return rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : fg_store_db_error(s->db, "run_get");
 }
 
 int fg_store_run_put(fg_store_t *s, const char *run_id, const char *workflow, int status,
@@ -326,7 +331,7 @@ int fg_store_run_put(fg_store_t *s, const char *run_id, const char *workflow, in
     if (status >= 0)
         sqlite3_bind_int(s->run_put, 3, status);
     sqlite3_bind_int64(s->run_put, 4, (sqlite3_int64)seq);
-    return step_done(s->run_put) == FG_OK ? FG_OK : io_error(s->db, "run_put");
+    return fg_store_db_step(s->run_put) == FG_OK ? FG_OK : fg_store_db_error(s->db, "run_put");
 }
 
 int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const char *type,
@@ -341,8 +346,8 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
         sqlite3_bind_text(s->append, 5, workflow, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->append, 6, received_us);
     sqlite3_bind_text(s->append, 7, ev->json, (int)ev->json_len, SQLITE_STATIC);
-    if (step_done(s->append) != FG_OK)
-        return io_error(s->db, "append");
+    if (fg_store_db_step(s->append) != FG_OK)
+        return fg_store_db_error(s->db, "append");
     return FG_OK;
 }
 
@@ -357,7 +362,7 @@ int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
             " old_secret_until_us=?5, enabled=?6, updated_us=?7,"
             " failing_since_us=CASE WHEN ?6 AND NOT enabled THEN 0 ELSE failing_since_us END",
             -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "sub_put");
+        return fg_store_db_error(s->db, "sub_put");
     sqlite3_bind_text(st, 1, sub->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, sub->spec, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, sub->secret, -1, SQLITE_STATIC);
@@ -369,7 +374,7 @@ int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
     sqlite3_bind_int64(st, 7, now_us);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_put");
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(s->db, "sub_put");
 }
 
 int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us)
@@ -378,12 +383,12 @@ int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us)
     /* updated_us stays: this is the dispatcher's bookkeeping, not a change to reload for */
     if (sqlite3_prepare_v2(s->db, "UPDATE subscriptions SET failing_since_us=?2 WHERE id=?1", -1,
                            &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "sub_set_failing");
+        return fg_store_db_error(s->db, "sub_set_failing");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since_us);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "sub_set_failing");
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(s->db, "sub_set_failing");
 }
 
 int fg_store_sub_delete(fg_store_t *s, const char *id)
@@ -395,12 +400,12 @@ int fg_store_sub_delete(fg_store_t *s, const char *id)
     for (size_t i = 0; i < 3; i++) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK)
-            return io_error(s->db, "sub_delete");
+            return fg_store_db_error(s->db, "sub_delete");
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE)
-            return io_error(s->db, "sub_delete");
+            return fg_store_db_error(s->db, "sub_delete");
         changed = sqlite3_changes(s->db);
     }
     return changed > 0 ? FG_OK : FG_ERR_NOT_FOUND;
@@ -416,7 +421,7 @@ static int sub_each(sqlite3 *db, const char *id, void (*cb)(void *ctx, const fg_
             "SELECT id, spec, secret, old_secret, old_secret_until_us, enabled, failing_since_us"
             " FROM subscriptions WHERE ?1 IS NULL OR id = ?1 ORDER BY created_us, id",
             -1, &st, NULL) != SQLITE_OK)
-        return io_error(db, "sub_each");
+        return fg_store_db_error(db, "sub_each");
     if (id != NULL)
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc;
@@ -435,7 +440,7 @@ static int sub_each(sqlite3 *db, const char *id, void (*cb)(void *ctx, const fg_
         (*count)++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(db, "sub_each");
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(db, "sub_each");
 }
 
 int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx)
@@ -463,7 +468,8 @@ int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uin
     if (run_id != NULL && run_id[0] != '\0')
         sqlite3_bind_text(s->delivery_add, 4, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->delivery_add, 5, now_us);
-    return step_done(s->delivery_add) == FG_OK ? FG_OK : io_error(s->db, "delivery_add");
+    return fg_store_db_step(s->delivery_add) == FG_OK ? FG_OK
+                                                      : fg_store_db_error(s->db, "delivery_add");
 }
 
 int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us)
@@ -479,15 +485,15 @@ int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t 
         sqlite3_bind_text(st, 6, a->error, -1, SQLITE_STATIC);
     if (a->response != NULL)
         sqlite3_bind_text(st, 7, a->response, (int)a->response_len, SQLITE_STATIC);
-    if (step_done(st) != FG_OK)
-        return io_error(s->db, "attempt_record");
+    if (fg_store_db_step(st) != FG_OK)
+        return fg_store_db_error(s->db, "attempt_record");
     st = s->delivery_set;
     sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, a->new_status);
     sqlite3_bind_int(st, 3, (int)a->attempt);
     sqlite3_bind_int64(st, 4, a->next_at_us);
     sqlite3_bind_int64(st, 5, now_us);
-    return step_done(st) == FG_OK ? FG_OK : io_error(s->db, "attempt_record");
+    return fg_store_db_step(st) == FG_OK ? FG_OK : fg_store_db_error(s->db, "attempt_record");
 }
 
 int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
@@ -495,7 +501,7 @@ int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "SELECT status FROM deliveries WHERE id=?1", -1, &st, NULL) !=
         SQLITE_OK)
-        return io_error(s->db, "delivery_retry");
+        return fg_store_db_error(s->db, "delivery_retry");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
@@ -503,18 +509,18 @@ int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
     if (rc == SQLITE_DONE)
         return FG_ERR_NOT_FOUND;
     if (rc != SQLITE_ROW)
-        return io_error(s->db, "delivery_retry");
+        return fg_store_db_error(s->db, "delivery_retry");
     if (status != FG_DELIVERY_FAILED && status != FG_DELIVERY_DEAD)
         return FG_ERR_CONFLICT;
     if (sqlite3_prepare_v2(
             s->db, "UPDATE deliveries SET status=0, next_at_us=?2, updated_us=?2 WHERE id=?1", -1,
             &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "delivery_retry");
+        return fg_store_db_error(s->db, "delivery_retry");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_us);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(s->db, "delivery_retry");
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(s->db, "delivery_retry");
 }
 
 int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, int64_t until_us,
@@ -529,7 +535,7 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
             " WHERE seq > ?1 AND (?2 = 0 OR received_us >= ?2)"
             " AND (?3 = 0 OR received_us <= ?3) ORDER BY seq LIMIT ?4",
             -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "events_each");
+        return fg_store_db_error(s->db, "events_each");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
     sqlite3_bind_int64(st, 2, since_us);
     sqlite3_bind_int64(st, 3, until_us);
@@ -551,7 +557,7 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
     sqlite3_finalize(st);
     if (err != FG_OK)
         return err;
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(s->db, "events_each");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : fg_store_db_error(s->db, "events_each");
 }
 
 int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us)
@@ -559,14 +565,14 @@ int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "UPDATE subscriptions SET enabled=?2, updated_us=?3 WHERE id=?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "sub_set_enabled");
+        return fg_store_db_error(s->db, "sub_set_enabled");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, enabled);
     sqlite3_bind_int64(st, 3, now_us);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return io_error(s->db, "sub_set_enabled");
+        return fg_store_db_error(s->db, "sub_set_enabled");
     return sqlite3_changes(s->db) > 0 ? FG_OK : FG_ERR_NOT_FOUND;
 }
 
@@ -575,14 +581,14 @@ int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint6
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM deliveries WHERE sub_id=?1 AND status=?2",
                            -1, &st, NULL) != SQLITE_OK)
-        return io_error(s->db, "delivery_count");
+        return fg_store_db_error(s->db, "delivery_count");
     sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, status);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *n = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? FG_OK : io_error(s->db, "delivery_count");
+    return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(s->db, "delivery_count");
 }
 
 /* Runs sql with ?1 = floor and ?2 = limit (when it has one); adds the rows changed to *n. */
@@ -607,9 +613,9 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
 {
     memset(out, 0, sizeof(*out));
     int rc;
-    uint64_t first = query_u64(s->db, "SELECT coalesce(min(seq), 0) FROM events", &rc);
+    uint64_t first = fg_store_db_u64(s->db, "SELECT coalesce(min(seq), 0) FROM events", &rc);
     if (rc != SQLITE_OK)
-        return io_error(s->db, "retain");
+        return fg_store_db_error(s->db, "retain");
     /* The newest sequence to delete: by count, then by age (seq grows with time). */
     uint64_t cut = 0;
     if (first > 0 && max_events > 0 && s->last_seq > max_events)
@@ -620,7 +626,7 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
                                "SELECT max(seq) FROM events WHERE seq < ?2 + ?3 AND "
                                "received_us < ?1",
                                -1, &st, NULL) != SQLITE_OK)
-            return io_error(s->db, "retain");
+            return fg_store_db_error(s->db, "retain");
         sqlite3_bind_int64(st, 1, min_received_us);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)first);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)chunk);
@@ -641,8 +647,8 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
     /* Below the floor: settled deliveries oldest first (attempts go with their delivery), and
      * finished runs (completed, failed, cancelled: FG_RUN_* 2, 3, 5) whose last status event is
      * gone; a run still going keeps its row. Both delivery statements pick the same rows. */
-    if (exec(s->db, "BEGIN IMMEDIATE") != FG_OK)
-        return io_error(s->db, "retain");
+    if (fg_store_db_exec(s->db, "BEGIN IMMEDIATE") != FG_OK)
+        return fg_store_db_error(s->db, "retain");
     if ((first > 0 && cut >= first &&
          (retain_step(s->db, "DELETE FROM events WHERE seq <= ?1", cut, 0, &out->events) != FG_OK ||
           retain_step(s->db, "UPDATE meta SET value = max(value, ?1) WHERE key = 'purged_through'",
@@ -659,8 +665,8 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
                     "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs"
                     " WHERE updated_seq <= ?1 AND status IN (2, 3, 5) LIMIT ?2)",
                     floor, chunk, &out->runs) != FG_OK ||
-        exec(s->db, "COMMIT") != FG_OK) {
-        int err = io_error(s->db, "retain");
+        fg_store_db_exec(s->db, "COMMIT") != FG_OK) {
+        int err = fg_store_db_error(s->db, "retain");
         fg_store_rollback(s);
         return err;
     }
@@ -686,7 +692,7 @@ int fg_store_reader_open(const char *path, fg_store_reader_t **out, char *errbuf
         return FG_ERR_IO;
     }
     sqlite3_busy_timeout(r->db, 5000);
-    exec(r->db, "PRAGMA cache_size=-16384; PRAGMA mmap_size=268435456");
+    fg_store_db_exec(r->db, "PRAGMA cache_size=-16384; PRAGMA mmap_size=268435456");
     *out = r;
     return FG_OK;
 }
@@ -711,7 +717,7 @@ static int due_rows(fg_store_reader_t *r, int slot, const char *sql, const char 
     sqlite3_stmt *st = cached(r, slot, sql);
     *n = 0;
     if (st == NULL)
-        return io_error(db, "due");
+        return fg_store_db_error(db, "due");
     sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, bound);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)cap);
@@ -727,7 +733,7 @@ static int due_rows(fg_store_reader_t *r, int slot, const char *sql, const char 
         (*n)++;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : io_error(db, "due");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : fg_store_db_error(db, "due");
 }
 
 static int cmp_due_seq(const void *a, const void *b)
@@ -837,7 +843,7 @@ int fg_store_reader_deliveries(fg_store_reader_t *r, const char *sub_id, int sta
                            "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE sub_id=?1"
                            " AND (?2 < 0 OR status=?2) AND id > ?3 ORDER BY id LIMIT ?4",
                            -1, &st, NULL) != SQLITE_OK)
-        return io_error(r->db, "deliveries");
+        return fg_store_db_error(r->db, "deliveries");
     sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, status);
     sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
@@ -849,7 +855,7 @@ int fg_store_reader_deliveries(fg_store_reader_t *r, const char *sub_id, int sta
         cb(ctx, &d);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(r->db, "deliveries");
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(r->db, "deliveries");
 }
 
 int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
@@ -860,7 +866,7 @@ int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db, "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE id=?1", -1,
                            &st, NULL) != SQLITE_OK)
-        return io_error(r->db, "delivery");
+        return fg_store_db_error(r->db, "delivery");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -872,12 +878,12 @@ int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
     if (rc == SQLITE_DONE)
         return FG_ERR_NOT_FOUND;
     if (rc != SQLITE_ROW)
-        return io_error(r->db, "delivery");
+        return fg_store_db_error(r->db, "delivery");
     if (sqlite3_prepare_v2(r->db,
                            "SELECT n, at_us, duration_us, coalesce(http_status,0), error, response"
                            " FROM attempts WHERE delivery_id=?1 ORDER BY n",
                            -1, &st, NULL) != SQLITE_OK)
-        return io_error(r->db, "delivery");
+        return fg_store_db_error(r->db, "delivery");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fg_store_attempt_row_t a = {.n = (unsigned)sqlite3_column_int(st, 0),
@@ -889,16 +895,16 @@ int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
         attempt_cb(ctx, &a);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : io_error(r->db, "delivery");
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(r->db, "delivery");
 }
 
 int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version)
 {
     int rc;
-    uint64_t v = query_u64(
+    uint64_t v = fg_store_db_u64(
         r->db, "SELECT count(*) * 1000003 + coalesce(max(updated_us), 0) FROM subscriptions", &rc);
     if (rc != SQLITE_OK)
-        return io_error(r->db, "subs_version");
+        return fg_store_db_error(r->db, "subs_version");
     *version = v;
     return FG_OK;
 }
@@ -907,7 +913,7 @@ int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, 
 {
     sqlite3_stmt *st = cached(r, C_EVENT_JSON, "SELECT body FROM events WHERE seq=?1");
     if (st == NULL)
-        return io_error(r->db, "event_json");
+        return fg_store_db_error(r->db, "event_json");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     int rc = sqlite3_step(st), err = FG_OK;
     if (rc == SQLITE_ROW) {
@@ -920,7 +926,7 @@ int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, 
             (*json)[*len] = '\0';
         }
     } else {
-        err = rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : io_error(r->db, "event_json");
+        err = rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : fg_store_db_error(r->db, "event_json");
     }
     sqlite3_reset(st);
     return err;
@@ -934,7 +940,7 @@ int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *p
         *purged_through = (uint64_t)sqlite3_column_int64(r->bounds, 1);
     }
     sqlite3_reset(r->bounds);
-    return rc == SQLITE_ROW ? FG_OK : io_error(r->db, "bounds");
+    return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(r->db, "bounds");
 }
 
 /* Appends " AND col IN (?k,…)" with n numbered placeholders starting at *next. */
@@ -986,7 +992,7 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
     int rc = sqlite3_prepare_v2(r->db, sql.data, (int)sql.len, &st, NULL);
     fg_buf_dispose(&sql);
     if (rc != SQLITE_OK)
-        return io_error(r->db, "read_prepare");
+        return fg_store_db_error(r->db, "read_prepare");
     int p = 1;
     sqlite3_bind_int64(st, p++, (sqlite3_int64)after);
     sqlite3_bind_int64(st, p++, (sqlite3_int64)upto);
@@ -1025,7 +1031,7 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
         out[(*n)++] = ev;
     }
     if (err == FG_OK && rc != SQLITE_DONE)
-        err = io_error(r->db, "read");
+        err = fg_store_db_error(r->db, "read");
     sqlite3_finalize(st);
     if (err != FG_OK) {
         for (size_t i = 0; i < *n; i++)
@@ -1047,7 +1053,7 @@ int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t
                               " (SELECT count(*) FROM subscriptions WHERE enabled = 0),"
                               " (SELECT count(*) FROM subscriptions)");
     if (st == NULL)
-        return io_error(r->db, "outbox_gauges");
+        return fg_store_db_error(r->db, "outbox_gauges");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         g->pending = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1056,7 +1062,7 @@ int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t
         g->subs = (uint64_t)sqlite3_column_int64(st, 3);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? FG_OK : io_error(r->db, "outbox_gauges");
+    return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(r->db, "outbox_gauges");
 }
 
 sqlite3 *fg_store_db(fg_store_t *s)

@@ -390,10 +390,8 @@ int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, const char *s,
     fg_buf_t b;
     fg_buf_init(&b, MAX_BODY);
     uint64_t next;
-    fg_logs_query_t probe = q;
-    probe.limit = 1;
-    probe.text = true;
-    int rc = fg_runview_logs(l->reader, follow ? &probe : &q, &b, &next);
+    int rc = follow ? fg_runview_run_known(l->reader, run_id)
+                    : fg_runview_logs(l->reader, &q, &b, &next);
     if (rc != FG_OK || !follow) {
         if (rc == FG_OK && q.text) {
             char nx[24];

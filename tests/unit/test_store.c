@@ -196,11 +196,18 @@ static const char *status(const char *from, const char *to, const char *id)
     return b;
 }
 
-static size_t read_all(fixture_t *fx, const fg_filter_t *f, uint64_t after, uint64_t *seqs)
+/* A reader on the fixture's store (close it). */
+static fg_store_reader_t *open_reader(fixture_t *fx)
 {
-    fg_store_reader_t *r;
+    fg_store_reader_t *r = NULL;
     char err[256];
     assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    return r;
+}
+
+static size_t read_all(fixture_t *fx, const fg_filter_t *f, uint64_t after, uint64_t *seqs)
+{
+    fg_store_reader_t *r = open_reader(fx);
     fg_event_t *evs[512];
     size_t n;
     uint64_t scanned;
@@ -656,9 +663,7 @@ static void publish_all(fixture_t *fx, const char **texts, size_t n)
 /* Every view as one text: the runs list, each run, the approvals of every state. */
 static char *views_text(fixture_t *fx)
 {
-    fg_store_reader_t *r;
-    char err[256];
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_store_reader_t *r = open_reader(fx);
     fg_buf_t b;
     fg_buf_init(&b, 0);
     fg_runs_query_t rq = {.limit = 100};
@@ -673,9 +678,7 @@ static char *views_text(fixture_t *fx)
 
 static json_t *run_json(fixture_t *fx, const char *run_id)
 {
-    fg_store_reader_t *r;
-    char err[256];
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_store_reader_t *r = open_reader(fx);
     fg_buf_t b;
     fg_buf_init(&b, 0);
     int rc = fg_runview_get(r, run_id, FIXED_NOW, &b);
@@ -744,9 +747,7 @@ static void test_run_views_follow_a_recorded_sequence(void **state)
     assert_null(run_json(fx, STEP)); /* not a run */
 
     /* approvals: one granted, one rejected, one withdrawn; nothing pending */
-    fg_store_reader_t *r;
-    char err[256];
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_store_reader_t *r = open_reader(fx);
     fg_buf_t b;
     fg_buf_init(&b, 0);
     fg_approvals_query_t aq = {.limit = 10};
@@ -901,9 +902,7 @@ static void test_run_log_pages(void **state)
     fixture_t *fx = *state;
     start_writer(fx, true, 0);
     publish_all(fx, recorded, NRECORDED);
-    fg_store_reader_t *r;
-    char err[256];
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_store_reader_t *r = open_reader(fx);
     fg_buf_t b;
     fg_buf_init(&b, 0);
     uint64_t next;
@@ -960,9 +959,7 @@ static void test_run_log_pages_stop_at_their_byte_cap(void **state)
         publish_all(fx, batch, 8);
     }
     free(big);
-    fg_store_reader_t *r;
-    char err[256];
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    fg_store_reader_t *r = open_reader(fx);
     fg_buf_t b;
     fg_buf_init(&b, 0);
     uint64_t next, after = 0;
