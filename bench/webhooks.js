@@ -132,9 +132,79 @@ async function latency(rate, seconds, hanging, subs) {
   agent.destroy();
 }
 
+async function metric(name) {
+  const m = (await call('GET', '/metrics')).text.match(new RegExp(`^${name} (\\d+)`, 'm'));
+  return m ? Number(m[1]) : 0;
+}
+
+// One healthy subscription (the sink) beside DEAD ones to a closed port and HANGING ones to
+// fg_sink's /hang path (never answered): the backlog of EVENTS is published to paused
+// subscriptions, all are enabled, and the healthy one's drain is timed. Then the failed attempts
+// of the others are counted for WATCH seconds more, and the store's size is printed (DATA_DIR).
+async function dead(events, deadSubs, hanging, watch) {
+  const net = require('node:net');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { spawn } = require('node:child_process');
+  const closed = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+  let sink = null;
+  let hangPort = 0;
+  if (hanging > 0) {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fg-sink-')), 'arrivals');
+    sink = spawn(process.env.FG_SINK, [out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    hangPort = await new Promise((resolve, reject) => {
+      sink.stdout.on('data', (c) => { const m = String(c).match(/port (\d+)/); if (m) resolve(Number(m[1])); });
+      sink.on('exit', () => reject(new Error('fg_sink exited')));
+    });
+  }
+  const urls = [`${process.env.SINK_URL}/healthy`];
+  for (let i = 0; i < deadSubs; i++) urls.push(`http://127.0.0.1:${closed}/dead${i}`);
+  for (let i = 0; i < hanging; i++) urls.push(`http://127.0.0.1:${hangPort}/hang${i}`);
+  const ids = [];
+  for (const url of urls) {
+    const r = await call('POST', '/v1/webhooks', { url, enabled: false });
+    if (r.status !== 201) throw new Error(r.text);
+    ids.push(r.json.id);
+  }
+  for (let sent = 0; sent < events; sent += 500) {
+    const n = Math.min(500, events - sent);
+    await call('POST', '/v1/events', Array.from({ length: n }, (_, i) => logLine(`t${sent + i}`)));
+  }
+  const base = await succeeded();
+  const failed0 = await metric('flowgate_webhook_attempts_total') - base;
+  const t0 = now();
+  for (const id of ids) await call('PATCH', `/v1/webhooks/${id}`, { enabled: true });
+  let done = base;
+  while (done < base + events && now() - t0 < 600000) {
+    await new Promise((r) => setTimeout(r, 20));
+    done = await succeeded();
+  }
+  const secs = (now() - t0) / 1000;
+  const failedDrain = (await metric('flowgate_webhook_attempts_total')) - done - failed0;
+  const w0 = (await metric('flowgate_webhook_attempts_total')) - (await succeeded());
+  await new Promise((r) => setTimeout(r, watch * 1000));
+  const w1 = (await metric('flowgate_webhook_attempts_total')) - (await succeeded());
+  const others = deadSubs + hanging;
+  let size = 0;
+  for (const f of ['flowgate.db', 'flowgate.db-wal']) {
+    try { size += fs.statSync(path.join(process.env.DATA_DIR, f)).size; } catch { /* none */ }
+  }
+  console.log(`healthy subscription beside ${deadSubs} dead + ${hanging} hanging: ${done - base} of ${events} delivered in ${secs.toFixed(2)} s; failed attempts during the drain ${failedDrain}` +
+    (others ? `; then ${w1 - w0} failed attempts in ${watch} s (${((w1 - w0) * 60 / watch / others).toFixed(1)} per endpoint per minute)` : '') +
+    `; store ${(size / 1048576).toFixed(1)} MiB`);
+  if (sink) { const exited = new Promise((r) => sink.on('exit', r)); sink.kill('SIGTERM'); await exited; }
+}
+
 (async () => {
   const [mode, a, b, c] = process.argv.slice(2);
   if (mode === 'throughput') await throughput(Number(a), Number(b));
+  else if (mode === 'dead') await dead(Number(a), Number(b), Number(c), Number(process.argv[6] || 30));
   else await latency(Number(a), Number(b), Number(c || 0), Number(process.argv[6] || 100));
   agent.destroy();
 })().catch((e) => { console.error(e); process.exit(1); });

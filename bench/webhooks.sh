@@ -47,7 +47,7 @@ run() {
         [ -n "$PORT" ] && break
         sleep 0.05
     done
-    FG_SINK=${FG_SINK:-./build/fg_sink} FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
+    DATA_DIR="$DATA" FG_SINK=${FG_SINK:-./build/fg_sink} FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
     kill -TERM "$PID"; wait "$PID" 2>/dev/null
     rm -rf "$DATA"
 }
@@ -67,4 +67,11 @@ if [ "${1:-all}" = all ] || [ "$1" = isolation ]; then
     echo "== isolation: 90 healthy subscriptions at 50 events/s, alone and beside 10 hanging ones"
     run latency 50 10 0 90
     run latency 50 10 10 100
+fi
+if [ "${1:-all}" = all ] || [ "$1" = dead ]; then
+    echo "== dead endpoints: 1 healthy subscription x 20,000 events, alone and beside 20 dead + 20 hanging"
+    for _ in 1 2; do
+        run dead 20000 0 0 0
+        run dead 20000 20 20 60
+    done
 fi

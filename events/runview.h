@@ -82,14 +82,15 @@ typedef struct {
 /**
  * Appends {"runs":[summary…],"next_after":N|null,"last_seq":N}, newest run first. A summary has
  * run_id, workflow_name, status (null until known), created_at, updated_at, error, cost_usd,
- * duration_ms, labels, pending_approvals, steps. FG_OK, FG_ERR_IO or FG_ERR_TOO_LARGE/NOMEM.
+ * duration_ms, labels, pending_approval_count, step_count. FG_OK, FG_ERR_IO or
+ * FG_ERR_TOO_LARGE/NOMEM.
  */
 int fg_runview_list(fg_store_reader_t *r, const fg_runs_query_t *q, fg_buf_t *out);
 
 /**
  * Appends one run: the summary plus status_history [{from,to,at,seq}], steps [{step_id, name,
- * kind, status, started_at, finished_at, duration_ms, cost_usd, error}], pending_approvals and
- * last_seq (the run's newest event). FG_ERR_NOT_FOUND for a run the log never mentioned.
+ * kind, status, started_at, finished_at, duration_ms, cost_usd, error}], pending_approvals (the
+ * list) and last_seq (the run's newest event). FG_ERR_NOT_FOUND for a run the log never mentioned.
  */
 int fg_runview_get(fg_store_reader_t *r, const char *run_id, int64_t now_us, fg_buf_t *out);
 

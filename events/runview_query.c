@@ -168,7 +168,7 @@ static void put_summary(snap_t *q, fg_buf_t *b, sqlite3_stmt *st)
         put(q, fg_buf_puts(b, "{}"));
     else /* stored as compact JSON by the writer */
         put(q, fg_buf_append(b, sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8)));
-    put_int(q, b, "pending_approvals", st, 9);
+    put_int(q, b, "pending_approval_count", st, 9);
     put_int(q, b, "step_count", st, 10);
 }
 

@@ -136,6 +136,33 @@ static const char *kind_phrase(fg_field_kind_t k)
     return "a value";
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* True when v nests no deeper than max levels (a scalar is one level). */
+static bool depth_ok(const json_t *v, int max)
+{
+    if (max <= 0)
+        return false;
+    size_t i;
+    const char *k;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if ((json_is_object(m) || json_is_array(m)) && !depth_ok(m, max - 1))
+                return false;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m)
+        {
+            if ((json_is_object(m) || json_is_array(m)) && !depth_ok(m, max - 1))
+                return false;
+        }
+    }
+    return true;
+}
+
 void fg_pub_event_dispose(fg_pub_event_t *ev)
 {
     free(ev->workflow);
@@ -152,6 +179,9 @@ int fg_pub_event_prepare(const fg_catalog_t *cat, json_t *obj, const char *idem_
     out->from = out->to = -1;
     if (!json_is_object(obj))
         return fg_verr_set(err, "invalid_event", NULL, NULL, "an event must be a JSON object");
+    if (!depth_ok(obj, FG_MAX_JSON_DEPTH))
+        return fg_verr_set(err, "json_too_deep", "max_json_depth", STR(FG_MAX_JSON_DEPTH),
+                           "the event nests deeper than %d levels", FG_MAX_JSON_DEPTH);
 
     json_t *type = json_object_get(obj, "type");
     if (type == NULL || json_is_null(type))

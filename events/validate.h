@@ -16,6 +16,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * How deep an event's JSON may nest (the event object is level 1). Every layer that reads an
+ * event accepts this much with room to spare (jansson parses up to 2048 levels, SQLite's JSON
+ * functions up to 2000 in Debian 12's 3.40); deeper events are refused with 400 json_too_deep.
+ */
+#define FG_MAX_JSON_DEPTH 128
+
 /* A validated event waiting for its sequence number. Owned by whoever holds it; dispose frees. */
 typedef struct {
     int type_idx;                  /* index in the catalog */
@@ -31,8 +38,9 @@ typedef struct {
 /**
  * Validates obj and prepares out. idem_key (may be NULL) is used as the id when the event has
  * none. now_us is the time written into `at` when missing. The object is modified (id, at).
- * Returns FG_OK; FG_ERR_INVALID with err filled; FG_ERR_TOO_LARGE when the stored form exceeds
- * max_event_bytes (err filled); FG_ERR_NOMEM. On error out holds nothing to dispose.
+ * Returns FG_OK; FG_ERR_INVALID with err filled (json_too_deep past FG_MAX_JSON_DEPTH);
+ * FG_ERR_TOO_LARGE when the stored form exceeds max_event_bytes (err filled); FG_ERR_NOMEM. On
+ * error out holds nothing to dispose.
  */
 int fg_pub_event_prepare(const fg_catalog_t *cat, json_t *obj, const char *idem_key,
                          size_t max_event_bytes, int64_t now_us, fg_pub_event_t *out,

@@ -30,30 +30,31 @@ static void peer_of(h2o_req_t *req, char *out, size_t cap)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
 }
 
-static void too_many(h2o_req_t *req, const char *code, const char *message, const char *field,
-                     int64_t retry_ms)
+static void too_many(h2o_req_t *req, const char *code, const char *message, const char *limit,
+                     int64_t value, int64_t retry_ms)
 {
     char ra[24];
     snprintf(ra, sizeof(ra), "%lld", (long long)((retry_ms + 999) / 1000));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, strlen(ra));
-    fg_http_error(req, 429, code, message, "limit", field, -1);
+    fg_http_limit_error(req, 429, code, message, limit, value, -1);
 }
 
 int fg_admit_request(h2o_req_t *req)
 {
     const fg_config_t *cfg = fg_loop_of(req)->server->cfg;
     if (req->path.len > (size_t)cfg->max_url_bytes) {
-        fg_http_error(req, 414, "url_too_long", "the request URL exceeds limits.max_url_bytes",
-                      "limit", "max_url_bytes", -1);
+        fg_http_limit_error(req, 414, "url_too_long",
+                            "the request URL exceeds limits.max_url_bytes", "max_url_bytes",
+                            cfg->max_url_bytes, -1);
         return -1;
     }
     size_t bytes = 0;
     for (size_t i = 0; i < req->headers.size; i++)
         bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (bytes > (size_t)cfg->max_header_bytes) {
-        fg_http_error(req, 431, "headers_too_large",
-                      "the request headers exceed limits.max_header_bytes", "limit",
-                      "max_header_bytes", -1);
+        fg_http_limit_error(req, 431, "headers_too_large",
+                            "the request headers exceed limits.max_header_bytes",
+                            "max_header_bytes", cfg->max_header_bytes, -1);
         return -1;
     }
     if (req->query_at != SIZE_MAX) {
@@ -76,15 +77,15 @@ int fg_admit_request(h2o_req_t *req)
             p = e + 1;
         }
         if (params > (size_t)cfg->max_query_params) {
-            fg_http_error(req, 400, "too_many_params",
-                          "the query string has more parameters than limits.max_query_params",
-                          "limit", "max_query_params", -1);
+            fg_http_limit_error(req, 400, "too_many_params",
+                                "the query string has more parameters than limits.max_query_params",
+                                "max_query_params", cfg->max_query_params, -1);
             return -1;
         }
         if (items > (size_t)cfg->max_filter_items) {
-            fg_http_error(req, 400, "invalid_filter",
-                          "the filter lists more items than limits.max_filter_items", "limit",
-                          "max_filter_items", -1);
+            fg_http_limit_error(req, 400, "invalid_filter",
+                                "the filter lists more items than limits.max_filter_items",
+                                "max_filter_items", cfg->max_filter_items, -1);
             return -1;
         }
     }
@@ -108,7 +109,7 @@ int fg_admit_stream(h2o_req_t *req, const fg_principal_t *who, char *addr_key, c
     if (!fg_limits_stream_open(srv->limits, addr_key, cfg->max_streams_per_address)) {
         cred_key[0] = addr_key[0] = '\0';
         too_many(req, "too_many_streams", "this client address has too many streams open",
-                 "max_streams_per_address", 1000);
+                 "max_streams_per_address", cfg->max_streams_per_address, 1000);
         return -1;
     }
     if (who != NULL &&
@@ -116,7 +117,7 @@ int fg_admit_stream(h2o_req_t *req, const fg_principal_t *who, char *addr_key, c
         fg_limits_stream_close(srv->limits, addr_key);
         cred_key[0] = addr_key[0] = '\0';
         too_many(req, "too_many_streams", "this credential has too many streams open",
-                 "max_streams_per_credential", 1000);
+                 "max_streams_per_credential", cfg->max_streams_per_credential, 1000);
         return -1;
     }
     if (who == NULL)
@@ -151,7 +152,7 @@ int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events)
     if (wait == 0)
         return 0;
     too_many(req, "rate_limited", "publishing faster than limits.publish_rate allows",
-             "publish_rate", wait);
+             "publish_rate", cfg->publish_rate, wait);
     return -1;
 }
 

@@ -54,21 +54,41 @@ int fg_http_error_body(fg_buf_t *b, const char *code, const char *message, const
     return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
 }
 
-void fg_http_error(h2o_req_t *req, int status, const char *code, const char *message,
-                   const char *field, const char *value, long index)
+/* Sends an error body built in b (or the out-of-memory answer when building it failed). */
+static void send_error(h2o_req_t *req, int status, fg_buf_t *b, int rc)
 {
-    fg_buf_t b;
-    fg_buf_init(&b, 0);
-    int rc = fg_http_error_body(&b, code, message, field, value, index);
     if (rc != FG_OK) {
-        fg_buf_dispose(&b);
+        fg_buf_dispose(b);
         static const char oom[] = "{\"error\":\"unavailable\",\"message\":\"out of memory\","
                                   "\"details\":{}}";
         fg_http_json(req, 503, oom, sizeof(oom) - 1);
         return;
     }
-    fg_http_json(req, status, b.data, b.len);
-    fg_buf_dispose(&b);
+    fg_http_json(req, status, b->data, b->len);
+    fg_buf_dispose(b);
+}
+
+void fg_http_error(h2o_req_t *req, int status, const char *code, const char *message,
+                   const char *field, const char *value, long index)
+{
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    send_error(req, status, &b, fg_http_error_body(&b, code, message, field, value, index));
+}
+
+void fg_http_limit_error(h2o_req_t *req, int status, const char *code, const char *message,
+                         const char *name, long long value, long index)
+{
+    fg_buf_t b;
+    fg_buf_init(&b, 0);
+    int rc = fg_http_error_body(&b, code, message, "limit", name, index);
+    if (rc == FG_OK) { /* add name:value before the details' closing brace */
+        b.len -= 2;
+        rc = fg_buf_puts(&b, ",");
+        rc |= fg_buf_json_string(&b, name, strlen(name));
+        rc |= fg_buf_printf(&b, ":%lld}}", value);
+    }
+    send_error(req, status, &b, rc);
 }
 
 void fg_http_verr(h2o_req_t *req, int status, const fg_verr_t *err)

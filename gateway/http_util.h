@@ -18,6 +18,13 @@
 void fg_http_error(h2o_req_t *req, int status, const char *code, const char *message,
                    const char *field, const char *value, long index);
 
+/**
+ * Replies an error for a configured limit the request went past, with the limit's name and
+ * value: {"error":code,"message":…,"details":{"limit":name,name:value[,"index":i]}}.
+ */
+void fg_http_limit_error(h2o_req_t *req, int status, const char *code, const char *message,
+                         const char *name, long long value, long index);
+
 /** Appends the error JSON of fg_http_error to b. FG_OK or FG_ERR_NOMEM. */
 int fg_http_error_body(fg_buf_t *b, const char *code, const char *message, const char *field,
                        const char *value, long index);

@@ -12,6 +12,7 @@
 #include "events/buf.h"
 #include "events/log.h"
 #include "events/timefmt.h"
+#include "gateway/body.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
@@ -36,6 +37,11 @@ static void ctx_free(pub_ctx_t *c)
     free(c->events);
     free(c->results);
     free(c);
+}
+
+static void out_of_memory(h2o_req_t *req)
+{
+    fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
 }
 
 static void release(fg_pending_t *p)
@@ -76,7 +82,7 @@ static void answer(fg_pending_t *p, h2o_req_t *req)
     if (c->batch)
         rc |= fg_buf_puts(&b, "]");
     if (rc != FG_OK)
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        out_of_memory(req);
     else
         fg_http_json(req, 202, b.data, b.len);
     fg_buf_dispose(&b);
@@ -111,12 +117,12 @@ static int body_kind(h2o_req_t *req, body_kind_t *kind)
 }
 
 /* Parses the body into a list of JSON objects (new references). Replies and returns -1 on
- * error. */
-static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t ***out, size_t *n,
-                      bool *batch)
+ * error (503 when out of memory). */
+static int parse_body(h2o_req_t *req, h2o_iovec_t in, body_kind_t kind, size_t max_batch,
+                      json_t ***out, size_t *n, bool *batch)
 {
-    const char *body = req->entity.base;
-    size_t len = req->entity.len;
+    const char *body = in.base;
+    size_t len = in.len;
     json_error_t jerr;
     *out = NULL;
     *n = 0;
@@ -129,7 +135,11 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
             return -1;
         }
         if (json_is_object(root)) {
-            *out = malloc(sizeof(json_t *));
+            if ((*out = malloc(sizeof(json_t *))) == NULL) {
+                json_decref(root);
+                out_of_memory(req);
+                return -1;
+            }
             (*out)[0] = root;
             *n = 1;
             *batch = false;
@@ -147,11 +157,15 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
             if (count == 0)
                 fg_http_error(req, 400, "empty_batch", "the batch holds no event", NULL, NULL, -1);
             else
-                fg_http_error(req, 413, "batch_too_large", "the batch holds too many events",
-                              "max_batch_events", NULL, -1);
+                fg_http_limit_error(req, 413, "batch_too_large", "the batch holds too many events",
+                                    "max_batch_events", (long long)max_batch, -1);
             return -1;
         }
-        *out = malloc(count * sizeof(json_t *));
+        if ((*out = malloc(count * sizeof(json_t *))) == NULL) {
+            json_decref(root);
+            out_of_memory(req);
+            return -1;
+        }
         for (size_t i = 0; i < count; i++)
             (*out)[i] = json_incref(json_array_get(root, i));
         *n = count;
@@ -161,7 +175,10 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
     }
     /* NDJSON: one object per line; blank lines are skipped. */
     size_t cap = 16;
-    *out = malloc(cap * sizeof(json_t *));
+    if ((*out = malloc(cap * sizeof(json_t *))) == NULL) {
+        out_of_memory(req);
+        return -1;
+    }
     *batch = true;
     for (size_t pos = 0; pos < len;) {
         const char *nl = memchr(body + pos, '\n', len - pos);
@@ -174,8 +191,8 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
             blank = body[pos + i] == ' ' || body[pos + i] == '\t';
         if (!blank) {
             if (*n >= max_batch) {
-                fg_http_error(req, 413, "batch_too_large", "the batch holds too many events",
-                              "max_batch_events", NULL, -1);
+                fg_http_limit_error(req, 413, "batch_too_large", "the batch holds too many events",
+                                    "max_batch_events", (long long)max_batch, -1);
                 goto fail;
             }
             json_t *obj = json_loadb(body + pos, ll, JSON_REJECT_DUPLICATES, &jerr);
@@ -186,8 +203,14 @@ static int parse_body(h2o_req_t *req, body_kind_t kind, size_t max_batch, json_t
                 goto fail;
             }
             if (*n == cap) {
+                json_t **grown = realloc(*out, cap * 2 * sizeof(json_t *));
+                if (grown == NULL) {
+                    json_decref(obj);
+                    out_of_memory(req);
+                    goto fail;
+                }
+                *out = grown;
                 cap *= 2;
-                *out = realloc(*out, cap * sizeof(json_t *));
             }
             (*out)[(*n)++] = obj;
         }
@@ -219,19 +242,17 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
     body_kind_t kind;
     if (body_kind(req, &kind) != 0)
         return 0;
-    if (req->entity.base == NULL || req->entity.len == 0) {
-        fg_http_error(req, 400, "empty_body", "the body holds no event", NULL, NULL, -1);
+    h2o_iovec_t body;
+    if (fg_body_get(req, (size_t)cfg->max_body_bytes, &body) != 0)
         return 0;
-    }
-    if (req->entity.len > (size_t)cfg->max_body_bytes) {
-        fg_http_error(req, 413, "body_too_large", "the request body exceeds the limit",
-                      "max_body_bytes", NULL, -1);
+    if (body.len == 0) {
+        fg_http_error(req, 400, "empty_body", "the body holds no event", NULL, NULL, -1);
         return 0;
     }
     json_t **objs;
     size_t n;
     bool batch;
-    if (parse_body(req, kind, (size_t)cfg->max_batch_events, &objs, &n, &batch) != 0)
+    if (parse_body(req, body, kind, (size_t)cfg->max_batch_events, &objs, &n, &batch) != 0)
         return 0;
     if (fg_admit_publish(req, who, n) != 0) {
         for (size_t i = 0; i < n; i++)
@@ -250,11 +271,18 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
     }
 
     pub_ctx_t *c = calloc(1, sizeof(*c));
-    c->events = calloc(n, sizeof(*c->events));
-    c->results = calloc(n, sizeof(*c->results));
+    if (c != NULL) {
+        c->events = calloc(n, sizeof(*c->events));
+        c->results = calloc(n, sizeof(*c->results));
+    }
     if (c == NULL || c->events == NULL || c->results == NULL) {
-        fg_log(FG_LOG_ERROR, "out_of_memory", "where=publish");
-        abort();
+        for (size_t i = 0; i < n; i++)
+            json_decref(objs[i]);
+        free(objs);
+        if (c != NULL)
+            ctx_free(c);
+        out_of_memory(req);
+        return 0;
     }
     int64_t now = fg_time_now_us();
     c->started_us = fg_time_mono_us();
@@ -275,11 +303,12 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
         if (batch)
             err.index = (long)done;
         if (rc == FG_ERR_TOO_LARGE)
-            fg_http_verr(req, 413, &err);
+            fg_http_limit_error(req, 413, err.code, err.message, "max_event_bytes",
+                                cfg->max_event_bytes, err.index);
         else if (rc == FG_ERR_INVALID)
             fg_http_verr(req, 400, &err);
         else
-            fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+            out_of_memory(req);
         ctx_free(c);
         return 0;
     }

@@ -35,6 +35,8 @@ const fg_route_t fg_routes[] = {
     {"GET", "/", FG_ROUTE_CONSOLE, 0},
     {"GET", "/console/app.js", FG_ROUTE_CONSOLE, 0},
     {"GET", "/console/app.css", FG_ROUTE_CONSOLE, 0},
+    {"GET", "/console/icon.svg", FG_ROUTE_CONSOLE, 0},
+    {"GET", "/favicon.ico", FG_ROUTE_CONSOLE, 0},
     {"GET", "/healthz", FG_ROUTE_HEALTHZ, 0},
     {"HEAD", "/healthz", FG_ROUTE_HEALTHZ, 0},
     {"GET", "/readyz", FG_ROUTE_READYZ, 0},

@@ -8,6 +8,7 @@
 #include "gateway/server.h"
 #include "events/log.h"
 #include "events/timefmt.h"
+#include "gateway/body.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
@@ -642,8 +643,12 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     srv->h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("flowgate"));
     /* a client that does not finish its request in time (slowloris) is closed */
     srv->h2o_config.http1.req_timeout = (uint64_t)cfg->http_request_timeout_ms;
-    /* h2o buffers whole bodies; past 4x the limit it refuses by itself, below we answer 413. */
-    srv->h2o_config.max_request_entity_size = (size_t)cfg->max_body_bytes * 4;
+    /* h2o buffers whole bodies before a handler runs, and refuses what passes this ceiling by
+     * itself: over HTTP/1.1 with a 413 (made JSON by the error filter), but over HTTP/2 with a
+     * stream reset (REFUSED_STREAM, which clients retry). So the ceiling sits far above any
+     * limits.max_body_bytes (64 MiB at most): below it the handler answers 413 on both protocols.
+     * h2o keeps a body past 32 MiB in a temporary file, not in memory. */
+    srv->h2o_config.max_request_entity_size = FG_BODY_CEILING;
     srv->hostconf =
         h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(srv->hostconf, "/", 0);

@@ -18,6 +18,7 @@
  * they are committed); reads come from the loop's store reader. HTTP loop threads.
  */
 #include "events/timefmt.h"
+#include "gateway/body.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
@@ -105,12 +106,15 @@ static json_t *body_object(h2o_req_t *req)
                       NULL, NULL, -1);
         return NULL;
     }
-    if (req->entity.base == NULL || req->entity.len == 0) {
+    h2o_iovec_t body;
+    if (fg_body_get(req, (size_t)fg_loop_of(req)->server->cfg->max_body_bytes, &body) != 0)
+        return NULL;
+    if (body.len == 0) {
         fg_http_error(req, 400, "empty_body", "the body must be a JSON object", NULL, NULL, -1);
         return NULL;
     }
     json_error_t jerr;
-    json_t *obj = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *obj = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(obj)) {
         json_decref(obj);
         fg_http_error(req, 400, "invalid_json", obj ? "the body must be a JSON object" : jerr.text,

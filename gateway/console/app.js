@@ -168,7 +168,7 @@
       h('td', { class: 'num' }, r.step_count ?? ''),
       h('td', { class: 'num' }, cost(r.cost_usd)),
       h('td', { class: 'num' }, duration(r.duration_ms)),
-      h('td', { class: 'num' }, r.pending_approvals ? String(r.pending_approvals) : ''),
+      h('td', { class: 'num' }, r.pending_approval_count ? String(r.pending_approval_count) : ''),
       h('td', { title: r.updated_at || '' }, ago(r.updated_at)));
   }
 
@@ -219,7 +219,6 @@
         pending.delete(run);
         try {
           const r = await api(`/v1/runs/${run}`);
-          r.pending_approvals = r.pending_approvals.length;
           if (shows(r.status)) put(r); else { rows.get(run)?.remove(); rows.delete(run); }
         } catch { /* next event */ }
       }, 150));

@@ -23,6 +23,9 @@ test('console: runs live, approvals queue, run page log tail across a restart', 
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => errors.push(String(e)));
+    // every request the page makes is answered (the icon once was a 404 on every load)
+    page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    page.on('requestfailed', (r) => { if (!/\/stream|\/logs/.test(r.url())) errors.push(`failed ${r.url()}`); });
     const waitFor = async (fn, arg, what) => {
       for (let i = 0; i < 300; i++) {
         if (await page.evaluate(fn, arg)) return;
@@ -161,4 +164,21 @@ test('console: asks for a credential when the API needs one, then works with it'
     srv.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('console: every file the page names is served, and the icon browsers ask for', async () => {
+  const srv = await new Server().start();
+  try {
+    const page = await request(srv.base, 'GET', '/');
+    assert.equal(page.status, 200);
+    const refs = [...page.text.matchAll(/(?:href|src)="(\/[^"#]*)"/g)].map((m) => m[1]);
+    assert.ok(refs.includes('/console/icon.svg'), 'the page names its icon');
+    for (const ref of [...refs, '/favicon.ico']) {
+      const r = await request(srv.base, 'GET', ref);
+      assert.equal(r.status, 200, `${ref}: ${r.status}`);
+    }
+    const icon = await request(srv.base, 'GET', '/favicon.ico');
+    assert.match(icon.headers.get('content-type'), /^image\/svg\+xml/);
+    assert.match(icon.text, /^<svg /);
+  } finally { await srv.stop(); srv.cleanup(); }
 });

@@ -191,6 +191,40 @@ class SseClient {
 
 async function sse(url, opts) { return new SseClient(url, opts).open(); }
 
+// The keys that appear twice in one object of a JSON text (JSON.parse keeps only the last).
+function duplicateKeys(text) {
+  const dups = [];
+  let i = 0;
+  const ws = () => { while (/\s/.test(text[i])) i++; };
+  const str = () => { const s = i; i++; while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1; i++; return JSON.parse(text.slice(s, i)); };
+  const value = () => {
+    ws();
+    if (text[i] === '{') {
+      const seen = new Set();
+      i++; ws();
+      while (text[i] !== '}') {
+        ws(); const k = str(); ws(); i++; // ':'
+        if (seen.has(k)) dups.push(k);
+        seen.add(k);
+        value(); ws();
+        if (text[i] === ',') i++;
+        ws();
+      }
+      i++;
+    } else if (text[i] === '[') {
+      i++; ws();
+      while (text[i] !== ']') { value(); ws(); if (text[i] === ',') i++; ws(); }
+      i++;
+    } else if (text[i] === '"') {
+      str();
+    } else {
+      while (i < text.length && !/[,}\]\s]/.test(text[i])) i++;
+    }
+  };
+  value();
+  return dups;
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-module.exports = { Server, SseClient, sse, publish, request, storedEvents, ev, uuid, tmpDir, sleep, BIN };
+module.exports = { duplicateKeys, Server, SseClient, sse, publish, request, storedEvents, ev, uuid, tmpDir, sleep, BIN };

@@ -10,7 +10,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { Server, request, publish, sse, uuid, tmpDir, BIN } = require('./lib');
+const { duplicateKeys, Server, request, publish, sse, uuid, tmpDir, BIN } = require('./lib');
 
 // --- an independent model of the views ---------------------------------------------------------
 
@@ -109,6 +109,7 @@ function expectedRun(m) {
     status_history: m.history.map((h) => ({ seq: h.seq, from: h.from, to: h.to, at: h.at })),
     steps: [...m.steps.values()].map((s) => ({ step_id: s.step_id, name: s.name, kind: s.kind, status: s.status, cost_usd: money(s.cost), duration_ms: s.duration_ms, error: s.error })),
     pending_approvals: [...m.approvals.values()].filter((a) => a.status === 'pending').sort((a, b) => a.seq - b.seq).map((a) => ({ step_id: a.step_id, message: a.message })),
+    pending_approval_count: [...m.approvals.values()].filter((a) => a.status === 'pending').length,
     last_seq: m.last_seq,
   };
 }
@@ -120,6 +121,7 @@ function actualRun(j) {
     status_history: j.status_history,
     steps: j.steps.map((s) => ({ step_id: s.step_id, name: s.name, kind: s.kind, status: s.status, cost_usd: s.cost_usd, duration_ms: s.duration_ms, error: s.error })),
     pending_approvals: j.pending_approvals.map((a) => ({ step_id: a.step_id, message: a.message })),
+    pending_approval_count: j.pending_approval_count,
     last_seq: j.last_seq,
   };
 }
@@ -199,6 +201,7 @@ async function compareAll(base, model, label) {
   for (const m of model.values()) {
     const r = await request(base, 'GET', `/v1/runs/${m.run_id}`);
     assert.equal(r.status, 200, `${label}: ${r.text}`);
+    assert.deepEqual(duplicateKeys(r.text), [], `${label}: no key twice in one object`);
     assert.deepEqual(actualRun(r.json), expectedRun(m), `${label}: run ${m.run_id}`);
   }
   // the list: every run once, newest first, its status; walk the pages
@@ -207,6 +210,7 @@ async function compareAll(base, model, label) {
   for (;;) {
     const r = await request(base, 'GET', `/v1/runs?limit=7${after}`);
     assert.equal(r.status, 200);
+    assert.deepEqual(duplicateKeys(r.text), []);
     seen.push(...r.json.runs);
     if (r.json.next_after === null) break;
     after = `&after=${r.json.next_after}`;
