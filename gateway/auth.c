@@ -211,10 +211,15 @@ int fg_auth_create(const fg_auth_config_t *cfg, const fg_catalog_t *cat, fg_auth
                      "must be at least 32 characters");
             goto fail;
         }
-        a->jwt_secret = strdup(cfg->jwt_secret);
+        if ((a->jwt_secret = strdup(cfg->jwt_secret)) == NULL) {
+            rc = FG_ERR_NOMEM;
+            goto fail;
+        }
     }
-    if (cfg->jwt_public_key != NULL)
-        a->jwt_pem = strdup(cfg->jwt_public_key);
+    if (cfg->jwt_public_key != NULL && (a->jwt_pem = strdup(cfg->jwt_public_key)) == NULL) {
+        rc = FG_ERR_NOMEM;
+        goto fail;
+    }
     *out = a;
     return FG_OK;
 fail:

@@ -213,11 +213,15 @@ static void flush(fg_stream_t *s)
             cap *= 2;
         fg_event_t **fly = realloc(s->fly, cap * sizeof(*fly));
         if (fly == NULL) {
+            /* the client resumes from its cursor: what is queued is not lost to it */
             fg_log(FG_LOG_ERROR, "out_of_memory", "where=stream_flush");
-            abort();
+            release_queue(s);
+            fg_hub_detach(&s->loop->hub, &s->sub);
+            s->closing = true;
+        } else {
+            s->fly = fly;
+            s->flycap = cap;
         }
-        s->fly = fly;
-        s->flycap = cap;
     }
     while (s->qlen > 0 && s->nfly < MAX_IOV) {
         fg_event_t *ev = s->q[s->qhead];

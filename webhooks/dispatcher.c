@@ -6,6 +6,7 @@
 #include "webhooks/dispatcher.h"
 #include "events/text.h"
 #include "events/log.h"
+#include "events/rng.h"
 #include "events/store.h"
 #include "events/timefmt.h"
 #include "webhooks/sign.h"
@@ -130,6 +131,7 @@ struct fg_wh_dispatcher {
     size_t nclaimed, ntombs, capclaimed;
     result_t *pending; /* outcomes not yet handed to the writer */
     size_t npending, cappending;
+    fg_rng_t rng;       /* retry jitter; dispatcher thread */
     _Atomic bool poked; /* look at every subscription */
     _Atomic bool stopping;
     pthread_mutex_t marks_lock; /* guards marks */
@@ -745,7 +747,7 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
         r->failing_changed = true;
         r->failing_since_us = 0;
     }
-    double u = (double)(rand() % 1000000) / 1000000.0;
+    double u = fg_rng_unit(&d->rng);
     int64_t delay_ms = fg_wh_retry_delay_ms(&d->cfg.schedule, t->attempt, u);
     if ((status == 429 || status == 503) && t->retry_after_s >= 0 && delay_ms >= 0) {
         int64_t ra = t->retry_after_s < d->cfg.retry_after_max_s ? t->retry_after_s
@@ -1033,6 +1035,7 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
     if (d == NULL)
         return FG_ERR_NOMEM;
     d->cfg = *cfg;
+    fg_rng_seed(&d->rng);
     char err[256];
     if (fg_store_reader_open(cfg->db_path, &d->reader, err, sizeof(err)) != FG_OK) {
         free(d);

@@ -88,7 +88,7 @@ static void load_one(void *ctx, const fg_store_sub_t *row)
     json_error_t jerr;
     json_t *spec = json_loads(row->spec, 0, &jerr);
     fg_wh_sub_t *sub = calloc(1, sizeof(*sub));
-    fg_verr_t err;
+    fg_verr_t err = {.message = "out of memory"};
     if (spec == NULL || sub == NULL) {
         fg_log(FG_LOG_ERROR, "webhook_load_failed", "id=%s error=\"unreadable spec\"", row->id);
         json_decref(spec);

@@ -122,7 +122,10 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
     if ((rc = fg_wh_url_parse(json_string_value(url), &out->target, err)) != FG_OK ||
         (rc = fg_wh_url_check_target(&out->target, allow, nallow, err)) != FG_OK)
         goto fail;
-    out->url = strdup(json_string_value(url));
+    if ((out->url = strdup(json_string_value(url))) == NULL) {
+        rc = FG_ERR_NOMEM;
+        goto fail;
+    }
 
     const json_t *types = json_object_get(spec, "event_types");
     if (types != NULL && (rc = add_list(&out->filter, cat, types, "event_types", err)) != FG_OK)
@@ -142,7 +145,10 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
         rc = bad_field(err, "description", "must be a string of at most 1024 bytes");
         goto fail;
     }
-    out->description = strdup(json_is_string(desc) ? json_string_value(desc) : "");
+    if ((out->description = strdup(json_is_string(desc) ? json_string_value(desc) : "")) == NULL) {
+        rc = FG_ERR_NOMEM;
+        goto fail;
+    }
 
     const json_t *enabled = json_object_get(spec, "enabled");
     if (enabled != NULL && !json_is_boolean(enabled)) {
@@ -222,14 +228,23 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
                     goto fail;
                 }
             }
-            char *lower = strdup(name);
+            char *lower = strdup(name), *copy = strdup(json_string_value(value));
+            if (lower == NULL || copy == NULL) {
+                free(lower);
+                free(copy);
+                rc = FG_ERR_NOMEM;
+                goto fail;
+            }
             for (char *p = lower; *p; p++)
                 *p = (char)tolower((unsigned char)*p);
             out->header_names[out->nheaders] = lower;
-            out->header_values[out->nheaders++] = strdup(json_string_value(value));
+            out->header_values[out->nheaders++] = copy;
         }
     }
-    out->spec = json_deep_copy(spec);
+    if ((out->spec = json_deep_copy(spec)) == NULL) {
+        rc = FG_ERR_NOMEM;
+        goto fail;
+    }
     return FG_OK;
 fail:
     fg_wh_sub_dispose(out);

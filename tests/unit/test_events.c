@@ -13,6 +13,7 @@
 #include "events/filter.h"
 #include "events/ids.h"
 #include "events/money.h"
+#include "events/rng.h"
 #include "events/sse.h"
 #include "events/timefmt.h"
 #include "events/transitions.h"
@@ -626,6 +627,26 @@ static void money_is(const char *json, bool ok, int64_t want)
     json_decref(v);
 }
 
+/* Two generators seeded apart draw different numbers (rand() without a seed drew the same in
+ * every process), each in [0, 1), spread over the interval. */
+static void test_rng(void **state)
+{
+    (void)state;
+    fg_rng_t a, b;
+    fg_rng_seed(&a);
+    fg_rng_seed(&b);
+    int same = 0, buckets[10] = {0};
+    for (int i = 0; i < 10000; i++) {
+        double x = fg_rng_unit(&a), y = fg_rng_unit(&b);
+        assert_true(x >= 0.0 && x < 1.0);
+        same += x == y;
+        buckets[(int)(x * 10)]++;
+    }
+    assert_true(same < 2);
+    for (int i = 0; i < 10; i++)
+        assert_in_range(buckets[i], 800, 1200);
+}
+
 static void test_money(void **state)
 {
     (void)state;
@@ -674,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_and_format),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_money),
+        cmocka_unit_test(test_rng),
     };
     int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
     return failed | run_store_tests();
