@@ -30,8 +30,12 @@ typedef enum {
 } fg_sync_mode_t;
 
 /**
- * Opens (creating when missing) the database file and its schema. On error returns
- * FG_ERR_IO / FG_ERR_CORRUPT / FG_ERR_NOMEM with a sentence in errbuf and *out untouched.
+ * Opens (creating when missing) the database file and its schema. A file that is not a flowgate
+ * store is refused before anything is written to it (store_guard.h). A log that ends below the
+ * numbers already given out (its write-ahead log was lost) is logged, the lost range recorded,
+ * and numbering goes on above it under a new epoch. On error returns FG_ERR_IO, FG_ERR_CORRUPT
+ * (damaged, or not a database), FG_ERR_INVALID (another application's database, a newer schema)
+ * or FG_ERR_NOMEM, with a sentence naming the file in errbuf and *out untouched.
  */
 int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
                   size_t errlen);
@@ -39,10 +43,33 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
 /** Closes the writer connection (checkpointing the WAL). */
 void fg_store_close(fg_store_t *s);
 
-/** Highest sequence number ever assigned (0 when none). */
+/**
+ * The start-up integrity check (PRAGMA quick_check), stopped after budget_ms. FG_OK (*complete
+ * says whether it finished) or FG_ERR_CORRUPT with what SQLite found in why. Main thread, before
+ * the writer starts.
+ */
+int fg_store_check(fg_store_t *s, int64_t budget_ms, bool *complete, char *why, size_t cap);
+
+/** Highest sequence number ever given out (0 when none). Any thread. */
 uint64_t fg_store_last_seq(const fg_store_t *s);
 
-/** Highest sequence number removed by retention (0 when none): cursors below it have a gap. */
+/** The store's epoch: made with it, renewed when it lost numbers it had given out. Any thread. */
+uint64_t fg_store_epoch(const fg_store_t *s);
+
+/** The database file's path. Any thread. */
+const char *fg_store_path(const fg_store_t *s);
+
+typedef enum {
+    FG_CURSOR_OK = 0, /* a position of this store (maybe below retention: a gap) */
+    FG_CURSOR_AHEAD,  /* beyond every number this store gave out: from another store */
+    FG_CURSOR_LOST,   /* inside a range lost with a write-ahead log */
+} fg_cursor_state_t;
+
+/** Whether a client's cursor names a position of this store. Any thread. */
+fg_cursor_state_t fg_store_cursor_check(const fg_store_t *s, uint64_t cursor);
+
+/** Highest sequence number removed by retention (0 when none): cursors below it have a gap.
+ * Any thread. */
 uint64_t fg_store_purged_through(const fg_store_t *s);
 
 /* --- writer thread only ----------------------------------------------------------------- */
@@ -54,6 +81,18 @@ uint64_t fg_store_purged_through(const fg_store_t *s);
 int fg_store_begin(fg_store_t *s);
 int fg_store_commit(fg_store_t *s, uint64_t last_seq);
 void fg_store_rollback(fg_store_t *s);
+
+/**
+ * What the writer connection's last failure was, read right after it (before a rollback):
+ * FG_ERR_CORRUPT when SQLite reported damage, else FG_ERR_IO; SQLite's message in why.
+ */
+int fg_store_failure(fg_store_t *s, char *why, size_t cap);
+
+/**
+ * A small write in its own transaction (a row of meta), to learn whether commits work again
+ * after a failure (disk full). FG_OK, or the failure as fg_store_failure classifies it.
+ */
+int fg_store_probe(fg_store_t *s, int64_t now_us);
 
 /** A savepoint inside the transaction, released or rolled back as a whole (one publish). */
 int fg_store_savepoint(fg_store_t *s);

@@ -5,27 +5,43 @@
  * by the one thread that opened it. SQLite runs in multi-thread mode (no connection is shared).
  *
  * Schema: events(seq PK, id UNIQUE, type, run_id, workflow, received_us, body),
- * runs(run_id PK, workflow, status, updated_seq), meta(key PK, value).
+ * runs(run_id PK, workflow, status, updated_seq), meta(key PK, value), seq_gaps(after PK, upto)
+ * (sequence ranges lost with a write-ahead log), and the webhook tables. The file header carries
+ * flowgate's application_id and the schema version (store_guard.h).
  */
 #include "events/store.h"
-#include "events/store_db.h"
 #include "events/buf.h"
 #include "events/log.h"
+#include "events/store_db.h"
+#include "events/store_guard.h"
+#include "events/timefmt.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION FG_STORE_SCHEMA_VERSION
+
+typedef struct {
+    uint64_t after, upto; /* the numbers after < seq <= upto were lost */
+} gap_t;
 
 struct fg_store {
     sqlite3 *db;
+    char path[PATH_MAX]; /* immutable */
     sqlite3_stmt *find_id, *append, *run_get, *run_put, *begin, *commit, *rollback, *sp, *sp_rel,
         *sp_rb, *delivery_add, *attempt_add, *delivery_set;
-    uint64_t last_seq;               /* writer thread only */
+    _Atomic uint64_t last_seq;       /* written by the writer thread, read anywhere */
     _Atomic uint64_t purged_through; /* written by the writer thread, read anywhere */
+    uint64_t epoch;                  /* immutable after open */
+    gap_t *gaps;                     /* immutable after open: lost ranges, in order */
+    size_t ngaps;
+    fg_seqfile_t seqfile; /* writer thread (open and close: main thread) */
 };
 
 struct fg_store_reader {
@@ -50,8 +66,13 @@ enum { C_EVENT_JSON, C_PENDING, C_RETRY, C_SUBS_VERSION, C_OUTBOX_GAUGES };
 
 int fg_store_db_error(sqlite3 *db, const char *what)
 {
-    fg_log(FG_LOG_ERROR, "store_error", "op=%s error=\"%s\"", what, db ? sqlite3_errmsg(db) : "?");
-    return FG_ERR_IO;
+    int code = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
+    fg_log(FG_LOG_ERROR, "store_error", "op=%s code=%d error=\"%s\"", what, code,
+           db == NULL          ? "no connection"
+           : code != SQLITE_OK ? sqlite3_errmsg(db)
+                               : "unknown");
+    return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB ? FG_ERR_CORRUPT
+                                                                             : FG_ERR_IO;
 }
 
 int fg_store_db_exec(sqlite3 *db, const char *sql)
@@ -100,6 +121,7 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS attempts(delivery_id TEXT NOT NULL, n INTEGER NOT NULL,"
     " at_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
     " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS seq_gaps(after INTEGER PRIMARY KEY, upto INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1), ('purged_through', 0);";
 
 uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc)
@@ -134,12 +156,113 @@ static int migrate(sqlite3 *db)
                             " DEFAULT 0");
 }
 
+/* A new random epoch: 63 bits, so it stays a positive SQLite integer. */
+static uint64_t new_epoch(void)
+{
+    uint64_t e = 0;
+    if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
+        e = (uint64_t)fg_time_now_us() * UINT64_C(0x9e3779b97f4a7c15);
+    e &= INT64_MAX;
+    return e ? e : 1;
+}
+
+/* Writes the schema, the file header's mark and the epoch (when the store has none), in one
+ * transaction. */
+static int create_schema(sqlite3 *db)
+{
+    char mark[256];
+    snprintf(mark, sizeof(mark),
+             "PRAGMA application_id=%d; PRAGMA user_version=%d;"
+             " INSERT OR IGNORE INTO meta(key, value) VALUES ('epoch', %" PRIu64 ");",
+             (int)FG_STORE_APPLICATION_ID, SCHEMA_VERSION, new_epoch());
+    if (fg_store_db_exec(db, "BEGIN IMMEDIATE") != FG_OK)
+        return FG_ERR_IO;
+    if (fg_store_db_exec(db, schema) != FG_OK || migrate(db) != FG_OK ||
+        fg_store_db_exec(db, mark) != FG_OK || fg_store_db_exec(db, "COMMIT") != FG_OK) {
+        fg_store_db_exec(db, "ROLLBACK");
+        return FG_ERR_IO;
+    }
+    return FG_OK;
+}
+
+/* Loads the lost ranges (few: one per loss ever detected). */
+static int load_gaps(fg_store_t *s)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT after, upto FROM seq_gaps ORDER BY after", -1, &st,
+                           NULL) != SQLITE_OK)
+        return FG_ERR_IO;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        gap_t *g = realloc(s->gaps, (s->ngaps + 1) * sizeof(*g));
+        if (g == NULL) {
+            sqlite3_finalize(st);
+            return FG_ERR_NOMEM;
+        }
+        s->gaps = g;
+        s->gaps[s->ngaps].after = (uint64_t)sqlite3_column_int64(st, 0);
+        s->gaps[s->ngaps++].upto = (uint64_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : FG_ERR_IO;
+}
+
+/*
+ * Squares the log with the high-water file. Numbers up to the file's were given out; when the
+ * log ends below (its write-ahead log was lost or cut short, or an older copy of the database was
+ * put back), the missing range is recorded, numbering goes on above it, and the store gets a new
+ * epoch. Then the file is brought up to date, durably.
+ */
+static int square_with_seqfile(fg_store_t *s, char *errbuf, size_t errlen)
+{
+    bool found;
+    if (fg_seqfile_open(&s->seqfile, s->path, &found, errbuf, errlen) != FG_OK)
+        return FG_ERR_IO;
+    uint64_t last = atomic_load(&s->last_seq);
+    if (found && s->seqfile.seq > last) {
+        uint64_t epoch = new_epoch();
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "BEGIN IMMEDIATE; INSERT OR REPLACE INTO seq_gaps(after, upto)"
+                 " VALUES (%" PRIu64 ", %" PRIu64 "); INSERT OR REPLACE INTO meta(key, value)"
+                 " VALUES ('epoch', %" PRIu64 "); COMMIT",
+                 last, s->seqfile.seq, epoch);
+        if (fg_store_db_exec(s->db, sql) != FG_OK) {
+            fg_store_db_exec(s->db, "ROLLBACK");
+            snprintf(errbuf, errlen, "cannot record the lost sequence range in %s: %s", s->path,
+                     sqlite3_errmsg(s->db));
+            return FG_ERR_IO;
+        }
+        gap_t *g = realloc(s->gaps, (s->ngaps + 1) * sizeof(*g));
+        if (g == NULL)
+            return FG_ERR_NOMEM;
+        s->gaps = g;
+        s->gaps[s->ngaps++] = (gap_t){last, s->seqfile.seq};
+        fg_log(FG_LOG_ERROR, "store_lost_events",
+               "file=%s last_seq=%" PRIu64 " given_out=%" PRIu64 " epoch=%016" PRIx64
+               " the log ends below numbers already given out (its write-ahead log was lost or"
+               " cut short, or an older copy was put back): events %" PRIu64 "..%" PRIu64
+               " are gone, numbering goes on above them, and clients resuming inside that range"
+               " get event: reset",
+               s->path, last, s->seqfile.seq, epoch, last + 1, s->seqfile.seq);
+        s->epoch = epoch;
+        atomic_store(&s->last_seq, s->seqfile.seq);
+    }
+    if (fg_seqfile_write(&s->seqfile, atomic_load(&s->last_seq), s->epoch, true) != FG_OK) {
+        snprintf(errbuf, errlen, "cannot write %s-seq", s->path);
+        return FG_ERR_IO;
+    }
+    return FG_OK;
+}
+
 int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
                   size_t errlen)
 {
     fg_store_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return FG_ERR_NOMEM;
+    s->seqfile.fd = -1;
+    snprintf(s->path, sizeof(s->path), "%s", path);
     int err = FG_ERR_IO;
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -149,15 +272,14 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    /* The first statement reads the file header: a file that is not a database fails here. */
-    rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
-        snprintf(errbuf, errlen, "database %s is corrupt or not a flowgate database: %s", path,
-                 sqlite3_errmsg(s->db));
-        err = FG_ERR_CORRUPT;
+    /* Nothing is written before the file is known to be flowgate's (or empty). */
+    bool fresh;
+    if ((err = fg_store_guard_identify(s->db, path, &fresh, errbuf, errlen)) != FG_OK)
         goto fail;
-    }
+    err = FG_ERR_IO;
+    rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
+        err = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot use database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
@@ -170,7 +292,7 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
                          "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
                          " PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=134217728;"
                          " PRAGMA temp_store=MEMORY") != FG_OK ||
-        fg_store_db_exec(s->db, schema) != FG_OK || migrate(s->db) != FG_OK) {
+        create_schema(s->db) != FG_OK) {
         rc = sqlite3_errcode(s->db);
         err = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot create the schema in %s: %s", path, sqlite3_errmsg(s->db));
@@ -188,13 +310,20 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
         fg_store_db_u64(s->db, "SELECT value FROM meta WHERE key='purged_through'", &rc);
     uint64_t max_seq =
         rc == SQLITE_OK ? fg_store_db_u64(s->db, "SELECT max(seq) FROM events", &rc) : 0;
-    if (rc != SQLITE_OK) {
+    if (rc == SQLITE_OK)
+        s->epoch = fg_store_db_u64(s->db, "SELECT value FROM meta WHERE key='epoch'", &rc);
+    if (rc != SQLITE_OK || load_gaps(s) != FG_OK) {
         err = rc == SQLITE_CORRUPT ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    s->last_seq = max_seq > purged ? max_seq : purged;
+    atomic_store(&s->last_seq, max_seq > purged ? max_seq : purged);
     atomic_store(&s->purged_through, purged);
+    if (s->ngaps > 0 && s->gaps[s->ngaps - 1].upto > atomic_load(&s->last_seq))
+        atomic_store(&s->last_seq, s->gaps[s->ngaps - 1].upto);
+    if ((err = square_with_seqfile(s, errbuf, errlen)) != FG_OK)
+        goto fail;
+    err = FG_ERR_IO;
 
     if (prepare(s->db, "SELECT seq FROM events WHERE id=?1", &s->find_id) ||
         prepare(s->db,
@@ -244,12 +373,65 @@ void fg_store_close(fg_store_t *s)
         sqlite3_finalize(all[i]);
     if (s->db != NULL)
         sqlite3_close(s->db);
+    if (s->seqfile.fd >= 0)
+        fg_seqfile_write(&s->seqfile, atomic_load(&s->last_seq), s->epoch, true);
+    fg_seqfile_close(&s->seqfile);
+    free(s->gaps);
     free(s);
 }
 
 uint64_t fg_store_last_seq(const fg_store_t *s)
 {
-    return s->last_seq;
+    return atomic_load(&((fg_store_t *)s)->last_seq);
+}
+
+int fg_store_failure(fg_store_t *s, char *why, size_t cap)
+{
+    int code = sqlite3_extended_errcode(s->db);
+    snprintf(why, cap, "%s", code != SQLITE_OK ? sqlite3_errmsg(s->db) : "unknown error");
+    return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB ? FG_ERR_CORRUPT
+                                                                             : FG_ERR_IO;
+}
+
+int fg_store_probe(fg_store_t *s, int64_t now_us)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql),
+             "INSERT OR REPLACE INTO meta(key, value) VALUES ('probe_us', %" PRId64 ")", now_us);
+    char why[8];
+    if (fg_store_begin(s) != FG_OK)
+        return fg_store_failure(s, why, sizeof(why));
+    if (fg_store_db_exec(s->db, sql) != FG_OK || fg_store_db_step(s->commit) != FG_OK) {
+        int rc = fg_store_failure(s, why, sizeof(why));
+        fg_store_rollback(s);
+        return rc;
+    }
+    return FG_OK;
+}
+
+int fg_store_check(fg_store_t *s, int64_t budget_ms, bool *complete, char *why, size_t cap)
+{
+    return fg_store_guard_check(s->db, budget_ms, complete, why, cap);
+}
+
+uint64_t fg_store_epoch(const fg_store_t *s)
+{
+    return s->epoch;
+}
+
+fg_cursor_state_t fg_store_cursor_check(const fg_store_t *s, uint64_t cursor)
+{
+    if (cursor > fg_store_last_seq(s))
+        return FG_CURSOR_AHEAD;
+    for (size_t i = 0; i < s->ngaps; i++)
+        if (cursor > s->gaps[i].after && cursor <= s->gaps[i].upto)
+            return FG_CURSOR_LOST;
+    return FG_CURSOR_OK;
+}
+
+const char *fg_store_path(const fg_store_t *s)
+{
+    return s->path;
 }
 
 uint64_t fg_store_purged_through(const fg_store_t *s)
@@ -266,8 +448,13 @@ int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 {
     if (fg_store_db_step(s->commit) != FG_OK)
         return fg_store_db_error(s->db, "commit");
-    if (last_seq > s->last_seq)
-        s->last_seq = last_seq;
+    if (last_seq > atomic_load(&s->last_seq)) {
+        atomic_store(&s->last_seq, last_seq);
+        /* before the events are announced: no number a client saw is ever given out again */
+        if (fg_seqfile_write(&s->seqfile, last_seq, s->epoch, false) != FG_OK)
+            fg_log(FG_LOG_ERROR, "store_error", "op=seqfile file=%s-seq error=\"write failed\"",
+                   s->path);
+    }
     return FG_OK;
 }
 
@@ -618,8 +805,9 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
         return fg_store_db_error(s->db, "retain");
     /* The newest sequence to delete: by count, then by age (seq grows with time). */
     uint64_t cut = 0;
-    if (first > 0 && max_events > 0 && s->last_seq > max_events)
-        cut = s->last_seq - max_events;
+    uint64_t last = atomic_load(&s->last_seq);
+    if (first > 0 && max_events > 0 && last > max_events)
+        cut = last - max_events;
     if (first > 0 && min_received_us > 0) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(s->db,

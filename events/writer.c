@@ -15,6 +15,7 @@
 #include <time.h>
 
 #define RETENTION_CHUNK 5000
+#define PROBE_MS 1000 /* after a failed commit, an idle writer tries a small one this often */
 
 struct fg_writer {
     fg_writer_config_t cfg; /* immutable after start */
@@ -26,7 +27,10 @@ struct fg_writer {
     bool stopping;
     fg_writer_stats_t stats;
     int64_t next_retention_ms; /* writer thread only */
-    fg_runview_t *rv;          /* the run views, kept in each commit */
+    int64_t next_probe_ms;     /* writer thread only */
+    fg_runview_t *rv;          /* the run views, kept in each commit (NULL when damaged) */
+    fg_health_t *health;       /* cfg.health, or own_health */
+    fg_health_t own_health;
 };
 
 int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job)
@@ -90,8 +94,8 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
         return FG_ERR_IO;
     if (job->apply != NULL) {
         int rc = job->apply(job, s);
-        if (rc == FG_ERR_IO)
-            return FG_ERR_IO; /* the whole group fails */
+        if (rc == FG_ERR_IO || rc == FG_ERR_CORRUPT)
+            return rc; /* the whole group fails */
         if (rc != FG_OK) {
             fg_store_savepoint_rollback(s);
             fg_runview_rolled_back(w->rv);
@@ -177,10 +181,53 @@ io_fail:
     return FG_ERR_IO;
 }
 
+/* Records a failed commit (the store's failure read before the rollback) in the health, and
+ * logs a change of state. Returns the status the group's jobs get. */
+static int commit_failed(fg_writer_t *w, int rc)
+{
+    char why[192], reason[256];
+    int cls = fg_store_failure(w->cfg.store, why, sizeof(why));
+    if (rc == FG_ERR_NOMEM)
+        return FG_ERR_IO; /* not the store's fault: its health stands */
+    if (rc == FG_ERR_CORRUPT || cls == FG_ERR_CORRUPT) {
+        snprintf(reason, sizeof(reason), "the store %s is damaged: %s", fg_store_path(w->cfg.store),
+                 why);
+        if (fg_health_corrupt(w->health, reason))
+            fg_log(FG_LOG_ERROR, "store_corrupt",
+                   "file=%s error=\"%s\" publishes are refused until the store is repaired "
+                   "(restore a backup, or move the file aside and restart)",
+                   fg_store_path(w->cfg.store), why);
+        return FG_ERR_CORRUPT;
+    }
+    snprintf(reason, sizeof(reason), "cannot commit to %s: %s", fg_store_path(w->cfg.store), why);
+    if (fg_health_commit_failed(w->health, reason))
+        fg_log(FG_LOG_ERROR, "store_cannot_commit",
+               "file=%s error=\"%s\" publishes get 503 until a commit succeeds again",
+               fg_store_path(w->cfg.store), why);
+    w->next_probe_ms = fg_time_mono_ms() + PROBE_MS;
+    return FG_ERR_IO;
+}
+
+static void commits_work(fg_writer_t *w)
+{
+    if (fg_health_commit_ok(w->health))
+        fg_log(FG_LOG_INFO, "store_commits_again", "file=%s", fg_store_path(w->cfg.store));
+}
+
 /* Commits a group of jobs as one transaction and answers them. */
 static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
 {
     fg_store_t *s = w->cfg.store;
+    if (fg_health_state(w->health) == FG_HEALTH_CORRUPT) {
+        /* a damaged store takes no more writes: nothing is tried, nothing announced */
+        while (jobs) {
+            fg_writer_job_t *next = jobs->next;
+            jobs->status = FG_ERR_CORRUPT;
+            jobs->done(jobs);
+            jobs = next;
+        }
+        return;
+    }
     uint64_t first_seq = fg_store_last_seq(s) + 1, next_seq = first_seq;
     int64_t now_us = fg_time_now_us();
     int rc = fg_store_begin(s);
@@ -191,14 +238,17 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
     if (rc == FG_OK)
         rc = fg_store_commit(s, next_seq - 1);
     if (rc != FG_OK) {
+        int status = commit_failed(w, rc);
         fg_store_rollback(s);
         fg_runview_rolled_back(w->rv);
         atomic_fetch_add(&w->stats.failed_commits, 1);
         /* Nothing of this group is stored, and the store's last_seq did not move. */
         for (fg_writer_job_t *j = jobs; j; j = j->next)
-            j->status = FG_ERR_IO;
+            j->status = status;
         if (w->cfg.on_rollback != NULL)
             w->cfg.on_rollback(w->cfg.hook_ctx, s);
+    } else {
+        commits_work(w);
     }
 
     /* Announce the new events in sequence order, then answer the producers. */
@@ -284,6 +334,17 @@ static struct timespec deadline_in(int64_t ms)
     return ts;
 }
 
+/* After a failed commit, while nothing else is written: a small commit tells whether the store
+ * takes writes again (the disk has room), so readiness comes back by itself. */
+static void probe(fg_writer_t *w)
+{
+    int rc = fg_store_probe(w->cfg.store, fg_time_now_us());
+    if (rc == FG_OK)
+        commits_work(w);
+    else
+        commit_failed(w, rc);
+}
+
 static void *writer_main(void *arg)
 {
     fg_writer_t *w = arg;
@@ -293,7 +354,15 @@ static void *writer_main(void *arg)
     for (;;) {
         while (w->head == NULL && !w->stopping) {
             int64_t now = fg_time_mono_ms();
-            if (retention_on && now >= w->next_retention_ms) {
+            fg_health_state_t health = fg_health_state(w->health);
+            if (health == FG_HEALTH_CANNOT_COMMIT && now >= w->next_probe_ms) {
+                w->next_probe_ms = now + PROBE_MS;
+                pthread_mutex_unlock(&w->lock);
+                probe(w);
+                pthread_mutex_lock(&w->lock);
+                continue;
+            }
+            if (retention_on && health == FG_HEALTH_OK && now >= w->next_retention_ms) {
                 w->next_retention_ms = now + w->cfg.retention_interval_ms;
                 pthread_mutex_unlock(&w->lock);
                 run_retention(w);
@@ -301,6 +370,10 @@ static void *writer_main(void *arg)
                 continue;
             }
             int64_t wait = retention_on ? w->next_retention_ms - now : 3600000;
+            if (health == FG_HEALTH_CANNOT_COMMIT && w->next_probe_ms - now < wait)
+                wait = w->next_probe_ms - now;
+            if (wait < 1)
+                wait = 1;
             struct timespec ts = deadline_in(wait);
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
@@ -339,19 +412,33 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
         w->cfg.max_group_events = 10000;
     if (w->cfg.retention_interval_ms <= 0)
         w->cfg.retention_interval_ms = 60000;
-    /* The run views catch up with the log before any job is taken. */
+    fg_health_init(&w->own_health);
+    w->health = cfg->health != NULL ? cfg->health : &w->own_health;
+    /* The run views catch up with the log before any job is taken. A damaged store gets none:
+     * the writer then refuses every job, and the gateway still serves what it can read. */
     uint64_t applied = 0;
     bool rebuilt = false;
     int64_t t0 = fg_time_mono_ms();
-    if (fg_runview_open(cfg->store, cfg->cat, &w->rv) != FG_OK ||
-        fg_runview_sync(w->rv, cfg->rebuild_views, &applied, &rebuilt) != FG_OK) {
-        fg_runview_close(w->rv);
-        free(w);
-        return FG_ERR_IO;
+    if (fg_health_state(w->health) != FG_HEALTH_CORRUPT) {
+        int rc = fg_runview_open(cfg->store, cfg->cat, &w->rv);
+        if (rc == FG_OK)
+            rc = fg_runview_sync(w->rv, cfg->rebuild_views, &applied, &rebuilt);
+        if (rc != FG_OK) {
+            char why[192];
+            bool damaged = fg_store_failure(cfg->store, why, sizeof(why)) == FG_ERR_CORRUPT;
+            fg_runview_close(w->rv);
+            w->rv = NULL;
+            if (!damaged) {
+                fg_health_dispose(&w->own_health);
+                free(w);
+                return FG_ERR_IO;
+            }
+            commit_failed(w, FG_ERR_CORRUPT);
+        } else if (applied > 0 || cfg->rebuild_views) {
+            fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
+                   (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
+        }
     }
-    if (applied > 0 || cfg->rebuild_views)
-        fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
-               (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -360,6 +447,7 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
     pthread_condattr_destroy(&ca);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         fg_runview_close(w->rv);
+        fg_health_dispose(&w->own_health);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
         free(w);
@@ -379,6 +467,7 @@ void fg_writer_stop(fg_writer_t *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     fg_runview_close(w->rv);
+    fg_health_dispose(&w->own_health);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w);

@@ -11,6 +11,7 @@
 #include "events/catalog.h"
 #include "events/err.h"
 #include "events/event.h"
+#include "events/health.h"
 #include "events/store.h"
 #include "events/validate.h"
 
@@ -38,7 +39,7 @@ struct fg_writer_job {
     size_t n;
     fg_pub_result_t *results; /* n slots the writer fills; owned by the submitter */
     int status;               /* set by the writer: FG_OK, FG_ERR_CONFLICT (err), FG_ERR_IO,
-                                 FG_ERR_CLOSED */
+                                 FG_ERR_CORRUPT (the store is damaged), FG_ERR_CLOSED */
     fg_verr_t err;            /* the conflict, with err.index the event at fault */
     /* Called once on the writer thread when the job is answered (after its commit). The callee
      * hands the job back to its own thread; the writer never touches the job afterwards. */
@@ -57,6 +58,11 @@ typedef struct {
     size_t max_group_events;       /* events per commit at most */
     bool rebuild_views;            /* rebuild the run views from the log at start, whatever
                                       their state (runview.h) */
+    /* Where the writer records each commit's outcome (health.h); it outlives the writer. When
+     * it says the store is damaged, every job is answered FG_ERR_CORRUPT untried; after a
+     * failed commit the writer probes once a second while idle until commits work again.
+     * NULL: the writer keeps its own. */
+    fg_health_t *health;
     /* Called on the writer thread after each commit with the new events in sequence order; the
      * callee takes over one reference of each event. May be NULL. */
     void (*on_commit)(void *ctx, fg_event_t **events, size_t n);

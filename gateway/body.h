@@ -9,8 +9,9 @@
 #include <h2o.h>
 #include <stddef.h>
 
-/* The most h2o reads of one request body before refusing it itself (server.c). */
-#define FG_BODY_CEILING ((size_t)256 << 20)
+/* The least h2o reads of one request body before refusing it itself (server.c): the largest
+ * limits.max_body_bytes. */
+#define FG_BODY_CEILING ((size_t)64 << 20)
 
 /**
  * Sets *out to the request body, decoded when it is labelled Content-Encoding gzip (or x-gzip;

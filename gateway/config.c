@@ -112,6 +112,7 @@ static const key_t_ keys[] = {
     I("store.retention.max_events", retention_max_events, 0, INT64_MAX / 2),
     I("store.retention.interval_s", retention_interval_s, 1, 86400),
     I("store.rebuild_views", rebuild_views, 0, 1),
+    I("store.integrity_check_ms", integrity_check_ms, 0, 3600000),
     S("events.transitions", transitions, "warn|enforce", NULL),
     J("events.custom_types", K_OBJECT, custom_types),
     I("sse.heartbeat_ms", heartbeat_ms, 100, 3600000),
@@ -163,6 +164,7 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->retention_max_age_s = 7 * 86400;
     cfg->retention_max_events = 0;
     cfg->retention_interval_s = 60;
+    cfg->integrity_check_ms = 2000;
     snprintf(cfg->transitions, sizeof(cfg->transitions), "warn");
     cfg->heartbeat_ms = 15000;
     cfg->retry_ms = 2000;

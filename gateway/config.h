@@ -43,6 +43,7 @@ typedef struct {
     int64_t retention_max_events;       /* store.retention.max_events; 0 = unlimited */
     int64_t retention_interval_s;       /* store.retention.interval_s */
     int64_t rebuild_views;      /* store.rebuild_views: 1 = rebuild the run views on start */
+    int64_t integrity_check_ms; /* store.integrity_check_ms: budget of the start-up check */
     char transitions[16];       /* events.transitions: warn | enforce */
     json_t *custom_types;       /* events.custom_types (owned), NULL when none */
     int64_t heartbeat_ms;       /* sse.heartbeat_ms */

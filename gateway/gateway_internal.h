@@ -7,6 +7,7 @@
 
 #include "events/buf.h"
 #include "events/catalog.h"
+#include "events/health.h"
 #include "events/histogram.h"
 #include "events/store.h"
 #include "events/writer.h"
@@ -86,6 +87,7 @@ struct fg_server {
     _Atomic uint64_t requests;       /* HTTP requests handled */
     _Atomic uint64_t frames_sent;    /* SSE event frames written to streams */
     fg_hist_t publish_latency;       /* request taken -> 202 (the commit included) */
+    fg_health_t health;              /* whether the store takes writes (its own lock) */
 };
 
 /* The loop a request runs on. */
@@ -97,6 +99,11 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 /* The OpenAPI document (gateway/openapi.json), built into the binary (openapi_data.c). */
 extern const char fg_openapi_json[];
 extern const size_t fg_openapi_json_len;
+
+/* http_err.c: answers a failure of the store or the server: 503 store_corrupt (and records the
+ * damage in srv->health), store_unavailable ("<what>; retry later"), or unavailable (out of
+ * memory, shutting down). what is a short sentence: "the event store could not be read". */
+void fg_http_fail(h2o_req_t *req, int rc, const char *what);
 
 /* metrics.c: GET /metrics in the Prometheus text format. */
 void fg_metrics_handle(h2o_req_t *req);

@@ -171,6 +171,9 @@ int main(int argc, char **argv)
     /* Signals: SIGPIPE ignored (h2o writes to closed sockets); the others are taken by sigwait
      * on this thread only, so every thread started from here blocks them. */
     signal(SIGPIPE, SIG_IGN);
+    /* A write past a file size limit fails with EFBIG (the store reports it) instead of killing
+     * the process. */
+    signal(SIGXFSZ, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
     sigset_t set;
     sigemptyset(&set);

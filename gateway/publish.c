@@ -59,11 +59,7 @@ static void answer(fg_pending_t *p, h2o_req_t *req)
         return;
     }
     if (job->status != FG_OK) {
-        fg_http_error(req, 503, "store_unavailable",
-                      job->status == FG_ERR_CLOSED ? "the server is shutting down"
-                                                   : "the event store could not commit; nothing "
-                                                     "was stored, retry later",
-                      NULL, NULL, -1);
+        fg_http_fail(req, job->status, "the event store could not commit; nothing was stored");
         return;
     }
     fg_buf_t b;
@@ -237,6 +233,10 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
     const fg_config_t *cfg = srv->cfg;
     if (l->stopping) {
         fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        return 0;
+    }
+    if (fg_health_state(&srv->health) == FG_HEALTH_CORRUPT) {
+        fg_http_fail(req, FG_ERR_CORRUPT, "nothing was stored");
         return 0;
     }
     body_kind_t kind;

@@ -81,8 +81,7 @@ int fg_query_handle(h2o_req_t *req, const fg_principal_t *who)
         if (rc != FG_OK) {
             fg_filter_dispose(&f);
             fg_buf_dispose(&b);
-            fg_http_error(req, 503, "store_unavailable", "the event store could not be read", NULL,
-                          NULL, -1);
+            fg_http_fail(req, rc, "the event store could not be read");
             return 0;
         }
         size_t i = 0;

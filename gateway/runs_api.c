@@ -101,11 +101,10 @@ static void answer(h2o_req_t *req, int rc, fg_buf_t *b, const char *run_id)
     else if (rc == FG_ERR_NOT_FOUND)
         fg_http_error(req, 404, "run_not_found", "no event of this run is stored", "run_id", run_id,
                       -1);
-    else if (rc == FG_ERR_IO)
-        fg_http_error(req, 503, "store_unavailable", "the event store could not be read", NULL,
-                      NULL, -1);
-    else
+    else if (rc == FG_ERR_NOMEM || rc == FG_ERR_TOO_LARGE)
         fg_http_error(req, 503, "unavailable", "the answer does not fit in memory", NULL, NULL, -1);
+    else
+        fg_http_fail(req, rc, "the event store could not be read");
 }
 
 /* Copies a run id from the path, lowercased; answers 400 invalid_run_id when it is not one. */

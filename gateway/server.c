@@ -59,13 +59,24 @@ static void health(h2o_req_t *req, bool ready)
     bool running = srv->store != NULL && srv->writer != NULL && !atomic_load(&srv->stopping);
     for (size_t i = 0; i < srv->nloops && running; i++)
         running = atomic_load(&srv->loops[i].running);
-    if (running) {
-        static const char ok[] = "{\"status\":\"ready\"}";
-        fg_http_json(req, 200, ok, sizeof(ok) - 1);
-    } else {
+    if (!running) {
         fg_http_error(req, 503, "not_ready", "the store or an HTTP loop is not running", NULL, NULL,
                       -1);
+        return;
     }
+    /* A store that cannot take writes (damaged, or the disk full) is not ready for publishers;
+     * reads are still served, and readiness comes back by itself when commits work again. */
+    char why[256];
+    fg_health_state_t h = fg_health_get(&srv->health, why, sizeof(why));
+    if (h != FG_HEALTH_OK) {
+        fg_http_error(req, 503, "not_ready", why, "reason", fg_health_name(h), -1);
+        return;
+    }
+    char body[160];
+    int n = snprintf(body, sizeof(body),
+                     "{\"status\":\"ready\",\"last_seq\":%" PRIu64 ",\"epoch\":\"%016" PRIx64 "\"}",
+                     fg_store_last_seq(srv->store), fg_store_epoch(srv->store));
+    fg_http_json(req, 200, body, (size_t)n);
 }
 
 static void openapi(h2o_req_t *req)
@@ -455,6 +466,7 @@ static void server_free(fg_server_t *srv)
     fg_limits_destroy(srv->limits);
     if (srv->store)
         fg_store_close(srv->store);
+    fg_health_dispose(&srv->health);
     free(srv);
 }
 
@@ -462,6 +474,33 @@ static bool host_is_loopback(const char *host)
 {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
            strcmp(host, "localhost") == 0;
+}
+
+/* The start-up integrity check, bounded by store.integrity_check_ms. A damaged store is
+ * reported and recorded: flowgate still starts, serves what it can read, answers /readyz 503
+ * and refuses writes. */
+static void check_store(fg_server_t *srv)
+{
+    bool complete;
+    char why[256];
+    int64_t t0 = fg_time_mono_ms();
+    int rc = fg_store_check(srv->store, srv->cfg->integrity_check_ms, &complete, why, sizeof(why));
+    int64_t ms = fg_time_mono_ms() - t0;
+    if (rc == FG_ERR_CORRUPT) {
+        char reason[320];
+        snprintf(reason, sizeof(reason), "the store %.80s is damaged: %.160s", srv->db_path, why);
+        fg_health_corrupt(&srv->health, reason);
+        fg_log(FG_LOG_ERROR, "store_corrupt",
+               "file=%s problems=\"%s\" publishes are refused until the store is repaired "
+               "(restore a backup, or move the file aside and restart)",
+               srv->db_path, why);
+    } else if (srv->cfg->integrity_check_ms > 0 && !complete) {
+        fg_log(FG_LOG_WARN, "store_check_incomplete",
+               "file=%s ms=%lld the quick check did not finish within store.integrity_check_ms%s%s",
+               srv->db_path, (long long)ms, why[0] ? ": " : "", why);
+    } else if (srv->cfg->integrity_check_ms > 0) {
+        fg_log(FG_LOG_DEBUG, "store_checked", "file=%s ms=%lld", srv->db_path, (long long)ms);
+    }
 }
 
 /* Builds the credentials and decides whether requests need one: auth.mode none never, required
@@ -555,12 +594,15 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     srv->cat = cat;
     pthread_mutex_init(&srv->phase_lock, NULL);
     pthread_cond_init(&srv->phase_cond, NULL);
+    fg_health_init(&srv->health);
     snprintf(srv->db_path, sizeof(srv->db_path), "%s/flowgate.db", cfg->data_dir);
     rc = fg_store_open(srv->db_path, fg_config_sync_mode(cfg), &srv->store, err, errcap);
     if (rc != FG_OK) {
+        fg_health_dispose(&srv->health);
         free(srv);
         return rc;
     }
+    check_store(srv);
     if (fg_config_allow_networks(cfg, srv->allow, sizeof(srv->allow) / sizeof(srv->allow[0]),
                                  &srv->nallow) != FG_OK) {
         snprintf(err, errcap, "config key webhooks.allow_networks: at most 64 networks");
@@ -583,7 +625,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         return FG_ERR_INVALID;
     }
     srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
-    if (srv->outbox == NULL || fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK) {
+    bool damaged = fg_health_state(&srv->health) == FG_HEALTH_CORRUPT;
+    if (srv->outbox == NULL || (fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK && !damaged)) {
         snprintf(err, errcap, "cannot load the webhook subscriptions from %s", srv->db_path);
         server_free(srv);
         return FG_ERR_IO;
@@ -592,6 +635,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     json_t *declared;
     json_array_foreach(cfg->subscriptions, di, declared)
     {
+        if (damaged)
+            break; /* nothing is written into a damaged store */
         fg_verr_t verr;
         rc = fg_wh_outbox_declare(srv->outbox, srv->store, declared, &verr);
         if (rc != FG_OK) {
@@ -644,11 +689,12 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     /* a client that does not finish its request in time (slowloris) is closed */
     srv->h2o_config.http1.req_timeout = (uint64_t)cfg->http_request_timeout_ms;
     /* h2o buffers whole bodies before a handler runs, and refuses what passes this ceiling by
-     * itself: over HTTP/1.1 with a 413 (made JSON by the error filter), but over HTTP/2 with a
-     * stream reset (REFUSED_STREAM, which clients retry). So the ceiling sits far above any
-     * limits.max_body_bytes (64 MiB at most): below it the handler answers 413 on both protocols.
-     * h2o keeps a body past 32 MiB in a temporary file, not in memory. */
-    srv->h2o_config.max_request_entity_size = FG_BODY_CEILING;
+     * itself: over HTTP/1.1 with a 413 (made JSON by the error filter), at once when the
+     * Content-Length says so, but over HTTP/2 with a stream reset (REFUSED_STREAM, which clients
+     * retry). So the ceiling sits well above limits.max_body_bytes: below it the handler answers
+     * 413 on both protocols. h2o keeps a body past 32 MiB in a temporary file, not in memory. */
+    size_t ceiling = (size_t)cfg->max_body_bytes * 4;
+    srv->h2o_config.max_request_entity_size = ceiling > FG_BODY_CEILING ? ceiling : FG_BODY_CEILING;
     srv->hostconf =
         h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(srv->hostconf, "/", 0);
@@ -691,6 +737,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .on_stored = fg_wh_outbox_on_stored,
         .on_rollback = fg_wh_outbox_on_rollback,
         .hook_ctx = srv->outbox,
+        .health = &srv->health,
     };
     if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=writer");
@@ -708,6 +755,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .retry_after_max_s = cfg->retry_after_max_s,
         .disable_after_s = cfg->disable_after_s,
         .console_url = cfg->console_url,
+        .health = &srv->health,
     };
     fg_wh_schedule_default(&dc.schedule);
     fg_wh_schedule_parse(cfg->retry_schedule, &dc.schedule); /* checked with the config */
@@ -719,8 +767,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     srv->serving = true;
     pthread_cond_broadcast(&srv->phase_cond);
     pthread_mutex_unlock(&srv->phase_lock);
-    fg_log(FG_LOG_INFO, "listening", "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64, host,
-           port, cfg->tls_cert_file[0] != '\0', srv->nloops, srv->db_path, last_seq);
+    fg_log(FG_LOG_INFO, "listening",
+           "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64 " epoch=%016" PRIx64, host, port,
+           cfg->tls_cert_file[0] != '\0', srv->nloops, srv->db_path, last_seq,
+           fg_store_epoch(srv->store));
     *out = srv;
     return FG_OK;
 }

@@ -255,6 +255,53 @@ static void emit_gap(fg_stream_t *s, uint64_t purged)
     s->cursor = purged;
 }
 
+/* The cursor names no position of this store: it is beyond every number given out (a store
+ * replaced or restored) or inside a range lost with a write-ahead log. An in-band reset tells the
+ * client to reload its state; the stream goes on live from `now` (the frame's id). */
+static void emit_reset(fg_stream_t *s, uint64_t cursor, fg_cursor_state_t why, uint64_t now)
+{
+    const fg_store_t *store = s->loop->server->store;
+    char id[24], data[200];
+    snprintf(id, sizeof(id), "%" PRIu64, now);
+    int n = snprintf(data, sizeof(data),
+                     "{\"after\":%" PRIu64 ",\"last_seq\":%" PRIu64 ",\"epoch\":\"%016" PRIx64
+                     "\",\"reason\":\"%s\"}",
+                     cursor, now, fg_store_epoch(store),
+                     why == FG_CURSOR_LOST ? "events_lost" : "cursor_ahead");
+    if (fg_sse_append_frame(&s->ctl, id, "reset", data, (size_t)n) != FG_OK)
+        s->closing = true;
+    fg_log(FG_LOG_INFO, "stream_reset", "cursor=%" PRIu64 " last_seq=%" PRIu64 " reason=%s", cursor,
+           now, why == FG_CURSOR_LOST ? "events_lost" : "cursor_ahead");
+}
+
+/* The replay cannot be read: the stream ends with an error event naming why (a client that
+ * only reconnected would meet the same wall every retry), and a damaged store is recorded. */
+static void end_with_error(fg_stream_t *s, int rc)
+{
+    fg_server_t *srv = s->loop->server;
+    fg_log(FG_LOG_ERROR, "replay_failed", "error=\"%s\" cursor=%" PRIu64, fg_strerror(rc),
+           s->cursor);
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    release_queue(s);
+    if (rc == FG_ERR_CORRUPT) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "the store %.200s is damaged", srv->db_path);
+        fg_health_corrupt(&srv->health, reason);
+    }
+    if (s->text == NULL) {
+        static const char corrupt[] = "{\"error\":\"store_corrupt\",\"message\":\"the store is "
+                                      "damaged; the replay cannot be read (see /readyz)\"}";
+        static const char other[] = "{\"error\":\"store_unavailable\",\"message\":\"the replay "
+                                    "could not be read; reconnect later\"}";
+        if (rc == FG_ERR_CORRUPT)
+            fg_sse_append_frame(&s->ctl, NULL, "error", corrupt, sizeof(corrupt) - 1);
+        else
+            fg_sse_append_frame(&s->ctl, NULL, "error", other, sizeof(other) - 1);
+    }
+    s->closing = true;
+    mark_dirty(s);
+}
+
 /* The replay has caught up: live from here, or the end of a text stream that saw its end. */
 static void go_live(fg_stream_t *s)
 {
@@ -285,10 +332,7 @@ static void replay_page(fg_stream_t *s)
                  : FG_ERR_NOMEM;
     if (rc != FG_OK) {
         free(evs);
-        fg_log(FG_LOG_ERROR, "replay_failed", "error=\"%s\" cursor=%" PRIu64, fg_strerror(rc),
-               s->cursor);
-        s->closing = true; /* the client reconnects and resumes from its cursor */
-        mark_dirty(s);
+        end_with_error(s, rc);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -508,12 +552,16 @@ static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool
     s->req = req;
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;
-    /* A cursor beyond what this store holds comes from another database: start live. */
-    if (has_cursor && cursor <= l->hub.high_seq) {
+    fg_cursor_state_t cs = has_cursor ? fg_store_cursor_check(srv->store, cursor) : FG_CURSOR_OK;
+    if (!has_cursor || cs != FG_CURSOR_OK) {
+        s->cursor = l->hub.high_seq;
+        s->live = true;
+    } else if (cursor <= l->hub.high_seq) {
         s->cursor = cursor;
         s->live = false;
     } else {
-        s->cursor = l->hub.high_seq;
+        /* committed, but not yet announced to this loop: live, after the client's cursor */
+        s->cursor = cursor;
         s->live = true;
     }
     atomic_fetch_add(&srv->streams_opened, 1);
@@ -538,6 +586,8 @@ static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool
     h2o_start_response(req, &s->gen);
     if (s->text == NULL)
         fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
+    if (cs != FG_CURSOR_OK && s->text == NULL)
+        emit_reset(s, cursor, cs, s->cursor);
     if (l->stopping) {
         /* Shutting down: an empty stream that ends at once. A non-200 answer would make an
          * EventSource give up for good; an ended stream makes it reconnect after retry. */

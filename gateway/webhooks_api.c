@@ -92,8 +92,7 @@ static void op_answer(fg_pending_t *p, h2o_req_t *req)
         fg_http_verr(req, 409, &c->op.err);
         return;
     }
-    fg_http_error(req, 503, "store_unavailable", "the change could not be committed; retry later",
-                  NULL, NULL, -1);
+    fg_http_fail(req, c->op.job.status, "the change could not be committed");
 }
 
 /* Parses the request body as one JSON object. Replies 400/415 and returns NULL on bad input. */
@@ -199,7 +198,7 @@ static int read_subs(h2o_req_t *req, const char *id, bool secret)
     if (rc == FG_ERR_NOT_FOUND) {
         not_found(req);
     } else if (rc != FG_OK) {
-        fg_http_error(req, 503, "store_unavailable", "the store could not be read", NULL, NULL, -1);
+        fg_http_fail(req, rc, "the store could not be read");
     } else if (id == NULL) {
         json_t *wrapped = json_pack("{s:O}", "webhooks", r.out);
         reply_json(req, 200, wrapped);
@@ -324,10 +323,12 @@ static int list_deliveries(h2o_req_t *req, const char *sub_id)
         return 0;
     }
     log_t lg = {.list = json_array()};
-    if (rc != FG_OK || fg_store_reader_deliveries(l->reader, sub_id, status, after, (size_t)limit,
-                                                  on_delivery, &lg) != FG_OK) {
+    if (rc == FG_OK)
+        rc = fg_store_reader_deliveries(l->reader, sub_id, status, after, (size_t)limit,
+                                        on_delivery, &lg);
+    if (rc != FG_OK) {
         json_decref(lg.list);
-        fg_http_error(req, 503, "store_unavailable", "the store could not be read", NULL, NULL, -1);
+        fg_http_fail(req, rc, "the store could not be read");
         return 0;
     }
     json_t *out = json_pack("{s:o, s:s}", "deliveries", lg.list, "next_after", lg.last);
@@ -344,7 +345,7 @@ static int get_delivery(h2o_req_t *req, const char *id)
     if (rc == FG_ERR_NOT_FOUND) {
         fg_http_error(req, 404, "not_found", "no such delivery", NULL, NULL, -1);
     } else if (rc != FG_OK) {
-        fg_http_error(req, 503, "store_unavailable", "the store could not be read", NULL, NULL, -1);
+        fg_http_fail(req, rc, "the store could not be read");
     } else {
         reply_json(req, 200, lg.one);
     }

@@ -913,6 +913,8 @@ static void take_marks(struct fg_wh_dispatcher *d)
 
 static void schedule_round(struct fg_wh_dispatcher *d)
 {
+    if (d->cfg.health != NULL && fg_health_state(d->cfg.health) == FG_HEALTH_CORRUPT)
+        return; /* an outcome could not be recorded: the deliveries wait in the store */
     int64_t now = fg_time_now_us();
     fg_store_due_t due[MAX_DUE];
     bool all = atomic_exchange(&d->poked, false);

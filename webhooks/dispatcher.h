@@ -16,6 +16,7 @@
 #define FG_WEBHOOKS_DISPATCHER_H
 
 #include "events/catalog.h"
+#include "events/health.h"
 #include "events/histogram.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
@@ -35,6 +36,8 @@ typedef struct {
     int64_t retry_after_max_s;  /* cap on Retry-After, default 3600 */
     int64_t disable_after_s;    /* a subscription failing this long is disabled (0: never) */
     const char *console_url;    /* webhooks.console_url: chat messages link runs there, or "" */
+    fg_health_t *health;        /* the store's health: nothing is sent while it is damaged (an
+                                   outcome could not be recorded); may be NULL */
 } fg_wh_dispatcher_config_t;
 
 /* Counters, readable from any thread. */

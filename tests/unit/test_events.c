@@ -30,6 +30,8 @@
 #define AT "\"at\":\"2026-11-22T10:15:30.123456Z\""
 
 int run_store_tests(void);
+int run_store_guard_tests(void);
+int run_store_guard_tests(void);
 
 static fg_catalog_t *cat;
 
@@ -698,5 +700,5 @@ int main(void)
         cmocka_unit_test(test_rng),
     };
     int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
-    return failed | run_store_tests();
+    return failed | run_store_tests() | run_store_guard_tests();
 }

@@ -1,0 +1,253 @@
+/*
+ * test_store_guard.c - what the store refuses and what it notices (issue #10): another
+ * application's database is left untouched byte for byte, an earlier flowgate store is adopted
+ * and marked, a damaged file is found by the start-up check, and a log that lost its write-ahead
+ * log never gives a number out twice (the lost range is recorded, cursors inside it and beyond
+ * the last number are told apart, the epoch changes).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "events/store.h"
+#include "events/store_guard.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int run_store_guard_tests(void);
+
+typedef struct {
+    char dir[64], path[96];
+} gfx_t;
+
+static int setup(void **state)
+{
+    gfx_t *fx = calloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fg-guard-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->path, sizeof(fx->path), "%s/flowgate.db", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    gfx_t *fx = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+    int rc = system(cmd);
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+static void sql(const char *path, const char *text)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *path, const char *text)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The whole file, malloc'd. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc(*len + 1);
+    assert_int_equal(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+/* Opening a database that is not flowgate's fails naming the file, and changes no byte. */
+static void refused_untouched(gfx_t *fx, int want, const char *says)
+{
+    size_t before_len, after_len;
+    char *before = slurp(fx->path, &before_len);
+    fg_store_t *s = NULL;
+    char err[512];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_FULL, &s, err, sizeof(err)), want);
+    assert_null(s);
+    assert_non_null(strstr(err, fx->path));
+    assert_non_null(strstr(err, says));
+    char *after = slurp(fx->path, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(before);
+    free(after);
+    char seq[128];
+    snprintf(seq, sizeof(seq), "%s-seq", fx->path);
+    assert_int_not_equal(access(seq, F_OK), 0); /* nothing written beside it either */
+}
+
+static void test_foreign_databases_are_refused_untouched(void **state)
+{
+    gfx_t *fx = *state;
+    /* an application's own database */
+    sql(fx->path, "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);"
+                  "INSERT INTO customers(name) VALUES ('ana'), ('bo');");
+    refused_untouched(fx, FG_ERR_INVALID, "\"customers\"");
+    unlink(fx->path);
+    /* one with an events table of its own: no meta table may be written into it */
+    sql(fx->path, "CREATE TABLE events(id INTEGER PRIMARY KEY, what TEXT);");
+    refused_untouched(fx, FG_ERR_INVALID, "not a flowgate store");
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"),
+                     0);
+    unlink(fx->path);
+    /* marked by another application */
+    sql(fx->path, "PRAGMA application_id = 1234; CREATE TABLE t(x);");
+    refused_untouched(fx, FG_ERR_INVALID, "another application");
+    unlink(fx->path);
+    /* a flowgate store of a newer schema */
+    char newer[160];
+    snprintf(newer, sizeof(newer),
+             "PRAGMA application_id = %d; PRAGMA user_version = %d;"
+             "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+             FG_STORE_APPLICATION_ID, FG_STORE_SCHEMA_VERSION + 1);
+    sql(fx->path, newer);
+    refused_untouched(fx, FG_ERR_INVALID, "newer flowgate");
+}
+
+static void test_new_and_earlier_stores_are_marked(void **state)
+{
+    gfx_t *fx = *state;
+    fg_store_t *s;
+    char err[512];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    uint64_t epoch = fg_store_epoch(s);
+    assert_true(epoch != 0);
+    fg_store_close(s);
+    assert_int_equal(sql_int(fx->path, "PRAGMA application_id"), FG_STORE_APPLICATION_ID);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), FG_STORE_SCHEMA_VERSION);
+    /* the epoch belongs to the store: the same after a reopen */
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_true(fg_store_epoch(s) == epoch);
+    fg_store_close(s);
+    /* a store of an earlier flowgate (no mark) is adopted and marked */
+    sql(fx->path, "PRAGMA application_id = 0; PRAGMA user_version = 0;");
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    fg_store_close(s);
+    assert_int_equal(sql_int(fx->path, "PRAGMA application_id"), FG_STORE_APPLICATION_ID);
+}
+
+/* Appends events seq first..last directly (what the writer does, without its thread). */
+static void append(fg_store_t *s, uint64_t first, uint64_t last)
+{
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    for (uint64_t q = first; q <= last; q++) {
+        fg_pub_event_t ev;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(ev.id, sizeof(ev.id), "ev-%llu", (unsigned long long)q);
+        char body[256];
+        snprintf(body, sizeof(body), "{\"type\":\"user_signed_in\",\"n\":%llu,\"pad\":\"%0200d\"}",
+                 (unsigned long long)q, 0);
+        ev.json = body;
+        ev.json_len = strlen(body);
+        assert_int_equal(fg_store_append(s, q, &ev, "user_signed_in", NULL, 1), FG_OK);
+    }
+    assert_int_equal(fg_store_commit(s, last), FG_OK);
+}
+
+static void test_a_lost_log_never_reuses_a_number(void **state)
+{
+    gfx_t *fx = *state;
+    fg_store_t *s;
+    char err[512];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    append(s, 1, 5);
+    uint64_t epoch = fg_store_epoch(s);
+    fg_store_close(s);
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_cursor_check(s, 5), FG_CURSOR_OK);
+    assert_int_equal(fg_store_cursor_check(s, 6), FG_CURSOR_AHEAD);
+    append(s, 6, 10);
+    fg_store_close(s);
+    /* what a lost write-ahead log leaves: the log ends at 5, numbers to 10 were given out */
+    sql(fx->path, "DELETE FROM events WHERE seq > 5");
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_last_seq(s), 10);
+    assert_true(fg_store_epoch(s) != epoch);
+    assert_int_equal(fg_store_cursor_check(s, 3), FG_CURSOR_OK);
+    assert_int_equal(fg_store_cursor_check(s, 5), FG_CURSOR_OK);
+    assert_int_equal(fg_store_cursor_check(s, 6), FG_CURSOR_LOST);
+    assert_int_equal(fg_store_cursor_check(s, 10), FG_CURSOR_LOST);
+    assert_int_equal(fg_store_cursor_check(s, 11), FG_CURSOR_AHEAD);
+    append(s, 11, 12); /* numbering goes on above the lost range */
+    fg_store_close(s);
+    /* the lost range is remembered, also when the high-water file is gone */
+    char seq[128];
+    snprintf(seq, sizeof(seq), "%s-seq", fx->path);
+    unlink(seq);
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_last_seq(s), 12);
+    assert_int_equal(fg_store_cursor_check(s, 8), FG_CURSOR_LOST);
+    assert_int_equal(fg_store_cursor_check(s, 12), FG_CURSOR_OK);
+    fg_store_close(s);
+}
+
+static void test_the_start_check_finds_damage(void **state)
+{
+    gfx_t *fx = *state;
+    fg_store_t *s;
+    char err[512], why[256];
+    bool complete;
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    for (uint64_t q = 1; q <= 2000; q += 100)
+        append(s, q, q + 99);
+    assert_int_equal(fg_store_check(s, 5000, &complete, why, sizeof(why)), FG_OK);
+    assert_true(complete);
+    /* no budget: no check */
+    assert_int_equal(fg_store_check(s, 0, &complete, why, sizeof(why)), FG_OK);
+    assert_false(complete);
+    fg_store_close(s);
+    /* overwrite pages in the middle of the events table */
+    FILE *f = fopen(fx->path, "r+b");
+    assert_non_null(f);
+    char junk[4096];
+    memset(junk, 0x5a, sizeof(junk));
+    for (long page = 20; page < 60; page += 4) {
+        fseek(f, page * 4096, SEEK_SET);
+        fwrite(junk, 1, sizeof(junk), f);
+    }
+    fclose(f);
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_check(s, 5000, &complete, why, sizeof(why)), FG_ERR_CORRUPT);
+    assert_true(why[0] != '\0');
+    assert_null(strchr(why, '\n'));
+    fg_store_close(s);
+}
+
+int run_store_guard_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_foreign_databases_are_refused_untouched, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_new_and_earlier_stores_are_marked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_lost_log_never_reuses_a_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_start_check_finds_damage, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store_guard", tests, NULL, NULL);
+}
