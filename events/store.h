@@ -181,8 +181,9 @@ enum {
 /* One attempt of a delivery, and the delivery's state after it. */
 typedef struct {
     const char *delivery_id;
-    unsigned attempt; /* 1 for the first */
-    int64_t at_us;    /* when it started */
+    const char *sub_id; /* the delivery's subscription */
+    unsigned attempt;   /* 1 for the first */
+    int64_t at_us;      /* when it started */
     int64_t duration_us;
     int http_status;      /* 0 when no response */
     const char *error;    /* transport error or refusal, or NULL */
@@ -194,6 +195,12 @@ typedef struct {
 
 /** Records an attempt and the delivery's new state. FG_OK or FG_ERR_IO. */
 int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us);
+
+/**
+ * Makes every failed delivery of a subscription due now (its endpoint is back after a breaker
+ * held it: what failed during the outage goes first, in order). FG_OK or FG_ERR_IO.
+ */
+int fg_store_deliveries_due_now(fg_store_t *s, const char *sub_id, int64_t now_us);
 
 /**
  * Makes a failed or dead delivery due now (status pending, next_at now). FG_OK,
@@ -306,16 +313,21 @@ int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);
  */
 int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len);
 
-/* The webhook outbox at a glance (metrics). */
+/* The webhook subscriptions at a glance (metrics). */
 typedef struct {
-    uint64_t pending;       /* deliveries not tried yet */
-    uint64_t retrying;      /* failed deliveries waiting for their next attempt */
     uint64_t disabled_subs; /* subscriptions disabled */
     uint64_t subs;          /* subscriptions */
 } fg_store_outbox_gauges_t;
 
 /** Counts of fg_store_outbox_gauges_t. FG_OK or FG_ERR_IO. */
 int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t *g);
+
+/**
+ * The outbox backlog as of the last commit: deliveries not tried yet, and failed ones waiting
+ * for their next attempt. Counted at open and kept by every change since, so it costs two
+ * atomic loads whatever the backlog's size. Any thread.
+ */
+void fg_store_outbox_backlog(const fg_store_t *s, uint64_t *pending, uint64_t *retrying);
 
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);

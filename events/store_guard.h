@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define FG_STORE_APPLICATION_ID 0x666c6777 /* "flgw" */
-#define FG_STORE_SCHEMA_VERSION 1
+#define FG_STORE_SCHEMA_VERSION 2          /* 2: deliveries clustered by subscription */
 
 /**
  * Decides, reading only, whether db (opened on path) is a flowgate store: marked as one, or an

@@ -42,6 +42,13 @@ struct fg_store {
     gap_t *gaps;                     /* immutable after open: lost ranges, in order */
     size_t ngaps;
     fg_seqfile_t seqfile; /* writer thread (open and close: main thread) */
+    /* The outbox at a glance: deliveries pending and failed (waiting for a retry), counted once
+     * at open and then kept by each change the writer makes, so a metrics scrape costs nothing
+     * however large the backlog. tx_ is the open transaction's change, sp_ its value at the
+     * savepoint; both are published on commit. */
+    _Atomic int64_t pending, retrying; /* written by the writer thread at commit, read anywhere */
+    int64_t tx_pending, tx_retrying, sp_pending, sp_retrying; /* writer thread */
+    sqlite3_stmt *delivery_status;                            /* writer thread */
 };
 
 struct fg_store_reader {
@@ -96,6 +103,13 @@ int fg_store_db_step(sqlite3_stmt *st)
     return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? FG_OK : FG_ERR_IO;
 }
 
+/* Deliveries, clustered by subscription (see delivery_indexes). */
+#define DELIVERIES_TABLE(name)                                                                     \
+    "CREATE TABLE IF NOT EXISTS " name "(sub_id TEXT NOT NULL, id TEXT NOT NULL,"                  \
+    " seq INTEGER NOT NULL, run_id TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"      \
+    " next_at_us INTEGER NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,"      \
+    " PRIMARY KEY(sub_id, id)) WITHOUT ROWID;"
+
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS events("
@@ -108,21 +122,29 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS subscriptions(id TEXT PRIMARY KEY, spec TEXT NOT NULL,"
     " secret TEXT NOT NULL, old_secret TEXT, old_secret_until_us INTEGER, enabled INTEGER NOT NULL,"
     " created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,"
-    " failing_since_us INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS deliveries(id TEXT PRIMARY KEY, sub_id TEXT NOT NULL,"
-    " seq INTEGER NOT NULL, run_id TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"
-    " next_at_us INTEGER NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    " failing_since_us INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;" DELIVERIES_TABLE(
+        "deliveries") "CREATE TABLE IF NOT EXISTS attempts(delivery_id TEXT NOT NULL, n INTEGER "
+                      "NOT NULL,"
+                      " at_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, "
+                      "error TEXT,"
+                      " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
+                      "CREATE TABLE IF NOT EXISTS seq_gaps(after INTEGER PRIMARY KEY, upto INTEGER "
+                      "NOT NULL);"
+                      "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 2), "
+                      "('purged_through', 0);";
+
+/* The indexes of the deliveries table (after a migration may have rebuilt it). A subscription's
+ * rows sit together in the table (its key starts with sub_id, and ids grow with time), so
+ * draining one endpoint's backlog touches that endpoint's pages only, however many other
+ * subscriptions have rows beside it. */
+static const char *delivery_indexes =
     "DROP INDEX IF EXISTS deliveries_due;"
+    "DROP INDEX IF EXISTS deliveries_log;" /* schema 1: now the table's own key */
+    "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_id ON deliveries(id);"
     "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(sub_id, seq) WHERE status = 0;"
     "CREATE INDEX IF NOT EXISTS deliveries_retry ON deliveries(sub_id, next_at_us) WHERE status = "
     "3;"
-    "CREATE INDEX IF NOT EXISTS deliveries_log ON deliveries(sub_id, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_settled ON deliveries(seq) WHERE status IN (2, 4);"
-    "CREATE TABLE IF NOT EXISTS attempts(delivery_id TEXT NOT NULL, n INTEGER NOT NULL,"
-    " at_us INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
-    " response TEXT, PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS seq_gaps(after INTEGER PRIMARY KEY, upto INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1), ('purged_through', 0);";
+    "CREATE INDEX IF NOT EXISTS deliveries_settled ON deliveries(seq) WHERE status IN (2, 4);";
 
 uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc)
 {
@@ -142,18 +164,40 @@ uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc)
     return v;
 }
 
-/* Brings a store written by an earlier build of this schema version up to date. */
+/* Brings a store written by an earlier build up to date, inside the schema's transaction:
+ * subscriptions without failing_since_us (schema 1, early), and schema 1's deliveries table (in
+ * insertion order, every subscription's rows interleaved) rebuilt clustered by subscription. */
 static int migrate(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT failing_since_us FROM subscriptions LIMIT 0", -1, &st,
                            NULL) == SQLITE_OK) {
         sqlite3_finalize(st);
-        return FG_OK;
+    } else if (fg_store_db_exec(db, "ALTER TABLE subscriptions ADD COLUMN failing_since_us"
+                                    " INTEGER NOT NULL DEFAULT 0") != FG_OK) {
+        return FG_ERR_IO;
     }
-    return fg_store_db_exec(db,
-                            "ALTER TABLE subscriptions ADD COLUMN failing_since_us INTEGER NOT NULL"
-                            " DEFAULT 0");
+    int rc;
+    uint64_t clustered = fg_store_db_u64(
+        db, "SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'sub_id' AND pk = 1",
+        &rc);
+    if (rc != SQLITE_OK)
+        return FG_ERR_IO;
+    if (clustered == 0 &&
+        fg_store_db_exec(db, DELIVERIES_TABLE("deliveries_v2") "INSERT INTO deliveries_v2"
+                                                               " SELECT sub_id, id, seq, run_id,"
+                                                               " status, attempts, next_at_us,"
+                                                               " created_us, updated_us FROM"
+                                                               " deliveries;"
+                                                               "DROP TABLE deliveries;"
+                                                               "ALTER TABLE deliveries_v2 RENAME TO"
+                                                               " deliveries;") != FG_OK)
+        return FG_ERR_IO;
+    return fg_store_db_exec(db, "UPDATE meta SET value = 2 WHERE key = 'schema_version';") ==
+                       FG_OK &&
+                   fg_store_db_exec(db, delivery_indexes) == FG_OK
+               ? FG_OK
+               : FG_ERR_IO;
 }
 
 /* A new random epoch: 63 bits, so it stays a positive SQLite integer. */
@@ -312,6 +356,14 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
         rc == SQLITE_OK ? fg_store_db_u64(s->db, "SELECT max(seq) FROM events", &rc) : 0;
     if (rc == SQLITE_OK)
         s->epoch = fg_store_db_u64(s->db, "SELECT value FROM meta WHERE key='epoch'", &rc);
+    if (rc == SQLITE_OK) /* the outbox gauges' start: each count walks a partial index */
+        atomic_store(&s->pending,
+                     (int64_t)fg_store_db_u64(
+                         s->db, "SELECT count(*) FROM deliveries WHERE status = 0", &rc));
+    if (rc == SQLITE_OK)
+        atomic_store(&s->retrying,
+                     (int64_t)fg_store_db_u64(
+                         s->db, "SELECT count(*) FROM deliveries WHERE status = 3", &rc));
     if (rc != SQLITE_OK || load_gaps(s) != FG_OK) {
         err = rc == SQLITE_CORRUPT ? FG_ERR_CORRUPT : FG_ERR_IO;
         snprintf(errbuf, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
@@ -349,8 +401,10 @@ int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char 
                 &s->attempt_add) ||
         prepare(s->db,
                 "UPDATE deliveries SET status=?2, attempts=?3, next_at_us=?4, updated_us=?5"
-                " WHERE id=?1",
-                &s->delivery_set)) {
+                " WHERE sub_id=?6 AND id=?1",
+                &s->delivery_set) ||
+        prepare(s->db, "SELECT status FROM deliveries WHERE sub_id=?1 AND id=?2",
+                &s->delivery_status)) {
         snprintf(errbuf, errlen, "cannot prepare statements on %s: %s", path,
                  sqlite3_errmsg(s->db));
         goto fail;
@@ -366,9 +420,10 @@ void fg_store_close(fg_store_t *s)
 {
     if (s == NULL)
         return;
-    sqlite3_stmt *all[] = {s->find_id,      s->append,      s->run_get,     s->run_put, s->begin,
-                           s->commit,       s->rollback,    s->sp,          s->sp_rel,  s->sp_rb,
-                           s->delivery_add, s->attempt_add, s->delivery_set};
+    sqlite3_stmt *all[] = {s->find_id,      s->append,         s->run_get,      s->run_put,
+                           s->begin,        s->commit,         s->rollback,     s->sp,
+                           s->sp_rel,       s->sp_rb,          s->delivery_add, s->attempt_add,
+                           s->delivery_set, s->delivery_status};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     if (s->db != NULL)
@@ -441,6 +496,7 @@ uint64_t fg_store_purged_through(const fg_store_t *s)
 
 int fg_store_begin(fg_store_t *s)
 {
+    s->tx_pending = s->tx_retrying = 0;
     return fg_store_db_step(s->begin) == FG_OK ? FG_OK : fg_store_db_error(s->db, "begin");
 }
 
@@ -448,6 +504,9 @@ int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 {
     if (fg_store_db_step(s->commit) != FG_OK)
         return fg_store_db_error(s->db, "commit");
+    atomic_fetch_add(&s->pending, s->tx_pending);
+    atomic_fetch_add(&s->retrying, s->tx_retrying);
+    s->tx_pending = s->tx_retrying = 0;
     if (last_seq > atomic_load(&s->last_seq)) {
         atomic_store(&s->last_seq, last_seq);
         /* before the events are announced: no number a client saw is ever given out again */
@@ -460,12 +519,15 @@ int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 
 void fg_store_rollback(fg_store_t *s)
 {
+    s->tx_pending = s->tx_retrying = 0;
     if (sqlite3_get_autocommit(s->db) == 0)
         fg_store_db_step(s->rollback);
 }
 
 int fg_store_savepoint(fg_store_t *s)
 {
+    s->sp_pending = s->tx_pending;
+    s->sp_retrying = s->tx_retrying;
     return fg_store_db_step(s->sp) == FG_OK ? FG_OK : fg_store_db_error(s->db, "savepoint");
 }
 
@@ -476,6 +538,8 @@ int fg_store_savepoint_release(fg_store_t *s)
 
 void fg_store_savepoint_rollback(fg_store_t *s)
 {
+    s->tx_pending = s->sp_pending;
+    s->tx_retrying = s->sp_retrying;
     fg_store_db_step(s->sp_rb);
     fg_store_db_step(s->sp_rel);
 }
@@ -580,6 +644,20 @@ int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us)
 
 int fg_store_sub_delete(fg_store_t *s, const char *id)
 {
+    /* its backlog leaves the outbox gauges (each count walks a partial index) */
+    sqlite3_stmt *count = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT (SELECT count(*) FROM deliveries WHERE sub_id=?1 AND status=0),"
+                           " (SELECT count(*) FROM deliveries WHERE sub_id=?1 AND status=3)",
+                           -1, &count, NULL) != SQLITE_OK)
+        return fg_store_db_error(s->db, "sub_delete");
+    sqlite3_bind_text(count, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(count) != SQLITE_ROW) {
+        sqlite3_finalize(count);
+        return fg_store_db_error(s->db, "sub_delete");
+    }
+    int64_t pending = sqlite3_column_int64(count, 0), retrying = sqlite3_column_int64(count, 1);
+    sqlite3_finalize(count);
     static const char *sql[] = {
         "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE sub_id=?1)",
         "DELETE FROM deliveries WHERE sub_id=?1", "DELETE FROM subscriptions WHERE id=?1"};
@@ -595,6 +673,8 @@ int fg_store_sub_delete(fg_store_t *s, const char *id)
             return fg_store_db_error(s->db, "sub_delete");
         changed = sqlite3_changes(s->db);
     }
+    s->tx_pending -= pending;
+    s->tx_retrying -= retrying;
     return changed > 0 ? FG_OK : FG_ERR_NOT_FOUND;
 }
 
@@ -655,13 +735,24 @@ int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uin
     if (run_id != NULL && run_id[0] != '\0')
         sqlite3_bind_text(s->delivery_add, 4, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->delivery_add, 5, now_us);
-    return fg_store_db_step(s->delivery_add) == FG_OK ? FG_OK
-                                                      : fg_store_db_error(s->db, "delivery_add");
+    if (fg_store_db_step(s->delivery_add) != FG_OK)
+        return fg_store_db_error(s->db, "delivery_add");
+    s->tx_pending++;
+    return FG_OK;
 }
 
 int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us)
 {
-    sqlite3_stmt *st = s->attempt_add;
+    /* the status it leaves, for the outbox gauges (a delivery deleted meanwhile has none) */
+    sqlite3_stmt *st = s->delivery_status;
+    sqlite3_bind_text(st, 1, a->sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->delivery_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), was = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fg_store_db_error(s->db, "attempt_record");
+    st = s->attempt_add;
     sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)a->attempt);
     sqlite3_bind_int64(st, 3, a->at_us);
@@ -680,7 +771,32 @@ int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t 
     sqlite3_bind_int(st, 3, (int)a->attempt);
     sqlite3_bind_int64(st, 4, a->next_at_us);
     sqlite3_bind_int64(st, 5, now_us);
-    return fg_store_db_step(st) == FG_OK ? FG_OK : fg_store_db_error(s->db, "attempt_record");
+    sqlite3_bind_text(st, 6, a->sub_id, -1, SQLITE_STATIC);
+    if (fg_store_db_step(st) != FG_OK)
+        return fg_store_db_error(s->db, "attempt_record");
+    if (was >= 0) {
+        s->tx_pending -= was == FG_DELIVERY_PENDING;
+        s->tx_retrying -= was == FG_DELIVERY_FAILED;
+        s->tx_pending += a->new_status == FG_DELIVERY_PENDING;
+        s->tx_retrying += a->new_status == FG_DELIVERY_FAILED;
+    }
+    return FG_OK;
+}
+
+int fg_store_deliveries_due_now(fg_store_t *s, const char *sub_id, int64_t now_us)
+{
+    sqlite3_stmt *st = NULL;
+    /* walks the retry index of this subscription only */
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE deliveries SET next_at_us = ?2 WHERE sub_id = ?1 AND status = 3"
+                           " AND next_at_us > ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fg_store_db_error(s->db, "due_now");
+    sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_us);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(s->db, "due_now");
 }
 
 int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
@@ -707,7 +823,11 @@ int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
     sqlite3_bind_int64(st, 2, now_us);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(s->db, "delivery_retry");
+    if (rc != SQLITE_DONE)
+        return fg_store_db_error(s->db, "delivery_retry");
+    s->tx_retrying -= status == FG_DELIVERY_FAILED;
+    s->tx_pending++;
+    return FG_OK;
 }
 
 int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, int64_t until_us,
@@ -1232,22 +1352,26 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
     return FG_OK;
 }
 
+void fg_store_outbox_backlog(const fg_store_t *s, uint64_t *pending, uint64_t *retrying)
+{
+    int64_t p = atomic_load(&((fg_store_t *)s)->pending);
+    int64_t f = atomic_load(&((fg_store_t *)s)->retrying);
+    *pending = p > 0 ? (uint64_t)p : 0;
+    *retrying = f > 0 ? (uint64_t)f : 0;
+}
+
 int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t *g)
 {
-    /* each count walks a partial index (pending, retry) or the small subscriptions table */
+    /* the small subscriptions table; the backlog comes from fg_store_outbox_backlog */
     sqlite3_stmt *st = cached(r, C_OUTBOX_GAUGES,
-                              "SELECT (SELECT count(*) FROM deliveries WHERE status = 0),"
-                              " (SELECT count(*) FROM deliveries WHERE status = 3),"
-                              " (SELECT count(*) FROM subscriptions WHERE enabled = 0),"
+                              "SELECT (SELECT count(*) FROM subscriptions WHERE enabled = 0),"
                               " (SELECT count(*) FROM subscriptions)");
     if (st == NULL)
         return fg_store_db_error(r->db, "outbox_gauges");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        g->pending = (uint64_t)sqlite3_column_int64(st, 0);
-        g->retrying = (uint64_t)sqlite3_column_int64(st, 1);
-        g->disabled_subs = (uint64_t)sqlite3_column_int64(st, 2);
-        g->subs = (uint64_t)sqlite3_column_int64(st, 3);
+        g->disabled_subs = (uint64_t)sqlite3_column_int64(st, 0);
+        g->subs = (uint64_t)sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(r->db, "outbox_gauges");

@@ -348,6 +348,7 @@ static void probe(fg_writer_t *w)
 static void *writer_main(void *arg)
 {
     fg_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "fg-writer");
     bool retention_on = w->cfg.retention_max_age_ms > 0 || w->cfg.retention_max_events > 0;
     w->next_retention_ms = fg_time_mono_ms() + 1000;
     pthread_mutex_lock(&w->lock);

@@ -126,6 +126,9 @@ static const key_t_ keys[] = {
     I("webhooks.request_timeout_ms", request_timeout_ms, 100, 3600000),
     I("webhooks.retry_after_max_s", retry_after_max_s, 0, 86400 * 7),
     I("webhooks.disable_after_s", disable_after_s, 0, 86400 * 365),
+    I("webhooks.breaker.failures", breaker_failures, 0, 1000000),
+    I("webhooks.breaker.probe_ms", breaker_probe_ms, 10, 86400000),
+    I("webhooks.breaker.probe_max_ms", breaker_probe_max_ms, 10, 86400000),
     J("webhooks.subscriptions", K_ARRAY, subscriptions),
     S("webhooks.console_url", console_url, NULL, url_or_empty),
     L("webhooks.allow_networks", allow_networks, cidr_ok),
@@ -178,6 +181,9 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->request_timeout_ms = 15000;
     cfg->retry_after_max_s = 3600;
     cfg->disable_after_s = 5 * 86400;
+    cfg->breaker_failures = 5;
+    cfg->breaker_probe_ms = 10000;
+    cfg->breaker_probe_max_ms = 120000;
     snprintf(cfg->auth_mode, sizeof(cfg->auth_mode), "auto");
     snprintf(cfg->auth_cookie, sizeof(cfg->auth_cookie), "flowgate_token");
 }

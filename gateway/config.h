@@ -42,27 +42,30 @@ typedef struct {
     int64_t retention_max_age_s;        /* store.retention.max_age_s; 0 = forever */
     int64_t retention_max_events;       /* store.retention.max_events; 0 = unlimited */
     int64_t retention_interval_s;       /* store.retention.interval_s */
-    int64_t rebuild_views;      /* store.rebuild_views: 1 = rebuild the run views on start */
-    int64_t integrity_check_ms; /* store.integrity_check_ms: budget of the start-up check */
-    char transitions[16];       /* events.transitions: warn | enforce */
-    json_t *custom_types;       /* events.custom_types (owned), NULL when none */
-    int64_t heartbeat_ms;       /* sse.heartbeat_ms */
-    int64_t retry_ms;           /* sse.retry_ms */
-    int64_t queue_max_bytes;    /* sse.queue_max_bytes */
-    int64_t queue_max_events;   /* sse.queue_max_events */
-    int64_t replay_page;        /* sse.replay_page */
-    int64_t shutdown_grace_ms;  /* server.shutdown_grace_ms */
-    char retry_schedule[512];   /* webhooks.retry_schedule: "5s,5m,30m,2h,5h,10h,10h" */
-    int64_t connect_timeout_ms; /* webhooks.connect_timeout_ms */
-    int64_t request_timeout_ms; /* webhooks.request_timeout_ms */
-    int64_t retry_after_max_s;  /* webhooks.retry_after_max_s */
-    int64_t disable_after_s;    /* webhooks.disable_after_s, 0 = never */
-    json_t *subscriptions;      /* webhooks.subscriptions (owned), NULL when none */
-    char console_url[1024];     /* webhooks.console_url: where chat messages link runs */
-    char allow_networks[4096];  /* webhooks.allow_networks: comma list of CIDRs, "" = none */
-    char auth_mode[16];         /* auth.mode: auto | none | required */
-    json_t *auth_keys;          /* auth.keys (owned), NULL when none */
-    char jwt_secret[512];       /* auth.jwt.hs256_secret, "" = none */
+    int64_t rebuild_views;        /* store.rebuild_views: 1 = rebuild the run views on start */
+    int64_t integrity_check_ms;   /* store.integrity_check_ms: budget of the start-up check */
+    char transitions[16];         /* events.transitions: warn | enforce */
+    json_t *custom_types;         /* events.custom_types (owned), NULL when none */
+    int64_t heartbeat_ms;         /* sse.heartbeat_ms */
+    int64_t retry_ms;             /* sse.retry_ms */
+    int64_t queue_max_bytes;      /* sse.queue_max_bytes */
+    int64_t queue_max_events;     /* sse.queue_max_events */
+    int64_t replay_page;          /* sse.replay_page */
+    int64_t shutdown_grace_ms;    /* server.shutdown_grace_ms */
+    char retry_schedule[512];     /* webhooks.retry_schedule: "5s,5m,30m,2h,5h,10h,10h" */
+    int64_t connect_timeout_ms;   /* webhooks.connect_timeout_ms */
+    int64_t request_timeout_ms;   /* webhooks.request_timeout_ms */
+    int64_t retry_after_max_s;    /* webhooks.retry_after_max_s */
+    int64_t disable_after_s;      /* webhooks.disable_after_s, 0 = never */
+    int64_t breaker_failures;     /* webhooks.breaker.failures: in a row open it, 0 = never */
+    int64_t breaker_probe_ms;     /* webhooks.breaker.probe_ms: the first wait for a probe */
+    int64_t breaker_probe_max_ms; /* webhooks.breaker.probe_max_ms: the longest wait */
+    json_t *subscriptions;        /* webhooks.subscriptions (owned), NULL when none */
+    char console_url[1024];       /* webhooks.console_url: where chat messages link runs */
+    char allow_networks[4096];    /* webhooks.allow_networks: comma list of CIDRs, "" = none */
+    char auth_mode[16];           /* auth.mode: auto | none | required */
+    json_t *auth_keys;            /* auth.keys (owned), NULL when none */
+    char jwt_secret[512];         /* auth.jwt.hs256_secret, "" = none */
     char jwt_public_key_file[PATH_MAX]; /* auth.jwt.public_key_file, "" = none */
     char auth_cookie[64];               /* auth.cookie: the cookie a credential may come in */
     char cors_origins[4096];            /* cors.origins: comma list of exact origins */

@@ -85,6 +85,12 @@ void fg_metrics_handle(h2o_req_t *req)
         (double)fg_store_last_seq(srv->store));
     one(&b, "flowgate_store_purged_through", "gauge", "Highest sequence number retention removed.",
         (double)fg_store_purged_through(srv->store));
+    head(&b, "flowgate_store_health", "gauge",
+         "The store's state: 1 for the current one (ok, cannot_commit, store_corrupt).");
+    fg_health_state_t hs = fg_health_state(&srv->health);
+    for (int i = FG_HEALTH_OK; i <= FG_HEALTH_CORRUPT; i++)
+        fg_buf_printf(&b, "flowgate_store_health{state=\"%s\"} %d\n",
+                      fg_health_name((fg_health_state_t)i), hs == (fg_health_state_t)i);
     one(&b, "flowgate_store_bytes", "gauge", "Size of the store file and its write-ahead log.",
         file_bytes(srv->db_path, "") + file_bytes(srv->db_path, "-wal"));
 
@@ -123,6 +129,12 @@ void fg_metrics_handle(h2o_req_t *req)
         "Webhook attempts stopped by the address guard.", (double)refused);
     one(&b, "flowgate_webhook_dead_total", "counter",
         "Webhook deliveries whose retry schedule ran out.", (double)atomic_load(&ds->dead));
+    one(&b, "flowgate_webhook_endpoints_open", "gauge",
+        "Webhook endpoints whose breaker is open: their deliveries wait, one probe goes out.",
+        (double)atomic_load(&ds->breakers_open));
+    one(&b, "flowgate_webhook_breaker_opened_total", "counter",
+        "Times an endpoint's breaker opened after failures in a row.",
+        (double)atomic_load(&ds->breakers_opened));
     one(&b, "flowgate_webhook_disabled_total", "counter",
         "Subscriptions disabled by a 410 or by failing too long.",
         (double)atomic_load(&ds->disabled));
@@ -139,12 +151,14 @@ void fg_metrics_handle(h2o_req_t *req)
             "Approvals requested and not yet granted, rejected or withdrawn.",
             (double)rg.approvals_pending);
     }
+    uint64_t pending, retrying;
+    fg_store_outbox_backlog(srv->store, &pending, &retrying);
+    one(&b, "flowgate_webhook_pending", "gauge", "Webhook deliveries not tried yet.",
+        (double)pending);
+    one(&b, "flowgate_webhook_retry_backlog", "gauge",
+        "Failed webhook deliveries waiting for their next attempt.", (double)retrying);
     fg_store_outbox_gauges_t g;
     if (fg_store_reader_outbox_gauges(l->reader, &g) == FG_OK) {
-        one(&b, "flowgate_webhook_pending", "gauge", "Webhook deliveries not tried yet.",
-            (double)g.pending);
-        one(&b, "flowgate_webhook_retry_backlog", "gauge",
-            "Failed webhook deliveries waiting for their next attempt.", (double)g.retrying);
         one(&b, "flowgate_webhook_subscriptions", "gauge", "Webhook subscriptions.",
             (double)g.subs);
         one(&b, "flowgate_webhook_subscriptions_disabled", "gauge",

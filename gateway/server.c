@@ -345,6 +345,9 @@ static void *loop_main(void *arg)
 {
     fg_loop_t *l = arg;
     fg_server_t *srv = l->server;
+    char name[16];
+    snprintf(name, sizeof(name), "fg-http-%d", l->index);
+    pthread_setname_np(pthread_self(), name);
     loop_setup(l);
     atomic_store(&l->running, true);
     phase_step(srv, &srv->loops_ready);
@@ -754,6 +757,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .request_timeout_ms = cfg->request_timeout_ms,
         .retry_after_max_s = cfg->retry_after_max_s,
         .disable_after_s = cfg->disable_after_s,
+        .breaker = {.failures = (unsigned)cfg->breaker_failures,
+                    .probe_ms = cfg->breaker_probe_ms,
+                    .probe_max_ms = cfg->breaker_probe_max_ms,
+                    .jitter = 0.2},
         .console_url = cfg->console_url,
         .health = &srv->health,
     };

@@ -61,6 +61,8 @@ struct endpoint {
     uint64_t from_seq;        /* pending ones below are in hand (started or claimed) */
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
     long max_conns;           /* the pool's size, as last set */
+    fg_wh_breaker_t breaker;  /* closed, or open while the endpoint keeps failing */
+    bool recovering; /* its breaker closed: hold until the failed ones are made due (in order) */
 };
 
 typedef struct {
@@ -74,6 +76,7 @@ struct transfer {
     endpoint_t *ep;
     char sub_id[48], delivery_id[48];
     unsigned attempt;
+    bool probe; /* the breaker's probe */
     char *body;
     size_t body_len;
     char resp[RESPONSE_KEEP];
@@ -92,6 +95,7 @@ typedef struct {
     char error[256];
     char *resp;               /* the first bytes of the response body (malloc'd), or NULL */
     bool disable;             /* 410 Gone, or failing for too long */
+    bool recovered;           /* it closed its endpoint's breaker: the failed ones are due now */
     bool failing_changed;     /* the subscription started or stopped failing with this one */
     int64_t failing_since_us; /* then: since when (0: recovered) */
 } result_t;
@@ -297,6 +301,7 @@ static endpoint_t *endpoint_new(struct fg_wh_dispatcher *d)
     ep->d = d;
     ep->curl_due_us = -1;
     ep->check = true;
+    fg_wh_breaker_init(&ep->breaker);
     curl_multi_setopt(ep->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(ep->multi, CURLMOPT_SOCKETDATA, ep);
     curl_multi_setopt(ep->multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -336,6 +341,8 @@ static void endpoint_drop_idle(endpoint_t *ep)
  * with their subscription). */
 static void endpoint_free(endpoint_t *ep)
 {
+    if (ep->breaker.state != FG_WH_BREAKER_CLOSED)
+        atomic_fetch_sub(&ep->d->stats.breakers_open, 1);
     while (ep->active != NULL) {
         transfer_t *t = ep->active;
         ep->active = t->next;
@@ -548,8 +555,9 @@ static result_t *new_result(struct fg_wh_dispatcher *d)
     return r;
 }
 
-/* Starts one attempt. On failure to even build it, records nothing and leaves it due. */
-static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *due)
+/* Starts one attempt (probe: the breaker's). On failure to even build it, records nothing and
+ * leaves it due. */
+static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *due, bool probe)
 {
     endpoint_t *ep = ds->ep;
     char *json;
@@ -597,6 +605,7 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
     t->body = json;
     t->body_len = len;
     t->attempt = due->attempts + 1;
+    t->probe = probe;
     t->retry_after_s = -1;
     t->started_us = fg_time_now_us();
     snprintf(t->sub_id, sizeof(t->sub_id), "%.40s", ds->sub.id);
@@ -673,6 +682,38 @@ static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *
     return true;
 }
 
+/* Feeds an attempt's outcome to its endpoint's breaker, and logs the breaker opening or closing
+ * (once per change, never per attempt). error is the attempt's, or "". */
+static void breaker_outcome(struct fg_wh_dispatcher *d, transfer_t *t, result_t *r, bool ok,
+                            const char *error, int64_t not_before_ms)
+{
+    endpoint_t *ep = t->ep;
+    int64_t now_ms = fg_time_mono_ms();
+    fg_wh_breaker_t before = ep->breaker;
+    fg_wh_breaker_change_t c = fg_wh_breaker_record(&ep->breaker, &d->cfg.breaker, ok, t->probe,
+                                                    now_ms, not_before_ms, fg_rng_unit(&d->rng));
+    dsub_t *ds = find_sub(d, t->sub_id);
+    const char *host = ds != NULL ? ds->sub.target.host : "?";
+    if (c == FG_WH_BREAKER_OPENED) {
+        atomic_fetch_add(&d->stats.breakers_opened, 1);
+        atomic_fetch_add(&d->stats.breakers_open, 1);
+        fg_log(FG_LOG_WARN, "webhook_endpoint_failing",
+               "id=%s host=%s failures=%u last_error=\"%s\" next_probe_ms=%lld its deliveries wait"
+               " while one probe at a time goes out",
+               t->sub_id, host, ep->breaker.consecutive, error,
+               (long long)(ep->breaker.probe_at_ms - now_ms));
+    } else if (c == FG_WH_BREAKER_CLOSED_AGAIN) {
+        atomic_fetch_sub(&d->stats.breakers_open, 1);
+        fg_log(FG_LOG_INFO, "webhook_endpoint_recovered",
+               "id=%s host=%s down_ms=%lld failed_probes=%u its backlog drains now", t->sub_id,
+               host, (long long)(now_ms - before.opened_at_ms), before.probes);
+        /* The backlog drains from its oldest once the writer has made what failed during the
+         * outage due now (with this outcome): until then the endpoint waits. */
+        r->recovered = true;
+        ep->recovering = true;
+    }
+}
+
 /* Turns a finished transfer into an outcome. */
 static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
 {
@@ -707,6 +748,7 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
             ep->first_failure_us = 0;
             r->failing_changed = true;
         }
+        breaker_outcome(d, t, r, true, "", 0);
         return;
     }
     atomic_fetch_add(&d->stats.failed, 1);
@@ -761,6 +803,13 @@ static void finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
         r->a.new_status = FG_DELIVERY_FAILED;
         r->a.next_at_us = now + delay_ms * 1000;
     }
+    int64_t not_before_ms = 0;
+    if ((status == 429 || status == 503) && t->retry_after_s >= 0)
+        not_before_ms = fg_time_mono_ms() + (t->retry_after_s < d->cfg.retry_after_max_s
+                                                 ? t->retry_after_s
+                                                 : d->cfg.retry_after_max_s) *
+                                                1000;
+    breaker_outcome(d, t, r, false, r->error, not_before_ms);
 }
 
 /* Forgets a claimed delivery of a subscription (its outcome is committed, or dropped). */
@@ -770,6 +819,11 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
     dsub_t *ds = find_sub(d, r->sub_id);
     if (ds != NULL && ds->ep->claimed > 0)
         ds->ep->claimed--;
+    if (ds != NULL && r->recovered) { /* the backlog, from its oldest */
+        ds->ep->recovering = false;
+        ds->ep->check = true;
+        ds->ep->from_seq = 0;
+    }
     /* with per-run ordering, the run's next delivery is due now */
     if (ds != NULL && (ds->ep->more || ds->sub.ordering == FG_WH_ORDER_PER_RUN))
         ds->ep->check = true;
@@ -820,12 +874,15 @@ static int result_apply(fg_writer_job_t *job, fg_store_t *s)
     for (size_t i = 0; i < op->n; i++) {
         result_t *r = &op->results[i];
         r->a.delivery_id = r->delivery_id;
+        r->a.sub_id = r->sub_id;
         r->a.error = r->error[0] ? r->error : NULL;
         r->a.response = r->a.response_len ? r->resp : NULL;
         if (fg_store_attempt_record(s, &r->a, now) != FG_OK)
             return FG_ERR_IO;
         if (r->failing_changed &&
             fg_store_sub_set_failing(s, r->sub_id, r->failing_since_us) != FG_OK)
+            return FG_ERR_IO;
+        if (r->recovered && fg_store_deliveries_due_now(s, r->sub_id, now) != FG_OK)
             return FG_ERR_IO;
         if (r->disable) {
             int rc = fg_wh_outbox_set_enabled(op->d->cfg.outbox, s, r->sub_id, false);
@@ -925,11 +982,19 @@ static void schedule_round(struct fg_wh_dispatcher *d)
     if (all && fg_store_reader_subs_version(d->reader, &version) == FG_OK &&
         version != d->subs_version)
         reload_subs(d);
+    int64_t now_ms = fg_time_mono_ms();
     for (size_t i = 0; i < d->nsubs; i++) {
         dsub_t *ds = &d->subs[i];
         endpoint_t *ep = ds->ep;
-        if (!(ep->check || all) || !ds->sub.enabled || ep->in_flight >= ds->sub.max_in_flight)
+        if (!(ep->check || all) || !ds->sub.enabled || ep->recovering ||
+            ep->in_flight >= ds->sub.max_in_flight)
             continue;
+        /* an open breaker lets one probe through when it is due, nothing else: the backlog
+         * waits in the store, and is not even read */
+        int admits = fg_wh_breaker_admits(&ep->breaker, now_ms);
+        if (admits == 0)
+            continue;
+        size_t budget = admits < 0 ? (size_t)(ds->sub.max_in_flight - ep->in_flight) : 1;
         ep->check = false;
         /* the claimed ones are still due in the store until their outcome commits */
         size_t want = (size_t)(ds->sub.max_in_flight - ep->in_flight + ep->claimed);
@@ -942,10 +1007,15 @@ static void schedule_round(struct fg_wh_dispatcher *d)
             continue;
         }
         bool started = false, in_hand = true;
+        size_t nstarted = 0;
         for (size_t k = 0; k < n; k++) {
             bool ok = is_claimed(d, due[k].id);
-            if (!ok && ep->in_flight < ds->sub.max_in_flight && start(d, ds, &due[k]))
+            if (!ok && nstarted < budget && start(d, ds, &due[k], admits > 0)) {
                 ok = started = true;
+                nstarted++;
+                if (admits > 0)
+                    fg_wh_breaker_probe_sent(&ep->breaker);
+            }
             /* the next query starts at the last pending one of an unbroken run in hand (the
              * bound is inclusive: a replay may add another delivery of the same event) */
             in_hand = in_hand && ok;
@@ -998,6 +1068,7 @@ static int wait_ms(struct fg_wh_dispatcher *d, int64_t next_tick_ms)
 static void *dispatcher_main(void *arg)
 {
     struct fg_wh_dispatcher *d = arg;
+    pthread_setname_np(pthread_self(), "fg-webhooks");
     reload_subs(d);
     int64_t next_tick = 0;
     struct epoll_event evs[256];

@@ -8,7 +8,11 @@
  *
  * Isolation: each subscription has its own in-flight cap, its own query for due deliveries and
  * its own connection pool and timers, so a slow or hanging endpoint only fills its own slots and
- * costs nothing until its own socket or timeout fires. The backlog stays in the store.
+ * costs nothing until its own socket or timeout fires. The backlog stays in the store. An
+ * endpoint that keeps failing trips its breaker (breaker.h): its backlog waits, untried, while
+ * one probe at a time goes out on a growing backoff, so a dead endpoint costs a few attempts a
+ * minute instead of one per delivery and retry. The breaker opening and closing is logged
+ * (webhook_endpoint_failing, webhook_endpoint_recovered), not each attempt.
  * A delivery in flight when flowgate stops is sent again after the restart (at least once, with
  * the same webhook-id).
  */
@@ -20,6 +24,7 @@
 #include "events/histogram.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
+#include "webhooks/breaker.h"
 #include "webhooks/outbox.h"
 #include "webhooks/retry.h"
 
@@ -28,27 +33,30 @@ typedef struct {
     const fg_catalog_t *cat;
     const fg_cidr_t *allow; /* webhooks.allow_networks */
     size_t nallow;
-    fg_writer_t *writer;        /* attempt outcomes go through it */
-    fg_wh_outbox_t *outbox;     /* writer-owned; used only inside writer ops */
-    fg_wh_schedule_t schedule;  /* retries */
-    int64_t connect_timeout_ms; /* default 5000 */
-    int64_t request_timeout_ms; /* default 15000 */
-    int64_t retry_after_max_s;  /* cap on Retry-After, default 3600 */
-    int64_t disable_after_s;    /* a subscription failing this long is disabled (0: never) */
-    const char *console_url;    /* webhooks.console_url: chat messages link runs there, or "" */
-    fg_health_t *health;        /* the store's health: nothing is sent while it is damaged (an
-                                   outcome could not be recorded); may be NULL */
+    fg_writer_t *writer;            /* attempt outcomes go through it */
+    fg_wh_outbox_t *outbox;         /* writer-owned; used only inside writer ops */
+    fg_wh_schedule_t schedule;      /* retries */
+    int64_t connect_timeout_ms;     /* default 5000 */
+    int64_t request_timeout_ms;     /* default 15000 */
+    int64_t retry_after_max_s;      /* cap on Retry-After, default 3600 */
+    int64_t disable_after_s;        /* a subscription failing this long is disabled (0: never) */
+    fg_wh_breaker_config_t breaker; /* per endpoint: when to stop sending and probe instead */
+    const char *console_url;        /* webhooks.console_url: chat messages link runs there, or "" */
+    fg_health_t *health;            /* the store's health: nothing is sent while it is damaged (an
+                                       outcome could not be recorded); may be NULL */
 } fg_wh_dispatcher_config_t;
 
 /* Counters, readable from any thread. */
 typedef struct {
-    _Atomic uint64_t attempts;  /* requests finished */
-    _Atomic uint64_t succeeded; /* 2xx */
-    _Atomic uint64_t failed;    /* anything else */
-    _Atomic uint64_t dead;      /* deliveries whose schedule ran out */
-    _Atomic uint64_t refused;   /* attempts stopped by the address guard */
-    _Atomic uint64_t disabled;  /* subscriptions disabled (410, or failing too long) */
-    fg_hist_t attempt_latency;  /* one attempt, from its start to its outcome */
+    _Atomic uint64_t attempts;        /* requests finished */
+    _Atomic uint64_t succeeded;       /* 2xx */
+    _Atomic uint64_t failed;          /* anything else */
+    _Atomic uint64_t dead;            /* deliveries whose schedule ran out */
+    _Atomic uint64_t refused;         /* attempts stopped by the address guard */
+    _Atomic uint64_t disabled;        /* subscriptions disabled (410, or failing too long) */
+    _Atomic uint64_t breakers_opened; /* times an endpoint's breaker opened */
+    _Atomic int64_t breakers_open;    /* endpoints whose breaker is open now */
+    fg_hist_t attempt_latency;        /* one attempt, from its start to its outcome */
 } fg_wh_dispatcher_stats_t;
 
 typedef struct fg_wh_dispatcher fg_wh_dispatcher_t;

@@ -399,6 +399,7 @@ static int64_t count_rows(fixture_t *fx, const char *sql)
 static void record(fg_store_t *s, const char *id, int new_status)
 {
     fg_store_attempt_t a = {.delivery_id = id,
+                            .sub_id = "wh_x",
                             .attempt = 1,
                             .at_us = 1,
                             .duration_us = 1,

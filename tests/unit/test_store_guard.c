@@ -3,7 +3,8 @@
  * application's database is left untouched byte for byte, an earlier flowgate store is adopted
  * and marked, a damaged file is found by the start-up check, and a log that lost its write-ahead
  * log never gives a number out twice (the lost range is recorded, cursors inside it and beyond
- * the last number are told apart, the epoch changes).
+ * the last number are told apart, the epoch changes). Also the outbox backlog the store keeps
+ * by each change (the metrics' pending and retry gauges), checked against a count.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,7 +132,7 @@ static void test_foreign_databases_are_refused_untouched(void **state)
     refused_untouched(fx, FG_ERR_INVALID, "newer flowgate");
 }
 
-static void test_new_and_earlier_stores_are_marked(void **state)
+static void test_new_stores_are_marked(void **state)
 {
     gfx_t *fx = *state;
     fg_store_t *s;
@@ -146,11 +147,44 @@ static void test_new_and_earlier_stores_are_marked(void **state)
     assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
     assert_true(fg_store_epoch(s) == epoch);
     fg_store_close(s);
-    /* a store of an earlier flowgate (no mark) is adopted and marked */
-    sql(fx->path, "PRAGMA application_id = 0; PRAGMA user_version = 0;");
+}
+
+/* A store of the first schema (no mark, deliveries in insertion order) is adopted, marked, and
+ * its deliveries rebuilt clustered by subscription, every row kept. */
+static void test_an_earlier_store_is_adopted_and_migrated(void **state)
+{
+    gfx_t *fx = *state;
+    sql(fx->path,
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', 1), ('purged_through', 0);"
+        "CREATE TABLE events(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,"
+        " run_id TEXT, workflow TEXT, received_us INTEGER NOT NULL, body TEXT NOT NULL);"
+        "INSERT INTO events VALUES (1, 'e1', 'user_signed_in', NULL, NULL, 1, '{}'),"
+        " (2, 'e2', 'user_signed_in', NULL, NULL, 2, '{}');"
+        "CREATE TABLE subscriptions(id TEXT PRIMARY KEY, spec TEXT NOT NULL, secret TEXT NOT NULL,"
+        " old_secret TEXT, old_secret_until_us INTEGER, enabled INTEGER NOT NULL,"
+        " created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE deliveries(id TEXT PRIMARY KEY, sub_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " run_id TEXT, status INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+        " next_at_us INTEGER NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+        "CREATE INDEX deliveries_log ON deliveries(sub_id, id);"
+        "INSERT INTO deliveries VALUES ('msg_1', 'wh_b', 1, NULL, 0, 0, 1, 1, 1),"
+        " ('msg_2', 'wh_a', 1, NULL, 2, 1, 1, 1, 1), ('msg_3', 'wh_b', 2, NULL, 3, 1, 9, 1, 1);");
+    fg_store_t *s;
+    char err[512];
     assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_last_seq(s), 2);
     fg_store_close(s);
     assert_int_equal(sql_int(fx->path, "PRAGMA application_id"), FG_STORE_APPLICATION_ID);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), FG_STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_int(fx->path, "SELECT value FROM meta WHERE key = 'schema_version'"),
+                     FG_STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM pragma_table_info('deliveries')"
+                                       " WHERE name = 'sub_id' AND pk = 1"),
+                     1);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM deliveries"), 3);
+    assert_int_equal(sql_int(fx->path, "SELECT next_at_us FROM deliveries WHERE id = 'msg_3'"), 9);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM subscriptions"), 0);
 }
 
 /* Appends events seq first..last directly (what the writer does, without its thread). */
@@ -240,14 +274,97 @@ static void test_the_start_check_finds_damage(void **state)
     fg_store_close(s);
 }
 
+static void check_backlog(gfx_t *fx, fg_store_t *s)
+{
+    uint64_t pending, retrying;
+    fg_store_outbox_backlog(s, &pending, &retrying);
+    assert_int_equal(pending,
+                     sql_int(fx->path, "SELECT count(*) FROM deliveries WHERE status = 0"));
+    assert_int_equal(retrying,
+                     sql_int(fx->path, "SELECT count(*) FROM deliveries WHERE status = 3"));
+}
+
+static void attempt(fg_store_t *s, const char *sub, const char *id, unsigned n, int status)
+{
+    fg_store_attempt_t a = {.delivery_id = id,
+                            .sub_id = sub,
+                            .attempt = n,
+                            .at_us = 1,
+                            .duration_us = 1,
+                            .new_status = status,
+                            .next_at_us = 5};
+    assert_int_equal(fg_store_attempt_record(s, &a, 2), FG_OK);
+}
+
+static void test_the_outbox_backlog_is_kept_by_each_change(void **state)
+{
+    gfx_t *fx = *state;
+    fg_store_t *s;
+    char err[512];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    append(s, 1, 4);
+    fg_store_sub_t a = {.id = "wh_a", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    fg_store_sub_t b = {.id = "wh_b", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_sub_put(s, &a, 1), FG_OK);
+    assert_int_equal(fg_store_sub_put(s, &b, 1), FG_OK);
+    const char *ids[] = {"msg_a1", "msg_a2", "msg_a3", "msg_b1", "msg_b2"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(fg_store_delivery_add(s, ids[i], i < 3 ? "wh_a" : "wh_b",
+                                               (uint64_t)(i % 3) + 1, NULL, 1),
+                         FG_OK);
+    assert_int_equal(fg_store_commit(s, 4), FG_OK);
+    check_backlog(fx, s);
+    /* attempts: succeeded, failed, failed again, dead */
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    attempt(s, "wh_a", "msg_a1", 1, FG_DELIVERY_SUCCEEDED);
+    attempt(s, "wh_a", "msg_a2", 1, FG_DELIVERY_FAILED);
+    attempt(s, "wh_b", "msg_b1", 1, FG_DELIVERY_FAILED);
+    attempt(s, "wh_b", "msg_b1", 2, FG_DELIVERY_FAILED);
+    attempt(s, "wh_b", "msg_b2", 1, FG_DELIVERY_DEAD);
+    attempt(s, "wh_b", "msg_gone", 1, FG_DELIVERY_FAILED); /* deleted meanwhile: no change */
+    assert_int_equal(fg_store_commit(s, 4), FG_OK);
+    check_backlog(fx, s);
+    /* a retry by hand; a rolled-back savepoint and transaction change nothing */
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_delivery_retry(s, "msg_a2", 3), FG_OK);
+    assert_int_equal(fg_store_savepoint(s), FG_OK);
+    assert_int_equal(fg_store_delivery_add(s, "msg_x", "wh_a", 4, NULL, 1), FG_OK);
+    fg_store_savepoint_rollback(s);
+    assert_int_equal(fg_store_commit(s, 4), FG_OK);
+    check_backlog(fx, s);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_delivery_add(s, "msg_y", "wh_a", 4, NULL, 1), FG_OK);
+    fg_store_rollback(s);
+    check_backlog(fx, s);
+    /* a subscription deleted takes its backlog along */
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_sub_delete(s, "wh_b"), FG_OK);
+    assert_int_equal(fg_store_commit(s, 4), FG_OK);
+    check_backlog(fx, s);
+    fg_store_close(s);
+    /* the count at open agrees */
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    check_backlog(fx, s);
+    uint64_t pending, retrying;
+    fg_store_outbox_backlog(s, &pending, &retrying);
+    assert_int_equal(pending, 2); /* a2 (retried by hand), a3 */
+    assert_int_equal(retrying, 0);
+    fg_store_close(s);
+}
+
 int run_store_guard_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_foreign_databases_are_refused_untouched, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_new_and_earlier_stores_are_marked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_stores_are_marked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_earlier_store_is_adopted_and_migrated, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_lost_log_never_reuses_a_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_start_check_finds_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_outbox_backlog_is_kept_by_each_change, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("store_guard", tests, NULL, NULL);
 }

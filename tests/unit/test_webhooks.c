@@ -13,6 +13,7 @@
 #include "events/store.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
+#include "webhooks/breaker.h"
 #include "webhooks/chat.h"
 #include "webhooks/outbox.h"
 #include "webhooks/retry.h"
@@ -874,10 +875,71 @@ static void test_outbox_writes_deliveries_with_their_events(void **state)
     ofx_stop(fx);
 }
 
+/* The breaker: opens after the failures in a row, lets one probe through when due, backs off
+ * doubling to its cap (honouring a longer Retry-After), and closes on any success. */
+static void test_breaker(void **state)
+{
+    (void)state;
+    fg_wh_breaker_config_t cfg = {.failures = 3, .probe_ms = 100, .probe_max_ms = 350, .jitter = 0};
+    fg_wh_breaker_t b;
+    fg_wh_breaker_init(&b);
+    assert_int_equal(fg_wh_breaker_admits(&b, 0), -1);
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, false, 0, 0, 0.5), FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, true, false, 1, 0, 0.5), FG_WH_BREAKER_SAME);
+    for (int i = 0; i < 2; i++) /* a success reset the count */
+        assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, false, 2, 0, 0.5),
+                         FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, false, 10, 0, 0.5),
+                     FG_WH_BREAKER_OPENED);
+    assert_int_equal(fg_wh_breaker_admits(&b, 10), 0);
+    assert_int_equal(fg_wh_breaker_admits(&b, 109), 0);
+    assert_int_equal(fg_wh_breaker_admits(&b, 110), 1);
+    /* an attempt in flight when it opened fails: the probe schedule stands */
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, false, 50, 0, 0.5), FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_admits(&b, 110), 1);
+    fg_wh_breaker_probe_sent(&b);
+    assert_int_equal(fg_wh_breaker_admits(&b, 500), 0); /* one probe at a time */
+    /* failed probes double the wait: 200, then the cap 350 */
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, true, 120, 0, 0.5), FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_admits(&b, 319), 0);
+    assert_int_equal(fg_wh_breaker_admits(&b, 320), 1);
+    fg_wh_breaker_probe_sent(&b);
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, true, 400, 0, 0.5), FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_admits(&b, 749), 0);
+    assert_int_equal(fg_wh_breaker_admits(&b, 750), 1);
+    fg_wh_breaker_probe_sent(&b);
+    /* a Retry-After past the backoff is honoured */
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, true, 800, 5000, 0.5),
+                     FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_admits(&b, 4999), 0);
+    assert_int_equal(fg_wh_breaker_admits(&b, 5000), 1);
+    assert_int_equal(b.probes, 3);
+    fg_wh_breaker_probe_sent(&b);
+    assert_int_equal(fg_wh_breaker_record(&b, &cfg, true, true, 5010, 0, 0.5),
+                     FG_WH_BREAKER_CLOSED_AGAIN);
+    assert_int_equal(fg_wh_breaker_admits(&b, 5010), -1);
+    /* jitter stays within ±20 % */
+    cfg.jitter = 0.2;
+    for (double u = 0; u < 1; u += 0.125) {
+        fg_wh_breaker_init(&b);
+        for (int i = 0; i < 3; i++)
+            fg_wh_breaker_record(&b, &cfg, false, false, 0, 0, u);
+        assert_in_range(b.probe_at_ms, 80, 120);
+    }
+    /* failures 0: never opens */
+    cfg.failures = 0;
+    fg_wh_breaker_init(&b);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(fg_wh_breaker_record(&b, &cfg, false, false, i, 0, 0.5),
+                         FG_WH_BREAKER_SAME);
+    assert_int_equal(fg_wh_breaker_admits(&b, 1000), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard_webhooks_vector),
+        cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_github_signature),
