@@ -225,6 +225,13 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
                          size_t max, int (*cb)(void *ctx, const fg_store_event_ref_t *ev),
                          void *ctx, bool *more);
 
+/**
+ * Counts the stored events with seq > after_seq received between since_us and until_us (0: no
+ * bound), stopping at max (*n is then max). FG_OK or FG_ERR_IO.
+ */
+int fg_store_reader_count_events(fg_store_reader_t *r, uint64_t after_seq, int64_t since_us,
+                                 int64_t until_us, uint64_t max, uint64_t *n);
+
 /** Sets a subscription's enabled flag. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
 int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us);
 

@@ -867,6 +867,27 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK : fg_store_db_error(s->db, "events_each");
 }
 
+int fg_store_reader_count_events(fg_store_reader_t *r, uint64_t after_seq, int64_t since_us,
+                                 int64_t until_us, uint64_t max, uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT count(*) FROM (SELECT 1 FROM events WHERE seq > ?1"
+                           " AND (?2 = 0 OR received_us >= ?2) AND (?3 = 0 OR received_us <= ?3)"
+                           " LIMIT ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fg_store_db_error(r->db, "count_events");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(st, 2, since_us);
+    sqlite3_bind_int64(st, 3, until_us);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(r->db, "count_events");
+}
+
 int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us)
 {
     sqlite3_stmt *st = NULL;

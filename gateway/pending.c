@@ -42,6 +42,13 @@ int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
     return FG_OK;
 }
 
+int fg_pending_resubmit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
+{
+    int rc = fg_pending_submit(p, req, job);
+    p->again = rc == FG_OK;
+    return rc;
+}
+
 void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
     while (!h2o_linklist_is_empty(messages)) {
@@ -50,10 +57,12 @@ void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messa
         h2o_linklist_unlink(&m->link);
         fg_pending_t *p = H2O_STRUCT_FROM_MEMBER(fg_pending_t, msg, m);
         p->loop->pending_publishes--;
+        p->again = false;
         if (p->req != NULL) {
             p->ref->p = NULL;
             p->answer(p, p->req);
         }
-        p->release(p);
+        if (!p->again)
+            p->release(p);
     }
 }

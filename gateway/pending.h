@@ -25,6 +25,7 @@ struct fg_pending {
     struct fg_loop *loop;
     h2o_req_t *req; /* NULL once the request ended */
     struct fg_pending_ref *ref;
+    bool again; /* answer submitted the job once more (fg_pending_resubmit): no release yet */
 };
 
 /**
@@ -33,6 +34,13 @@ struct fg_pending {
  * was submitted and the caller still owns everything.
  */
 int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job);
+
+/**
+ * From answer: submits the same job again for the same request (work done in several writer
+ * jobs, so others go in between). On FG_OK release waits for the next answer; on failure
+ * (FG_ERR_CLOSED) nothing was submitted, and answer must reply itself.
+ */
+int fg_pending_resubmit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job);
 
 /** The loop's reply receiver callback. */
 void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);

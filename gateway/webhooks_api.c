@@ -66,6 +66,14 @@ static void not_found(h2o_req_t *req)
 static void op_answer(fg_pending_t *p, h2o_req_t *req)
 {
     op_ctx_t *c = (op_ctx_t *)p;
+    /* a replay's next chunk: the request waits, publishes went in between */
+    if (c->op.job.status == FG_OK && c->op.more &&
+        fg_pending_resubmit(&c->pending, req, &c->op.job) == FG_OK)
+        return;
+    if (c->op.job.status == FG_OK && c->op.more) {
+        fg_http_fail(req, FG_ERR_CLOSED, "the replay stopped part way");
+        return;
+    }
     if (c->op.job.status == FG_OK) /* new work, or new secrets, settings or subscriptions */
         fg_wh_dispatcher_poke(fg_loop_of(req)->server->dispatcher);
     switch (c->op.job.status) {
@@ -121,6 +129,33 @@ static json_t *body_object(h2o_req_t *req)
         return NULL;
     }
     return obj;
+}
+
+/* A replay's range checked, and its size counted, on this loop's reader before anything is
+ * written: past FG_WH_REPLAY_MAX events it is a 413 and nothing is enqueued. Answers and returns
+ * false (dropping body) when it does not fit. */
+static bool replay_fits(h2o_req_t *req, json_t *body)
+{
+    fg_wh_replay_range_t range;
+    fg_verr_t err;
+    uint64_t n = 0;
+    int rc = fg_wh_replay_parse(body, &range, &err);
+    if (rc == FG_OK)
+        rc = fg_store_reader_count_events(fg_loop_of(req)->reader, range.after, range.since_us,
+                                          range.until_us, FG_WH_REPLAY_MAX + 1, &n);
+    if (rc == FG_OK && n <= FG_WH_REPLAY_MAX)
+        return true;
+    json_decref(body);
+    if (rc == FG_ERR_INVALID) {
+        fg_http_verr(req, 400, &err);
+    } else if (rc != FG_OK) {
+        fg_http_fail(req, rc, "the store could not be read");
+    } else {
+        fg_verr_set(&err, "replay_too_large", "until", NULL,
+                    "a replay covers at most %d events; narrow it with until", FG_WH_REPLAY_MAX);
+        fg_http_verr(req, 413, &err);
+    }
+    return false;
 }
 
 static int submit_op(h2o_req_t *req, fg_wh_op_kind_t kind, const char *id, json_t *body,
@@ -454,7 +489,9 @@ int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t len)
     if (h2o_memis(tail, tail_len, H2O_STRLIT("/replay"))) {
         if (is(req, "POST")) {
             json_t *body = body_object(req);
-            return body ? submit_op(req, FG_WH_OP_REPLAY, idbuf, body, 202) : 0;
+            return body && replay_fits(req, body)
+                       ? submit_op(req, FG_WH_OP_REPLAY, idbuf, body, 202)
+                       : 0;
         }
         method_not_allowed(req, "POST");
         return 0;

@@ -179,11 +179,13 @@ typedef struct {
     int64_t now_us;
     size_t enqueued;
     uint64_t first, last;
+    uint64_t walked; /* the last event looked at */
 } replay_t;
 
 static int replay_one(void *ctx, const fg_store_event_ref_t *ev)
 {
     replay_t *r = ctx;
+    r->walked = ev->seq;
     int idx = fg_catalog_find(r->o->cat, ev->type, strlen(ev->type));
     if (idx < 0)
         return FG_OK;
@@ -204,10 +206,10 @@ static int replay_one(void *ctx, const fg_store_event_ref_t *ev)
     return FG_OK;
 }
 
-/* Parses {"since_seq":N} or {"since":"RFC 3339"}, with an optional "until". */
-static int replay_bounds(fg_wh_op_t *op, uint64_t *after, int64_t *since_us, int64_t *until_us)
+int fg_wh_replay_parse(const json_t *b, fg_wh_replay_range_t *range, fg_verr_t *err)
 {
-    const json_t *b = op->body;
+    uint64_t *after = &range->after;
+    int64_t *since_us = &range->since_us, *until_us = &range->until_us;
     const json_t *seq = json_object_get(b, "since_seq"), *since = json_object_get(b, "since"),
                  *until = json_object_get(b, "until");
     const char *key;
@@ -215,28 +217,28 @@ static int replay_bounds(fg_wh_op_t *op, uint64_t *after, int64_t *since_us, int
     json_object_foreach((json_t *)b, key, v)
     {
         if (strcmp(key, "since_seq") != 0 && strcmp(key, "since") != 0 && strcmp(key, "until") != 0)
-            return fg_verr_set(&op->err, "unknown_field", key, NULL, "unknown field %s", key);
+            return fg_verr_set(err, "unknown_field", key, NULL, "unknown field %s", key);
     }
     *after = 0;
     *since_us = *until_us = 0;
     if ((seq == NULL) == (since == NULL))
-        return fg_verr_set(&op->err, "invalid_field", "since_seq", NULL,
+        return fg_verr_set(err, "invalid_field", "since_seq", NULL,
                            "give either since_seq or since");
     if (seq != NULL) {
         if (!json_is_integer(seq) || json_integer_value(seq) < 0)
-            return fg_verr_set(&op->err, "invalid_field", "since_seq", NULL,
+            return fg_verr_set(err, "invalid_field", "since_seq", NULL,
                                "since_seq must be a sequence number");
         *after = (uint64_t)json_integer_value(seq) > 0 ? (uint64_t)json_integer_value(seq) - 1 : 0;
     }
     if (since != NULL &&
         (!json_is_string(since) ||
          !fg_time_parse(json_string_value(since), json_string_length(since), since_us)))
-        return fg_verr_set(&op->err, "invalid_field", "since", NULL,
+        return fg_verr_set(err, "invalid_field", "since", NULL,
                            "since must be an RFC 3339 timestamp");
     if (until != NULL &&
         (!json_is_string(until) ||
          !fg_time_parse(json_string_value(until), json_string_length(until), until_us)))
-        return fg_verr_set(&op->err, "invalid_field", "until", NULL,
+        return fg_verr_set(err, "invalid_field", "until", NULL,
                            "until must be an RFC 3339 timestamp");
     return FG_OK;
 }
@@ -306,24 +308,28 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
     case FG_WH_OP_REPLAY: {
         if ((sub = find(o, op->id, NULL)) == NULL)
             return FG_ERR_NOT_FOUND;
-        uint64_t after = 0;
-        int64_t since_us = 0, until_us = 0;
-        if ((rc = replay_bounds(op, &after, &since_us, &until_us)) != FG_OK)
+        if (!op->started && (rc = fg_wh_replay_parse(op->body, &op->range, &op->err)) != FG_OK)
             return rc;
+        op->started = true;
+        /* one chunk: the writer's other jobs (publishes) wait for at most this much */
         replay_t r = {.o = o, .sub = sub, .s = s, .now_us = fg_time_now_us()};
         bool more = false;
-        rc = fg_store_events_each(s, after, since_us, until_us, FG_WH_REPLAY_MAX, replay_one, &r,
-                                  &more);
+        rc = fg_store_events_each(s, op->range.after, op->range.since_us, op->range.until_us,
+                                  FG_WH_REPLAY_CHUNK, replay_one, &r, &more);
         if (rc != FG_OK)
             return rc;
-        if (more) {
-            fg_verr_set(&op->err, "replay_too_large", "until", NULL,
-                        "a replay covers at most %d events; narrow it with until",
-                        FG_WH_REPLAY_MAX);
-            return FG_ERR_TOO_LARGE;
-        }
-        op->result = json_pack("{s:I, s:I, s:I}", "enqueued", (json_int_t)r.enqueued, "first_seq",
-                               (json_int_t)r.first, "last_seq", (json_int_t)r.last);
+        if (r.enqueued > 0 && op->enqueued == 0)
+            op->first_seq = r.first;
+        if (r.enqueued > 0)
+            op->last_seq = r.last;
+        op->enqueued += r.enqueued;
+        if (r.walked > op->range.after)
+            op->range.after = r.walked;
+        op->more = more;
+        if (!more)
+            op->result =
+                json_pack("{s:I, s:I, s:I}", "enqueued", (json_int_t)op->enqueued, "first_seq",
+                          (json_int_t)op->first_seq, "last_seq", (json_int_t)op->last_seq);
         return FG_OK;
     }
     case FG_WH_OP_DELETE:

@@ -73,6 +73,20 @@ typedef enum {
 } fg_wh_op_kind_t;
 
 #define FG_WH_REPLAY_MAX 100000 /* events one replay may cover */
+#define FG_WH_REPLAY_CHUNK 1000 /* events one replay job walks: publishes go in between */
+
+/* The events a replay covers: after seq `after`, received between since_us and until_us (0: no
+ * bound). */
+typedef struct {
+    uint64_t after;
+    int64_t since_us, until_us;
+} fg_wh_replay_range_t;
+
+/**
+ * Parses a replay body: {"since_seq":N} or {"since":"RFC 3339"}, with an optional "until".
+ * FG_OK, or FG_ERR_INVALID with err (invalid_field, unknown_field). Any thread.
+ */
+int fg_wh_replay_parse(const json_t *body, fg_wh_replay_range_t *range, fg_verr_t *err);
 
 /* A subscription change, submitted as a writer job. */
 typedef struct {
@@ -84,6 +98,13 @@ typedef struct {
     json_t *result; /* on success: the subscription as shown (with its secret at
                        creation); owned by the op */
     fg_verr_t err;  /* job.status FG_ERR_INVALID or FG_ERR_NOT_FOUND: why */
+    /* REPLAY is done in chunks of FG_WH_REPLAY_CHUNK events, one writer job each: after a chunk
+     * with more to walk, job.status is FG_OK, `more` is set and result is NULL; the submitter
+     * submits the same op again. Each chunk commits on its own. */
+    fg_wh_replay_range_t range; /* range.after moves on with each chunk */
+    bool started, more;
+    size_t enqueued;
+    uint64_t first_seq, last_seq;
 } fg_wh_op_t;
 
 /**
