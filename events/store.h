@@ -311,7 +311,8 @@ int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
                              void (*attempt_cb)(void *ctx, const fg_store_attempt_row_t *a),
                              void *ctx);
 
-/** A value that changes whenever a subscription is added, changed or removed. */
+/** A counter that moves whenever a subscription is added, changed or removed (committed in the
+ * change's own transaction). */
 int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);
 
 /**

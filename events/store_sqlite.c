@@ -131,7 +131,7 @@ static const char *schema =
                       "CREATE TABLE IF NOT EXISTS seq_gaps(after INTEGER PRIMARY KEY, upto INTEGER "
                       "NOT NULL);"
                       "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 2), "
-                      "('purged_through', 0);";
+                      "('purged_through', 0), ('subs_version', 0);";
 
 /* The indexes of the deliveries table (after a migration may have rebuilt it). A subscription's
  * rows sit together in the table (its key starts with sub_id, and ids grow with time), so
@@ -602,6 +602,16 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
     return FG_OK;
 }
 
+/* Counts a change to the subscription set, in the change's transaction: readers reload when the
+ * count moves (fg_store_reader_subs_version). */
+static int subs_changed(fg_store_t *s)
+{
+    if (fg_store_db_exec(s->db, "UPDATE meta SET value = value + 1 WHERE key = 'subs_version'") !=
+        FG_OK)
+        return fg_store_db_error(s->db, "subs_version");
+    return FG_OK;
+}
+
 int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
 {
     sqlite3_stmt *st = NULL;
@@ -625,7 +635,7 @@ int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us)
     sqlite3_bind_int64(st, 7, now_us);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(s->db, "sub_put");
+    return rc == SQLITE_DONE ? subs_changed(s) : fg_store_db_error(s->db, "sub_put");
 }
 
 int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us)
@@ -675,7 +685,7 @@ int fg_store_sub_delete(fg_store_t *s, const char *id)
     }
     s->tx_pending -= pending;
     s->tx_retrying -= retrying;
-    return changed > 0 ? FG_OK : FG_ERR_NOT_FOUND;
+    return changed > 0 ? subs_changed(s) : FG_ERR_NOT_FOUND;
 }
 
 /* Lists subscriptions on any connection: all of them, or the one with id (when not NULL). */
@@ -901,7 +911,7 @@ int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return fg_store_db_error(s->db, "sub_set_enabled");
-    return sqlite3_changes(s->db) > 0 ? FG_OK : FG_ERR_NOT_FOUND;
+    return sqlite3_changes(s->db) > 0 ? subs_changed(s) : FG_ERR_NOT_FOUND;
 }
 
 int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint64_t *n)
@@ -1230,8 +1240,7 @@ int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
 int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version)
 {
     int rc;
-    uint64_t v = fg_store_db_u64(
-        r->db, "SELECT count(*) * 1000003 + coalesce(max(updated_us), 0) FROM subscriptions", &rc);
+    uint64_t v = fg_store_db_u64(r->db, "SELECT value FROM meta WHERE key = 'subs_version'", &rc);
     if (rc != SQLITE_OK)
         return fg_store_db_error(r->db, "subs_version");
     *version = v;

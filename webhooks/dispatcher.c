@@ -141,8 +141,10 @@ struct fg_wh_dispatcher {
     pthread_mutex_t marks_lock; /* guards marks */
     char (*marks)[48];          /* subscriptions with new deliveries since the last round */
     size_t nmarks, capmarks;
-    pthread_mutex_t done_lock; /* guards done */
+    pthread_mutex_t done_lock; /* guards done and outstanding */
+    pthread_cond_t done_cond;  /* signalled when an op comes back (stop waits for the last) */
     result_op_t *done;         /* committed ops to release */
+    size_t outstanding;        /* ops submitted to the writer and not yet back */
     fg_wh_dispatcher_stats_t stats;
 };
 
@@ -817,6 +819,8 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
 {
     unclaim(d, r->delivery_id);
     dsub_t *ds = find_sub(d, r->sub_id);
+    if (ds != NULL && ds->ep == NULL)
+        return; /* stopped: its sending side is gone */
     if (ds != NULL && ds->ep->claimed > 0)
         ds->ep->claimed--;
     if (ds != NULL && r->recovered) { /* the backlog, from its oldest */
@@ -902,6 +906,8 @@ static void result_done(fg_writer_job_t *job)
     pthread_mutex_lock(&d->done_lock);
     op->next_done = d->done;
     d->done = op;
+    d->outstanding--;
+    pthread_cond_signal(&d->done_cond);
     pthread_mutex_unlock(&d->done_lock);
     wake(d);
 }
@@ -920,7 +926,13 @@ static void flush_results(struct fg_wh_dispatcher *d)
     op->results = d->pending;
     d->pending = NULL;
     d->npending = d->cappending = 0;
+    pthread_mutex_lock(&d->done_lock);
+    d->outstanding++; /* before the writer can answer it */
+    pthread_mutex_unlock(&d->done_lock);
     if (fg_writer_submit(d->cfg.writer, &op->job) != FG_OK) {
+        pthread_mutex_lock(&d->done_lock);
+        d->outstanding--;
+        pthread_mutex_unlock(&d->done_lock);
         /* stopping: the deliveries stay due in the store and are sent after a restart */
         for (size_t i = 0; i < op->n; i++)
             release_claim(d, &op->results[i]);
@@ -942,7 +954,8 @@ static void release_done(struct fg_wh_dispatcher *d)
         if (op->job.status != FG_OK) {
             fg_log(FG_LOG_ERROR, "webhook_results_not_stored", "error=\"%s\" attempts=%zu",
                    fg_strerror(op->job.status), op->n);
-            d->subs_version = 0; /* reload: what this thread assumed (disabling) did not happen */
+            /* reload: what this thread assumed (disabling) did not happen */
+            d->subs_version = UINT64_MAX;
             atomic_store(&d->poked, true); /* and its deliveries are still due */
         }
         results_free(op->results, op->n);
@@ -1117,6 +1130,7 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
     d->epfd = epoll_create1(EPOLL_CLOEXEC);
     d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&d->done_lock, NULL);
+    pthread_cond_init(&d->done_cond, NULL);
     pthread_mutex_init(&d->marks_lock, NULL);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (d->epfd < 0 || d->wakefd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) != 0 ||
@@ -1126,6 +1140,7 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
         if (d->wakefd >= 0)
             close(d->wakefd);
         pthread_mutex_destroy(&d->done_lock);
+        pthread_cond_destroy(&d->done_cond);
         pthread_mutex_destroy(&d->marks_lock);
         fg_store_reader_close(d->reader);
         free(d);
@@ -1169,13 +1184,13 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     atomic_store(&d->stopping, true);
     wake(d);
     pthread_join(d->thread, NULL);
+    /* Ops still with the writer come back when it answers them (it stops after the dispatcher
+     * and answers every job it has): wait for the last, then release them all. */
+    pthread_mutex_lock(&d->done_lock);
+    while (d->outstanding > 0)
+        pthread_cond_wait(&d->done_cond, &d->done_lock);
+    pthread_mutex_unlock(&d->done_lock);
     release_done(d);
-    /* ops still with the writer are released when it answers them; the writer stops after
-     * the dispatcher and answers everything queued, so wait for those answers here */
-    for (int i = 0; i < 500 && d->nclaimed > 0; i++) {
-        usleep(2000);
-        release_done(d);
-    }
     for (size_t i = 0; i < d->nsubs; i++)
         fg_wh_sub_dispose(&d->subs[i].sub);
     free(d->subs);
@@ -1187,6 +1202,7 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     close(d->wakefd);
     fg_store_reader_close(d->reader);
     pthread_mutex_destroy(&d->done_lock);
+    pthread_cond_destroy(&d->done_cond);
     pthread_mutex_destroy(&d->marks_lock);
     free(d->marks);
     free(d);

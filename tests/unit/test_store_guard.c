@@ -4,7 +4,8 @@
  * and marked, a damaged file is found by the start-up check, and a log that lost its write-ahead
  * log never gives a number out twice (the lost range is recorded, cursors inside it and beyond
  * the last number are told apart, the epoch changes). Also the outbox backlog the store keeps
- * by each change (the metrics' pending and retry gauges), checked against a count.
+ * by each change (the metrics' pending and retry gauges), checked against a count, and the
+ * subscription set's version counter.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -353,6 +354,52 @@ static void test_the_outbox_backlog_is_kept_by_each_change(void **state)
     fg_store_close(s);
 }
 
+static uint64_t subs_version(gfx_t *fx)
+{
+    fg_store_reader_t *r;
+    char err[256];
+    uint64_t v = 0;
+    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_reader_subs_version(r, &v), FG_OK);
+    fg_store_reader_close(r);
+    return v;
+}
+
+/* Every change to the subscription set moves the version, also the one the earlier heuristic
+ * (count * 1000003 + max(updated_us)) missed: one subscription deleted while another was
+ * updated at just the time that kept the sum. Failure bookkeeping does not move it. */
+static void test_the_subscription_version_moves_with_every_change(void **state)
+{
+    gfx_t *fx = *state;
+    fg_store_t *s;
+    char err[512];
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    fg_store_sub_t a = {.id = "wh_a", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    fg_store_sub_t b = {.id = "wh_b", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    uint64_t v0 = subs_version(fx);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_sub_put(s, &a, 100), FG_OK);
+    assert_int_equal(fg_store_sub_put(s, &b, 200), FG_OK);
+    assert_int_equal(fg_store_commit(s, 0), FG_OK);
+    uint64_t v1 = subs_version(fx);
+    assert_true(v1 != v0);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_sub_delete(s, "wh_b"), FG_OK);
+    assert_int_equal(fg_store_sub_put(s, &a, 1000203), FG_OK); /* 1 * 1000003 + 1000203 */
+    assert_int_equal(fg_store_commit(s, 0), FG_OK);            /* == 2 * 1000003 + 200 */
+    uint64_t v2 = subs_version(fx);
+    assert_true(v2 != v1);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_sub_set_failing(s, "wh_a", 5), FG_OK);
+    assert_int_equal(fg_store_commit(s, 0), FG_OK);
+    assert_true(subs_version(fx) == v2);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_sub_set_enabled(s, "wh_a", false, 7), FG_OK);
+    assert_int_equal(fg_store_commit(s, 0), FG_OK);
+    assert_true(subs_version(fx) != v2);
+    fg_store_close(s);
+}
+
 int run_store_guard_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +412,8 @@ int run_store_guard_tests(void)
         cmocka_unit_test_setup_teardown(test_the_start_check_finds_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_outbox_backlog_is_kept_by_each_change, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_the_subscription_version_moves_with_every_change,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("store_guard", tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "webhooks/addr.h"
 #include "webhooks/breaker.h"
 #include "webhooks/chat.h"
+#include "webhooks/dispatcher.h"
 #include "webhooks/outbox.h"
 #include "webhooks/retry.h"
 #include "webhooks/sign.h"
@@ -875,6 +876,70 @@ static void test_outbox_writes_deliveries_with_their_events(void **state)
     ofx_stop(fx);
 }
 
+/* A writer job that keeps the writer busy for a while. */
+static int slow_apply(fg_writer_job_t *job, fg_store_t *s)
+{
+    (void)job;
+    (void)s;
+    usleep(1500 * 1000);
+    return FG_OK;
+}
+
+static void ignore_done(fg_writer_job_t *job)
+{
+    (void)job;
+}
+
+/* Stopping the dispatcher waits for the outcomes still with the writer (a hand-shake): an
+ * attempt's outcome queued behind a slow writer job is committed before stop returns (the
+ * polling loop it replaced gave up after a second, and the writer later wrote into freed
+ * memory). */
+static void test_dispatcher_stop_waits_for_its_outcomes(void **state)
+{
+    ofx_t *fx = *state;
+    ofx_start(fx, false);
+    fg_wh_op_t op;
+    assert_int_equal(
+        sub_op(fx, &op, FG_WH_OP_CREATE, NULL,
+               "{\"url\":\"http://127.0.0.1:1/closed\",\"event_types\":[\"log_line\"]}"),
+        FG_OK);
+    char id[48];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(op.result, "id")));
+    fg_wh_op_dispose(&op);
+    const char *texts[] = {LOG_A};
+    assert_int_equal(publish_texts(fx, texts, 1), FG_OK);
+    fg_writer_job_t slow;
+    memset(&slow, 0, sizeof(slow));
+    slow.apply = slow_apply;
+    slow.done = ignore_done;
+    assert_int_equal(fg_writer_submit(fx->writer, &slow), FG_OK);
+    fg_wh_dispatcher_config_t dc = {.db_path = fx->path,
+                                    .cat = fx->cat,
+                                    .allow = &fx->allow,
+                                    .nallow = 1,
+                                    .writer = fx->writer,
+                                    .outbox = fx->outbox,
+                                    .connect_timeout_ms = 1000,
+                                    .request_timeout_ms = 1000};
+    fg_wh_schedule_default(&dc.schedule);
+    fg_wh_dispatcher_t *d;
+    assert_int_equal(fg_wh_dispatcher_start(&dc, &d), FG_OK);
+    /* the attempt fails at once (nothing listens on port 1); its outcome waits for the writer */
+    for (int i = 0; i < 200 && atomic_load(&fg_wh_dispatcher_stats(d)->attempts) == 0; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&fg_wh_dispatcher_stats(d)->attempts), 1);
+    fg_wh_dispatcher_stop(d);
+    /* committed by the time stop returned */
+    fg_store_t *s;
+    char err[256];
+    uint64_t failed = 0;
+    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_delivery_count(s, id, FG_DELIVERY_FAILED, &failed), FG_OK);
+    fg_store_close(s);
+    assert_int_equal(failed, 1);
+    ofx_stop(fx);
+}
+
 /* The breaker: opens after the failures in a row, lets one probe through when due, backs off
  * doubling to its cap (honouring a longer Retry-After), and closes on any success. */
 static void test_breaker(void **state)
@@ -956,6 +1021,8 @@ int main(void)
     };
     const struct CMUnitTest store_tests[] = {
         cmocka_unit_test_setup_teardown(test_outbox_writes_deliveries_with_their_events, ofx_setup,
+                                        ofx_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatcher_stop_waits_for_its_outcomes, ofx_setup,
                                         ofx_teardown),
     };
     int failed = cmocka_run_group_tests_name("webhooks", tests, NULL, NULL);
