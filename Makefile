@@ -5,12 +5,14 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 RUN_ARGS   ?=
 
-.PHONY: all deps build build-asan build-fuzz run test test-release test-asan test-fuzz fuzz \
+.PHONY: all deps build build-asan build-tsan build-fuzz run test test-release test-asan test-tsan \
+	test-fuzz fuzz \
 	node-deps bench clean format
 
 all: build
@@ -24,6 +26,10 @@ $(BUILD)/CMakeCache.txt: | deps
 $(ASAN_BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFG_SANITIZE=ON
 
+# ThreadSanitizer with clang (gcc's needs another runtime package).
+$(TSAN_BUILD)/CMakeCache.txt: | deps
+	CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFG_TSAN=ON
+
 # libFuzzer needs clang; this tree builds only the libraries and the harnesses (tests/fuzz/).
 $(FUZZ_BUILD)/CMakeCache.txt: | deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFG_FUZZ=ON
@@ -33,6 +39,9 @@ build: deps $(BUILD)/CMakeCache.txt
 
 build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+build-tsan: deps $(TSAN_BUILD)/CMakeCache.txt
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
 
 build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
@@ -56,13 +65,18 @@ test-release: build node-deps
 test-asan: build-asan node-deps
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j 2
 
+# The unit and integration suites under ThreadSanitizer: a race stops the process (halt_on_error),
+# so the test that met it fails.
+test-tsan: build-tsan node-deps
+	cd $(TSAN_BUILD) && ctest --output-on-failure -j 2
+
 # Each fuzzing harness for 30 s on its seed corpus (ASan+UBSan).
 test-fuzz: build-fuzz
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -j 2
 	@grep -h "executions in" $(FUZZ_BUILD)/Testing/Temporary/LastTest.log || true
 
-# The whole suite twice (the release build, then the ASan+UBSan build), then the fuzzers.
-test: test-release test-asan test-fuzz
+# The whole suite three times (the release build, ASan+UBSan, ThreadSanitizer), then the fuzzers.
+test: test-release test-asan test-tsan test-fuzz
 
 # Fuzz longer: each harness FUZZ_SECONDS (default 300), one after the other.
 fuzz: build-fuzz
@@ -80,4 +94,4 @@ format:
 	clang-format -i events/*.[ch] gateway/*.[ch] webhooks/*.[ch] tests/unit/*.c tests/fuzz/*.c bench/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -907,9 +907,10 @@ static void result_done(fg_writer_job_t *job)
     op->next_done = d->done;
     d->done = op;
     d->outstanding--;
+    /* under the lock: once stop sees nothing outstanding, this thread is done with d */
+    wake(d);
     pthread_cond_signal(&d->done_cond);
     pthread_mutex_unlock(&d->done_lock);
-    wake(d);
 }
 
 static void flush_results(struct fg_wh_dispatcher *d)

@@ -50,9 +50,16 @@ class Server {
   }
 
   async stop(signal = 'SIGTERM') {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.exited;
-    this.proc.kill(signal);
-    return this.exited;
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    const how = await this.exited;
+    this.checkSanitizers();
+    return how;
+  }
+
+  // In the sanitizer builds (ASan+UBSan, TSan) a report from flowgate fails the test that ran it.
+  checkSanitizers() {
+    const i = this.log.search(/(ERROR|WARNING): \w+Sanitizer|runtime error: /);
+    if (i >= 0) throw new Error(`flowgate's sanitizer report:\n${this.log.slice(i, i + 6000)}`);
   }
 
   kill9() { return this.stop('SIGKILL'); }
