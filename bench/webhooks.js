@@ -7,6 +7,12 @@
 //        bench/sink.c receiver (FG_SINK), HANGING of which point at a path that never answers;
 //        one second of warm-up is not measured. FG_SPREAD=1 adds per-event first arrival and
 //        fan-out spread, FG_SLOW=1 lists the events whose last delivery took over 40 ms.
+//   node bench/webhooks.js dead EVENTS DEAD HANGING WATCH_SECONDS
+//        one healthy subscription's drain of EVENTS beside DEAD (closed port) and HANGING ones,
+//        then the others' failed attempts for WATCH_SECONDS and the store's size (DATA_DIR).
+//        Diagnostics: ONLY_HEALTHY=1 enables only the healthy one (the others' rows without
+//        their attempts), POLL_MS sets how often /metrics is read (20), PERF_HOOK is a shell
+//        command run as the drain starts (e.g. a perf record in the background).
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 

@@ -2,7 +2,9 @@
 # Webhook benchmarks (issue #3): an nginx sink answering 204, its raw capacity with wrk and what
 # libcurl alone gets from it (fg_curlbase), then flowgate's deliveries per second with 1 and 100
 # subscriptions, publish-to-first-attempt latency at 1,000 events/s, and 90 healthy
-# subscriptions' latency alone and beside 10 hanging ones (receiver: fg_sink).
+# subscriptions' latency alone and beside 10 hanging ones (receiver: fg_sink), and one healthy
+# subscription's drain of 20,000 events alone and beside 20 dead + 20 hanging ones (`dead`: the
+# failed attempts during and after it, and the store's size).
 # Prints figures; never fails on them. Needs nginx and wrk (`.ci/install-deps.sh bench`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +70,7 @@ if [ "${1:-all}" = all ] || [ "$1" = isolation ]; then
     run latency 50 10 0 90
     run latency 50 10 10 100
 fi
+# alone, then beside the others, twice (the ratio is within each pair)
 if [ "${1:-all}" = all ] || [ "$1" = dead ]; then
     echo "== dead endpoints: 1 healthy subscription x 20,000 events, alone and beside 20 dead + 20 hanging"
     for _ in 1 2; do

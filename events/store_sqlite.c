@@ -840,6 +840,17 @@ int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us)
     return FG_OK;
 }
 
+/* Events after ?1, received between ?2 and ?3 (0: no bound), bound by bind_range. */
+#define EVENT_RANGE                                                                                \
+    " WHERE seq > ?1 AND (?2 = 0 OR received_us >= ?2) AND (?3 = 0 OR received_us <= ?3)"
+
+static void bind_range(sqlite3_stmt *st, uint64_t after_seq, int64_t since_us, int64_t until_us)
+{
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(st, 2, since_us);
+    sqlite3_bind_int64(st, 3, until_us);
+}
+
 int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, int64_t until_us,
                          size_t max, int (*cb)(void *ctx, const fg_store_event_ref_t *ev),
                          void *ctx, bool *more)
@@ -848,14 +859,11 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
     *more = false;
     if (sqlite3_prepare_v2(
             s->db,
-            "SELECT seq, type, coalesce(run_id,''), coalesce(workflow,'') FROM events"
-            " WHERE seq > ?1 AND (?2 = 0 OR received_us >= ?2)"
-            " AND (?3 = 0 OR received_us <= ?3) ORDER BY seq LIMIT ?4",
+            "SELECT seq, type, coalesce(run_id,''), coalesce(workflow,'') FROM events" EVENT_RANGE
+            " ORDER BY seq LIMIT ?4",
             -1, &st, NULL) != SQLITE_OK)
         return fg_store_db_error(s->db, "events_each");
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
-    sqlite3_bind_int64(st, 2, since_us);
-    sqlite3_bind_int64(st, 3, until_us);
+    bind_range(st, after_seq, since_us, until_us);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)max + 1);
     int rc, err = FG_OK;
     size_t n = 0;
@@ -882,14 +890,10 @@ int fg_store_reader_count_events(fg_store_reader_t *r, uint64_t after_seq, int64
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db,
-                           "SELECT count(*) FROM (SELECT 1 FROM events WHERE seq > ?1"
-                           " AND (?2 = 0 OR received_us >= ?2) AND (?3 = 0 OR received_us <= ?3)"
-                           " LIMIT ?4)",
+                           "SELECT count(*) FROM (SELECT 1 FROM events" EVENT_RANGE " LIMIT ?4)",
                            -1, &st, NULL) != SQLITE_OK)
         return fg_store_db_error(r->db, "count_events");
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
-    sqlite3_bind_int64(st, 2, since_us);
-    sqlite3_bind_int64(st, 3, until_us);
+    bind_range(st, after_seq, since_us, until_us);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)

@@ -114,11 +114,9 @@ int fg_body_get(h2o_req_t *req, size_t max_bytes, h2o_iovec_t *out)
     if (coding == CODING_OTHER) {
         size_t len;
         const char *v = fg_http_header(req, H2O_TOKEN_CONTENT_ENCODING, &len);
-        char shown[64];
-        snprintf(shown, sizeof(shown), "%.*s", (int)(len < 60 ? len : 60), v);
-        fg_http_error(req, 415, "unsupported_encoding",
-                      "Content-Encoding must be gzip or identity (or absent)", "content_encoding",
-                      shown, -1);
+        fg_http_error_bytes(req, 415, "unsupported_encoding",
+                            "Content-Encoding must be gzip or identity (or absent)",
+                            "content_encoding", v, len);
         return -1;
     }
     size_t sent = req->entity.base != NULL ? req->entity.len : 0;

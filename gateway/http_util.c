@@ -5,6 +5,7 @@
 #include "events/text.h"
 #include "events/buf.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void fg_http_json(h2o_req_t *req, int status, const char *body, size_t len)
@@ -74,6 +75,14 @@ void fg_http_error(h2o_req_t *req, int status, const char *code, const char *mes
     fg_buf_t b;
     fg_buf_init(&b, 0);
     send_error(req, status, &b, fg_http_error_body(&b, code, message, field, value, index));
+}
+
+void fg_http_error_bytes(h2o_req_t *req, int status, const char *code, const char *message,
+                         const char *field, const char *value, size_t len)
+{
+    char shown[64];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(len < 60 ? len : 60), value);
+    fg_http_error(req, status, code, message, field, shown, -1);
 }
 
 void fg_http_limit_error(h2o_req_t *req, int status, const char *code, const char *message,

@@ -29,6 +29,10 @@ void fg_http_limit_error(h2o_req_t *req, int status, const char *code, const cha
 int fg_http_error_body(fg_buf_t *b, const char *code, const char *message, const char *field,
                        const char *value, long index);
 
+/** fg_http_error with the value given as bytes (a header's), shown up to 60 of them. */
+void fg_http_error_bytes(h2o_req_t *req, int status, const char *code, const char *message,
+                         const char *field, const char *value, size_t len);
+
 /** Replies a validation error (fg_verr_t) with the status. */
 void fg_http_verr(h2o_req_t *req, int status, const fg_verr_t *err);
 

@@ -104,11 +104,9 @@ static int body_kind(h2o_req_t *req, body_kind_t *kind)
         *kind = BODY_NDJSON;
         return 0;
     }
-    char shown[64];
-    snprintf(shown, sizeof(shown), "%.*s", (int)(len < 60 ? len : 60), ct);
-    fg_http_error(req, 415, "unsupported_media_type",
-                  "Content-Type must be application/json or application/x-ndjson", "content_type",
-                  shown, -1);
+    fg_http_error_bytes(req, 415, "unsupported_media_type",
+                        "Content-Type must be application/json or application/x-ndjson",
+                        "content_type", ct, len);
     return -1;
 }
 

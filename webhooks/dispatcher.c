@@ -410,6 +410,12 @@ static void reload_row(void *ctx, const fg_store_sub_t *row)
         old->ep = NULL;
         if (!old->sub.enabled && ds.sub.enabled)
             ds.ep->first_failure_us = 0; /* enabled again: the failing period starts over */
+        /* enabled again, or pointed elsewhere: whatever failed before says nothing now */
+        if ((!old->sub.enabled && ds.sub.enabled) || strcmp(old->sub.url, ds.sub.url) != 0) {
+            if (ds.ep->breaker.state != FG_WH_BREAKER_CLOSED)
+                atomic_fetch_sub(&r->d->stats.breakers_open, 1);
+            fg_wh_breaker_init(&ds.ep->breaker);
+        }
     } else {
         ds.ep = endpoint_new(r->d);
         ds.ep->first_failure_us = row->failing_since_us;
