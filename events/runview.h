@@ -19,6 +19,7 @@
 #include "events/catalog.h"
 #include "events/event.h"
 #include "events/ids.h"
+#include "events/projection.h"
 #include "events/store.h"
 #include "events/transitions.h"
 
@@ -62,6 +63,9 @@ void fg_runview_rolled_back(fg_runview_t *rv);
  * approvals. A run still going stays. *removed counts runs. FG_OK or FG_ERR_IO.
  */
 int fg_runview_retain(fg_runview_t *rv, uint64_t purged_through, size_t chunk, uint64_t *removed);
+
+/** The writer's hooks for the run views (projection.h); rv must outlive the writer. */
+fg_projection_t fg_runview_projection(fg_runview_t *rv);
 
 /* --- read side ------------------------------------------------------------------------------ */
 

@@ -1,11 +1,29 @@
 /*
  * store.h - the durable event log: events in sequence order, the run status table used by the
- * transition check, and the retention floor.
+ * transition check, and the retention floor. Beside the log, in the same transactions, the
+ * writer keeps its projections (projection.h): the run views (runview.h) and the webhook outbox
+ * (webhooks/outbox_store.h).
  *
  * Two kinds of handle:
  * - fg_store_t, the single writer connection, used only by the writer thread (writer.h);
- * - fg_store_reader_t, read-only connections, one per HTTP loop, for replay and paging.
- * The embedded backend is SQLite in WAL mode (store_sqlite.c): readers never block the writer.
+ * - fg_store_reader_t, read-only connections, one per thread (HTTP loops, the dispatcher).
+ * The embedded backend is SQLite in WAL mode (store_sqlite.c writes, store_read.c reads):
+ * readers never block the writer. Only the storage files see SQLite (store_db.h).
+ *
+ * What a log backend guarantees (the embedded one, and any other the writer is given):
+ * - Order: sequence numbers are assigned by the writer in commit order, each event one more than
+ *   the one before, starting at 1; a reader sees a prefix of the log (never seq N+1 without N).
+ * - No gap, no reuse: every number up to last_seq names a stored event, except those removed by
+ *   retention (at or below purged_through) and ranges recorded as lost (fg_store_cursor_check);
+ *   a number once given out (announced to a client) is never given to another event, even after
+ *   a crash that lost the write-ahead log (the epoch then changes).
+ * - Idempotency: an event id is stored once; fg_store_find_id finds every id still in the log
+ *   (the window is the retention: an id whose event retention removed may be stored again).
+ * - Durability at acknowledgement: fg_store_commit returns only after the transaction is as
+ *   durable as fg_sync_mode_t says (FULL: on disk); a publisher is answered after it, never before,
+ *   and events are announced to streams only after it.
+ * - Atomicity: a group of jobs commits whole (events, run status, projections) or not at all; a
+ *   job under a savepoint is rolled back alone.
  */
 #ifndef FG_EVENTS_STORE_H
 #define FG_EVENTS_STORE_H
@@ -30,14 +48,15 @@ typedef enum {
 } fg_sync_mode_t;
 
 /**
- * Opens (creating when missing) the database file and its schema. A file that is not a flowgate
+ * Opens (creating when missing) the store in the data directory dir: its database file and its
+ * schema. A file that is not a flowgate
  * store is refused before anything is written to it (store_guard.h). A log that ends below the
  * numbers already given out (its write-ahead log was lost) is logged, the lost range recorded,
  * and numbering goes on above it under a new epoch. On error returns FG_ERR_IO, FG_ERR_CORRUPT
  * (damaged, or not a database), FG_ERR_INVALID (another application's database, a newer schema)
  * or FG_ERR_NOMEM, with a sentence naming the file in errbuf and *out untouched.
  */
-int fg_store_open(const char *path, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
+int fg_store_open(const char *dir, fg_sync_mode_t sync, fg_store_t **out, char *errbuf,
                   size_t errlen);
 
 /** Closes the writer connection (checkpointing the WAL). */
@@ -56,8 +75,11 @@ uint64_t fg_store_last_seq(const fg_store_t *s);
 /** The store's epoch: made with it, renewed when it lost numbers it had given out. Any thread. */
 uint64_t fg_store_epoch(const fg_store_t *s);
 
-/** The database file's path. Any thread. */
+/** The database file's path (for logs and messages). Any thread. */
 const char *fg_store_path(const fg_store_t *s);
+
+/** Bytes the store takes on disk (the file and its write-ahead log). Any thread. */
+uint64_t fg_store_disk_bytes(const fg_store_t *s);
 
 typedef enum {
     FG_CURSOR_OK = 0, /* a position of this store (maybe below retention: a gap) */
@@ -119,8 +141,7 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
 /* Rows one retention pass deleted. */
 typedef struct {
     uint64_t events;
-    uint64_t deliveries; /* settled (succeeded or dead) deliveries of deleted events */
-    uint64_t runs;       /* finished runs whose last status event is gone */
+    uint64_t runs; /* finished runs whose last status event is gone */
 } fg_store_retained_t;
 
 /**
@@ -133,80 +154,6 @@ typedef struct {
  */
 int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
                     fg_store_retained_t *out);
-
-/* --- webhooks: subscriptions and their delivery outbox (writer thread only) ------------------ */
-
-/* A stored subscription. The spec is the subscription's accepted JSON (webhooks/ parses it). */
-typedef struct {
-    const char *id;
-    const char *spec;            /* JSON text */
-    const char *secret;          /* current "whsec_…" */
-    const char *old_secret;      /* the previous one during a rotation, or NULL */
-    int64_t old_secret_until_us; /* when the previous secret stops signing */
-    bool enabled;
-    int64_t failing_since_us; /* since when every attempt failed (0: not failing); read only */
-} fg_store_sub_t;
-
-/** Inserts or replaces a subscription; enabling a disabled one clears failing_since_us.
- * FG_OK or FG_ERR_IO. */
-int fg_store_sub_put(fg_store_t *s, const fg_store_sub_t *sub, int64_t now_us);
-
-/**
- * Records since when every attempt to a subscription has failed (0: it is not failing), so the
- * auto-disable period survives a restart. FG_OK or FG_ERR_IO.
- */
-int fg_store_sub_set_failing(fg_store_t *s, const char *id, int64_t since_us);
-
-/** Deletes a subscription and every delivery of it. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
-int fg_store_sub_delete(fg_store_t *s, const char *id);
-
-/** Calls cb for each stored subscription (strings valid during the call). FG_OK or FG_ERR_IO. */
-int fg_store_sub_each(fg_store_t *s, void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx);
-
-/**
- * Adds a pending delivery of event seq to a subscription, due at now_us. id is the delivery's
- * webhook-id (stable across its retries). FG_OK or FG_ERR_IO.
- */
-int fg_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, uint64_t seq,
-                          const char *run_id, int64_t now_us);
-
-/* Delivery states (stored numbers; never renumbered). */
-enum {
-    FG_DELIVERY_PENDING = 0,   /* not tried yet */
-    FG_DELIVERY_SUCCEEDED = 2, /* a 2xx was received */
-    FG_DELIVERY_FAILED = 3,    /* tried and failed; tried again at next_at */
-    FG_DELIVERY_DEAD = 4,      /* the retry schedule is exhausted */
-};
-
-/* One attempt of a delivery, and the delivery's state after it. */
-typedef struct {
-    const char *delivery_id;
-    const char *sub_id; /* the delivery's subscription */
-    unsigned attempt;   /* 1 for the first */
-    int64_t at_us;      /* when it started */
-    int64_t duration_us;
-    int http_status;      /* 0 when no response */
-    const char *error;    /* transport error or refusal, or NULL */
-    const char *response; /* the first bytes of the response body, or NULL */
-    size_t response_len;
-    int new_status;     /* FG_DELIVERY_… */
-    int64_t next_at_us; /* for FG_DELIVERY_FAILED */
-} fg_store_attempt_t;
-
-/** Records an attempt and the delivery's new state. FG_OK or FG_ERR_IO. */
-int fg_store_attempt_record(fg_store_t *s, const fg_store_attempt_t *a, int64_t now_us);
-
-/**
- * Makes every failed delivery of a subscription due now (its endpoint is back after a breaker
- * held it: what failed during the outage goes first, in order). FG_OK or FG_ERR_IO.
- */
-int fg_store_deliveries_due_now(fg_store_t *s, const char *sub_id, int64_t now_us);
-
-/**
- * Makes a failed or dead delivery due now (status pending, next_at now). FG_OK,
- * FG_ERR_NOT_FOUND, FG_ERR_CONFLICT (it is pending or succeeded) or FG_ERR_IO.
- */
-int fg_store_delivery_retry(fg_store_t *s, const char *id, int64_t now_us);
 
 /* A stored event as the replay matches it (strings valid during the callback). */
 typedef struct {
@@ -232,16 +179,11 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
 int fg_store_reader_count_events(fg_store_reader_t *r, uint64_t after_seq, int64_t since_us,
                                  int64_t until_us, uint64_t max, uint64_t *n);
 
-/** Sets a subscription's enabled flag. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
-int fg_store_sub_set_enabled(fg_store_t *s, const char *id, bool enabled, int64_t now_us);
-
-/** Deliveries of a subscription in a given state (FG_DELIVERY_…). */
-int fg_store_delivery_count(fg_store_t *s, const char *sub_id, int status, uint64_t *n);
-
 /* --- readers: one per thread ---------------------------------------------------------------- */
 
-/** Opens a read-only connection to a store already opened by fg_store_open. */
-int fg_store_reader_open(const char *path, fg_store_reader_t **out, char *errbuf, size_t errlen);
+/** Opens a read-only connection to a store already opened by fg_store_open (any thread: the
+ * connection then belongs to the thread that uses it). */
+int fg_store_reader_open(const fg_store_t *s, fg_store_reader_t **out, char *errbuf, size_t errlen);
 
 void fg_store_reader_close(fg_store_reader_t *r);
 
@@ -257,85 +199,10 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
                   uint64_t *scanned_to);
 
 /**
- * Calls cb for each stored subscription, or only for the one with id when id is not NULL
- * (FG_ERR_NOT_FOUND when there is none). FG_OK or FG_ERR_IO.
- */
-int fg_store_reader_subs(fg_store_reader_t *r, const char *id,
-                         void (*cb)(void *ctx, const fg_store_sub_t *sub), void *ctx);
-
-/* A delivery due to be tried. */
-typedef struct {
-    char id[48];
-    uint64_t seq;
-    char run_id[40]; /* "" when the event has no run */
-    unsigned attempts;
-} fg_store_due_t;
-
-/**
- * Up to limit deliveries of a subscription that are due (pending, or failed with next_at <=
- * now_us), in sequence order. With per_run, only the earliest unsettled delivery of each run is
- * due (a run's events reach the endpoint one at a time, in order). Without it, pending ones
- * below from_seq are left out (the caller has them in hand already). FG_OK or FG_ERR_IO.
- */
-int fg_store_reader_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
-                        uint64_t from_seq, size_t limit, fg_store_due_t *out, size_t *n);
-
-/* A delivery as the delivery log shows it (strings valid during the callback). */
-typedef struct {
-    const char *id, *sub_id;
-    uint64_t seq;
-    int status;
-    unsigned attempts;
-    int64_t next_at_us, created_us, updated_us;
-} fg_store_delivery_t;
-
-/* One attempt as the delivery log shows it. */
-typedef struct {
-    unsigned n;
-    int64_t at_us, duration_us;
-    int http_status; /* 0: none */
-    const char *error, *response;
-} fg_store_attempt_row_t;
-
-/**
- * The deliveries of a subscription with id > after (ids grow with time; "" for the first page),
- * in id order, optionally of one status (-1: any), at most limit. FG_OK or FG_ERR_IO.
- */
-int fg_store_reader_deliveries(fg_store_reader_t *r, const char *sub_id, int status,
-                               const char *after, size_t limit,
-                               void (*cb)(void *ctx, const fg_store_delivery_t *d), void *ctx);
-
-/** One delivery and its attempts. FG_OK, FG_ERR_NOT_FOUND or FG_ERR_IO. */
-int fg_store_reader_delivery(fg_store_reader_t *r, const char *id,
-                             void (*cb)(void *ctx, const fg_store_delivery_t *d),
-                             void (*attempt_cb)(void *ctx, const fg_store_attempt_row_t *a),
-                             void *ctx);
-
-/** A counter that moves whenever a subscription is added, changed or removed (committed in the
- * change's own transaction). */
-int fg_store_reader_subs_version(fg_store_reader_t *r, uint64_t *version);
-
-/**
  * The stored JSON of event seq, malloc'd into *json (caller frees). FG_ERR_NOT_FOUND when
  * retention has removed it.
  */
 int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len);
-
-/* The webhook subscriptions at a glance (metrics). */
-typedef struct {
-    uint64_t disabled_subs; /* subscriptions disabled */
-    uint64_t subs;          /* subscriptions */
-} fg_store_outbox_gauges_t;
-
-/** Counts of fg_store_outbox_gauges_t. FG_OK or FG_ERR_IO. */
-int fg_store_reader_outbox_gauges(fg_store_reader_t *r, fg_store_outbox_gauges_t *g);
-
-/**
- * The outbox backlog as of the last commit: deliveries not tried yet, and failed ones waiting
- * for their next attempt. Counted at open and kept by every change since, so it costs two
- * atomic loads whatever the backlog's size. Any thread.
- */
-void fg_store_outbox_backlog(const fg_store_t *s, uint64_t *pending, uint64_t *retrying);
 
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);

@@ -4,7 +4,6 @@
  */
 #include "events/writer.h"
 #include "events/log.h"
-#include "events/runview.h"
 #include "events/timefmt.h"
 #include "events/transitions.h"
 
@@ -28,9 +27,9 @@ struct fg_writer {
     fg_writer_stats_t stats;
     int64_t next_retention_ms; /* writer thread only */
     int64_t next_probe_ms;     /* writer thread only */
-    fg_runview_t *rv;          /* the run views, kept in each commit (NULL when damaged) */
     fg_health_t *health;       /* cfg.health, or own_health */
     fg_health_t own_health;
+    fg_projection_t projections[FG_MAX_PROJECTIONS]; /* cfg.projections: a copy, immutable */
 };
 
 int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job)
@@ -84,6 +83,16 @@ static bool transition_ok(const fg_pub_event_t *ev, int known, char *msg, size_t
     return true;
 }
 
+/* Tells every projection that a savepoint (whole: false) or the transaction was rolled back. */
+static void rolled_back(fg_writer_t *w, bool whole)
+{
+    for (size_t k = 0; k < w->cfg.nprojections; k++) {
+        const fg_projection_t *p = &w->cfg.projections[k];
+        if (p->rolled_back != NULL)
+            p->rolled_back(p->ctx, w->cfg.store, whole);
+    }
+}
+
 /* Stores one job inside the open transaction, under a savepoint. On a conflict in enforce mode
  * the savepoint is rolled back and the job marked; on I/O error returns FG_ERR_IO. */
 static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, int64_t now_us)
@@ -98,7 +107,7 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
             return rc; /* the whole group fails */
         if (rc != FG_OK) {
             fg_store_savepoint_rollback(s);
-            fg_runview_rolled_back(w->rv);
+            rolled_back(w, false);
         } else if (fg_store_savepoint_release(s) != FG_OK)
             return FG_ERR_IO;
         job->status = rc;
@@ -130,7 +139,7 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
             if (!transition_ok(ev, known, msg, sizeof(msg))) {
                 if (w->cfg.enforce_transitions) {
                     fg_store_savepoint_rollback(s);
-                    fg_runview_rolled_back(w->rv);
+                    rolled_back(w, false);
                     *next_seq = seq_before;
                     fg_verr_set(&job->err, "illegal_transition", "to",
                                 fg_run_status_name((fg_run_status_t)ev->to), "%s", msg);
@@ -160,11 +169,11 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
                            .workflow = ev->workflow ? ev->workflow : "",
                            .json = ev->json,
                            .json_len = ev->json_len};
-        if (fg_runview_apply(w->rv, &view, ev->step_id) != FG_OK)
-            goto io_fail;
-        if (w->cfg.on_stored != NULL &&
-            w->cfg.on_stored(w->cfg.hook_ctx, s, &view, now_us) != FG_OK)
-            goto io_fail;
+        for (size_t k = 0; k < w->cfg.nprojections; k++) {
+            const fg_projection_t *p = &w->cfg.projections[k];
+            if (p->apply(p->ctx, s, &view, ev->step_id, now_us) != FG_OK)
+                goto io_fail;
+        }
         if (ev->run_id[0] != '\0' && (ev->workflow != NULL || ev->to >= 0)) {
             if (fg_store_run_put(s, ev->run_id, ev->workflow, ev->to, seq) != FG_OK)
                 goto io_fail;
@@ -233,20 +242,21 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
     int rc = fg_store_begin(s);
     for (fg_writer_job_t *j = jobs; rc == FG_OK && j; j = j->next)
         rc = store_job(w, j, &next_seq, now_us);
-    if (rc == FG_OK && next_seq > first_seq)
-        rc = fg_runview_mark(w->rv, next_seq - 1);
+    for (size_t k = 0; k < w->cfg.nprojections && rc == FG_OK && next_seq > first_seq; k++) {
+        const fg_projection_t *p = &w->cfg.projections[k];
+        if (p->mark != NULL)
+            rc = p->mark(p->ctx, s, next_seq - 1);
+    }
     if (rc == FG_OK)
         rc = fg_store_commit(s, next_seq - 1);
     if (rc != FG_OK) {
         int status = commit_failed(w, rc);
         fg_store_rollback(s);
-        fg_runview_rolled_back(w->rv);
+        rolled_back(w, true);
         atomic_fetch_add(&w->stats.failed_commits, 1);
         /* Nothing of this group is stored, and the store's last_seq did not move. */
         for (fg_writer_job_t *j = jobs; j; j = j->next)
             j->status = status;
-        if (w->cfg.on_rollback != NULL)
-            w->cfg.on_rollback(w->cfg.hook_ctx, s);
     } else {
         commits_work(w);
     }
@@ -304,17 +314,25 @@ static void run_retention(fg_writer_t *w)
     if (fg_store_retain(w->cfg.store, min_us, w->cfg.retention_max_events, RETENTION_CHUNK,
                         &done) != FG_OK)
         return;
-    uint64_t views = 0;
-    if (fg_runview_retain(w->rv, fg_store_purged_through(w->cfg.store), RETENTION_CHUNK, &views) ==
-        FG_OK)
-        done.runs += views;
-    if (done.events + done.deliveries + done.runs > 0) {
+    uint64_t floor = fg_store_purged_through(w->cfg.store), total = done.events + done.runs;
+    char more[160] = "";
+    size_t used = 0;
+    for (size_t k = 0; k < w->cfg.nprojections; k++) {
+        const fg_projection_t *p = &w->cfg.projections[k];
+        uint64_t removed = 0;
+        if (p->retain == NULL ||
+            p->retain(p->ctx, w->cfg.store, floor, RETENTION_CHUNK, &removed) != FG_OK)
+            continue;
+        total += removed;
+        if (used < sizeof(more))
+            used += (size_t)snprintf(more + used, sizeof(more) - used, " %s=%llu", p->name,
+                                     (unsigned long long)removed);
+    }
+    if (total > 0) {
         atomic_fetch_add(&w->stats.retained, done.events);
-        fg_log(FG_LOG_DEBUG, "retention",
-               "events=%llu deliveries=%llu runs=%llu purged_through=%llu",
-               (unsigned long long)done.events, (unsigned long long)done.deliveries,
-               (unsigned long long)done.runs,
-               (unsigned long long)fg_store_purged_through(w->cfg.store));
+        fg_log(FG_LOG_DEBUG, "retention", "events=%llu runs=%llu%s purged_through=%llu",
+               (unsigned long long)done.events, (unsigned long long)done.runs, more,
+               (unsigned long long)floor);
         /* More may be due: come back soon, after any waiting publishes. */
         w->next_retention_ms = fg_time_mono_ms();
     }
@@ -405,6 +423,8 @@ static void *writer_main(void *arg)
 
 int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
 {
+    if (cfg->nprojections > FG_MAX_PROJECTIONS)
+        return FG_ERR_INVALID;
     fg_writer_t *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return FG_ERR_NOMEM;
@@ -415,31 +435,9 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
         w->cfg.retention_interval_ms = 60000;
     fg_health_init(&w->own_health);
     w->health = cfg->health != NULL ? cfg->health : &w->own_health;
-    /* The run views catch up with the log before any job is taken. A damaged store gets none:
-     * the writer then refuses every job, and the gateway still serves what it can read. */
-    uint64_t applied = 0;
-    bool rebuilt = false;
-    int64_t t0 = fg_time_mono_ms();
-    if (fg_health_state(w->health) != FG_HEALTH_CORRUPT) {
-        int rc = fg_runview_open(cfg->store, cfg->cat, &w->rv);
-        if (rc == FG_OK)
-            rc = fg_runview_sync(w->rv, cfg->rebuild_views, &applied, &rebuilt);
-        if (rc != FG_OK) {
-            char why[192];
-            bool damaged = fg_store_failure(cfg->store, why, sizeof(why)) == FG_ERR_CORRUPT;
-            fg_runview_close(w->rv);
-            w->rv = NULL;
-            if (!damaged) {
-                fg_health_dispose(&w->own_health);
-                free(w);
-                return FG_ERR_IO;
-            }
-            commit_failed(w, FG_ERR_CORRUPT);
-        } else if (applied > 0 || cfg->rebuild_views) {
-            fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
-                   (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
-        }
-    }
+    if (cfg->nprojections > 0)
+        memcpy(w->projections, cfg->projections, cfg->nprojections * sizeof(*cfg->projections));
+    w->cfg.projections = w->projections;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -447,7 +445,6 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out)
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        fg_runview_close(w->rv);
         fg_health_dispose(&w->own_health);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
@@ -467,7 +464,6 @@ void fg_writer_stop(fg_writer_t *w)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    fg_runview_close(w->rv);
     fg_health_dispose(&w->own_health);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);

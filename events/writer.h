@@ -12,6 +12,7 @@
 #include "events/err.h"
 #include "events/event.h"
 #include "events/health.h"
+#include "events/projection.h"
 #include "events/store.h"
 #include "events/validate.h"
 
@@ -56,8 +57,6 @@ typedef struct {
     uint64_t retention_max_events; /* 0: no count limit */
     int64_t retention_interval_ms; /* how often retention runs */
     size_t max_group_events;       /* events per commit at most */
-    bool rebuild_views;            /* rebuild the run views from the log at start, whatever
-                                      their state (runview.h) */
     /* Where the writer records each commit's outcome (health.h); it outlives the writer. When
      * it says the store is damaged, every job is answered FG_ERR_CORRUPT untried; after a
      * failed commit the writer probes once a second while idle until commits work again.
@@ -67,15 +66,11 @@ typedef struct {
      * callee takes over one reference of each event. May be NULL. */
     void (*on_commit)(void *ctx, fg_event_t **events, size_t n);
     void *on_commit_ctx;
-    /* Called on the writer thread inside the transaction after each event is appended, with a
-     * view of it (no frame, no references: valid during the call only): the outbox writes the
-     * webhook deliveries it matches here, in the same transaction. A non-zero return fails the
-     * whole group (FG_ERR_IO). May be NULL. */
-    int (*on_stored)(void *ctx, fg_store_t *store, const fg_event_t *view, int64_t now_us);
-    /* Called on the writer thread after a group's transaction was rolled back, so state kept
-     * beside the store (the outbox's subscription set) can be reloaded. May be NULL. */
-    void (*on_rollback)(void *ctx, fg_store_t *store);
-    void *hook_ctx; /* passed to on_stored and on_rollback */
+    /* What the writer keeps beside the log in the same transactions (projection.h), called in
+     * this order; at most FG_MAX_PROJECTIONS (copied at start). Each is caught up with the log
+     * before the writer starts (fg_runview_sync; the outbox needs no catching up). */
+    const fg_projection_t *projections;
+    size_t nprojections;
 } fg_writer_config_t;
 
 /* Counters, readable from any thread. */
@@ -91,7 +86,8 @@ typedef struct {
 
 typedef struct fg_writer fg_writer_t;
 
-/** Starts the writer thread. Returns FG_OK, or FG_ERR_NOMEM / FG_ERR_IO (thread creation). */
+/** Starts the writer thread. Returns FG_OK, or FG_ERR_NOMEM / FG_ERR_IO (thread creation) /
+ * FG_ERR_INVALID (too many projections). */
 int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out);
 
 /**

@@ -9,6 +9,7 @@
 #include "events/catalog.h"
 #include "events/health.h"
 #include "events/histogram.h"
+#include "events/runview.h"
 #include "events/store.h"
 #include "events/writer.h"
 #include "gateway/auth.h"
@@ -58,8 +59,9 @@ typedef struct fg_loop {
 struct fg_server {
     const fg_config_t *cfg;
     const fg_catalog_t *cat;
-    char db_path[PATH_MAX];
-    fg_store_t *store;
+    fg_store_t *store;     /* the event log: opened before the threads, closed after them */
+    fg_runview_t *runview; /* the run views' writer side: the writer's from start to stop
+                              (NULL when the store is damaged); loops query on their reader */
     fg_writer_t *writer;
     fg_wh_outbox_t *outbox;         /* webhook subscriptions; the writer's from start to stop */
     fg_wh_dispatcher_t *dispatcher; /* sends the deliveries */

@@ -22,7 +22,7 @@ void fg_http_fail(h2o_req_t *req, int rc, const char *what)
     case FG_ERR_CORRUPT: {
         /* a reader may be the first to meet the damage: every other path learns it here */
         char reason[256];
-        snprintf(reason, sizeof(reason), "the store %.200s is damaged", srv->db_path);
+        snprintf(reason, sizeof(reason), "the store %.200s is damaged", fg_store_path(srv->store));
         fg_health_corrupt(&srv->health, reason);
         snprintf(msg, sizeof(msg), "%s: the store is damaged (see /readyz)", what);
         fg_http_error(req, 503, "store_corrupt", msg, NULL, NULL, -1);

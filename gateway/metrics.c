@@ -8,6 +8,7 @@
 #include "events/runview.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "webhooks/outbox_store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,14 +40,6 @@ static void histogram(fg_buf_t *b, const char *name, const char *help, fg_hist_t
     }
     fg_buf_printf(b, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
                   (double)atomic_load(&h->sum_us) / 1e6, name, cumulative);
-}
-
-static double file_bytes(const char *path, const char *suffix)
-{
-    char p[PATH_MAX + 8];
-    snprintf(p, sizeof(p), "%s%s", path, suffix);
-    struct stat st;
-    return stat(p, &st) == 0 ? (double)st.st_size : 0;
 }
 
 void fg_metrics_handle(h2o_req_t *req)
@@ -92,7 +85,7 @@ void fg_metrics_handle(h2o_req_t *req)
         fg_buf_printf(&b, "flowgate_store_health{state=\"%s\"} %d\n",
                       fg_health_name((fg_health_state_t)i), hs == (fg_health_state_t)i);
     one(&b, "flowgate_store_bytes", "gauge", "Size of the store file and its write-ahead log.",
-        file_bytes(srv->db_path, "") + file_bytes(srv->db_path, "-wal"));
+        (double)fg_store_disk_bytes(srv->store));
 
     head(&b, "flowgate_sse_streams_open", "gauge", "SSE streams open, by HTTP loop.");
     for (size_t i = 0; i < srv->nloops; i++)
@@ -152,13 +145,13 @@ void fg_metrics_handle(h2o_req_t *req)
             (double)rg.approvals_pending);
     }
     uint64_t pending, retrying;
-    fg_store_outbox_backlog(srv->store, &pending, &retrying);
+    fg_wh_store_backlog(srv->store, &pending, &retrying);
     one(&b, "flowgate_webhook_pending", "gauge", "Webhook deliveries not tried yet.",
         (double)pending);
     one(&b, "flowgate_webhook_retry_backlog", "gauge",
         "Failed webhook deliveries waiting for their next attempt.", (double)retrying);
-    fg_store_outbox_gauges_t g;
-    if (fg_store_reader_outbox_gauges(l->reader, &g) == FG_OK) {
+    fg_wh_sub_counts_t g;
+    if (fg_wh_store_read_counts(l->reader, &g) == FG_OK) {
         one(&b, "flowgate_webhook_subscriptions", "gauge", "Webhook subscriptions.",
             (double)g.subs);
         one(&b, "flowgate_webhook_subscriptions_disabled", "gauge",

@@ -12,6 +12,7 @@
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
+#include "webhooks/outbox_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -464,6 +465,7 @@ static void server_free(fg_server_t *srv)
         l->accept_ctx.ssl_ctx = NULL;
     }
     free(srv->loops);
+    fg_runview_close(srv->runview);
     fg_wh_outbox_destroy(srv->outbox);
     fg_auth_destroy(srv->auth);
     fg_limits_destroy(srv->limits);
@@ -479,9 +481,21 @@ static bool host_is_loopback(const char *host)
            strcmp(host, "localhost") == 0;
 }
 
-/* The start-up integrity check, bounded by store.integrity_check_ms. A damaged store is
- * reported and recorded: flowgate still starts, serves what it can read, answers /readyz 503
+/* Records a damaged store: flowgate still starts, serves what it can read, answers /readyz 503
  * and refuses writes. */
+static void store_damaged(fg_server_t *srv, const char *why)
+{
+    char reason[320];
+    snprintf(reason, sizeof(reason), "the store %.80s is damaged: %.160s",
+             fg_store_path(srv->store), why);
+    if (fg_health_corrupt(&srv->health, reason))
+        fg_log(FG_LOG_ERROR, "store_corrupt",
+               "file=%s problems=\"%s\" publishes are refused until the store is repaired "
+               "(restore a backup, or move the file aside and restart)",
+               fg_store_path(srv->store), why);
+}
+
+/* The start-up integrity check, bounded by store.integrity_check_ms. */
 static void check_store(fg_server_t *srv)
 {
     bool complete;
@@ -490,20 +504,50 @@ static void check_store(fg_server_t *srv)
     int rc = fg_store_check(srv->store, srv->cfg->integrity_check_ms, &complete, why, sizeof(why));
     int64_t ms = fg_time_mono_ms() - t0;
     if (rc == FG_ERR_CORRUPT) {
-        char reason[320];
-        snprintf(reason, sizeof(reason), "the store %.80s is damaged: %.160s", srv->db_path, why);
-        fg_health_corrupt(&srv->health, reason);
-        fg_log(FG_LOG_ERROR, "store_corrupt",
-               "file=%s problems=\"%s\" publishes are refused until the store is repaired "
-               "(restore a backup, or move the file aside and restart)",
-               srv->db_path, why);
+        store_damaged(srv, why);
     } else if (srv->cfg->integrity_check_ms > 0 && !complete) {
         fg_log(FG_LOG_WARN, "store_check_incomplete",
                "file=%s ms=%lld the quick check did not finish within store.integrity_check_ms%s%s",
-               srv->db_path, (long long)ms, why[0] ? ": " : "", why);
+               fg_store_path(srv->store), (long long)ms, why[0] ? ": " : "", why);
     } else if (srv->cfg->integrity_check_ms > 0) {
-        fg_log(FG_LOG_DEBUG, "store_checked", "file=%s ms=%lld", srv->db_path, (long long)ms);
+        fg_log(FG_LOG_DEBUG, "store_checked", "file=%s ms=%lld", fg_store_path(srv->store),
+               (long long)ms);
     }
+}
+
+/* What the writer keeps beside the log (projection.h): the outbox's tables, and the run views
+ * caught up with the log before any job is taken. A damaged store gets neither: the writer then
+ * refuses every job, and the gateway still serves what it can read. */
+static int open_projections(fg_server_t *srv, char *err, size_t errcap)
+{
+    if (fg_health_state(&srv->health) == FG_HEALTH_CORRUPT)
+        return FG_OK;
+    uint64_t applied = 0;
+    bool rebuilt = false;
+    int64_t t0 = fg_time_mono_ms();
+    int rc = fg_wh_store_open(srv->store);
+    if (rc == FG_OK)
+        rc = fg_runview_open(srv->store, srv->cat, &srv->runview);
+    if (rc == FG_OK)
+        rc = fg_runview_sync(srv->runview, srv->cfg->rebuild_views != 0, &applied, &rebuilt);
+    if (rc == FG_OK) {
+        if (applied > 0 || srv->cfg->rebuild_views)
+            fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
+                   (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
+        return FG_OK;
+    }
+    char why[192];
+    bool damaged =
+        fg_store_failure(srv->store, why, sizeof(why)) == FG_ERR_CORRUPT || rc == FG_ERR_CORRUPT;
+    fg_runview_close(srv->runview);
+    srv->runview = NULL;
+    if (damaged) {
+        store_damaged(srv, why);
+        return FG_OK;
+    }
+    snprintf(err, errcap, "cannot open the run views and the webhook outbox in %s: %s",
+             fg_store_path(srv->store), why);
+    return FG_ERR_IO;
 }
 
 /* Builds the credentials and decides whether requests need one: auth.mode none never, required
@@ -598,14 +642,17 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     pthread_mutex_init(&srv->phase_lock, NULL);
     pthread_cond_init(&srv->phase_cond, NULL);
     fg_health_init(&srv->health);
-    snprintf(srv->db_path, sizeof(srv->db_path), "%s/flowgate.db", cfg->data_dir);
-    rc = fg_store_open(srv->db_path, fg_config_sync_mode(cfg), &srv->store, err, errcap);
+    rc = fg_store_open(cfg->data_dir, fg_config_sync_mode(cfg), &srv->store, err, errcap);
     if (rc != FG_OK) {
         fg_health_dispose(&srv->health);
         free(srv);
         return rc;
     }
     check_store(srv);
+    if ((rc = open_projections(srv, err, errcap)) != FG_OK) {
+        server_free(srv);
+        return rc;
+    }
     if (fg_config_allow_networks(cfg, srv->allow, sizeof(srv->allow) / sizeof(srv->allow[0]),
                                  &srv->nallow) != FG_OK) {
         snprintf(err, errcap, "config key webhooks.allow_networks: at most 64 networks");
@@ -630,7 +677,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
     bool damaged = fg_health_state(&srv->health) == FG_HEALTH_CORRUPT;
     if (srv->outbox == NULL || (fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK && !damaged)) {
-        snprintf(err, errcap, "cannot load the webhook subscriptions from %s", srv->db_path);
+        snprintf(err, errcap, "cannot load the webhook subscriptions from %s",
+                 fg_store_path(srv->store));
         server_free(srv);
         return FG_ERR_IO;
     }
@@ -712,7 +760,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         l->server = srv;
         l->index = (int)i;
         if (fg_hub_init(&l->hub, last_seq, fg_stream_deliver, l) != FG_OK ||
-            fg_store_reader_open(srv->db_path, &l->reader, err, errcap) != FG_OK) {
+            fg_store_reader_open(srv->store, &l->reader, err, errcap) != FG_OK) {
             server_free(srv);
             return FG_ERR_IO;
         }
@@ -726,20 +774,24 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     }
     PHASE_WAIT(srv, srv->loops_ready == srv->nloops);
 
+    /* the run views (when the store could open them), then the outbox */
+    fg_projection_t projections[2];
+    size_t nprojections = 0;
+    if (srv->runview != NULL)
+        projections[nprojections++] = fg_runview_projection(srv->runview);
+    projections[nprojections++] = fg_wh_outbox_projection(srv->outbox);
     fg_writer_config_t wc = {
+        .nprojections = nprojections,
         .store = srv->store,
         .cat = cat,
         .enforce_transitions = strcmp(cfg->transitions, "enforce") == 0,
         .retention_max_age_ms = cfg->retention_max_age_s * 1000,
         .retention_max_events = (uint64_t)cfg->retention_max_events,
         .retention_interval_ms = cfg->retention_interval_s * 1000,
-        .rebuild_views = cfg->rebuild_views != 0,
         .max_group_events = 10000,
         .on_commit = on_commit,
         .on_commit_ctx = srv,
-        .on_stored = fg_wh_outbox_on_stored,
-        .on_rollback = fg_wh_outbox_on_rollback,
-        .hook_ctx = srv->outbox,
+        .projections = projections,
         .health = &srv->health,
     };
     if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
@@ -747,7 +799,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         abort();
     }
     fg_wh_dispatcher_config_t dc = {
-        .db_path = srv->db_path,
+        .store = srv->store,
         .cat = cat,
         .allow = srv->allow,
         .nallow = srv->nallow,
@@ -776,7 +828,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     pthread_mutex_unlock(&srv->phase_lock);
     fg_log(FG_LOG_INFO, "listening",
            "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64 " epoch=%016" PRIx64, host, port,
-           cfg->tls_cert_file[0] != '\0', srv->nloops, srv->db_path, last_seq,
+           cfg->tls_cert_file[0] != '\0', srv->nloops, fg_store_path(srv->store), last_seq,
            fg_store_epoch(srv->store));
     *out = srv;
     return FG_OK;
@@ -799,6 +851,8 @@ void fg_server_stop(fg_server_t *srv)
     srv->dispatcher = NULL;
     fg_writer_stop(srv->writer);
     srv->writer = NULL;
+    fg_runview_close(srv->runview); /* its statements go before the store closes */
+    srv->runview = NULL;
     pthread_mutex_lock(&srv->phase_lock);
     srv->writer_stopped = true;
     pthread_cond_broadcast(&srv->phase_cond);

@@ -285,7 +285,7 @@ static void end_with_error(fg_stream_t *s, int rc)
     release_queue(s);
     if (rc == FG_ERR_CORRUPT) {
         char reason[256];
-        snprintf(reason, sizeof(reason), "the store %.200s is damaged", srv->db_path);
+        snprintf(reason, sizeof(reason), "the store %.200s is damaged", fg_store_path(srv->store));
         fg_health_corrupt(&srv->health, reason);
     }
     if (s->text == NULL) {

@@ -23,6 +23,7 @@
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
 #include "webhooks/subscription.h"
+#include "webhooks/outbox_store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,7 @@ typedef struct {
     bool secret; /* render the secret view instead */
 } render_t;
 
-static void render_row(void *ctx, const fg_store_sub_t *row)
+static void render_row(void *ctx, const fg_wh_sub_row_t *row)
 {
     render_t *r = ctx;
     json_t *shown;
@@ -229,7 +230,7 @@ static int read_subs(h2o_req_t *req, const char *id, bool secret)
 {
     fg_loop_t *l = fg_loop_of(req);
     render_t r = {.srv = l->server, .out = id ? NULL : json_array(), .secret = secret};
-    int rc = fg_store_reader_subs(l->reader, id, render_row, &r);
+    int rc = fg_wh_store_read_subs(l->reader, id, render_row, &r);
     if (rc == FG_ERR_NOT_FOUND) {
         not_found(req);
     } else if (rc != FG_OK) {
@@ -258,7 +259,7 @@ static json_t *time_or_null(int64_t us)
     return json_string(t);
 }
 
-static json_t *delivery_json(const fg_store_delivery_t *d)
+static json_t *delivery_json(const fg_wh_delivery_row_t *d)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:i}", "id", d->id, "webhook_id", d->sub_id, "seq",
                           (json_int_t)d->seq, "status",
@@ -279,7 +280,7 @@ typedef struct {
     char last[48];
 } log_t;
 
-static void on_delivery(void *ctx, const fg_store_delivery_t *d)
+static void on_delivery(void *ctx, const fg_wh_delivery_row_t *d)
 {
     log_t *l = ctx;
     if (l->list != NULL) {
@@ -291,7 +292,7 @@ static void on_delivery(void *ctx, const fg_store_delivery_t *d)
     }
 }
 
-static void on_attempt(void *ctx, const fg_store_attempt_row_t *a)
+static void on_attempt(void *ctx, const fg_wh_attempt_row_t *a)
 {
     log_t *l = ctx;
     json_t *o = json_pack("{s:i, s:o, s:f}", "n", (int)a->n, "at", time_or_null(a->at_us),
@@ -351,7 +352,7 @@ static int list_deliveries(h2o_req_t *req, const char *sub_id)
     }
     /* the subscription must exist */
     render_t probe = {.srv = l->server, .out = json_array()};
-    int rc = fg_store_reader_subs(l->reader, sub_id, render_row, &probe);
+    int rc = fg_wh_store_read_subs(l->reader, sub_id, render_row, &probe);
     json_decref(probe.out);
     if (rc == FG_ERR_NOT_FOUND) {
         not_found(req);
@@ -359,8 +360,8 @@ static int list_deliveries(h2o_req_t *req, const char *sub_id)
     }
     log_t lg = {.list = json_array()};
     if (rc == FG_OK)
-        rc = fg_store_reader_deliveries(l->reader, sub_id, status, after, (size_t)limit,
-                                        on_delivery, &lg);
+        rc = fg_wh_store_read_deliveries(l->reader, sub_id, status, after, (size_t)limit,
+                                         on_delivery, &lg);
     if (rc != FG_OK) {
         json_decref(lg.list);
         fg_http_fail(req, rc, "the store could not be read");
@@ -376,7 +377,7 @@ static int get_delivery(h2o_req_t *req, const char *id)
 {
     fg_loop_t *l = fg_loop_of(req);
     log_t lg = {0};
-    int rc = fg_store_reader_delivery(l->reader, id, on_delivery, on_attempt, &lg);
+    int rc = fg_wh_store_read_delivery(l->reader, id, on_delivery, on_attempt, &lg);
     if (rc == FG_ERR_NOT_FOUND) {
         fg_http_error(req, 404, "not_found", "no such delivery", NULL, NULL, -1);
     } else if (rc != FG_OK) {

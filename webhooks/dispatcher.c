@@ -11,6 +11,7 @@
 #include "events/timefmt.h"
 #include "webhooks/sign.h"
 #include "webhooks/subscription.h"
+#include "webhooks/outbox_store.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -90,7 +91,7 @@ struct transfer {
 
 /* An attempt's outcome, to be committed by the writer. */
 typedef struct {
-    fg_store_attempt_t a;
+    fg_wh_attempt_t a;
     char delivery_id[48], sub_id[48];
     char error[256];
     char *resp;               /* the first bytes of the response body (malloc'd), or NULL */
@@ -381,7 +382,7 @@ typedef struct {
     size_t n;
 } reload_t;
 
-static void reload_row(void *ctx, const fg_store_sub_t *row)
+static void reload_row(void *ctx, const fg_wh_sub_row_t *row)
 {
     reload_t *r = ctx;
     json_t *spec = json_loads(row->spec, 0, NULL);
@@ -432,8 +433,8 @@ static void reload_row(void *ctx, const fg_store_sub_t *row)
 static void reload_subs(struct fg_wh_dispatcher *d)
 {
     reload_t r = {d, NULL, 0};
-    fg_store_reader_subs_version(d->reader, &d->subs_version);
-    int rc = fg_store_reader_subs(d->reader, NULL, reload_row, &r);
+    fg_wh_store_read_subs_version(d->reader, &d->subs_version);
+    int rc = fg_wh_store_read_subs(d->reader, NULL, reload_row, &r);
     if (rc != FG_OK && rc != FG_ERR_NOT_FOUND) {
         /* keep the set as it was; endpoints moved to the new rows go back */
         for (size_t i = 0; i < r.n; i++) {
@@ -565,7 +566,7 @@ static result_t *new_result(struct fg_wh_dispatcher *d)
 
 /* Starts one attempt (probe: the breaker's). On failure to even build it, records nothing and
  * leaves it due. */
-static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_store_due_t *due, bool probe)
+static bool start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due, bool probe)
 {
     endpoint_t *ep = ds->ep;
     char *json;
@@ -887,12 +888,12 @@ static int result_apply(fg_writer_job_t *job, fg_store_t *s)
         r->a.sub_id = r->sub_id;
         r->a.error = r->error[0] ? r->error : NULL;
         r->a.response = r->a.response_len ? r->resp : NULL;
-        if (fg_store_attempt_record(s, &r->a, now) != FG_OK)
+        if (fg_wh_store_attempt_record(s, &r->a, now) != FG_OK)
             return FG_ERR_IO;
         if (r->failing_changed &&
-            fg_store_sub_set_failing(s, r->sub_id, r->failing_since_us) != FG_OK)
+            fg_wh_store_sub_set_failing(s, r->sub_id, r->failing_since_us) != FG_OK)
             return FG_ERR_IO;
-        if (r->recovered && fg_store_deliveries_due_now(s, r->sub_id, now) != FG_OK)
+        if (r->recovered && fg_wh_store_due_now(s, r->sub_id, now) != FG_OK)
             return FG_ERR_IO;
         if (r->disable) {
             int rc = fg_wh_outbox_set_enabled(op->d->cfg.outbox, s, r->sub_id, false);
@@ -993,13 +994,13 @@ static void schedule_round(struct fg_wh_dispatcher *d)
     if (d->cfg.health != NULL && fg_health_state(d->cfg.health) == FG_HEALTH_CORRUPT)
         return; /* an outcome could not be recorded: the deliveries wait in the store */
     int64_t now = fg_time_now_us();
-    fg_store_due_t due[MAX_DUE];
+    fg_wh_due_t due[MAX_DUE];
     bool all = atomic_exchange(&d->poked, false);
     d->slots_freed = false;
     /* On full rounds (the API pokes after every subscription change, the retry tick every
      * TICK_MS): deliveries are signed with the secrets as they are now, so reload on any change. */
     uint64_t version;
-    if (all && fg_store_reader_subs_version(d->reader, &version) == FG_OK &&
+    if (all && fg_wh_store_read_subs_version(d->reader, &version) == FG_OK &&
         version != d->subs_version)
         reload_subs(d);
     int64_t now_ms = fg_time_mono_ms();
@@ -1021,8 +1022,9 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         size_t limit = want < MAX_DUE ? want : MAX_DUE, n = 0;
         if (all)
             ep->from_seq = 0; /* an API change or a rollback may have made older ones due */
-        if (fg_store_reader_due(d->reader, ds->sub.id, now, ds->sub.ordering == FG_WH_ORDER_PER_RUN,
-                                ep->from_seq, limit, due, &n) != FG_OK) {
+        if (fg_wh_store_read_due(d->reader, ds->sub.id, now,
+                                 ds->sub.ordering == FG_WH_ORDER_PER_RUN, ep->from_seq, limit, due,
+                                 &n) != FG_OK) {
             ep->check = true;
             continue;
         }
@@ -1130,7 +1132,7 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
     d->cfg = *cfg;
     fg_rng_seed(&d->rng);
     char err[256];
-    if (fg_store_reader_open(cfg->db_path, &d->reader, err, sizeof(err)) != FG_OK) {
+    if (fg_store_reader_open(cfg->store, &d->reader, err, sizeof(err)) != FG_OK) {
         free(d);
         return FG_ERR_IO;
     }

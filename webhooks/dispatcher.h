@@ -29,7 +29,7 @@
 #include "webhooks/retry.h"
 
 typedef struct {
-    const char *db_path; /* the store file (a reader connection is opened on it) */
+    const fg_store_t *store; /* the store: the dispatcher opens its own reader on it */
     const fg_catalog_t *cat;
     const fg_cidr_t *allow; /* webhooks.allow_networks */
     size_t nallow;

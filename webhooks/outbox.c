@@ -3,6 +3,7 @@
  * changes as writer ops. Writer thread (see outbox.h).
  */
 #include "webhooks/outbox.h"
+#include "webhooks/outbox_store.h"
 #include "events/ids.h"
 #include "events/log.h"
 #include "events/timefmt.h"
@@ -82,7 +83,7 @@ static fg_wh_sub_t *find(fg_wh_outbox_t *o, const char *id, size_t *index)
 }
 
 /* Rebuilds one stored subscription; errors are logged and the row is left out of the set. */
-static void load_one(void *ctx, const fg_store_sub_t *row)
+static void load_one(void *ctx, const fg_wh_sub_row_t *row)
 {
     fg_wh_outbox_t *o = ctx;
     json_error_t jerr;
@@ -120,16 +121,27 @@ static void load_one(void *ctx, const fg_store_sub_t *row)
 int fg_wh_outbox_load(fg_wh_outbox_t *o, fg_store_t *s)
 {
     clear(o);
-    return fg_store_sub_each(s, load_one, o);
+    return fg_wh_store_sub_each(s, load_one, o);
 }
 
-void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s)
+/* After the group's transaction rolled back, the set is reloaded from the store (a change it
+ * made in memory is gone from the store). A job's own savepoint rollback changes nothing here:
+ * an op changes the set only after its store writes succeed. */
+static void on_rolled_back(void *ctx, fg_store_t *s, bool whole)
 {
-    if (fg_wh_outbox_load(ctx, s) != FG_OK)
+    if (whole && fg_wh_outbox_load(ctx, s) != FG_OK)
         fg_log(FG_LOG_ERROR, "webhook_reload_failed", "after=rollback");
 }
 
-int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int64_t now_us)
+static int on_retain(void *ctx, fg_store_t *s, uint64_t purged_through, size_t chunk,
+                     uint64_t *removed)
+{
+    return fg_wh_store_retain(s, purged_through, 4 * chunk, removed);
+}
+
+/* Writes the deliveries of one stored event: one per subscription it matches. */
+static int on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, const char *step_id,
+                     int64_t now_us)
 {
     fg_wh_outbox_t *o = ctx;
     for (size_t i = 0; i < o->n; i++) {
@@ -137,11 +149,21 @@ int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int
             continue;
         char id[4 + FG_UUID_LEN + 1] = "msg_";
         fg_uuid_new(id + 4);
-        if (fg_store_delivery_add(s, id, o->subs[i]->id, view->seq, view->run_id, now_us) != FG_OK)
+        if (fg_wh_store_delivery_add(s, id, o->subs[i]->id, view->seq, view->run_id, now_us) !=
+            FG_OK)
             return FG_ERR_IO;
         o->subs[i]->fresh_deliveries = true;
     }
     return FG_OK;
+}
+
+fg_projection_t fg_wh_outbox_projection(fg_wh_outbox_t *o)
+{
+    return (fg_projection_t){.name = "deliveries",
+                             .ctx = o,
+                             .apply = on_stored,
+                             .rolled_back = on_rolled_back,
+                             .retain = on_retain};
 }
 
 void fg_wh_outbox_take_fresh(fg_wh_outbox_t *o, void (*cb)(void *ctx, const char *sub_id),
@@ -161,13 +183,13 @@ static int persist(fg_store_t *s, const fg_wh_sub_t *sub)
     char *spec = json_dumps(sub->spec, JSON_COMPACT);
     if (spec == NULL)
         return FG_ERR_NOMEM;
-    fg_store_sub_t row = {.id = sub->id,
-                          .spec = spec,
-                          .secret = sub->secret,
-                          .old_secret = sub->old_secret[0] ? sub->old_secret : NULL,
-                          .old_secret_until_us = sub->old_secret_until_us,
-                          .enabled = sub->enabled};
-    int rc = fg_store_sub_put(s, &row, fg_time_now_us());
+    fg_wh_sub_row_t row = {.id = sub->id,
+                           .spec = spec,
+                           .secret = sub->secret,
+                           .old_secret = sub->old_secret[0] ? sub->old_secret : NULL,
+                           .old_secret_until_us = sub->old_secret_until_us,
+                           .enabled = sub->enabled};
+    int rc = fg_wh_store_sub_put(s, &row, fg_time_now_us());
     free(spec);
     return rc;
 }
@@ -198,7 +220,7 @@ static int replay_one(void *ctx, const fg_store_event_ref_t *ev)
         return FG_OK;
     char id[4 + FG_UUID_LEN + 1] = "msg_";
     fg_uuid_new(id + 4);
-    if (fg_store_delivery_add(r->s, id, r->sub->id, ev->seq, ev->run_id, r->now_us) != FG_OK)
+    if (fg_wh_store_delivery_add(r->s, id, r->sub->id, ev->seq, ev->run_id, r->now_us) != FG_OK)
         return FG_ERR_IO;
     if (r->enqueued++ == 0)
         r->first = ev->seq;
@@ -275,7 +297,7 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         rc = fg_wh_sub_apply_json(sub, op->body, false, o->cat, o->allow, o->nallow, &op->err);
         if (rc != FG_OK)
             return rc;
-        /* A store failure fails the group; on_rollback then reloads the set. */
+        /* A store failure fails the group; the rollback hook then reloads the set. */
         if ((rc = persist(s, sub)) != FG_OK)
             return rc;
         op->result = fg_wh_sub_to_json(sub, false);
@@ -290,7 +312,7 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         sub->old_secret_until_us = fg_time_now_us() + FG_WH_SECRET_GRACE_US;
         memcpy(sub->secret, fresh, sizeof(sub->secret));
         if ((rc = persist(s, sub)) != FG_OK)
-            return rc; /* the group fails and on_rollback reloads the old secret */
+            return rc; /* the group fails and the rollback hook reloads the old secret */
         char until[40];
         fg_time_format(sub->old_secret_until_us, until, 0);
         op->result =
@@ -298,7 +320,7 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         return FG_OK;
     }
     case FG_WH_OP_RETRY:
-        rc = fg_store_delivery_retry(s, op->id, fg_time_now_us());
+        rc = fg_wh_store_delivery_retry(s, op->id, fg_time_now_us());
         if (rc == FG_ERR_CONFLICT)
             fg_verr_set(&op->err, "not_retryable", "id", op->id,
                         "only a failed or dead delivery can be sent again");
@@ -335,7 +357,7 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
     case FG_WH_OP_DELETE:
         if ((sub = find(o, op->id, &index)) == NULL)
             return FG_ERR_NOT_FOUND;
-        if ((rc = fg_store_sub_delete(s, op->id)) != FG_OK)
+        if ((rc = fg_wh_store_sub_delete(s, op->id)) != FG_OK)
             return rc == FG_ERR_NOT_FOUND ? rc : FG_ERR_IO;
         fg_wh_sub_dispose(sub);
         free(sub);

@@ -1,6 +1,6 @@
 /*
  * outbox.h - the webhook outbox. The writer thread owns the set of subscriptions; after each
- * event is appended, the on_stored hook writes one pending delivery row for every subscription
+ * event is appended, its projection hook writes one pending delivery row for every subscription
  * the event matches, in the event's own transaction (so an acknowledged event always has its
  * deliveries, and a kill -9 loses none). Disabled subscriptions keep collecting (paused).
  *
@@ -12,6 +12,7 @@
 #define FG_WEBHOOKS_OUTBOX_H
 
 #include "events/catalog.h"
+#include "events/projection.h"
 #include "events/store.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
@@ -37,8 +38,12 @@ int fg_wh_outbox_load(fg_wh_outbox_t *o, fg_store_t *s);
 /** Subscriptions in the set. */
 size_t fg_wh_outbox_count(const fg_wh_outbox_t *o);
 
-/** The writer's on_stored hook (ctx is the outbox): writes the matching deliveries. */
-int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int64_t now_us);
+/**
+ * The writer's hooks for the outbox (projection.h): each stored event gets a pending delivery
+ * per subscription it matches, in its own transaction; a rolled-back transaction reloads the
+ * set from the store; retention removes settled deliveries of events gone from the log.
+ */
+fg_projection_t fg_wh_outbox_projection(fg_wh_outbox_t *o);
 
 /**
  * Writer thread, after a commit: calls cb with the id of every subscription that got deliveries
@@ -46,9 +51,6 @@ int fg_wh_outbox_on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, int
  */
 void fg_wh_outbox_take_fresh(fg_wh_outbox_t *o, void (*cb)(void *ctx, const char *sub_id),
                              void *ctx);
-
-/** The writer's on_rollback hook: reloads the set from the store. */
-void fg_wh_outbox_on_rollback(void *ctx, fg_store_t *s);
 
 #define FG_WH_SECRET_GRACE_US (INT64_C(24) * 3600 * 1000000) /* old secret signs this long */
 

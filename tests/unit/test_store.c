@@ -12,6 +12,7 @@
 
 #include "events/runview.h"
 #include "events/store.h"
+#include "webhooks/outbox_store.h"
 #include "events/transitions.h"
 #include "events/writer.h"
 
@@ -37,7 +38,8 @@ typedef struct {
     uint64_t announced[4096]; /* seqs handed to on_commit, in order */
     size_t nannounced;
     char workflows[4096][16];
-    bool rebuild_views; /* the writer's config for the next start */
+    bool rebuild_views; /* the run views' sync at the next start */
+    fg_runview_t *rv;   /* the run views, the writer's projection */
 } fixture_t;
 
 typedef struct {
@@ -74,7 +76,13 @@ static void on_done(fg_writer_job_t *job)
 static void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t max_age_ms)
 {
     char err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(fx->store), FG_OK);
+    uint64_t applied;
+    bool rebuilt;
+    assert_int_equal(fg_runview_open(fx->store, fx->cat, &fx->rv), FG_OK);
+    assert_int_equal(fg_runview_sync(fx->rv, fx->rebuild_views, &applied, &rebuilt), FG_OK);
+    fg_projection_t views = fg_runview_projection(fx->rv);
     fg_writer_config_t wc = {.store = fx->store,
                              .cat = fx->cat,
                              .enforce_transitions = enforce,
@@ -83,7 +91,8 @@ static void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, 
                              .retention_interval_ms = 50,
                              .on_commit = on_commit,
                              .on_commit_ctx = fx,
-                             .rebuild_views = fx->rebuild_views};
+                             .projections = &views,
+                             .nprojections = 1};
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
 }
 
@@ -95,6 +104,8 @@ static void start_writer(fixture_t *fx, bool enforce, uint64_t max_events)
 static void stop_writer(fixture_t *fx)
 {
     fg_writer_stop(fx->writer);
+    fg_runview_close(fx->rv);
+    fx->rv = NULL;
     fg_store_close(fx->store);
     fx->writer = NULL;
     fx->store = NULL;
@@ -106,7 +117,7 @@ static int setup(void **state)
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/fg-unit-XXXXXX");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+    snprintf(fx->path, sizeof(fx->path), "%s/flowgate.db", fx->dir);
     fx->cat = fg_catalog_create();
     pthread_mutex_init(&fx->lock, NULL);
     pthread_cond_init(&fx->cond, NULL);
@@ -201,7 +212,7 @@ static fg_store_reader_t *open_reader(fixture_t *fx)
 {
     fg_store_reader_t *r = NULL;
     char err[256];
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_reader_open(fx->store, &r, err, sizeof(err)), FG_OK);
     return r;
 }
 
@@ -398,22 +409,23 @@ static int64_t count_rows(fixture_t *fx, const char *sql)
 
 static void record(fg_store_t *s, const char *id, int new_status)
 {
-    fg_store_attempt_t a = {.delivery_id = id,
-                            .sub_id = "wh_x",
-                            .attempt = 1,
-                            .at_us = 1,
-                            .duration_us = 1,
-                            .http_status = new_status == FG_DELIVERY_SUCCEEDED ? 204 : 500,
-                            .new_status = new_status,
-                            .next_at_us = 2};
-    assert_int_equal(fg_store_attempt_record(s, &a, 3), FG_OK);
+    fg_wh_attempt_t a = {.delivery_id = id,
+                         .sub_id = "wh_x",
+                         .attempt = 1,
+                         .at_us = 1,
+                         .duration_us = 1,
+                         .http_status = new_status == FG_DELIVERY_SUCCEEDED ? 204 : 500,
+                         .new_status = new_status,
+                         .next_at_us = 2};
+    assert_int_equal(fg_wh_store_attempt_record(s, &a, 3), FG_OK);
 }
 
 static void test_retention_prunes_settled_deliveries_and_finished_runs(void **state)
 {
     fixture_t *fx = *state;
     char err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(fx->store), FG_OK);
     fg_store_t *s = fx->store;
     const char *texts[8];
     for (int i = 0; i < 8; i++)
@@ -426,8 +438,8 @@ static void test_retention_prunes_settled_deliveries_and_finished_runs(void **st
     /* one run finished at seq 2, one still going since seq 3 */
     assert_int_equal(fg_store_run_put(s, "a0000000-0000-4000-8000-000000000001", "w", 2, 2), FG_OK);
     assert_int_equal(fg_store_run_put(s, "a0000000-0000-4000-8000-000000000002", "w", 1, 3), FG_OK);
-    fg_store_sub_t sub = {.id = "wh_x", .spec = "{}", .secret = "whsec_x", .enabled = true};
-    assert_int_equal(fg_store_sub_put(s, &sub, 1), FG_OK);
+    fg_wh_sub_row_t sub = {.id = "wh_x", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    assert_int_equal(fg_wh_store_sub_put(s, &sub, 1), FG_OK);
     /* a delivery per event: 1-4 succeeded, 5 pending, 6 dead, 7 failed, 8 succeeded */
     const int outcome[8] = {FG_DELIVERY_SUCCEEDED, FG_DELIVERY_SUCCEEDED, FG_DELIVERY_SUCCEEDED,
                             FG_DELIVERY_SUCCEEDED, FG_DELIVERY_PENDING,   FG_DELIVERY_DEAD,
@@ -435,7 +447,7 @@ static void test_retention_prunes_settled_deliveries_and_finished_runs(void **st
     for (int i = 0; i < 8; i++) {
         char id[16];
         snprintf(id, sizeof(id), "msg_%d", i + 1);
-        assert_int_equal(fg_store_delivery_add(s, id, "wh_x", (uint64_t)i + 1, NULL, 1), FG_OK);
+        assert_int_equal(fg_wh_store_delivery_add(s, id, "wh_x", (uint64_t)i + 1, NULL, 1), FG_OK);
         if (outcome[i] != FG_DELIVERY_PENDING)
             record(s, id, outcome[i]);
     }
@@ -445,9 +457,11 @@ static void test_retention_prunes_settled_deliveries_and_finished_runs(void **st
     /* keep the newest 2 events: 1-6 go, and with them the settled deliveries 1-4 and 6 (and
      * their attempts) and the finished run; the pending delivery 5 and the running run stay */
     fg_store_retained_t out;
+    uint64_t deliveries;
     assert_int_equal(fg_store_retain(s, 0, 2, 100, &out), FG_OK);
+    assert_int_equal(fg_wh_store_retain(s, fg_store_purged_through(s), 400, &deliveries), FG_OK);
     assert_int_equal(out.events, 6);
-    assert_int_equal(out.deliveries, 5);
+    assert_int_equal(deliveries, 5);
     assert_int_equal(out.runs, 1);
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM events"), 2);
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM deliveries WHERE seq IN (5, 7, 8)"), 3);
@@ -462,15 +476,16 @@ static void test_retention_prunes_settled_deliveries_and_finished_runs(void **st
     record(s, "msg_5", FG_DELIVERY_DEAD);
     assert_int_equal(fg_store_commit(s, 8), FG_OK);
     assert_int_equal(fg_store_retain(s, 0, 2, 100, &out), FG_OK);
+    assert_int_equal(fg_wh_store_retain(s, fg_store_purged_through(s), 400, &deliveries), FG_OK);
     assert_int_equal(out.events, 0);
-    assert_int_equal(out.deliveries, 1);
+    assert_int_equal(deliveries, 1);
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM deliveries"), 2);
     fg_store_close(fx->store);
     fx->store = NULL;
 }
 
 /* Collects failing_since_us of the one subscription. */
-static void failing_cb(void *ctx, const fg_store_sub_t *sub)
+static void failing_cb(void *ctx, const fg_wh_sub_row_t *sub)
 {
     *(int64_t *)ctx = sub->failing_since_us;
 }
@@ -479,21 +494,22 @@ static void test_failing_since_is_kept_until_enabled_again(void **state)
 {
     fixture_t *fx = *state;
     char err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(fx->store), FG_OK);
     fg_store_t *s = fx->store;
-    fg_store_sub_t sub = {.id = "wh_x", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    fg_wh_sub_row_t sub = {.id = "wh_x", .spec = "{}", .secret = "whsec_x", .enabled = true};
     int64_t since = -1;
-    assert_int_equal(fg_store_sub_put(s, &sub, 1), FG_OK);
-    assert_int_equal(fg_store_sub_set_failing(s, "wh_x", 12345), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &sub, 1), FG_OK);
+    assert_int_equal(fg_wh_store_sub_set_failing(s, "wh_x", 12345), FG_OK);
     /* other changes (and disabling) keep it */
     sub.spec = "{\"description\":\"d\"}";
-    assert_int_equal(fg_store_sub_put(s, &sub, 2), FG_OK);
-    assert_int_equal(fg_store_sub_set_enabled(s, "wh_x", false, 3), FG_OK);
-    assert_int_equal(fg_store_sub_each(s, failing_cb, &since), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &sub, 2), FG_OK);
+    assert_int_equal(fg_wh_store_sub_set_enabled(s, "wh_x", false, 3), FG_OK);
+    assert_int_equal(fg_wh_store_sub_each(s, failing_cb, &since), FG_OK);
     assert_int_equal(since, 12345);
     /* enabling a disabled subscription starts the failing period over */
-    assert_int_equal(fg_store_sub_put(s, &sub, 4), FG_OK);
-    assert_int_equal(fg_store_sub_each(s, failing_cb, &since), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &sub, 4), FG_OK);
+    assert_int_equal(fg_wh_store_sub_each(s, failing_cb, &since), FG_OK);
     assert_int_equal(since, 0);
     fg_store_close(fx->store);
     fx->store = NULL;
@@ -589,7 +605,7 @@ static void test_open_rejects_a_corrupt_file(void **state)
     fclose(f);
     fg_store_t *s = NULL;
     char err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_FULL, &s, err, sizeof(err)), FG_ERR_CORRUPT);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_FULL, &s, err, sizeof(err)), FG_ERR_CORRUPT);
     assert_null(s);
     assert_non_null(strstr(err, "corrupt"));
 }

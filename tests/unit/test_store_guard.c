@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "events/store.h"
+#include "webhooks/outbox_store.h"
 #include "events/store_guard.h"
 
 #include <sqlite3.h>
@@ -91,7 +92,7 @@ static void refused_untouched(gfx_t *fx, int want, const char *says)
     char *before = slurp(fx->path, &before_len);
     fg_store_t *s = NULL;
     char err[512];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_FULL, &s, err, sizeof(err)), want);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_FULL, &s, err, sizeof(err)), want);
     assert_null(s);
     assert_non_null(strstr(err, fx->path));
     assert_non_null(strstr(err, says));
@@ -138,14 +139,16 @@ static void test_new_stores_are_marked(void **state)
     gfx_t *fx = *state;
     fg_store_t *s;
     char err[512];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     uint64_t epoch = fg_store_epoch(s);
     assert_true(epoch != 0);
     fg_store_close(s);
     assert_int_equal(sql_int(fx->path, "PRAGMA application_id"), FG_STORE_APPLICATION_ID);
     assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), FG_STORE_SCHEMA_VERSION);
     /* the epoch belongs to the store: the same after a reopen */
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_true(fg_store_epoch(s) == epoch);
     fg_store_close(s);
 }
@@ -173,7 +176,8 @@ static void test_an_earlier_store_is_adopted_and_migrated(void **state)
         " ('msg_2', 'wh_a', 1, NULL, 2, 1, 1, 1, 1), ('msg_3', 'wh_b', 2, NULL, 3, 1, 9, 1, 1);");
     fg_store_t *s;
     char err[512];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_int_equal(fg_store_last_seq(s), 2);
     fg_store_close(s);
     assert_int_equal(sql_int(fx->path, "PRAGMA application_id"), FG_STORE_APPLICATION_ID);
@@ -211,18 +215,21 @@ static void test_a_lost_log_never_reuses_a_number(void **state)
     gfx_t *fx = *state;
     fg_store_t *s;
     char err[512];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     append(s, 1, 5);
     uint64_t epoch = fg_store_epoch(s);
     fg_store_close(s);
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_int_equal(fg_store_cursor_check(s, 5), FG_CURSOR_OK);
     assert_int_equal(fg_store_cursor_check(s, 6), FG_CURSOR_AHEAD);
     append(s, 6, 10);
     fg_store_close(s);
     /* what a lost write-ahead log leaves: the log ends at 5, numbers to 10 were given out */
     sql(fx->path, "DELETE FROM events WHERE seq > 5");
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_int_equal(fg_store_last_seq(s), 10);
     assert_true(fg_store_epoch(s) != epoch);
     assert_int_equal(fg_store_cursor_check(s, 3), FG_CURSOR_OK);
@@ -236,7 +243,8 @@ static void test_a_lost_log_never_reuses_a_number(void **state)
     char seq[128];
     snprintf(seq, sizeof(seq), "%s-seq", fx->path);
     unlink(seq);
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_int_equal(fg_store_last_seq(s), 12);
     assert_int_equal(fg_store_cursor_check(s, 8), FG_CURSOR_LOST);
     assert_int_equal(fg_store_cursor_check(s, 12), FG_CURSOR_OK);
@@ -249,7 +257,8 @@ static void test_the_start_check_finds_damage(void **state)
     fg_store_t *s;
     char err[512], why[256];
     bool complete;
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     for (uint64_t q = 1; q <= 2000; q += 100)
         append(s, q, q + 99);
     assert_int_equal(fg_store_check(s, 5000, &complete, why, sizeof(why)), FG_OK);
@@ -268,7 +277,8 @@ static void test_the_start_check_finds_damage(void **state)
         fwrite(junk, 1, sizeof(junk), f);
     }
     fclose(f);
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_int_equal(fg_store_check(s, 5000, &complete, why, sizeof(why)), FG_ERR_CORRUPT);
     assert_true(why[0] != '\0');
     assert_null(strchr(why, '\n'));
@@ -278,7 +288,7 @@ static void test_the_start_check_finds_damage(void **state)
 static void check_backlog(gfx_t *fx, fg_store_t *s)
 {
     uint64_t pending, retrying;
-    fg_store_outbox_backlog(s, &pending, &retrying);
+    fg_wh_store_backlog(s, &pending, &retrying);
     assert_int_equal(pending,
                      sql_int(fx->path, "SELECT count(*) FROM deliveries WHERE status = 0"));
     assert_int_equal(retrying,
@@ -287,14 +297,14 @@ static void check_backlog(gfx_t *fx, fg_store_t *s)
 
 static void attempt(fg_store_t *s, const char *sub, const char *id, unsigned n, int status)
 {
-    fg_store_attempt_t a = {.delivery_id = id,
-                            .sub_id = sub,
-                            .attempt = n,
-                            .at_us = 1,
-                            .duration_us = 1,
-                            .new_status = status,
-                            .next_at_us = 5};
-    assert_int_equal(fg_store_attempt_record(s, &a, 2), FG_OK);
+    fg_wh_attempt_t a = {.delivery_id = id,
+                         .sub_id = sub,
+                         .attempt = n,
+                         .at_us = 1,
+                         .duration_us = 1,
+                         .new_status = status,
+                         .next_at_us = 5};
+    assert_int_equal(fg_wh_store_attempt_record(s, &a, 2), FG_OK);
 }
 
 static void test_the_outbox_backlog_is_kept_by_each_change(void **state)
@@ -302,17 +312,18 @@ static void test_the_outbox_backlog_is_kept_by_each_change(void **state)
     gfx_t *fx = *state;
     fg_store_t *s;
     char err[512];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     append(s, 1, 4);
-    fg_store_sub_t a = {.id = "wh_a", .spec = "{}", .secret = "whsec_x", .enabled = true};
-    fg_store_sub_t b = {.id = "wh_b", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    fg_wh_sub_row_t a = {.id = "wh_a", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    fg_wh_sub_row_t b = {.id = "wh_b", .spec = "{}", .secret = "whsec_x", .enabled = true};
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_sub_put(s, &a, 1), FG_OK);
-    assert_int_equal(fg_store_sub_put(s, &b, 1), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &a, 1), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &b, 1), FG_OK);
     const char *ids[] = {"msg_a1", "msg_a2", "msg_a3", "msg_b1", "msg_b2"};
     for (int i = 0; i < 5; i++)
-        assert_int_equal(fg_store_delivery_add(s, ids[i], i < 3 ? "wh_a" : "wh_b",
-                                               (uint64_t)(i % 3) + 1, NULL, 1),
+        assert_int_equal(fg_wh_store_delivery_add(s, ids[i], i < 3 ? "wh_a" : "wh_b",
+                                                  (uint64_t)(i % 3) + 1, NULL, 1),
                          FG_OK);
     assert_int_equal(fg_store_commit(s, 4), FG_OK);
     check_backlog(fx, s);
@@ -328,39 +339,40 @@ static void test_the_outbox_backlog_is_kept_by_each_change(void **state)
     check_backlog(fx, s);
     /* a retry by hand; a rolled-back savepoint and transaction change nothing */
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_delivery_retry(s, "msg_a2", 3), FG_OK);
+    assert_int_equal(fg_wh_store_delivery_retry(s, "msg_a2", 3), FG_OK);
     assert_int_equal(fg_store_savepoint(s), FG_OK);
-    assert_int_equal(fg_store_delivery_add(s, "msg_x", "wh_a", 4, NULL, 1), FG_OK);
+    assert_int_equal(fg_wh_store_delivery_add(s, "msg_x", "wh_a", 4, NULL, 1), FG_OK);
     fg_store_savepoint_rollback(s);
     assert_int_equal(fg_store_commit(s, 4), FG_OK);
     check_backlog(fx, s);
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_delivery_add(s, "msg_y", "wh_a", 4, NULL, 1), FG_OK);
+    assert_int_equal(fg_wh_store_delivery_add(s, "msg_y", "wh_a", 4, NULL, 1), FG_OK);
     fg_store_rollback(s);
     check_backlog(fx, s);
     /* a subscription deleted takes its backlog along */
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_sub_delete(s, "wh_b"), FG_OK);
+    assert_int_equal(fg_wh_store_sub_delete(s, "wh_b"), FG_OK);
     assert_int_equal(fg_store_commit(s, 4), FG_OK);
     check_backlog(fx, s);
     fg_store_close(s);
     /* the count at open agrees */
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     check_backlog(fx, s);
     uint64_t pending, retrying;
-    fg_store_outbox_backlog(s, &pending, &retrying);
+    fg_wh_store_backlog(s, &pending, &retrying);
     assert_int_equal(pending, 2); /* a2 (retried by hand), a3 */
     assert_int_equal(retrying, 0);
     fg_store_close(s);
 }
 
-static uint64_t subs_version(gfx_t *fx)
+static uint64_t subs_version(fg_store_t *s)
 {
     fg_store_reader_t *r;
     char err[256];
     uint64_t v = 0;
-    assert_int_equal(fg_store_reader_open(fx->path, &r, err, sizeof(err)), FG_OK);
-    assert_int_equal(fg_store_reader_subs_version(r, &v), FG_OK);
+    assert_int_equal(fg_store_reader_open(s, &r, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_read_subs_version(r, &v), FG_OK);
     fg_store_reader_close(r);
     return v;
 }
@@ -373,30 +385,31 @@ static void test_the_subscription_version_moves_with_every_change(void **state)
     gfx_t *fx = *state;
     fg_store_t *s;
     char err[512];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
-    fg_store_sub_t a = {.id = "wh_a", .spec = "{}", .secret = "whsec_x", .enabled = true};
-    fg_store_sub_t b = {.id = "wh_b", .spec = "{}", .secret = "whsec_x", .enabled = true};
-    uint64_t v0 = subs_version(fx);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
+    fg_wh_sub_row_t a = {.id = "wh_a", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    fg_wh_sub_row_t b = {.id = "wh_b", .spec = "{}", .secret = "whsec_x", .enabled = true};
+    uint64_t v0 = subs_version(s);
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_sub_put(s, &a, 100), FG_OK);
-    assert_int_equal(fg_store_sub_put(s, &b, 200), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &a, 100), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &b, 200), FG_OK);
     assert_int_equal(fg_store_commit(s, 0), FG_OK);
-    uint64_t v1 = subs_version(fx);
+    uint64_t v1 = subs_version(s);
     assert_true(v1 != v0);
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_sub_delete(s, "wh_b"), FG_OK);
-    assert_int_equal(fg_store_sub_put(s, &a, 1000203), FG_OK); /* 1 * 1000003 + 1000203 */
-    assert_int_equal(fg_store_commit(s, 0), FG_OK);            /* == 2 * 1000003 + 200 */
-    uint64_t v2 = subs_version(fx);
+    assert_int_equal(fg_wh_store_sub_delete(s, "wh_b"), FG_OK);
+    assert_int_equal(fg_wh_store_sub_put(s, &a, 1000203), FG_OK); /* 1 * 1000003 + 1000203 */
+    assert_int_equal(fg_store_commit(s, 0), FG_OK);               /* == 2 * 1000003 + 200 */
+    uint64_t v2 = subs_version(s);
     assert_true(v2 != v1);
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_sub_set_failing(s, "wh_a", 5), FG_OK);
+    assert_int_equal(fg_wh_store_sub_set_failing(s, "wh_a", 5), FG_OK);
     assert_int_equal(fg_store_commit(s, 0), FG_OK);
-    assert_true(subs_version(fx) == v2);
+    assert_true(subs_version(s) == v2);
     assert_int_equal(fg_store_begin(s), FG_OK);
-    assert_int_equal(fg_store_sub_set_enabled(s, "wh_a", false, 7), FG_OK);
+    assert_int_equal(fg_wh_store_sub_set_enabled(s, "wh_a", false, 7), FG_OK);
     assert_int_equal(fg_store_commit(s, 0), FG_OK);
-    assert_true(subs_version(fx) != v2);
+    assert_true(subs_version(s) != v2);
     fg_store_close(s);
 }
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "events/store.h"
+#include "webhooks/outbox_store.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
 #include "webhooks/breaker.h"
@@ -665,15 +666,16 @@ static int run_job(ofx_t *fx, fg_writer_job_t *job)
 static void ofx_start(ofx_t *fx, bool enforce)
 {
     char err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(fx->store), FG_OK);
     fx->outbox = fg_wh_outbox_create(fx->cat, &fx->allow, 1);
     assert_int_equal(fg_wh_outbox_load(fx->outbox, fx->store), FG_OK);
+    fg_projection_t outbox = fg_wh_outbox_projection(fx->outbox);
     fg_writer_config_t wc = {.store = fx->store,
                              .cat = fx->cat,
                              .enforce_transitions = enforce,
-                             .on_stored = fg_wh_outbox_on_stored,
-                             .on_rollback = fg_wh_outbox_on_rollback,
-                             .hook_ctx = fx->outbox};
+                             .projections = &outbox,
+                             .nprojections = 1};
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
 }
 
@@ -690,7 +692,7 @@ static int ofx_setup(void **state)
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/fg-wh-XXXXXX");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+    snprintf(fx->path, sizeof(fx->path), "%s/flowgate.db", fx->dir);
     fx->cat = fg_catalog_create();
     fg_cidr_parse("127.0.0.0/8", &fx->allow);
     pthread_mutex_init(&fx->lock, NULL);
@@ -747,9 +749,10 @@ static uint64_t pending(ofx_t *fx, const char *sub_id)
     /* counted on a second connection: what is committed */
     fg_store_t *s;
     char err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
     uint64_t n = 0;
-    assert_int_equal(fg_store_delivery_count(s, sub_id, 0, &n), FG_OK);
+    assert_int_equal(fg_wh_store_delivery_count(s, sub_id, 0, &n), FG_OK);
     fg_store_close(s);
     return n;
 }
@@ -766,7 +769,7 @@ static uint64_t pending(ofx_t *fx, const char *sub_id)
     "\",\"cost_usd\":1,\"duration_ms\":1}"
 
 /* Records the secrets of the subscription named in ctx (a {id, secret, old} struct). */
-static void rotated_row(void *ctx, const fg_store_sub_t *row)
+static void rotated_row(void *ctx, const fg_wh_sub_row_t *row)
 {
     struct {
         const char *id;
@@ -853,14 +856,15 @@ static void test_outbox_writes_deliveries_with_their_events(void **state)
     ofx_start(fx, true); /* what was stored comes back */
     fg_store_t *s2;
     char open_err[256];
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s2, open_err, sizeof(open_err)),
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s2, open_err, sizeof(open_err)),
                      FG_OK);
+    assert_int_equal(fg_wh_store_open(s2), FG_OK);
     struct {
         const char *id;
         char secret[FG_WH_SECRET_MAX], old[FG_WH_SECRET_MAX];
     } seen = {keep_b, "", ""};
 
-    assert_int_equal(fg_store_sub_each(s2, rotated_row, &seen), FG_OK);
+    assert_int_equal(fg_wh_store_sub_each(s2, rotated_row, &seen), FG_OK);
     fg_store_close(s2);
     assert_string_equal(seen.secret, fresh_copy);
     assert_true(seen.old[0] != '\0' && strcmp(seen.old, fresh_copy) != 0);
@@ -913,7 +917,7 @@ static void test_dispatcher_stop_waits_for_its_outcomes(void **state)
     slow.apply = slow_apply;
     slow.done = ignore_done;
     assert_int_equal(fg_writer_submit(fx->writer, &slow), FG_OK);
-    fg_wh_dispatcher_config_t dc = {.db_path = fx->path,
+    fg_wh_dispatcher_config_t dc = {.store = fx->store,
                                     .cat = fx->cat,
                                     .allow = &fx->allow,
                                     .nallow = 1,
@@ -933,8 +937,9 @@ static void test_dispatcher_stop_waits_for_its_outcomes(void **state)
     fg_store_t *s;
     char err[256];
     uint64_t failed = 0;
-    assert_int_equal(fg_store_open(fx->path, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
-    assert_int_equal(fg_store_delivery_count(s, id, FG_DELIVERY_FAILED, &failed), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_wh_store_open(s), FG_OK);
+    assert_int_equal(fg_wh_store_delivery_count(s, id, FG_DELIVERY_FAILED, &failed), FG_OK);
     fg_store_close(s);
     assert_int_equal(failed, 1);
     ofx_stop(fx);

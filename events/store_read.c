@@ -1,0 +1,261 @@
+/*
+ * store_read.c - reading the embedded store's event log: reader connections (one per thread,
+ * read-only, in WAL mode so they never block the writer), a filtered range in sequence order,
+ * one event's JSON, the log's bounds, and the walks and counts a webhook replay makes.
+ */
+#include "events/buf.h"
+#include "events/log.h"
+#include "events/store.h"
+#include "events/store_db.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fg_store_reader {
+    sqlite3 *db;
+    sqlite3_stmt *bounds;  /* SELECT max(seq), purged_through */
+    fg_stmt_cache_t cache; /* fg_store_reader_stmt's */
+};
+
+sqlite3_stmt *fg_store_reader_stmt(fg_store_reader_t *r, const char *sql)
+{
+    return fg_stmt_cache_get(&r->cache, r->db, sql);
+}
+
+/* Events after ?1, received between ?2 and ?3 (0: no bound), bound by bind_range. */
+#define EVENT_RANGE                                                                                \
+    " WHERE seq > ?1 AND (?2 = 0 OR received_us >= ?2) AND (?3 = 0 OR received_us <= ?3)"
+
+static void bind_range(sqlite3_stmt *st, uint64_t after_seq, int64_t since_us, int64_t until_us)
+{
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(st, 2, since_us);
+    sqlite3_bind_int64(st, 3, until_us);
+}
+
+int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, int64_t until_us,
+                         size_t max, int (*cb)(void *ctx, const fg_store_event_ref_t *ev),
+                         void *ctx, bool *more)
+{
+    sqlite3_stmt *st = NULL;
+    *more = false;
+    if (sqlite3_prepare_v2(
+            fg_store_db(s),
+            "SELECT seq, type, coalesce(run_id,''), coalesce(workflow,'') FROM events" EVENT_RANGE
+            " ORDER BY seq LIMIT ?4",
+            -1, &st, NULL) != SQLITE_OK)
+        return fg_store_db_error(fg_store_db(s), "events_each");
+    bind_range(st, after_seq, since_us, until_us);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max + 1);
+    int rc, err = FG_OK;
+    size_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == max) {
+            *more = true;
+            break;
+        }
+        fg_store_event_ref_t ev = {.seq = (uint64_t)sqlite3_column_int64(st, 0),
+                                   .type = (const char *)sqlite3_column_text(st, 1),
+                                   .run_id = (const char *)sqlite3_column_text(st, 2),
+                                   .workflow = (const char *)sqlite3_column_text(st, 3)};
+        if ((err = cb(ctx, &ev)) != FG_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    if (err != FG_OK)
+        return err;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FG_OK
+                                                 : fg_store_db_error(fg_store_db(s), "events_each");
+}
+
+int fg_store_reader_count_events(fg_store_reader_t *r, uint64_t after_seq, int64_t since_us,
+                                 int64_t until_us, uint64_t max, uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT count(*) FROM (SELECT 1 FROM events" EVENT_RANGE " LIMIT ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fg_store_db_error(r->db, "count_events");
+    bind_range(st, after_seq, since_us, until_us);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(r->db, "count_events");
+}
+
+int fg_store_reader_open(const fg_store_t *s, fg_store_reader_t **out, char *errbuf, size_t errlen)
+{
+    const char *path = fg_store_path(s);
+    fg_store_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return FG_ERR_NOMEM;
+    if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v3(r->db,
+                           "SELECT (SELECT coalesce(max(seq),0) FROM events),"
+                           " (SELECT value FROM meta WHERE key='purged_through')",
+                           -1, SQLITE_PREPARE_PERSISTENT, &r->bounds, NULL) != SQLITE_OK) {
+        snprintf(errbuf, errlen, "cannot open a reader on %s: %s", path,
+                 r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        fg_store_reader_close(r);
+        return FG_ERR_IO;
+    }
+    sqlite3_busy_timeout(r->db, 5000);
+    fg_store_db_exec(r->db, "PRAGMA cache_size=-16384; PRAGMA mmap_size=268435456");
+    *out = r;
+    return FG_OK;
+}
+
+void fg_store_reader_close(fg_store_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    sqlite3_finalize(r->bounds);
+    fg_stmt_cache_dispose(&r->cache);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len)
+{
+    sqlite3_stmt *st = fg_store_reader_stmt(r, "SELECT body FROM events WHERE seq=?1");
+    if (st == NULL)
+        return fg_store_db_error(r->db, "event_json");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    int rc = sqlite3_step(st), err = FG_OK;
+    if (rc == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        *json = malloc(*len + 1);
+        if (*json == NULL) {
+            err = FG_ERR_NOMEM;
+        } else {
+            memcpy(*json, sqlite3_column_text(st, 0), *len);
+            (*json)[*len] = '\0';
+        }
+    } else {
+        err = rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : fg_store_db_error(r->db, "event_json");
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through)
+{
+    int rc = sqlite3_step(r->bounds);
+    if (rc == SQLITE_ROW) {
+        *last_seq = (uint64_t)sqlite3_column_int64(r->bounds, 0);
+        *purged_through = (uint64_t)sqlite3_column_int64(r->bounds, 1);
+    }
+    sqlite3_reset(r->bounds);
+    return rc == SQLITE_ROW ? FG_OK : fg_store_db_error(r->db, "bounds");
+}
+
+/* Appends " AND col IN (?k,…)" with n numbered placeholders starting at *next. */
+static int in_list(fg_buf_t *sql, const char *col, size_t n, int *next)
+{
+    int rc = fg_buf_printf(sql, " AND %s IN (", col);
+    for (size_t i = 0; i < n; i++)
+        rc |= fg_buf_printf(sql, "%s?%d", i ? "," : "", (*next)++);
+    return rc | fg_buf_puts(sql, n ? ")" : "NULL)");
+}
+
+/* Builds "SELECT … WHERE seq > ?1 AND seq <= ?2 [AND type IN (…)] [AND run_id IN (…)]
+ * [AND workflow IN (…)] ORDER BY seq LIMIT ?3", the filter's values numbered from ?4 on in
+ * that order. */
+static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, fg_buf_t *sql)
+{
+    int next = 4;
+    int rc = fg_buf_puts(sql, "SELECT seq, type, id, run_id, workflow, body FROM events"
+                              " WHERE seq > ?1 AND seq <= ?2");
+    if (!f->any_type) {
+        size_t ntypes = 0;
+        for (size_t i = 0; i < fg_catalog_count(cat); i++)
+            ntypes += fg_filter_type_ok(f, (int)i);
+        rc |= in_list(sql, "type", ntypes, &next);
+    }
+    if (f->nruns > 0)
+        rc |= in_list(sql, "run_id", f->nruns, &next);
+    if (f->nworkflows > 0)
+        rc |= in_list(sql, "workflow", f->nworkflows, &next);
+    rc |= fg_buf_puts(sql, " ORDER BY seq LIMIT ?3");
+    return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
+}
+
+int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                  uint64_t after, uint64_t upto, size_t limit, fg_event_t **out, size_t *n,
+                  uint64_t *scanned_to)
+{
+    *n = 0;
+    *scanned_to = upto;
+    if (upto <= after || limit == 0)
+        return FG_OK;
+    fg_buf_t sql;
+    fg_buf_init(&sql, 64 * 1024);
+    if (build_query(cat, f, &sql) != FG_OK) {
+        fg_buf_dispose(&sql);
+        return FG_ERR_NOMEM;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(r->db, sql.data, (int)sql.len, &st, NULL);
+    fg_buf_dispose(&sql);
+    if (rc != SQLITE_OK)
+        return fg_store_db_error(r->db, "read_prepare");
+    int p = 1;
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)upto);
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)limit);
+    if (!f->any_type) {
+        for (size_t i = 0; i < fg_catalog_count(cat); i++) {
+            if (fg_filter_type_ok(f, (int)i))
+                sqlite3_bind_text(st, p++, fg_catalog_type(cat, i)->name, -1, SQLITE_STATIC);
+        }
+    }
+    for (size_t i = 0; i < f->nruns; i++)
+        sqlite3_bind_text(st, p++, f->runs[i], -1, SQLITE_STATIC);
+    for (size_t i = 0; i < f->nworkflows; i++)
+        sqlite3_bind_text(st, p++, f->workflows[i], -1, SQLITE_STATIC);
+
+    int err = FG_OK;
+    size_t rows = 0;
+    uint64_t last = after;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rows++;
+        last = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        int idx = type ? fg_catalog_find(cat, type, strlen(type)) : -1;
+        if (idx < 0)
+            continue;
+        const char *body = (const char *)sqlite3_column_text(st, 5);
+        size_t body_len = (size_t)sqlite3_column_bytes(st, 5);
+        fg_event_t *ev = fg_event_create(last, idx, fg_catalog_type(cat, (size_t)idx)->name,
+                                         (const char *)sqlite3_column_text(st, 2),
+                                         (const char *)sqlite3_column_text(st, 3),
+                                         (const char *)sqlite3_column_text(st, 4), body, body_len);
+        if (ev == NULL) {
+            err = FG_ERR_NOMEM;
+            break;
+        }
+        out[(*n)++] = ev;
+    }
+    if (err == FG_OK && rc != SQLITE_DONE)
+        err = fg_store_db_error(r->db, "read");
+    sqlite3_finalize(st);
+    if (err != FG_OK) {
+        for (size_t i = 0; i < *n; i++)
+            fg_event_release(out[i]);
+        *n = 0;
+        return err;
+    }
+    if (rows == limit)
+        *scanned_to = last;
+    return FG_OK;
+}
+
+sqlite3 *fg_store_reader_db(fg_store_reader_t *r)
+{
+    return r->db;
+}
