@@ -10,6 +10,7 @@
 #include "events/cursor.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "gateway/params.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -26,39 +27,11 @@ int fg_query_handle(h2o_req_t *req, const fg_principal_t *who)
     fg_filter_t f;
     fg_filter_init(&f);
     fg_verr_t err;
-    uint64_t after = 0, limit = 100;
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        int rc = FG_OK;
-        if (strcmp(name, "types") == 0) {
-            rc = fg_filter_add_types(&f, srv->cat, value, vlen, &err);
-        } else if (strcmp(name, "run_id") == 0) {
-            rc = fg_filter_add_runs(&f, value, vlen, &err);
-        } else if (strcmp(name, "workflow") == 0) {
-            rc = fg_filter_add_workflows(&f, value, vlen, &err);
-        } else if (strcmp(name, "after") == 0) {
-            if (fg_cursor_parse(value, vlen, &after) != FG_OK)
-                rc = fg_verr_set(&err, "invalid_cursor", "after", value,
-                                 "after must be a sequence number");
-        } else if (strcmp(name, "limit") == 0) {
-            if (fg_cursor_parse(value, vlen, &limit) != FG_OK || limit == 0 || limit > MAX_LIMIT)
-                rc = fg_verr_set(&err, "invalid_limit", "limit", value,
-                                 "limit must be an integer from 1 to %d", MAX_LIMIT);
-        }
-        if (rc != FG_OK) {
-            fg_filter_dispose(&f);
-            fg_http_verr(req, 400, &err);
-            return 0;
-        }
-    }
-    if (r < 0) {
+    uint64_t after = 0;
+    size_t limit = 100;
+    fg_params_t params = {.filter = &f, .after = &after, .limit = &limit, .max_limit = MAX_LIMIT};
+    if (fg_params_walk(req, srv->cat, &params) != 0) {
         fg_filter_dispose(&f);
-        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
-                      NULL, NULL, -1);
         return 0;
     }
     if (who != NULL && fg_auth_narrow(who, &f, srv->cat, &err) != FG_OK) {

@@ -16,6 +16,7 @@
 #include "events/transitions.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "gateway/params.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -41,56 +42,19 @@ static int narrow(h2o_req_t *req, const fg_principal_t *who, const char *type, c
     return 0;
 }
 
-/* Parses limit and after; 1 when the parameter was one of them, -1 after answering 400. */
-static int page_param(h2o_req_t *req, const char *name, const char *value, size_t vlen,
-                      size_t *limit, uint64_t *after)
+/* Walks the query string: the page (limit, after) as params.h takes it, every other parameter
+ * to other. Returns 0, or -1 after answering 400. */
+static int walk_query(h2o_req_t *req, size_t *limit, uint64_t *after,
+                      int (*other)(h2o_req_t *req, void *ctx, const char *name, const char *value,
+                                   size_t vlen),
+                      void *ctx)
 {
-    uint64_t v;
-    if (strcmp(name, "limit") == 0) {
-        if (fg_cursor_parse(value, vlen, &v) != FG_OK || v == 0 || v > FG_RUNVIEW_MAX_LIMIT) {
-            fg_http_error(req, 400, "invalid_limit", "limit must be an integer from 1 to 1000",
-                          "limit", value, -1);
-            return -1;
-        }
-        *limit = (size_t)v;
-        return 1;
-    }
-    if (strcmp(name, "after") == 0) {
-        if (fg_cursor_parse(value, vlen, &v) != FG_OK) {
-            fg_http_error(req, 400, "invalid_cursor", "after must be a sequence number", "after",
-                          value, -1);
-            return -1;
-        }
-        *after = v;
-        return 1;
-    }
-    return 0;
-}
-
-/* A handler's own query parameters: returns 0, or -1 after answering 400 for a bad one. */
-typedef int (*param_fn)(h2o_req_t *req, void *ctx, const char *name, const char *value,
-                        size_t vlen);
-
-/* Walks the query string: the page (limit, after) here, every other parameter to other.
- * Returns 0, or -1 after answering 400. */
-static int walk_query(h2o_req_t *req, size_t *limit, uint64_t *after, param_fn other, void *ctx)
-{
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        int pr = page_param(req, name, value, vlen, limit, after);
-        if (pr < 0 || (pr == 0 && other(req, ctx, name, value, vlen) != 0))
-            return -1;
-    }
-    if (r < 0) {
-        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
-                      NULL, NULL, -1);
-        return -1;
-    }
-    return 0;
+    fg_params_t p = {.after = after,
+                     .limit = limit,
+                     .max_limit = FG_RUNVIEW_MAX_LIMIT,
+                     .other = other,
+                     .ctx = ctx};
+    return fg_params_walk(req, fg_loop_of(req)->server->cat, &p);
 }
 
 /* Answers the buffer built by a view query, or the error it ended with. */

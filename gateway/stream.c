@@ -19,6 +19,7 @@
 #include "events/timefmt.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "gateway/params.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -429,6 +430,19 @@ void fg_stream_close_all(fg_loop_t *l)
     }
 }
 
+/* The last_event_id query parameter (for clients that cannot send the header). */
+typedef struct {
+    const char *value;
+    size_t len;
+} cursor_param_t;
+
+static int cursor_param(h2o_req_t *req, void *ctx, const char *name, const char *value, size_t vlen)
+{
+    if (strcmp(name, "last_event_id") == 0)
+        *(cursor_param_t *)ctx = (cursor_param_t){value, vlen};
+    return 0;
+}
+
 /* Parses the filter and cursor. Replies 400 and returns -1 on bad input. */
 static int parse_request(h2o_req_t *req, fg_stream_t *s, const char *run_id, size_t run_id_len,
                          bool *has_cursor, uint64_t *cursor)
@@ -439,36 +453,14 @@ static int parse_request(h2o_req_t *req, fg_stream_t *s, const char *run_id, siz
         fg_http_verr(req, 400, &err);
         return -1;
     }
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
     *has_cursor = false;
-    const char *qcursor = NULL;
-    size_t qcursor_len = 0;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        int rc = FG_OK;
-        if (strcmp(name, "types") == 0)
-            rc = fg_filter_add_types(&s->filter, srv->cat, value, vlen, &err);
-        else if (strcmp(name, "run_id") == 0 && run_id == NULL)
-            rc = fg_filter_add_runs(&s->filter, value, vlen, &err);
-        else if (strcmp(name, "workflow") == 0)
-            rc = fg_filter_add_workflows(&s->filter, value, vlen, &err);
-        else if (strcmp(name, "last_event_id") == 0) {
-            qcursor = value;
-            qcursor_len = vlen;
-        }
-        if (rc != FG_OK) {
-            fg_http_verr(req, 400, &err);
-            return -1;
-        }
-    }
-    if (r < 0) {
-        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
-                      NULL, NULL, -1);
+    cursor_param_t q = {NULL, 0};
+    fg_params_t params = {
+        .filter = &s->filter, .run_in_path = run_id != NULL, .other = cursor_param, .ctx = &q};
+    if (fg_params_walk(req, srv->cat, &params) != 0)
         return -1;
-    }
+    const char *qcursor = q.value;
+    size_t qcursor_len = q.len;
     /* The header wins: a reconnecting EventSource sends it, and keeps the original URL. */
     size_t hlen;
     const char *h = fg_http_header_by_name(req, "last-event-id", &hlen);

@@ -21,6 +21,7 @@
 #include "gateway/body.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
+#include "gateway/params.h"
 #include "gateway/pending.h"
 #include "webhooks/subscription.h"
 #include "webhooks/outbox_store.h"
@@ -202,22 +203,19 @@ static void render_row(void *ctx, const fg_wh_sub_row_t *row)
             json_object_set_new(shown, "previous_secret_valid_until", json_string(until));
         }
     } else {
-        json_t *spec = json_loads(row->spec, 0, NULL);
         fg_wh_sub_t sub;
-        fg_wh_sub_init(&sub);
         fg_verr_t err;
-        if (spec != NULL && fg_wh_sub_apply_json(&sub, spec, false, r->srv->cat, r->srv->allow,
-                                                 r->srv->nallow, &err) == FG_OK) {
-            snprintf(sub.id, sizeof(sub.id), "%s", row->id);
-            sub.enabled = row->enabled;
+        if (fg_wh_sub_from_row(&sub, row, r->srv->cat, r->srv->allow, r->srv->nallow, &err) ==
+            FG_OK) {
             shown = fg_wh_sub_to_json(&sub, false);
         } else {
             /* stored but no longer valid under this configuration: show it as stored */
+            json_t *spec = json_loads(row->spec, 0, NULL);
             shown = json_pack("{s:s, s:O, s:b, s:s}", "id", row->id, "spec",
                               spec ? spec : json_null(), "enabled", row->enabled, "error",
                               "no longer valid under this configuration");
+            json_decref(spec);
         }
-        json_decref(spec);
         fg_wh_sub_dispose(&sub);
     }
     if (json_is_array(r->out))
@@ -304,52 +302,48 @@ static void on_attempt(void *ctx, const fg_wh_attempt_row_t *a)
     json_array_append_new(json_object_get(l->one, "attempt_log"), o);
 }
 
+/* The delivery log's own parameters: status, and after (a delivery id, not a sequence). */
+typedef struct {
+    int status; /* FG_DELIVERY_…, or -1: any */
+    char after[48];
+} deliveries_query_t;
+
+static int deliveries_param(h2o_req_t *req, void *ctx, const char *name, const char *value,
+                            size_t vlen)
+{
+    deliveries_query_t *q = ctx;
+    if (strcmp(name, "status") == 0) {
+        q->status = strcmp(value, "pending") == 0     ? FG_DELIVERY_PENDING
+                    : strcmp(value, "succeeded") == 0 ? FG_DELIVERY_SUCCEEDED
+                    : strcmp(value, "failed") == 0    ? FG_DELIVERY_FAILED
+                    : strcmp(value, "dead") == 0      ? FG_DELIVERY_DEAD
+                                                      : -2;
+        if (q->status == -2) {
+            fg_http_error(req, 400, "invalid_filter",
+                          "status must be pending, succeeded, failed or dead", "status", value, -1);
+            return -1;
+        }
+    } else if (strcmp(name, "after") == 0) {
+        if (vlen >= sizeof(q->after)) {
+            fg_http_error(req, 400, "invalid_cursor", "after must be a delivery id", "after", NULL,
+                          -1);
+            return -1;
+        }
+        memcpy(q->after, value, vlen + 1);
+    }
+    return 0;
+}
+
 static int list_deliveries(h2o_req_t *req, const char *sub_id)
 {
     fg_loop_t *l = fg_loop_of(req);
-    int status = -1;
-    long limit = 100;
-    char after[48] = "";
-    fg_query_iter_t it;
-    fg_query_init(&it, req);
-    char *name, *value;
-    size_t nlen, vlen;
-    int r;
-    while ((r = fg_query_next(&it, &req->pool, &name, &nlen, &value, &vlen)) > 0) {
-        if (strcmp(name, "status") == 0) {
-            status = strcmp(value, "pending") == 0     ? FG_DELIVERY_PENDING
-                     : strcmp(value, "succeeded") == 0 ? FG_DELIVERY_SUCCEEDED
-                     : strcmp(value, "failed") == 0    ? FG_DELIVERY_FAILED
-                     : strcmp(value, "dead") == 0      ? FG_DELIVERY_DEAD
-                                                       : -2;
-            if (status == -2) {
-                fg_http_error(req, 400, "invalid_filter",
-                              "status must be pending, succeeded, failed or dead", "status", value,
-                              -1);
-                return 0;
-            }
-        } else if (strcmp(name, "after") == 0) {
-            if (vlen >= sizeof(after)) {
-                fg_http_error(req, 400, "invalid_cursor", "after must be a delivery id", "after",
-                              NULL, -1);
-                return 0;
-            }
-            memcpy(after, value, vlen + 1);
-        } else if (strcmp(name, "limit") == 0) {
-            char *end;
-            limit = strtol(value, &end, 10);
-            if (end == value || *end != '\0' || limit < 1 || limit > 1000) {
-                fg_http_error(req, 400, "invalid_limit", "limit must be an integer from 1 to 1000",
-                              "limit", value, -1);
-                return 0;
-            }
-        }
-    }
-    if (r < 0) {
-        fg_http_error(req, 400, "invalid_query", "malformed percent-encoding in the query string",
-                      NULL, NULL, -1);
+    deliveries_query_t q = {.status = -1};
+    size_t limit = 100;
+    fg_params_t params = {.limit = &limit, .max_limit = 1000, .other = deliveries_param, .ctx = &q};
+    if (fg_params_walk(req, l->server->cat, &params) != 0)
         return 0;
-    }
+    int status = q.status;
+    const char *after = q.after;
     /* the subscription must exist */
     render_t probe = {.srv = l->server, .out = json_array()};
     int rc = fg_wh_store_read_subs(l->reader, sub_id, render_row, &probe);

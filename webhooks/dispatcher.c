@@ -385,25 +385,12 @@ typedef struct {
 static void reload_row(void *ctx, const fg_wh_sub_row_t *row)
 {
     reload_t *r = ctx;
-    json_t *spec = json_loads(row->spec, 0, NULL);
     dsub_t ds;
     memset(&ds, 0, sizeof(ds));
-    fg_wh_sub_init(&ds.sub);
     fg_verr_t err;
-    if (spec == NULL || fg_wh_sub_apply_json(&ds.sub, spec, false, r->d->cfg.cat, r->d->cfg.allow,
-                                             r->d->cfg.nallow, &err) != FG_OK) {
-        json_decref(spec);
-        fg_wh_sub_dispose(&ds.sub);
-        return;
-    }
-    json_decref(spec);
-    snprintf(ds.sub.id, sizeof(ds.sub.id), "%s", row->id);
-    snprintf(ds.sub.secret, sizeof(ds.sub.secret), "%s", row->secret);
-    if (row->old_secret != NULL) {
-        snprintf(ds.sub.old_secret, sizeof(ds.sub.old_secret), "%s", row->old_secret);
-        ds.sub.old_secret_until_us = row->old_secret_until_us;
-    }
-    ds.sub.enabled = row->enabled;
+    if (fg_wh_sub_from_row(&ds.sub, row, r->d->cfg.cat, r->d->cfg.allow, r->d->cfg.nallow, &err) !=
+        FG_OK)
+        return; /* the outbox logged it when it loaded the set */
     /* keep the sending side of a subscription already known */
     dsub_t *old = find_sub(r->d, row->id);
     if (old != NULL && old->ep != NULL) {

@@ -86,32 +86,13 @@ static fg_wh_sub_t *find(fg_wh_outbox_t *o, const char *id, size_t *index)
 static void load_one(void *ctx, const fg_wh_sub_row_t *row)
 {
     fg_wh_outbox_t *o = ctx;
-    json_error_t jerr;
-    json_t *spec = json_loads(row->spec, 0, &jerr);
     fg_wh_sub_t *sub = calloc(1, sizeof(*sub));
     fg_verr_t err = {.message = "out of memory"};
-    if (spec == NULL || sub == NULL) {
-        fg_log(FG_LOG_ERROR, "webhook_load_failed", "id=%s error=\"unreadable spec\"", row->id);
-        json_decref(spec);
-        free(sub);
-        return;
-    }
-    fg_wh_sub_init(sub);
-    if (fg_wh_sub_apply_json(sub, spec, false, o->cat, o->allow, o->nallow, &err) != FG_OK) {
+    if (sub == NULL || fg_wh_sub_from_row(sub, row, o->cat, o->allow, o->nallow, &err) != FG_OK) {
         fg_log(FG_LOG_ERROR, "webhook_load_failed", "id=%s error=\"%s\"", row->id, err.message);
-        json_decref(spec);
-        fg_wh_sub_dispose(sub);
         free(sub);
         return;
     }
-    json_decref(spec);
-    snprintf(sub->id, sizeof(sub->id), "%s", row->id);
-    snprintf(sub->secret, sizeof(sub->secret), "%s", row->secret);
-    if (row->old_secret != NULL) {
-        snprintf(sub->old_secret, sizeof(sub->old_secret), "%s", row->old_secret);
-        sub->old_secret_until_us = row->old_secret_until_us;
-    }
-    sub->enabled = row->enabled;
     if (add(o, sub) != FG_OK) {
         fg_wh_sub_dispose(sub);
         free(sub);

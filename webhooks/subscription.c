@@ -42,6 +42,33 @@ void fg_wh_sub_init(fg_wh_sub_t *sub)
     sub->max_in_flight = 4;
 }
 
+int fg_wh_sub_from_row(fg_wh_sub_t *sub, const fg_wh_sub_row_t *row, const fg_catalog_t *cat,
+                       const fg_cidr_t *allow, size_t nallow, fg_verr_t *err)
+{
+    fg_wh_sub_init(sub);
+    json_error_t jerr;
+    json_t *spec = json_loads(row->spec, 0, &jerr);
+    if (spec == NULL) {
+        fg_verr_set(err, "invalid_field", "spec", NULL, "unreadable spec: %s", jerr.text);
+        return FG_ERR_INVALID;
+    }
+    int rc = fg_wh_sub_apply_json(sub, spec, false, cat, allow, nallow, err);
+    json_decref(spec);
+    if (rc != FG_OK) {
+        fg_wh_sub_dispose(sub);
+        fg_wh_sub_init(sub);
+        return FG_ERR_INVALID;
+    }
+    snprintf(sub->id, sizeof(sub->id), "%s", row->id);
+    snprintf(sub->secret, sizeof(sub->secret), "%s", row->secret);
+    if (row->old_secret != NULL) {
+        snprintf(sub->old_secret, sizeof(sub->old_secret), "%s", row->old_secret);
+        sub->old_secret_until_us = row->old_secret_until_us;
+    }
+    sub->enabled = row->enabled;
+    return FG_OK;
+}
+
 void fg_wh_sub_dispose(fg_wh_sub_t *sub)
 {
     free(sub->url);

@@ -13,6 +13,7 @@
 #include "events/filter.h"
 #include "webhooks/addr.h"
 #include "webhooks/chat.h"
+#include "webhooks/outbox_store.h"
 #include "webhooks/sign.h"
 #include "webhooks/url.h"
 
@@ -63,6 +64,16 @@ void fg_wh_sub_dispose(fg_wh_sub_t *sub);
  */
 int fg_wh_sub_apply_json(fg_wh_sub_t *sub, const json_t *obj, bool create, const fg_catalog_t *cat,
                          const fg_cidr_t *allow, size_t nallow, fg_verr_t *err);
+
+/**
+ * Builds sub (initialised here) from its stored row: the spec validated as at its creation, then
+ * id, secrets and enabled. The one way a stored subscription comes back to life (outbox,
+ * dispatcher, API). FG_OK; FG_ERR_INVALID with err when the spec no longer validates under this
+ * configuration (a custom type removed, a network no longer allowed) or cannot be read; sub is
+ * then empty (initialised, nothing to dispose).
+ */
+int fg_wh_sub_from_row(fg_wh_sub_t *sub, const fg_wh_sub_row_t *row, const fg_catalog_t *cat,
+                       const fg_cidr_t *allow, size_t nallow, fg_verr_t *err);
 
 /** The subscription as the API shows it (new reference); the secret only when asked. */
 json_t *fg_wh_sub_to_json(const fg_wh_sub_t *sub, bool with_secret);
