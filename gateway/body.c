@@ -141,7 +141,7 @@ int fg_body_get(h2o_req_t *req, size_t max_bytes, h2o_iovec_t *out)
                       -1);
         return -1;
     case INFLATE_NOMEM:
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
         return -1;
     }
     pooled_t *keep = h2o_mem_alloc_shared(&req->pool, sizeof(*keep), pooled_dispose);

@@ -30,8 +30,10 @@ static const asset_t assets[] = {
     {"/favicon.ico", "image/svg+xml", fg_console_icon, &fg_console_icon_len},
 };
 
-int fg_console_handle(h2o_req_t *req, const char *path, size_t len)
+int fg_console_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
+    const char *path = req->path_normalized.base;
+    size_t len = req->path_normalized.len;
     const asset_t *a = NULL;
     for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
         if (strlen(assets[i].path) == len && memcmp(assets[i].path, path, len) == 0)

@@ -102,14 +102,6 @@ static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 extern const char fg_openapi_json[];
 extern const size_t fg_openapi_json_len;
 
-/* http_err.c: answers a failure of the store or the server: 503 store_corrupt (and records the
- * damage in srv->health), store_unavailable ("<what>; retry later"), or unavailable (out of
- * memory, shutting down). what is a short sentence: "the event store could not be read". */
-void fg_http_fail(h2o_req_t *req, int rc, const char *what);
-
-/* metrics.c: GET /metrics in the Prometheus text format. */
-void fg_metrics_handle(h2o_req_t *req);
-
 /* access.c: checks the request's credential for the scopes in need (0: none). Returns 0 when
  * allowed, with *p the principal (NULL when auth is off; it lives in the request pool), or -1
  * after answering 401 or 403. */
@@ -130,18 +122,38 @@ int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events);
  * then closed). */
 bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock, bool tls);
 
-/* Handlers (each in its own file). They answer the request in every case. p is the caller's
- * principal, or NULL when auth is off; a subscriber's filter is narrowed to what it may see. */
-int fg_publish_handle(h2o_req_t *req, const fg_principal_t *p); /* POST /v1/events */
-int fg_query_handle(h2o_req_t *req, const fg_principal_t *p);   /* GET /v1/events (query.c) */
-int fg_stream_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id,
-                     size_t run_id_len); /* stream.c */
-
-/* webhooks_api.c: /v1/webhooks[/…]; rest is the path after "/v1/webhooks". */
-int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t rest_len);
-
-/* webhooks_api.c: /v1/deliveries/…; rest is the path after "/v1/deliveries". */
-int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t rest_len);
+/*
+ * Handlers, one per route (routes.c holds the table; fg_handler_t in routes.h says what they
+ * get). Each answers the request in every case and returns 0.
+ * Convention for the gateway's helpers: one that may answer the request returns 0 to go on or
+ * -1 after answering (an error in the one shape, http_util.h); one that does not answer returns
+ * FG_OK or an fg_err_t, which its caller answers with fg_http_fail (5xx) or its own 4xx.
+ */
+int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id);
+int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_run_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id);
+int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id);
+int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_console_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+/* probes.c: liveness, readiness, the OpenAPI document */
+int fg_healthz_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_readyz_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_openapi_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+/* webhooks_api.c: /v1/webhooks[/{id}[/…]] and /v1/deliveries/{id}[/retry] */
+int fg_wh_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_wh_create_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_wh_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_wh_patch_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_wh_delete_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_wh_secret_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_wh_rotate_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_wh_deliveries_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_wh_replay_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_delivery_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
+int fg_delivery_retry_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
 
 /* error_filter.c: h2o's own text/plain error responses get the JSON error shape. */
 void fg_error_filter_register(h2o_pathconf_t *conf);
@@ -157,15 +169,6 @@ typedef struct {
 /* stream.c: a text stream of the events the filter (taken over) matches after `after`. */
 int fg_stream_text(h2o_req_t *req, const fg_principal_t *p, fg_filter_t *filter, uint64_t after,
                    const fg_stream_text_t *text);
-
-/* runs_api.c: GET /v1/runs, /v1/runs/{run_id}, /v1/runs/{run_id}/logs, /v1/approvals. */
-int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *p);
-int fg_run_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id, size_t len);
-int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *p, const char *run_id, size_t len);
-int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *p);
-
-/* console.c: the web console's page and files (path is one of the console routes). */
-int fg_console_handle(h2o_req_t *req, const char *path, size_t len);
 
 /* stream.c: live delivery from the hub (the hub's deliver callback). */
 void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);

@@ -16,6 +16,9 @@ void fg_http_fail(h2o_req_t *req, int rc, const char *what)
     case FG_ERR_NOMEM:
         fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
         return;
+    case FG_ERR_TOO_LARGE:
+        fg_http_error(req, 503, "unavailable", "the answer does not fit in memory", NULL, NULL, -1);
+        return;
     case FG_ERR_CLOSED:
         fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
         return;

@@ -33,6 +33,16 @@ int fg_http_error_body(fg_buf_t *b, const char *code, const char *message, const
 void fg_http_error_bytes(h2o_req_t *req, int status, const char *code, const char *message,
                          const char *field, const char *value, size_t len);
 
+/*
+ * The one answer for a failure of the store or the server, by its fg_err_t (http_err.c):
+ * FG_ERR_NOMEM → 503 unavailable "out of memory"; FG_ERR_TOO_LARGE → 503 unavailable (the answer
+ * does not fit in memory); FG_ERR_CLOSED → 503 unavailable (shutting down); FG_ERR_CORRUPT →
+ * 503 store_corrupt (and the damage is recorded in the server's health); anything else → 503
+ * store_unavailable ("<what>; retry later"). what is a short sentence: "the event store could
+ * not be read". Client errors (4xx) are the handler's: they name its own resource.
+ */
+void fg_http_fail(h2o_req_t *req, int rc, const char *what);
+
 /** Replies a validation error (fg_verr_t) with the status. */
 void fg_http_verr(h2o_req_t *req, int status, const fg_verr_t *err);
 

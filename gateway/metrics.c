@@ -42,7 +42,7 @@ static void histogram(fg_buf_t *b, const char *name, const char *help, fg_hist_t
                   (double)atomic_load(&h->sum_us) / 1e6, name, cumulative);
 }
 
-void fg_metrics_handle(h2o_req_t *req)
+int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
@@ -159,8 +159,8 @@ void fg_metrics_handle(h2o_req_t *req)
     }
 
     if (b.data == NULL) {
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
-        return;
+        fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
+        return 0;
     }
     req->res.status = 200;
     req->res.reason = "OK";
@@ -171,4 +171,5 @@ void fg_metrics_handle(h2o_req_t *req)
     req->res.content_length = b.len;
     h2o_send_inline(req, body, b.len);
     fg_buf_dispose(&b);
+    return 0;
 }

@@ -41,7 +41,7 @@ static void ctx_free(pub_ctx_t *c)
 
 static void out_of_memory(h2o_req_t *req)
 {
-    fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+    fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
 }
 
 static void release(fg_pending_t *p)
@@ -224,13 +224,13 @@ fail:
     return -1;
 }
 
-int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
+int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
     const fg_config_t *cfg = srv->cfg;
     if (l->stopping) {
-        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
         return 0;
     }
     if (fg_health_state(&srv->health) == FG_HEALTH_CORRUPT) {
@@ -316,7 +316,7 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who)
     c->pending.answer = answer;
     c->pending.release = release;
     if (fg_pending_submit(&c->pending, req, &c->job) != FG_OK) {
-        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
         ctx_free(c);
     }
     return 0;

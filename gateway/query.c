@@ -20,7 +20,7 @@
 #define PAGE 100            /* events read from the store at a time */
 #define MAX_BODY (4u << 20) /* a response stops growing past this */
 
-int fg_query_handle(h2o_req_t *req, const fg_principal_t *who)
+int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_server_t *srv = l->server;
@@ -79,7 +79,7 @@ int fg_query_handle(h2o_req_t *req, const fg_principal_t *who)
     brc |= fg_buf_printf(&b, "],\"next_after\":%" PRIu64 ",\"purged_through\":%" PRIu64 "}", cursor,
                          fg_store_purged_through(srv->store));
     if (brc != FG_OK)
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
     else
         fg_http_json(req, 200, b.data, b.len);
     fg_buf_dispose(&b);

@@ -65,8 +65,8 @@ static void answer(h2o_req_t *req, int rc, fg_buf_t *b, const char *run_id)
     else if (rc == FG_ERR_NOT_FOUND)
         fg_http_error(req, 404, "run_not_found", "no event of this run is stored", "run_id", run_id,
                       -1);
-    else if (rc == FG_ERR_NOMEM || rc == FG_ERR_TOO_LARGE)
-        fg_http_error(req, 503, "unavailable", "the answer does not fit in memory", NULL, NULL, -1);
+    else if (rc == FG_ERR_NOMEM)
+        fg_http_fail(req, FG_ERR_TOO_LARGE, "the event store could not be read");
     else
         fg_http_fail(req, rc, "the event store could not be read");
 }
@@ -159,7 +159,7 @@ static int runs_param(h2o_req_t *req, void *ctx, const char *name, const char *v
     return 0;
 }
 
-int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who)
+int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
     fg_loop_t *l = fg_loop_of(req);
     fg_filter_t f, flows;
@@ -187,8 +187,10 @@ done:
 
 /* --- GET /v1/runs/{run_id} -------------------------------------------------------------------- */
 
-int fg_run_handle(h2o_req_t *req, const fg_principal_t *who, const char *s, size_t len)
+int fg_run_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run)
 {
+    const char *s = run.base;
+    size_t len = run.len;
     char run_id[FG_UUID_LEN + 1];
     if (path_run(req, s, len, run_id) != 0)
         return 0;
@@ -230,7 +232,7 @@ static int approvals_param(h2o_req_t *req, void *ctx, const char *name, const ch
     return 0;
 }
 
-int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *who)
+int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
     fg_filter_t f;
     fg_filter_init(&f);
@@ -325,8 +327,10 @@ static int logs_param(h2o_req_t *req, void *ctx, const char *name, const char *v
     return 0;
 }
 
-int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, const char *s, size_t len)
+int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run)
 {
+    const char *s = run.base;
+    size_t len = run.len;
     fg_loop_t *l = fg_loop_of(req);
     char run_id[FG_UUID_LEN + 1];
     if (path_run(req, s, len, run_id) != 0)

@@ -48,55 +48,6 @@ static void method_not_allowed(h2o_req_t *req, const char *allow)
                   "allow", allow, -1);
 }
 
-static void health(h2o_req_t *req, bool ready)
-{
-    fg_loop_t *l = fg_loop_of(req);
-    fg_server_t *srv = l->server;
-    if (!ready) {
-        static const char ok[] = "{\"status\":\"ok\"}";
-        fg_http_json(req, 200, ok, sizeof(ok) - 1);
-        return;
-    }
-    bool running = srv->store != NULL && srv->writer != NULL && !atomic_load(&srv->stopping);
-    for (size_t i = 0; i < srv->nloops && running; i++)
-        running = atomic_load(&srv->loops[i].running);
-    if (!running) {
-        fg_http_error(req, 503, "not_ready", "the store or an HTTP loop is not running", NULL, NULL,
-                      -1);
-        return;
-    }
-    /* A store that cannot take writes (damaged, or the disk full) is not ready for publishers;
-     * reads are still served, and readiness comes back by itself when commits work again. */
-    char why[256];
-    fg_health_state_t h = fg_health_get(&srv->health, why, sizeof(why));
-    if (h != FG_HEALTH_OK) {
-        fg_http_error(req, 503, "not_ready", why, "reason", fg_health_name(h), -1);
-        return;
-    }
-    char body[160];
-    int n = snprintf(body, sizeof(body),
-                     "{\"status\":\"ready\",\"last_seq\":%" PRIu64 ",\"epoch\":\"%016" PRIx64 "\"}",
-                     fg_store_last_seq(srv->store), fg_store_epoch(srv->store));
-    fg_http_json(req, 200, body, (size_t)n);
-}
-
-static void openapi(h2o_req_t *req)
-{
-    req->res.status = 200;
-    req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json"));
-    req->res.content_length = fg_openapi_json_len;
-    h2o_send_inline(req, fg_openapi_json, fg_openapi_json_len);
-}
-
-/* The run id of /v1/runs/{run_id}/stream. */
-static h2o_iovec_t run_of(h2o_iovec_t p)
-{
-    static const size_t head = sizeof("/v1/runs/") - 1, tail = sizeof("/stream") - 1;
-    return h2o_iovec_init(p.base + head, p.len - head - tail);
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t p = req->path_normalized;
@@ -109,8 +60,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     bool known;
     char allow[64];
-    const fg_route_t *r = fg_route_match(req->method.base, req->method.len, p.base, p.len, &known,
-                                         allow, sizeof(allow));
+    h2o_iovec_t param;
+    const fg_route_t *r = fg_route_match(req->method.base, req->method.len, p.base, p.len, &param,
+                                         &known, allow, sizeof(allow));
     if (r == NULL && known) {
         method_not_allowed(req, allow);
         return 0;
@@ -124,43 +76,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     fg_principal_t *who = NULL;
     if (fg_access_check(req, r->scope, &who) != 0)
         return 0;
-    switch (r->id) {
-    case FG_ROUTE_PUBLISH:
-        return fg_publish_handle(req, who);
-    case FG_ROUTE_EVENTS:
-        return fg_query_handle(req, who);
-    case FG_ROUTE_STREAM:
-        return fg_stream_handle(req, who, NULL, 0);
-    case FG_ROUTE_RUN_STREAM: {
-        h2o_iovec_t run = run_of(p);
-        return fg_stream_handle(req, who, run.base, run.len);
-    }
-    case FG_ROUTE_RUNS:
-        return fg_runs_list_handle(req, who);
-    case FG_ROUTE_RUN:
-        return fg_run_handle(req, who, p.base + 9, p.len - 9);
-    case FG_ROUTE_RUN_LOGS:
-        return fg_run_logs_handle(req, who, p.base + 9, p.len - 9 - 5);
-    case FG_ROUTE_APPROVALS:
-        return fg_approvals_handle(req, who);
-    case FG_ROUTE_CONSOLE:
-        return fg_console_handle(req, p.base, p.len);
-    case FG_ROUTE_WEBHOOKS:
-        return fg_webhooks_handle(req, p.base + 12, p.len - 12);
-    case FG_ROUTE_DELIVERIES:
-        return fg_deliveries_handle(req, p.base + 14, p.len - 14);
-    case FG_ROUTE_HEALTHZ:
-    case FG_ROUTE_READYZ:
-        health(req, r->id == FG_ROUTE_READYZ);
-        return 0;
-    case FG_ROUTE_METRICS:
-        fg_metrics_handle(req);
-        return 0;
-    case FG_ROUTE_OPENAPI:
-        openapi(req);
-        return 0;
-    }
-    return -1;
+    return r->handle(req, who, param);
 }
 
 /* --- the writer's fan-out to the loops ---------------------------------------------------- */

@@ -497,13 +497,13 @@ static fg_stream_t *stream_new(h2o_req_t *req, size_t ctl_limit)
 static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool has_cursor,
                  uint64_t cursor);
 
-int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, const char *run_id,
-                     size_t run_id_len)
+int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id)
 {
     fg_stream_t *s = stream_new(req, 1 << 20);
     bool has_cursor;
     uint64_t cursor = 0;
-    if (parse_request(req, s, run_id, run_id_len, &has_cursor, &cursor) != 0)
+    if (parse_request(req, s, run_id.len ? run_id.base : NULL, run_id.len, &has_cursor, &cursor) !=
+        0)
         return 0;
     return start(req, s, who, has_cursor, cursor);
 }
@@ -538,7 +538,7 @@ static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool
     if (fg_admit_stream(req, who, s->addr_key, s->cred_key) != 0)
         return 0;
     if (fg_hub_attach(&l->hub, &s->sub, &s->filter, fg_catalog_count(srv->cat)) != FG_OK) {
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
         return 0;
     }
     s->req = req;

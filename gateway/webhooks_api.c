@@ -46,18 +46,11 @@ static void reply_json(h2o_req_t *req, int status, json_t *j)
 {
     char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (text == NULL) {
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
         return;
     }
     fg_http_json(req, status, text, strlen(text));
     free(text);
-}
-
-static void method_not_allowed(h2o_req_t *req, const char *allow)
-{
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
-    fg_http_error(req, 405, "method_not_allowed", "this method is not allowed on this path",
-                  "allow", allow, -1);
 }
 
 static void not_found(h2o_req_t *req)
@@ -167,7 +160,7 @@ static int submit_op(h2o_req_t *req, fg_wh_op_kind_t kind, const char *id, json_
     op_ctx_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         json_decref(body);
-        fg_http_error(req, 503, "unavailable", "out of memory", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
         return 0;
     }
     fg_wh_op_init(&c->op, srv->outbox, kind, id, body);
@@ -176,7 +169,7 @@ static int submit_op(h2o_req_t *req, fg_wh_op_kind_t kind, const char *id, json_
     c->pending.answer = op_answer;
     c->pending.release = op_release;
     if (fg_pending_submit(&c->pending, req, &c->op.job) != FG_OK) {
-        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
+        fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
         op_release(&c->pending);
     }
     return 0;
@@ -383,120 +376,106 @@ static int get_delivery(h2o_req_t *req, const char *id)
     return 0;
 }
 
-/* Splits "/{id}[/tail]": copies the id into idbuf[48] and points *tail at what follows it ("" or
- * "/…"). False when there is no id or it is too long. */
-static bool path_id(const char *rest, size_t len, char *idbuf, const char **tail, size_t *tail_len)
+/* --- the routes (routes.c) ----------------------------------------------------------------- */
+
+/* False (after answering 503) while the server shuts down: no webhook route is served then. */
+static bool serving(h2o_req_t *req)
 {
-    if (len < 2 || rest[0] != '/')
+    if (!fg_loop_of(req)->stopping)
+        return true;
+    fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
+    return false;
+}
+
+/* Copies the path's id into idbuf[48]; false after answering (shutting down, or 404 naming what
+ * was not found when it cannot be an id). */
+static bool take_id(h2o_req_t *req, h2o_iovec_t id, char *idbuf, const char *what)
+{
+    if (!serving(req))
         return false;
-    const char *id = rest + 1, *end = rest + len;
-    const char *slash = memchr(id, '/', (size_t)(end - id));
-    size_t id_len = (size_t)((slash ? slash : end) - id);
-    if (id_len == 0 || id_len >= 48)
+    if (id.len == 0 || id.len >= 48) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "no such %s", what);
+        fg_http_error(req, 404, "not_found", msg, NULL, NULL, -1);
         return false;
-    memcpy(idbuf, id, id_len);
-    idbuf[id_len] = '\0';
-    *tail = slash ? slash : end;
-    *tail_len = (size_t)(end - *tail);
+    }
+    memcpy(idbuf, id.base, id.len);
+    idbuf[id.len] = '\0';
     return true;
 }
 
-int fg_deliveries_handle(h2o_req_t *req, const char *rest, size_t len)
+#define SUB "webhook subscription"
+
+int fg_wh_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
-    char idbuf[48];
-    const char *slash, *end = rest + len;
-    size_t tail_len;
-    if (!path_id(rest, len, idbuf, &slash, &tail_len)) {
-        fg_http_error(req, 404, "not_found", "no such delivery", NULL, NULL, -1);
-        return 0;
-    }
-    if (tail_len == 0) {
-        if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
-            return get_delivery(req, idbuf);
-        method_not_allowed(req, "GET");
-        return 0;
-    }
-    if (h2o_memis(slash, (size_t)(end - slash), H2O_STRLIT("/retry"))) {
-        if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
-            return submit_op(req, FG_WH_OP_RETRY, idbuf, NULL, 202);
-        method_not_allowed(req, "POST");
-        return 0;
-    }
-    fg_http_error(req, 404, "not_found", "no such path", NULL, NULL, -1);
-    return 0;
+    return serving(req) ? read_subs(req, NULL, false) : 0;
 }
 
-/* --- routing ------------------------------------------------------------------------------- */
-
-static bool is(h2o_req_t *req, const char *m)
+int fg_wh_create_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
 {
-    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+    if (!serving(req))
+        return 0;
+    json_t *body = body_object(req);
+    return body ? submit_op(req, FG_WH_OP_CREATE, NULL, body, 201) : 0;
 }
 
-int fg_webhooks_handle(h2o_req_t *req, const char *rest, size_t len)
+int fg_wh_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
 {
-    if (fg_loop_of(req)->stopping) {
-        fg_http_error(req, 503, "unavailable", "the server is shutting down", NULL, NULL, -1);
-        return 0;
-    }
-    if (len == 0) {
-        if (is(req, "GET"))
-            return read_subs(req, NULL, false);
-        if (is(req, "POST")) {
-            json_t *body = body_object(req);
-            return body ? submit_op(req, FG_WH_OP_CREATE, NULL, body, 201) : 0;
-        }
-        method_not_allowed(req, "GET, POST");
-        return 0;
-    }
-    /* "/{id}" then "", "/secret", "/secret/rotate", "/deliveries" or "/replay" */
     char idbuf[48];
-    const char *tail;
-    size_t tail_len;
-    if (!path_id(rest, len, idbuf, &tail, &tail_len)) {
-        not_found(req);
+    return take_id(req, id, idbuf, SUB) ? read_subs(req, idbuf, false) : 0;
+}
+
+int fg_wh_patch_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    if (!take_id(req, id, idbuf, SUB))
         return 0;
-    }
-    if (tail_len == 0) {
-        if (is(req, "GET"))
-            return read_subs(req, idbuf, false);
-        if (is(req, "PATCH")) {
-            json_t *body = body_object(req);
-            return body ? submit_op(req, FG_WH_OP_PATCH, idbuf, body, 200) : 0;
-        }
-        if (is(req, "DELETE"))
-            return submit_op(req, FG_WH_OP_DELETE, idbuf, NULL, 204);
-        method_not_allowed(req, "GET, PATCH, DELETE");
+    json_t *body = body_object(req);
+    return body ? submit_op(req, FG_WH_OP_PATCH, idbuf, body, 200) : 0;
+}
+
+int fg_wh_delete_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    return take_id(req, id, idbuf, SUB) ? submit_op(req, FG_WH_OP_DELETE, idbuf, NULL, 204) : 0;
+}
+
+int fg_wh_secret_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    return take_id(req, id, idbuf, SUB) ? read_subs(req, idbuf, true) : 0;
+}
+
+int fg_wh_rotate_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    return take_id(req, id, idbuf, SUB) ? submit_op(req, FG_WH_OP_ROTATE, idbuf, NULL, 200) : 0;
+}
+
+int fg_wh_deliveries_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    return take_id(req, id, idbuf, SUB) ? list_deliveries(req, idbuf) : 0;
+}
+
+int fg_wh_replay_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    if (!take_id(req, id, idbuf, SUB))
         return 0;
-    }
-    if (h2o_memis(tail, tail_len, H2O_STRLIT("/secret"))) {
-        if (is(req, "GET"))
-            return read_subs(req, idbuf, true);
-        method_not_allowed(req, "GET");
-        return 0;
-    }
-    if (h2o_memis(tail, tail_len, H2O_STRLIT("/deliveries"))) {
-        if (is(req, "GET"))
-            return list_deliveries(req, idbuf);
-        method_not_allowed(req, "GET");
-        return 0;
-    }
-    if (h2o_memis(tail, tail_len, H2O_STRLIT("/replay"))) {
-        if (is(req, "POST")) {
-            json_t *body = body_object(req);
-            return body && replay_fits(req, body)
-                       ? submit_op(req, FG_WH_OP_REPLAY, idbuf, body, 202)
-                       : 0;
-        }
-        method_not_allowed(req, "POST");
-        return 0;
-    }
-    if (h2o_memis(tail, tail_len, H2O_STRLIT("/secret/rotate"))) {
-        if (is(req, "POST"))
-            return submit_op(req, FG_WH_OP_ROTATE, idbuf, NULL, 200);
-        method_not_allowed(req, "POST");
-        return 0;
-    }
-    fg_http_error(req, 404, "not_found", "no such path", NULL, NULL, -1);
-    return 0;
+    json_t *body = body_object(req);
+    return body && replay_fits(req, body) ? submit_op(req, FG_WH_OP_REPLAY, idbuf, body, 202) : 0;
+}
+
+int fg_delivery_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    return take_id(req, id, idbuf, "delivery") ? get_delivery(req, idbuf) : 0;
+}
+
+int fg_delivery_retry_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id)
+{
+    char idbuf[48];
+    return take_id(req, id, idbuf, "delivery") ? submit_op(req, FG_WH_OP_RETRY, idbuf, NULL, 202)
+                                               : 0;
 }

@@ -13,6 +13,7 @@
 #include "gateway/config.h"
 #include "gateway/auth.h"
 #include "gateway/hub.h"
+#include "gateway/gateway_internal.h"
 #include "gateway/routes.h"
 
 #include <ctype.h>
@@ -394,21 +395,31 @@ static void test_route_matching(void **state)
 {
     bool known;
     char allow[64];
+    h2o_iovec_t param;
     const fg_route_t *r =
-        fg_route_match("GET", 3, "/v1/runs/abc/stream", 19, &known, allow, sizeof(allow));
+        fg_route_match("GET", 3, "/v1/runs/abc/stream", 19, &param, &known, allow, sizeof(allow));
     assert_non_null(r);
-    assert_int_equal(r->id, FG_ROUTE_RUN_STREAM);
-    assert_null(fg_route_match("GET", 3, "/v1/runs//stream", 16, &known, allow, sizeof(allow)));
+    assert_ptr_equal(r->handle, fg_stream_handle);
+    assert_true(h2o_memis(param.base, param.len, H2O_STRLIT("abc")));
+    assert_null(
+        fg_route_match("GET", 3, "/v1/runs//stream", 16, &param, &known, allow, sizeof(allow)));
     assert_false(known);
-    assert_null(fg_route_match("GET", 3, "/v1/runs/a/b/stream", 19, &known, allow, sizeof(allow)));
-    assert_null(fg_route_match("PUT", 3, "/v1/events", 10, &known, allow, sizeof(allow)));
+    assert_null(
+        fg_route_match("GET", 3, "/v1/runs/a/b/stream", 19, &param, &known, allow, sizeof(allow)));
+    assert_null(fg_route_match("PUT", 3, "/v1/events", 10, &param, &known, allow, sizeof(allow)));
     assert_true(known);
     assert_string_equal(allow, "POST, GET");
-    r = fg_route_match("POST", 4, "/v1/webhooks/wh_1/secret/rotate", 31, &known, allow,
+    r = fg_route_match("POST", 4, "/v1/webhooks/wh_1/secret/rotate", 31, &param, &known, allow,
                        sizeof(allow));
     assert_non_null(r);
     assert_int_equal(r->scope, FG_SCOPE_ADMIN);
-    assert_null(fg_route_match("GET", 3, "/v1/eventsx", 11, &known, allow, sizeof(allow)));
+    assert_ptr_equal(r->handle, fg_wh_rotate_handle);
+    assert_true(h2o_memis(param.base, param.len, H2O_STRLIT("wh_1")));
+    /* a route without a parameter gets none */
+    r = fg_route_match("GET", 3, "/v1/events", 10, &param, &known, allow, sizeof(allow));
+    assert_ptr_equal(r->handle, fg_query_handle);
+    assert_int_equal(param.len, 0);
+    assert_null(fg_route_match("GET", 3, "/v1/eventsx", 11, &param, &known, allow, sizeof(allow)));
     assert_false(known);
 }
 
