@@ -214,6 +214,8 @@ void fg_config_dispose(fg_config_t *cfg)
     cfg->custom_types = NULL;
     cfg->subscriptions = NULL;
     cfg->auth_keys = NULL;
+    free(cfg->r.jwt_public_key_pem);
+    cfg->r.jwt_public_key_pem = NULL;
 }
 
 static const key_t_ *find_key(const char *key)

@@ -20,6 +20,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef enum {
+    FG_AUTH_MODE_AUTO = 0, /* credentials when configured; open on loopback otherwise */
+    FG_AUTH_MODE_NONE,     /* never (the operator said so) */
+    FG_AUTH_MODE_REQUIRED, /* always; start-up fails without credentials */
+} fg_auth_mode_t;
+
+/* What the runtime uses, resolved from the keys by fg_config_resolve; read-only afterwards. */
+typedef struct {
+    bool done; /* fg_config_resolve succeeded */
+    char host[256];
+    uint16_t port;
+    fg_sync_mode_t sync;
+    bool enforce_transitions; /* events.transitions is enforce */
+    fg_auth_mode_t auth_mode;
+    bool tls;            /* tls.cert_file and tls.key_file are set */
+    fg_cidr_t allow[64]; /* webhooks.allow_networks */
+    size_t nallow;
+    char *jwt_public_key_pem; /* auth.jwt.public_key_file's text (owned), NULL when none */
+} fg_config_resolved_t;
+
 typedef struct {
     char listen[300]; /* "host:port" */
     char data_dir[PATH_MAX - 32];
@@ -71,6 +91,7 @@ typedef struct {
     char cors_origins[4096];            /* cors.origins: comma list of exact origins */
     char tls_cert_file[PATH_MAX];       /* tls.cert_file: PEM chain; with tls.key_file, TLS is on */
     char tls_key_file[PATH_MAX];        /* tls.key_file */
+    fg_config_resolved_t r;             /* fg_config_resolve's */
 } fg_config_t;
 
 /** Fills cfg with the defaults. */
@@ -93,6 +114,13 @@ int fg_config_apply_env(fg_config_t *cfg, char *const *environ_, char *err, size
 
 /** Sets one key from its text form, as the environment and flags do. */
 int fg_config_set(fg_config_t *cfg, const char *key, const char *value, char *err, size_t cap);
+
+/**
+ * Checks the configuration as a whole once every source is applied (TLS files given together,
+ * the JWT public key readable, at most 64 networks, a valid listen address) and fills cfg->r.
+ * FG_OK, or FG_ERR_INVALID with one line naming the key in err.
+ */
+int fg_config_resolve(fg_config_t *cfg, char *err, size_t cap);
 
 /** Declares config's custom types in the catalog. */
 int fg_config_add_custom_types(const fg_config_t *cfg, fg_catalog_t *cat, char *err, size_t cap);

@@ -70,8 +70,6 @@ struct fg_server {
     fg_limits_t *limits;            /* per-client stream counts and publish buckets */
     _Atomic int64_t connections;    /* open client connections */
     _Atomic uint64_t connections_refused; /* over limits.max_connections */
-    fg_cidr_t allow[64];                  /* webhooks.allow_networks */
-    size_t nallow;
     fg_loop_t *loops;
     size_t nloops;
     h2o_globalconf_t h2o_config;

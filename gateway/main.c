@@ -182,8 +182,12 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* The keys are each valid (exit 2 above); whether they make a whole that can start is
+     * checked here and, like every start-up failure, exits 1. */
     fg_server_t *srv;
-    rc = fg_server_start(&cfg, cat, &srv, err, sizeof(err));
+    rc = fg_config_resolve(&cfg, err, sizeof(err));
+    if (rc == FG_OK)
+        rc = fg_server_start(&cfg, cat, &srv, err, sizeof(err));
     if (rc != FG_OK) {
         fg_log(FG_LOG_ERROR, "startup_failed", "error=\"%s\"", err);
         fg_catalog_destroy(cat);
@@ -194,7 +198,7 @@ int main(int argc, char **argv)
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
         /* SIGHUP: the TLS certificate and key again; streams and connections go on */
-        if (cfg.tls_cert_file[0] == '\0')
+        if (!cfg.r.tls)
             fg_log(FG_LOG_INFO, "reload", "nothing to reload (no TLS)");
         else if (fg_server_reload_tls(srv, err, sizeof(err)) == FG_OK)
             fg_log(FG_LOG_INFO, "tls_reloaded", "cert=%s", cfg.tls_cert_file);

@@ -469,43 +469,22 @@ static int open_projections(fg_server_t *srv, char *err, size_t errcap)
 /* Builds the credentials and decides whether requests need one: auth.mode none never, required
  * always, auto when credentials are configured. Open on a non-loopback address only when the
  * operator said so (auth.mode none). */
-static int setup_auth(fg_server_t *srv, const char *host, char *err, size_t errcap)
+static int setup_auth(fg_server_t *srv, char *err, size_t errcap)
 {
     const fg_config_t *cfg = srv->cfg;
-    char *pem = NULL;
-    if (cfg->jwt_public_key_file[0] != '\0') {
-        FILE *f = fopen(cfg->jwt_public_key_file, "r");
-        long n = -1;
-        if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
-            fseek(f, 0, SEEK_SET) == 0 && (pem = calloc(1, (size_t)n + 1)) != NULL &&
-            fread(pem, 1, (size_t)n, f) != (size_t)n) {
-            free(pem);
-            pem = NULL;
-        }
-        if (f != NULL)
-            fclose(f);
-        if (pem == NULL || strstr(pem, "-----BEGIN PUBLIC KEY-----") == NULL) {
-            free(pem);
-            snprintf(err, errcap,
-                     "config key auth.jwt.public_key_file: cannot read a PEM public "
-                     "key from %s",
-                     cfg->jwt_public_key_file);
-            return FG_ERR_INVALID;
-        }
-    }
-    fg_auth_config_t ac = {
-        .keys = cfg->auth_keys, .jwt_secret = cfg->jwt_secret, .jwt_public_key = pem};
+    fg_auth_config_t ac = {.keys = cfg->auth_keys,
+                           .jwt_secret = cfg->jwt_secret,
+                           .jwt_public_key = cfg->r.jwt_public_key_pem};
     int rc = fg_auth_create(&ac, srv->cat, &srv->auth, err, errcap);
-    free(pem);
     if (rc != FG_OK)
         return rc;
-    bool creds = fg_auth_has_credentials(srv->auth), loopback = host_is_loopback(host);
-    if (strcmp(cfg->auth_mode, "none") == 0) {
+    bool creds = fg_auth_has_credentials(srv->auth), loopback = host_is_loopback(cfg->r.host);
+    if (cfg->r.auth_mode == FG_AUTH_MODE_NONE) {
         srv->auth_on = false;
         fg_log(FG_LOG_WARN, "auth_disabled", "mode=none listen=%s", cfg->listen);
     } else if (creds) {
         srv->auth_on = true;
-    } else if (strcmp(cfg->auth_mode, "required") == 0 || !loopback) {
+    } else if (cfg->r.auth_mode == FG_AUTH_MODE_REQUIRED || !loopback) {
         snprintf(err, errcap,
                  "config key auth.mode: no credentials are configured (auth.keys, auth.jwt.*) and "
                  "%s; set auth.mode to \"none\" to serve without authentication",
@@ -523,7 +502,7 @@ static int setup_auth(fg_server_t *srv, const char *host, char *err, size_t errc
 int fg_server_reload_tls(fg_server_t *srv, char *err, size_t errcap)
 {
     const fg_config_t *cfg = srv->cfg;
-    if (cfg->tls_cert_file[0] == '\0') {
+    if (!cfg->r.tls) {
         snprintf(err, errcap, "TLS is not configured");
         return FG_ERR_INVALID;
     }
@@ -541,12 +520,12 @@ int fg_server_reload_tls(fg_server_t *srv, char *err, size_t errcap)
 int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t **out, char *err,
                     size_t errcap)
 {
-    char host[256];
-    uint16_t port;
-    if (fg_config_listen_addr(cfg->listen, host, sizeof(host), &port) != FG_OK) {
-        snprintf(err, errcap, "config key listen: invalid address %s", cfg->listen);
+    if (!cfg->r.done) {
+        snprintf(err, errcap, "the configuration was not resolved (fg_config_resolve)");
         return FG_ERR_INVALID;
     }
+    const char *host = cfg->r.host;
+    uint16_t port = cfg->r.port;
     int rc = prepare_data_dir(cfg->data_dir, err, errcap);
     if (rc != FG_OK)
         return rc;
@@ -558,7 +537,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     pthread_mutex_init(&srv->phase_lock, NULL);
     pthread_cond_init(&srv->phase_cond, NULL);
     fg_health_init(&srv->health);
-    rc = fg_store_open(cfg->data_dir, fg_config_sync_mode(cfg), &srv->store, err, errcap);
+    rc = fg_store_open(cfg->data_dir, cfg->r.sync, &srv->store, err, errcap);
     if (rc != FG_OK) {
         fg_health_dispose(&srv->health);
         free(srv);
@@ -569,13 +548,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         server_free(srv);
         return rc;
     }
-    if (fg_config_allow_networks(cfg, srv->allow, sizeof(srv->allow) / sizeof(srv->allow[0]),
-                                 &srv->nallow) != FG_OK) {
-        snprintf(err, errcap, "config key webhooks.allow_networks: at most 64 networks");
-        server_free(srv);
-        return FG_ERR_INVALID;
-    }
-    if ((rc = setup_auth(srv, host, err, errcap)) != FG_OK) {
+    if ((rc = setup_auth(srv, err, errcap)) != FG_OK) {
         server_free(srv);
         return rc;
     }
@@ -583,14 +556,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         server_free(srv);
         return FG_ERR_NOMEM;
     }
-    if ((cfg->tls_cert_file[0] != '\0') != (cfg->tls_key_file[0] != '\0')) {
-        snprintf(err, errcap,
-                 "config key tls.cert_file: tls.cert_file and tls.key_file go "
-                 "together");
-        server_free(srv);
-        return FG_ERR_INVALID;
-    }
-    srv->outbox = fg_wh_outbox_create(cat, srv->allow, srv->nallow);
+    srv->outbox = fg_wh_outbox_create(cat, cfg->r.allow, cfg->r.nallow);
     bool damaged = fg_health_state(&srv->health) == FG_HEALTH_CORRUPT;
     if (srv->outbox == NULL || (fg_wh_outbox_load(srv->outbox, srv->store) != FG_OK && !damaged)) {
         snprintf(err, errcap, "cannot load the webhook subscriptions from %s",
@@ -626,7 +592,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     }
     for (size_t i = 0; i < srv->nloops; i++)
         srv->loops[i].listen_fd = -1;
-    if (cfg->tls_cert_file[0] != '\0' && (rc = fg_server_reload_tls(srv, err, errcap)) != FG_OK) {
+    if (cfg->r.tls && (rc = fg_server_reload_tls(srv, err, errcap)) != FG_OK) {
         server_free(srv);
         return rc;
     }
@@ -700,7 +666,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .nprojections = nprojections,
         .store = srv->store,
         .cat = cat,
-        .enforce_transitions = strcmp(cfg->transitions, "enforce") == 0,
+        .enforce_transitions = cfg->r.enforce_transitions,
         .retention_max_age_ms = cfg->retention_max_age_s * 1000,
         .retention_max_events = (uint64_t)cfg->retention_max_events,
         .retention_interval_ms = cfg->retention_interval_s * 1000,
@@ -717,8 +683,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     fg_wh_dispatcher_config_t dc = {
         .store = srv->store,
         .cat = cat,
-        .allow = srv->allow,
-        .nallow = srv->nallow,
+        .allow = cfg->r.allow,
+        .nallow = cfg->r.nallow,
         .writer = srv->writer,
         .outbox = srv->outbox,
         .connect_timeout_ms = cfg->connect_timeout_ms,
@@ -744,7 +710,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     pthread_mutex_unlock(&srv->phase_lock);
     fg_log(FG_LOG_INFO, "listening",
            "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64 " epoch=%016" PRIx64, host, port,
-           cfg->tls_cert_file[0] != '\0', srv->nloops, fg_store_path(srv->store), last_seq,
+           cfg->r.tls, srv->nloops, fg_store_path(srv->store), last_seq,
            fg_store_epoch(srv->store));
     *out = srv;
     return FG_OK;

@@ -198,8 +198,8 @@ static void render_row(void *ctx, const fg_wh_sub_row_t *row)
     } else {
         fg_wh_sub_t sub;
         fg_verr_t err;
-        if (fg_wh_sub_from_row(&sub, row, r->srv->cat, r->srv->allow, r->srv->nallow, &err) ==
-            FG_OK) {
+        if (fg_wh_sub_from_row(&sub, row, r->srv->cat, r->srv->cfg->r.allow, r->srv->cfg->r.nallow,
+                               &err) == FG_OK) {
             shown = fg_wh_sub_to_json(&sub, false);
         } else {
             /* stored but no longer valid under this configuration: show it as stored */

@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fg_config_t cfg;
     char err[512];
     fg_config_defaults(&cfg);
-    fg_config_apply_json(&cfg, (const char *)data, size, err, sizeof(err));
+    if (fg_config_apply_json(&cfg, (const char *)data, size, err, sizeof(err)) == FG_OK)
+        fg_config_resolve(&cfg, err, sizeof(err));
     fg_config_dispose(&cfg);
     static const char *keys[] = {"listen",       "webhooks.allow_networks",
                                  "cors.origins", "webhooks.retry_schedule",

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int apply(fg_config_t *cfg, const char *json, char *err, size_t cap)
 {
@@ -209,6 +210,54 @@ static void test_listen_addresses(void **state)
     const char *bad[] = {"", ":80", "host", "host:", "host:x", "host:-1", "host:65536", "[::1]80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(fg_config_listen_addr(bad[i], host, sizeof(host), &port), FG_ERR_INVALID);
+}
+
+/* The configuration as a whole: modes resolved once, and what cannot start named by its key. */
+static void test_config_resolves_as_a_whole(void **state)
+{
+    fg_config_t cfg;
+    char err[512];
+    fg_config_defaults(&cfg);
+    assert_int_equal(fg_config_set(&cfg, "events.transitions", "enforce", err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_config_set(&cfg, "auth.mode", "required", err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_config_set(&cfg, "listen", "[::1]:9000", err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_config_resolve(&cfg, err, sizeof(err)), FG_OK);
+    assert_true(cfg.r.done);
+    assert_true(cfg.r.enforce_transitions);
+    assert_int_equal(cfg.r.auth_mode, FG_AUTH_MODE_REQUIRED);
+    assert_string_equal(cfg.r.host, "::1");
+    assert_int_equal(cfg.r.port, 9000);
+    assert_int_equal(cfg.r.sync, FG_SYNC_FULL);
+    assert_false(cfg.r.tls);
+    assert_null(cfg.r.jwt_public_key_pem);
+
+    assert_int_equal(fg_config_set(&cfg, "tls.cert_file", "/nonexistent.crt", err, sizeof(err)),
+                     FG_OK);
+    assert_int_equal(fg_config_resolve(&cfg, err, sizeof(err)), FG_ERR_INVALID);
+    assert_non_null(strstr(err, "tls.cert_file and tls.key_file go together"));
+    assert_false(cfg.r.done);
+    assert_int_equal(fg_config_set(&cfg, "tls.key_file", "/nonexistent.key", err, sizeof(err)),
+                     FG_OK);
+    assert_int_equal(fg_config_resolve(&cfg, err, sizeof(err)), FG_OK);
+    assert_true(cfg.r.tls);
+
+    assert_int_equal(
+        fg_config_set(&cfg, "auth.jwt.public_key_file", "/nonexistent.pem", err, sizeof(err)),
+        FG_OK);
+    assert_int_equal(fg_config_resolve(&cfg, err, sizeof(err)), FG_ERR_INVALID);
+    assert_non_null(strstr(err, "config key auth.jwt.public_key_file"));
+    char pem[] = "/tmp/fg-unit-pem-XXXXXX";
+    int fd = mkstemp(pem);
+    assert_true(fd >= 0);
+    static const char key[] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    assert_int_equal(write(fd, key, sizeof(key) - 1), (ssize_t)(sizeof(key) - 1));
+    close(fd);
+    assert_int_equal(fg_config_set(&cfg, "auth.jwt.public_key_file", pem, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_config_resolve(&cfg, err, sizeof(err)), FG_OK);
+    assert_string_equal(cfg.r.jwt_public_key_pem, key);
+    unlink(pem);
+    fg_config_dispose(&cfg);
+    assert_null(cfg.r.jwt_public_key_pem);
 }
 
 /* --- the stream hub ---------------------------------------------------------------------- */
@@ -432,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_environment_overrides),
         cmocka_unit_test(test_custom_types_from_config),
         cmocka_unit_test(test_listen_addresses),
+        cmocka_unit_test(test_config_resolves_as_a_whole),
         cmocka_unit_test(test_allow_networks),
         cmocka_unit_test(test_hub_delivers_each_match_once),
         cmocka_unit_test(test_hub_detach_during_delivery),

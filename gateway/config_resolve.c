@@ -1,0 +1,66 @@
+/*
+ * config_resolve.c - the configuration checked as a whole once every source is applied, and
+ * turned into what the runtime uses (fg_config_resolved_t): the listen address split, the
+ * modes as enums, the networks parsed, the JWT public key read. Whatever is wrong with the
+ * configuration is found here, before anything starts. Main thread.
+ */
+#include "gateway/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads a PEM public key file (at most 1 MiB) into *pem (malloc'd). */
+static int read_public_key(const char *path, char **pem, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    long n = -1;
+    char *text = NULL;
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (text = calloc(1, (size_t)n + 1)) != NULL &&
+        fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        text = NULL;
+    }
+    if (f != NULL)
+        fclose(f);
+    if (text == NULL || strstr(text, "-----BEGIN PUBLIC KEY-----") == NULL) {
+        free(text);
+        snprintf(err, cap,
+                 "config key auth.jwt.public_key_file: cannot read a PEM public key from %s", path);
+        return FG_ERR_INVALID;
+    }
+    *pem = text;
+    return FG_OK;
+}
+
+int fg_config_resolve(fg_config_t *cfg, char *err, size_t cap)
+{
+    fg_config_resolved_t *r = &cfg->r;
+    free(r->jwt_public_key_pem);
+    memset(r, 0, sizeof(*r));
+    if (fg_config_listen_addr(cfg->listen, r->host, sizeof(r->host), &r->port) != FG_OK) {
+        snprintf(err, cap, "config key listen: invalid address %s", cfg->listen);
+        return FG_ERR_INVALID;
+    }
+    r->sync = fg_config_sync_mode(cfg);
+    r->enforce_transitions = strcmp(cfg->transitions, "enforce") == 0;
+    r->auth_mode = strcmp(cfg->auth_mode, "none") == 0       ? FG_AUTH_MODE_NONE
+                   : strcmp(cfg->auth_mode, "required") == 0 ? FG_AUTH_MODE_REQUIRED
+                                                             : FG_AUTH_MODE_AUTO;
+    if ((cfg->tls_cert_file[0] != '\0') != (cfg->tls_key_file[0] != '\0')) {
+        snprintf(err, cap, "config key tls.cert_file: tls.cert_file and tls.key_file go together");
+        return FG_ERR_INVALID;
+    }
+    r->tls = cfg->tls_cert_file[0] != '\0';
+    if (fg_config_allow_networks(cfg, r->allow, sizeof(r->allow) / sizeof(r->allow[0]),
+                                 &r->nallow) != FG_OK) {
+        snprintf(err, cap, "config key webhooks.allow_networks: at most 64 networks");
+        return FG_ERR_INVALID;
+    }
+    if (cfg->jwt_public_key_file[0] != '\0' &&
+        read_public_key(cfg->jwt_public_key_file, &r->jwt_public_key_pem, err, cap) != FG_OK)
+        return FG_ERR_INVALID;
+    r->done = true;
+    return FG_OK;
+}
