@@ -28,6 +28,8 @@
 
 typedef struct fg_server fg_server_t;
 
+#define FG_STREAM_MAX_IOV 256 /* event frames per h2o_send */
+
 /* One HTTP thread: an h2o evloop with its own listener, store reader and stream hub. Everything
  * here is created, touched and freed only by that thread (h2o keeps per-thread buffer pools),
  * except the receivers, which other threads post to through h2o's thread-safe queue. */
@@ -49,6 +51,10 @@ typedef struct fg_loop {
     h2o_timeout_t hb_timeout;            /* ticks a few times per heartbeat interval */
     h2o_timeout_entry_t hb_entry;
     fg_hub_t hub;
+    h2o_linklist_t dirty_streams; /* streams with frames to send after this batch (stream.c) */
+    /* One h2o_send's vector (stream.c): h2o copies the array (only the buffers it points to must
+     * live until proceed), so one per loop serves every stream. */
+    h2o_iovec_t send_iov[FG_STREAM_MAX_IOV + 1];
     size_t pending_publishes; /* jobs submitted and not yet answered */
     _Atomic size_t nstreams;  /* SSE responses started and not yet disposed (metrics read it) */
     bool stopping;
@@ -171,8 +177,9 @@ int fg_stream_text(h2o_req_t *req, const fg_principal_t *p, fg_filter_t *filter,
 /* stream.c: live delivery from the hub (the hub's deliver callback). */
 void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);
 
-/* stream.c: sends what live delivery queued; call after each batch of hub publishes. */
-void fg_stream_flush_dirty(void);
+/* stream.c: sends what live delivery queued on the loop; call after each batch of hub publishes.
+ * (l->dirty_streams is initialised with the loop.) */
+void fg_stream_flush_dirty(fg_loop_t *l);
 
 /* stream.c: a heartbeat comment to each stream idle for sse.heartbeat_ms. */
 void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms);

@@ -122,7 +122,7 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         fg_batch_release(m->batch);
         free(m);
     }
-    fg_stream_flush_dirty();
+    fg_stream_flush_dirty(l);
 }
 
 static void on_ctl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
@@ -641,6 +641,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_loop_t *l = &srv->loops[i];
         l->server = srv;
         l->index = (int)i;
+        h2o_linklist_init_anchor(&l->dirty_streams);
         if (fg_hub_init(&l->hub, last_seq, fg_stream_deliver, l) != FG_OK ||
             fg_store_reader_open(srv->store, &l->reader, err, errcap) != FG_OK) {
             server_free(srv);

@@ -27,8 +27,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define MAX_IOV 256 /* events per h2o_send */
-
 typedef struct fg_stream {
     fg_hub_sub_t sub; /* hub membership; attached while the stream may take live events */
     h2o_generator_t gen;
@@ -56,12 +54,6 @@ typedef struct fg_stream {
     char addr_key[FG_LIMITS_KEY_MAX], cred_key[FG_LIMITS_KEY_MAX]; /* counted against */
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;
-
-static __thread h2o_linklist_t dirty_streams; /* streams to flush after a batch, per loop */
-static __thread bool dirty_ready;
-/* The iovec array of one h2o_send: h2o copies the array (only the buffers it points to must live
- * until proceed), so one per thread serves every stream. */
-static __thread h2o_iovec_t send_iov[MAX_IOV + 1];
 
 static void flush(fg_stream_t *s);
 
@@ -104,12 +96,8 @@ static void mark_dirty(fg_stream_t *s)
 {
     if (s->dirty)
         return;
-    if (!dirty_ready) {
-        h2o_linklist_init_anchor(&dirty_streams);
-        dirty_ready = true;
-    }
     s->dirty = true;
-    h2o_linklist_insert(&dirty_streams, &s->dirty_link);
+    h2o_linklist_insert(&s->loop->dirty_streams, &s->dirty_link);
 }
 
 /* Cuts off a stream that does not keep up. The client resumes from its last id. */
@@ -205,9 +193,9 @@ static void flush(fg_stream_t *s)
         s->ctl_fly = s->ctl;
         s->ctl = t;
         s->ctl.len = 0;
-        send_iov[n++] = h2o_iovec_init(s->ctl_fly.data, s->ctl_fly.len);
+        s->loop->send_iov[n++] = h2o_iovec_init(s->ctl_fly.data, s->ctl_fly.len);
     }
-    size_t want = s->qlen < MAX_IOV ? s->qlen : MAX_IOV;
+    size_t want = s->qlen < FG_STREAM_MAX_IOV ? s->qlen : FG_STREAM_MAX_IOV;
     if (want > s->flycap) {
         size_t cap = s->flycap ? s->flycap : 8;
         while (cap < want)
@@ -224,13 +212,13 @@ static void flush(fg_stream_t *s)
             s->flycap = cap;
         }
     }
-    while (s->qlen > 0 && s->nfly < MAX_IOV) {
+    while (s->qlen > 0 && s->nfly < FG_STREAM_MAX_IOV) {
         fg_event_t *ev = s->q[s->qhead];
         s->qhead = (s->qhead + 1) % s->qcap;
         s->qlen--;
         s->qbytes -= ev->frame_len;
         s->fly[s->nfly++] = ev;
-        send_iov[n++] = h2o_iovec_init(ev->frame, ev->frame_len);
+        s->loop->send_iov[n++] = h2o_iovec_init(ev->frame, ev->frame_len);
     }
     bool final = s->closing && s->qlen == 0;
     if (n == 0 && !final)
@@ -241,7 +229,8 @@ static void flush(fg_stream_t *s)
         s->finished = true;
     else
         s->sending = true;
-    h2o_send(s->req, send_iov, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    h2o_send(s->req, s->loop->send_iov, n,
+             final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 /* Emits an in-band gap: events after `after` up to `purged` were removed by retention. */
@@ -376,12 +365,10 @@ void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx)
 }
 
 /* Flushes every stream that received events since the last call. */
-void fg_stream_flush_dirty(void)
+void fg_stream_flush_dirty(fg_loop_t *l)
 {
-    if (!dirty_ready)
-        return;
-    while (!h2o_linklist_is_empty(&dirty_streams)) {
-        fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, dirty_link, dirty_streams.next);
+    while (!h2o_linklist_is_empty(&l->dirty_streams)) {
+        fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, dirty_link, l->dirty_streams.next);
         h2o_linklist_unlink(&s->dirty_link);
         s->dirty = false;
         flush(s);
@@ -417,7 +404,7 @@ void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms)
         if (fg_sse_append_comment(&s->ctl, "hb") == FG_OK)
             mark_dirty(s);
     }
-    fg_stream_flush_dirty();
+    fg_stream_flush_dirty(l);
 }
 
 void fg_stream_close_all(fg_loop_t *l)
