@@ -96,6 +96,29 @@ struct fg_server {
     fg_health_t health;              /* whether the store takes writes (its own lock) */
 };
 
+/* Waits on the server's phase condition until pred holds. */
+#define PHASE_WAIT(srv, pred)                                                                      \
+    do {                                                                                           \
+        pthread_mutex_lock(&(srv)->phase_lock);                                                    \
+        while (!(pred))                                                                            \
+            pthread_cond_wait(&(srv)->phase_cond, &(srv)->phase_lock);                             \
+        pthread_mutex_unlock(&(srv)->phase_lock);                                                  \
+    } while (0)
+
+static inline void fg_phase_step(fg_server_t *srv, size_t *counter)
+{
+    pthread_mutex_lock(&srv->phase_lock);
+    (*counter)++;
+    pthread_cond_broadcast(&srv->phase_cond);
+    pthread_mutex_unlock(&srv->phase_lock);
+}
+
+/* loop.c: the loops' side of the server. */
+int fg_loop_on_req(h2o_handler_t *self, h2o_req_t *req);        /* h2o's handler: routes */
+void *fg_loop_main(void *arg);                                  /* a loop thread (fg_loop_t) */
+void fg_loop_fan_out(void *ctx, fg_event_t **events, size_t n); /* writer's on_commit (srv) */
+void fg_loop_stop(fg_loop_t *l); /* main thread: the loop drains and ends */
+
 /* The loop a request runs on. */
 static inline fg_loop_t *fg_loop_of(h2o_req_t *req)
 {
