@@ -1,0 +1,190 @@
+/*
+ * dispatch_request.c - one attempt built and started: the event body (from a small cache, so a
+ * fan-out reads each event once), the Standard Webhooks (or GitHub-style) signature, the
+ * subscription's headers, and the easy handle on its endpoint's pool. Dispatcher thread.
+ */
+#include "webhooks/dispatch_internal.h"
+#include "events/log.h"
+#include "events/text.h"
+#include "events/timefmt.h"
+#include "webhooks/sign.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[2048];
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    struct curl_slist *n = curl_slist_append(h, line);
+    if (n == NULL)
+        abort();
+    return n;
+}
+
+/* The stored JSON of event seq (malloc'd copy), from the cache when a fan-out just read it. */
+static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, size_t *len)
+{
+    size_t slot = seq % JSON_CACHE;
+    if (d->jcache[slot].json == NULL || d->jcache[slot].seq != seq) {
+        char *j;
+        size_t n;
+        int rc = fg_store_reader_event_json(d->reader, seq, &j, &n);
+        if (rc != FG_OK)
+            return rc;
+        free(d->jcache[slot].json);
+        d->jcache[slot].json = j;
+        d->jcache[slot].len = n;
+        d->jcache[slot].seq = seq;
+    }
+    if ((*json = malloc(d->jcache[slot].len + 1)) == NULL)
+        return FG_ERR_NOMEM;
+    memcpy(*json, d->jcache[slot].json, d->jcache[slot].len + 1);
+    *len = d->jcache[slot].len;
+    return FG_OK;
+}
+
+result_t *fg_wd_new_result(struct fg_wh_dispatcher *d)
+{
+    if (d->npending == d->cappending) {
+        d->cappending = d->cappending ? d->cappending * 2 : 64;
+        d->pending = realloc(d->pending, d->cappending * sizeof(*d->pending));
+        if (d->pending == NULL)
+            abort();
+    }
+    result_t *r = &d->pending[d->npending++];
+    memset(r, 0, sizeof(*r));
+    return r;
+}
+
+/* Starts one attempt (probe: the breaker's). On failure to even build it, records nothing and
+ * leaves it due. */
+bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due, bool probe)
+{
+    endpoint_t *ep = ds->ep;
+    char *json;
+    size_t len;
+    int rc = event_json(d, due->seq, &json, &len);
+    if (rc != FG_OK && rc != FG_ERR_NOT_FOUND)
+        return false;
+    if (rc == FG_ERR_NOT_FOUND) {
+        /* retention removed the event: the delivery can never be made */
+        result_t *r = fg_wd_new_result(d);
+        snprintf(r->delivery_id, sizeof(r->delivery_id), "%.47s", due->id);
+        snprintf(r->sub_id, sizeof(r->sub_id), "%.40s", ds->sub.id);
+        snprintf(r->error, sizeof(r->error), "the event was removed by retention");
+        r->a.attempt = due->attempts + 1;
+        r->a.at_us = fg_time_now_us();
+        r->a.new_status = FG_DELIVERY_DEAD;
+        fg_wd_claim(d, due->id);
+        ep->claimed++;
+        return true;
+    }
+    if (ds->sub.format != FG_WH_FORMAT_JSON) {
+        /* a chat message made from the event; the signatures cover what is sent */
+        size_t clen;
+        char *chat = fg_wh_chat_body(ds->sub.format, json, len, d->cfg.console_url, &clen);
+        if (chat != NULL) {
+            free(json);
+            json = chat;
+            len = clen;
+        }
+    }
+    transfer_t *t = ep->idle;
+    if (t != NULL) {
+        ep->idle = t->next;
+        CURL *keep = t->easy;
+        memset(t, 0, offsetof(transfer_t, resp));
+        t->easy = keep;
+    } else if ((t = calloc(1, sizeof(*t))) == NULL || (t->easy = curl_easy_init()) == NULL) {
+        free(t);
+        free(json);
+        return false;
+    }
+    t->resp_len = 0;
+    t->refused[0] = '\0';
+    t->ep = ep;
+    t->body = json;
+    t->body_len = len;
+    t->attempt = due->attempts + 1;
+    t->probe = probe;
+    t->retry_after_s = -1;
+    t->started_us = fg_time_now_us();
+    snprintf(t->sub_id, sizeof(t->sub_id), "%.40s", ds->sub.id);
+    snprintf(t->delivery_id, sizeof(t->delivery_id), "%.47s", due->id);
+
+    /* Standard Webhooks headers: one signature per valid secret. */
+    int64_t ts = t->started_us / 1000000;
+    char tss[24], sigs[2 * FG_WH_SIGNATURE_LEN + 2];
+    snprintf(tss, sizeof(tss), "%lld", (long long)ts);
+    unsigned char key[FG_WH_KEY_MAX];
+    size_t keylen;
+    sigs[0] = '\0';
+    if (fg_wh_secret_decode(ds->sub.secret, key, &keylen) == FG_OK)
+        fg_wh_sign(key, keylen, t->delivery_id, ts, json, len, sigs);
+    if (ds->sub.old_secret[0] && ds->sub.old_secret_until_us > t->started_us &&
+        fg_wh_secret_decode(ds->sub.old_secret, key, &keylen) == FG_OK) {
+        size_t used = strlen(sigs);
+        sigs[used] = ' ';
+        fg_wh_sign(key, keylen, t->delivery_id, ts, json, len, sigs + used + 1);
+    }
+    t->headers = add_header(t->headers, "Content-Type", "application/json");
+    t->headers = add_header(t->headers, "webhook-id", t->delivery_id);
+    t->headers = add_header(t->headers, "webhook-timestamp", tss);
+    t->headers = add_header(t->headers, "webhook-signature", sigs);
+    t->headers = add_header(t->headers, "User-Agent", "flowgate/" FG_VERSION);
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    if (ds->sub.signature == FG_WH_SIG_GITHUB) {
+        char gh[FG_WH_GITHUB_SIG_LEN];
+        fg_wh_sign_github(ds->sub.secret, json, len, gh);
+        t->headers = add_header(t->headers, "X-Signature-256", gh);
+    }
+    for (size_t i = 0; i < ds->sub.nheaders; i++)
+        t->headers = add_header(t->headers, ds->sub.header_names[i], ds->sub.header_values[i]);
+
+    /* Every option is set on every use, so a reused handle carries nothing over. */
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, ds->sub.url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fg_wd_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fg_wd_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, fg_wd_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    /* Wait to share a connection only where it can multiplex (HTTP/2 by ALPN); on plain
+     * HTTP/1.1 waiting would serialise every request to the host. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, ds->sub.target.https ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (curl_multi_add_handle(ep->multi, e) != CURLM_OK) {
+        curl_slist_free_all(t->headers);
+        t->headers = NULL;
+        free(t->body);
+        t->body = NULL;
+        t->next = ep->idle;
+        ep->idle = t;
+        return false;
+    }
+    t->next = ep->active;
+    if (ep->active)
+        ep->active->prev = t;
+    ep->active = t;
+    fg_wd_claim(d, due->id);
+    ep->claimed++;
+    ep->in_flight++;
+    return true;
+}
