@@ -53,29 +53,6 @@ struct fg_store {
     int64_t tx_gauge[FG_STORE_GAUGES], sp_gauge[FG_STORE_GAUGES];
 };
 
-sqlite3_stmt *fg_stmt_cache_get(fg_stmt_cache_t *c, sqlite3 *db, const char *sql)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->sql[i] == sql) {
-            sqlite3_reset(c->st[i]);
-            sqlite3_clear_bindings(c->st[i]);
-            return c->st[i];
-        }
-    }
-    if (c->n == sizeof(c->st) / sizeof(c->st[0]) ||
-        sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[c->n], NULL) != SQLITE_OK)
-        return NULL;
-    c->sql[c->n] = sql;
-    return c->st[c->n++];
-}
-
-void fg_stmt_cache_dispose(fg_stmt_cache_t *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        sqlite3_finalize(c->st[i]);
-    c->n = 0;
-}
-
 sqlite3_stmt *fg_store_stmt(fg_store_t *s, const char *sql)
 {
     return fg_stmt_cache_get(&s->cache, s->db, sql);
@@ -96,36 +73,11 @@ int64_t fg_store_gauge(const fg_store_t *s, unsigned slot)
     return atomic_load(&((fg_store_t *)s)->gauge[slot]);
 }
 
-int fg_store_db_error(sqlite3 *db, const char *what)
-{
-    int code = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
-    fg_log(FG_LOG_ERROR, "store_error", "op=%s code=%d error=\"%s\"", what, code,
-           db == NULL          ? "no connection"
-           : code != SQLITE_OK ? sqlite3_errmsg(db)
-                               : "unknown");
-    return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB ? FG_ERR_CORRUPT
-                                                                             : FG_ERR_IO;
-}
-
-int fg_store_db_exec(sqlite3 *db, const char *sql)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? FG_OK : FG_ERR_IO;
-}
-
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK
                ? FG_OK
                : FG_ERR_IO;
-}
-
-/* Runs a statement that returns no row (or ignores it) and resets it. */
-int fg_store_db_step(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? FG_OK : FG_ERR_IO;
 }
 
 /* The schema version is the file's as a whole: a module that changes its tables migrates them
@@ -141,24 +93,6 @@ static const char *schema =
     "CREATE INDEX IF NOT EXISTS runs_updated ON runs(updated_seq);"
     "CREATE TABLE IF NOT EXISTS seq_gaps(after INTEGER PRIMARY KEY, upto INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('purged_through', 0);";
-
-uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t v = 0;
-    *rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (*rc == SQLITE_OK) {
-        *rc = sqlite3_step(st);
-        if (*rc == SQLITE_ROW) {
-            v = (uint64_t)sqlite3_column_int64(st, 0);
-            *rc = SQLITE_OK;
-        } else if (*rc == SQLITE_DONE) {
-            *rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    return v;
-}
 
 /* A new random epoch: 63 bits, so it stays a positive SQLite integer. */
 static uint64_t new_epoch(void)
