@@ -70,3 +70,19 @@ uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc)
     sqlite3_finalize(st);
     return v;
 }
+
+int fg_store_db_run2(sqlite3 *db, const char *sql, uint64_t a, uint64_t b, uint64_t *changes)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return FG_ERR_IO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)b);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return FG_ERR_IO;
+    if (changes != NULL)
+        *changes += (uint64_t)sqlite3_changes(db);
+    return FG_OK;
+}

@@ -69,6 +69,12 @@ int fg_store_db_exec(sqlite3 *db, const char *sql);
 /** Steps a prepared statement once, then resets it and clears its bindings. FG_OK/FG_ERR_IO. */
 int fg_store_db_step(sqlite3_stmt *st);
 
+/**
+ * Runs sql (one statement, no rows wanted) with ?1 = a and ?2 = b (when it has them), and adds
+ * the rows it changed to *changes (when not NULL): a retention step. FG_OK or FG_ERR_IO.
+ */
+int fg_store_db_run2(sqlite3 *db, const char *sql, uint64_t a, uint64_t b, uint64_t *changes);
+
 /** The first column of the first row of sql (0 when no row); *rc is SQLITE_OK or the error. */
 uint64_t fg_store_db_u64(sqlite3 *db, const char *sql, int *rc);
 

@@ -477,23 +477,6 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
     return FG_OK;
 }
 
-/* Runs sql with ?1 = floor and ?2 = limit (when it has one); adds the rows changed to *n. */
-static int retain_step(sqlite3 *db, const char *sql, uint64_t floor, size_t limit, uint64_t *n)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return FG_ERR_IO;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)floor);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return FG_ERR_IO;
-    if (n != NULL)
-        *n += (uint64_t)sqlite3_changes(db);
-    return FG_OK;
-}
-
 int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events, size_t chunk,
                     fg_store_retained_t *out)
 {
@@ -536,13 +519,15 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
     if (fg_store_db_exec(s->db, "BEGIN IMMEDIATE") != FG_OK)
         return fg_store_db_error(s->db, "retain");
     if ((first > 0 && cut >= first &&
-         (retain_step(s->db, "DELETE FROM events WHERE seq <= ?1", cut, 0, &out->events) != FG_OK ||
-          retain_step(s->db, "UPDATE meta SET value = max(value, ?1) WHERE key = 'purged_through'",
-                      cut, 0, NULL) != FG_OK)) ||
-        retain_step(s->db,
-                    "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs"
-                    " WHERE updated_seq <= ?1 AND status IN (2, 3, 5) LIMIT ?2)",
-                    floor, chunk, &out->runs) != FG_OK ||
+         (fg_store_db_run2(s->db, "DELETE FROM events WHERE seq <= ?1", cut, 0, &out->events) !=
+              FG_OK ||
+          fg_store_db_run2(s->db,
+                           "UPDATE meta SET value = max(value, ?1) WHERE key = 'purged_through'",
+                           cut, 0, NULL) != FG_OK)) ||
+        fg_store_db_run2(s->db,
+                         "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs"
+                         " WHERE updated_seq <= ?1 AND status IN (2, 3, 5) LIMIT ?2)",
+                         floor, chunk, &out->runs) != FG_OK ||
         fg_store_db_exec(s->db, "COMMIT") != FG_OK) {
         int err = fg_store_db_error(s->db, "retain");
         fg_store_rollback(s);

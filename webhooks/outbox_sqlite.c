@@ -396,23 +396,6 @@ int fg_wh_store_open(fg_store_t *s)
     return FG_OK;
 }
 
-/* Runs a retention delete (?1 floor, ?2 limit); adds the rows changed to *n when n is set. */
-static int retain_step(sqlite3 *db, const char *sql, uint64_t floor, size_t limit, uint64_t *n)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return FG_ERR_IO;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)floor);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return FG_ERR_IO;
-    if (n != NULL)
-        *n += (uint64_t)sqlite3_changes(db);
-    return FG_OK;
-}
-
 int fg_wh_store_retain(fg_store_t *s, uint64_t floor, size_t limit, uint64_t *deleted)
 {
     sqlite3 *db = fg_store_db(s);
@@ -422,14 +405,14 @@ int fg_wh_store_retain(fg_store_t *s, uint64_t floor, size_t limit, uint64_t *de
     /* Both statements pick the same rows: the attempts first, then their deliveries. */
     if (fg_store_db_exec(db, "BEGIN IMMEDIATE") != FG_OK)
         return fg_store_db_error(db, "outbox_retain");
-    if (retain_step(db,
-                    "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries"
-                    " WHERE seq <= ?1 AND status IN (2, 4) ORDER BY seq LIMIT ?2)",
-                    floor, limit, NULL) != FG_OK ||
-        retain_step(db,
-                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
-                    " WHERE seq <= ?1 AND status IN (2, 4) ORDER BY seq LIMIT ?2)",
-                    floor, limit, deleted) != FG_OK ||
+    if (fg_store_db_run2(db,
+                         "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries"
+                         " WHERE seq <= ?1 AND status IN (2, 4) ORDER BY seq LIMIT ?2)",
+                         floor, limit, NULL) != FG_OK ||
+        fg_store_db_run2(db,
+                         "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+                         " WHERE seq <= ?1 AND status IN (2, 4) ORDER BY seq LIMIT ?2)",
+                         floor, limit, deleted) != FG_OK ||
         fg_store_db_exec(db, "COMMIT") != FG_OK) {
         int err = fg_store_db_error(db, "outbox_retain");
         fg_store_db_exec(db, "ROLLBACK");
