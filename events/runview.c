@@ -564,19 +564,11 @@ int fg_runview_retain(fg_runview_t *rv, uint64_t purged_through, size_t chunk, u
     if (exec_sql(rv, "BEGIN IMMEDIATE; CREATE TEMP TABLE IF NOT EXISTS doomed(run_id TEXT"
                      " PRIMARY KEY) WITHOUT ROWID; DELETE FROM doomed") != FG_OK)
         goto fail;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(rv->db,
-                           "INSERT INTO doomed SELECT run_id FROM rv_runs WHERE updated_seq <= ?1"
-                           " AND status IN (2, 3, 5) LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (fg_store_db_run2(rv->db,
+                         "INSERT INTO doomed SELECT run_id FROM rv_runs WHERE updated_seq <= ?1"
+                         " AND status IN (2, 3, 5) LIMIT ?2",
+                         purged_through, chunk, removed) != FG_OK)
         goto fail;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)purged_through);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)chunk);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        goto fail;
-    *removed = (uint64_t)sqlite3_changes(rv->db);
     for (size_t i = 0; *removed > 0 && i < sizeof(del) / sizeof(del[0]); i++)
         if (exec_sql(rv, del[i]) != FG_OK)
             goto fail;
