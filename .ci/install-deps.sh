@@ -8,7 +8,7 @@ pkgs=(
   build-essential cmake pkg-config
   libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libjansson-dev uuid-dev libcmocka-dev
   libsqlite3-dev sqlite3
-  libnghttp2-dev libjwt-dev zlib1g-dev
+  libnghttp2-dev libjwt-dev zlib1g-dev libhiredis-dev redis-server
   clang libclang-rt-14-dev
   curl nghttp2-client nodejs npm procps chromium openssl prometheus nginx-light
 )

@@ -119,7 +119,14 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
         fg_pub_result_t *res = &job->results[i];
         memset(res, 0, sizeof(*res));
         uint64_t seq;
-        int rc = fg_store_find_id(s, ev->id, &seq);
+        int rc = FG_ERR_NOT_FOUND;
+        if (job->seqs != NULL) {
+            if (job->seqs[i] < *next_seq)
+                goto io_fail; /* the log went back: never store under a number given out */
+            *next_seq = job->seqs[i];
+        } else {
+            rc = fg_store_find_id(s, ev->id, &seq);
+        }
         if (rc == FG_OK) {
             res->seq = seq;
             res->duplicate = true;
@@ -134,7 +141,7 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
             if (rc != FG_OK && rc != FG_ERR_NOT_FOUND)
                 goto io_fail;
         }
-        if (ev->from >= 0) {
+        if (ev->from >= 0 && job->seqs == NULL) {
             char msg[160];
             if (!transition_ok(ev, known, msg, sizeof(msg))) {
                 if (w->cfg.enforce_transitions) {
@@ -262,7 +269,10 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
     }
 
     /* Announce the new events in sequence order, then answer the producers. */
-    size_t count = rc == FG_OK ? (size_t)(next_seq - first_seq) : 0;
+    size_t count = 0;
+    for (fg_writer_job_t *j = jobs; j && rc == FG_OK; j = j->next)
+        for (size_t i = 0; j->status == FG_OK && i < j->n; i++)
+            count += !j->results[i].duplicate;
     fg_event_t **evs = count ? malloc(count * sizeof(*evs)) : NULL;
     size_t made = 0;
     uint64_t dups = 0;

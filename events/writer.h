@@ -38,6 +38,11 @@ struct fg_writer_job {
     fg_pub_event_t *events; /* n validated events; owned by the submitter. The writer fills
                                in workflow from the run when the event has none. */
     size_t n;
+    /* NULL for a publish the writer numbers; else the numbers a shared log (cluster mode) gave
+     * these events, ascending and above the store's last_seq: the writer applies them as they
+     * are (a projection of that log: no idempotency or transition check, which the log did). A
+     * number skipped (an entry this node could not read) stays unused here. */
+    const uint64_t *seqs;
     fg_pub_result_t *results; /* n slots the writer fills; owned by the submitter */
     int status;               /* set by the writer: FG_OK, FG_ERR_CONFLICT (err), FG_ERR_IO,
                                  FG_ERR_CORRUPT (the store is damaged), FG_ERR_CLOSED */

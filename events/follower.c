@@ -1,0 +1,215 @@
+/*
+ * follower.c - applying the shared log to this node's store (follower.h).
+ */
+#include "events/follower.h"
+#include "events/log.h"
+#include "events/redis_log.h"
+#include "events/timefmt.h"
+#include "events/validate.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH 1000             /* entries per read, and per writer job */
+#define BLOCK_MS 1000          /* a read's wait for new entries (bounds stop's wait) */
+#define MAX_STORED (64u << 20) /* an entry's size limit here: another node accepted it */
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+struct fg_follower {
+    fg_follower_config_t cfg; /* immutable after start */
+    pthread_t thread;
+    _Atomic bool stopping;
+    fg_redis_t *redis;    /* follower thread */
+    pthread_mutex_t lock; /* guards done (the writer's answer) */
+    pthread_cond_t cond;
+    bool done;
+    fg_follower_stats_t stats;
+};
+
+/* One read's entries, prepared as writer events. */
+typedef struct {
+    fg_follower_t *f;
+    fg_pub_event_t ev[BATCH];
+    uint64_t seq[BATCH];
+    fg_pub_result_t res[BATCH];
+    size_t n;
+    int64_t last_received_us;
+} batch_t;
+
+static void on_entry(void *ctx, const fg_rlog_entry_t *e)
+{
+    batch_t *b = ctx;
+    if (b->n == BATCH)
+        return; /* never: a read asks for BATCH at most */
+    json_error_t jerr;
+    json_t *obj = e->json ? json_loadb(e->json, e->json_len, 0, &jerr) : NULL;
+    fg_verr_t err = {.message = "not JSON"};
+    fg_pub_event_t *ev = &b->ev[b->n];
+    if (obj == NULL || fg_pub_event_prepare(b->f->cfg.cat, obj, NULL, MAX_STORED, e->received_us,
+                                            ev, &err) != FG_OK) {
+        json_decref(obj);
+        atomic_fetch_add(&b->f->stats.bad_entries, 1);
+        fg_log(FG_LOG_ERROR, "cluster_bad_entry",
+               "seq=%" PRIu64 " error=\"%s\" the entry is skipped: its number stays unused here",
+               e->seq, e->json ? err.message : "no event in the entry");
+        return;
+    }
+    json_decref(obj);
+    b->seq[b->n] = e->seq;
+    b->last_received_us = e->received_us;
+    b->n++;
+}
+
+static void on_done(fg_writer_job_t *job)
+{
+    fg_follower_t *f = job->udata;
+    pthread_mutex_lock(&f->lock);
+    f->done = true;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Applies a batch through the writer and waits for its commit. FG_OK or the job's status. */
+static int apply(fg_follower_t *f, batch_t *b)
+{
+    if (b->n == 0)
+        return FG_OK;
+    fg_writer_job_t job = {
+        .events = b->ev, .n = b->n, .seqs = b->seq, .results = b->res, .done = on_done, .udata = f};
+    f->done = false;
+    int rc = fg_writer_submit(f->cfg.writer, &job);
+    if (rc != FG_OK)
+        return rc;
+    pthread_mutex_lock(&f->lock);
+    while (!f->done)
+        pthread_cond_wait(&f->cond, &f->lock);
+    pthread_mutex_unlock(&f->lock);
+    return job.status;
+}
+
+static void release(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        fg_pub_event_dispose(&b->ev[i]);
+    b->n = 0;
+}
+
+static void nap(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void raise_head(fg_follower_t *f, uint64_t seq)
+{
+    uint64_t cur = atomic_load(f->cfg.head);
+    while (seq > cur && !atomic_compare_exchange_weak(f->cfg.head, &cur, seq)) {
+    }
+}
+
+static void *follower_main(void *arg)
+{
+    fg_follower_t *f = arg;
+    pthread_setname_np(pthread_self(), "fg-follower");
+    batch_t *b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        fg_log(FG_LOG_ERROR, "out_of_memory", "where=follower");
+        abort();
+    }
+    b->f = f;
+    uint64_t applied = fg_store_last_seq(f->cfg.store);
+    int64_t backoff = BACKOFF_MIN_MS;
+    bool was_down = false;
+    while (!atomic_load(&f->stopping)) {
+        uint64_t last;
+        int rc = fg_rlog_read(f->redis, applied, BATCH, BLOCK_MS, on_entry, b, &last);
+        if (rc != FG_OK) {
+            release(b);
+            if (!was_down) {
+                fg_log(FG_LOG_ERROR, "cluster_follower_down",
+                       "error=\"%s\" applied=%" PRIu64 " reading again with backoff",
+                       fg_redis_error(f->redis), applied);
+                was_down = true;
+            }
+            nap(backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        if (was_down) {
+            atomic_fetch_add(&f->stats.reconnects, 1);
+            fg_log(FG_LOG_INFO, "cluster_follower_back", "applied=%" PRIu64, applied);
+            was_down = false;
+        }
+        backoff = BACKOFF_MIN_MS;
+        raise_head(f, last);
+        size_t n = b->n;
+        int64_t received = b->last_received_us;
+        rc = apply(f, b);
+        release(b);
+        if (rc != FG_OK) {
+            /* not applied: read the same entries again (the writer is stopping, or the store
+             * cannot commit; its health says so) */
+            if (rc != FG_ERR_CLOSED)
+                fg_log(FG_LOG_ERROR, "cluster_apply_failed", "error=\"%s\" from=%" PRIu64,
+                       fg_strerror(rc), applied + 1);
+            nap(BACKOFF_MAX_MS / 4);
+            continue;
+        }
+        applied = last;
+        if (n > 0) {
+            atomic_fetch_add(&f->stats.applied, n);
+            atomic_store(&f->stats.lag_us, fg_time_now_us() - received);
+        }
+    }
+    free(b);
+    return NULL;
+}
+
+int fg_follower_start(const fg_follower_config_t *cfg, fg_follower_t **out)
+{
+    fg_follower_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return FG_ERR_NOMEM;
+    f->cfg = *cfg;
+    char err[256];
+    /* the read blocks BLOCK_MS on top of a command's own wait */
+    int rc = fg_redis_open(cfg->redis_url, cfg->timeout_ms + BLOCK_MS, &f->redis, err, sizeof(err));
+    if (rc == FG_ERR_NOMEM || rc == FG_ERR_INVALID) {
+        free(f);
+        return rc;
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    if (pthread_create(&f->thread, NULL, follower_main, f) != 0) {
+        fg_redis_close(f->redis);
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->cond);
+        free(f);
+        return FG_ERR_IO;
+    }
+    *out = f;
+    return FG_OK;
+}
+
+void fg_follower_stop(fg_follower_t *f)
+{
+    if (f == NULL)
+        return;
+    atomic_store(&f->stopping, true);
+    pthread_join(f->thread, NULL);
+    fg_redis_close(f->redis);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->cond);
+    free(f);
+}
+
+const fg_follower_stats_t *fg_follower_stats(const fg_follower_t *f)
+{
+    return &f->stats;
+}

@@ -1,0 +1,279 @@
+/*
+ * redis_log.c - the cluster's shared log in Redis (redis_log.h). The function library is
+ * events/redis_log.lua, built into the binary.
+ */
+#include "events/redis_log.h"
+#include "events/log.h"
+#include "events/transitions.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+extern const char fg_redis_lua[];
+extern const size_t fg_redis_lua_len;
+
+/* A reply's text as a NUL-terminated copy into buf ("" when it has none). */
+static const char *text_of(const redisReply *rep, char *buf, size_t cap)
+{
+    if (rep == NULL || (rep->type != REDIS_REPLY_STRING && rep->type != REDIS_REPLY_STATUS &&
+                        rep->type != REDIS_REPLY_ERROR))
+        return "";
+    snprintf(buf, cap, "%.*s", (int)rep->len, rep->str);
+    return buf;
+}
+
+int fg_rlog_prepare(fg_redis_t *r, uint64_t *epoch, char *err, size_t cap)
+{
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", fg_redis_lua};
+    size_t lens[] = {8, 4, 7, fg_redis_lua_len};
+    redisReply *rep = fg_redis_cmd(r, 4, argv, lens);
+    char buf[256];
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, cap, "cannot load the flowgate function library into Redis: %s",
+                 rep ? text_of(rep, buf, sizeof(buf)) : fg_redis_error(r));
+        if (rep != NULL)
+            freeReplyObject(rep);
+        return FG_ERR_IO;
+    }
+    freeReplyObject(rep);
+    /* the log's identity: made once, by whichever node comes first */
+    uint64_t mine = 0;
+    if (getrandom(&mine, sizeof(mine), 0) != (ssize_t)sizeof(mine))
+        mine = (uint64_t)(uintptr_t)&mine;
+    mine = (mine & INT64_MAX) | 1;
+    rep = fg_redis_cmdf(r, "SET " FG_RLOG_EPOCH " %llu NX GET", (unsigned long long)mine);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, cap, "cannot read the log's epoch from Redis: %s",
+                 rep ? text_of(rep, buf, sizeof(buf)) : fg_redis_error(r));
+        if (rep != NULL)
+            freeReplyObject(rep);
+        return FG_ERR_IO;
+    }
+    *epoch =
+        rep->type == REDIS_REPLY_STRING ? strtoull(text_of(rep, buf, sizeof(buf)), NULL, 10) : mine;
+    freeReplyObject(rep);
+    return FG_OK;
+}
+
+/* CONFIG GET name into val (""). FG_OK or FG_ERR_IO. */
+static int config_get(fg_redis_t *r, const char *name, char *val, size_t cap)
+{
+    redisReply *rep = fg_redis_cmdf(r, "CONFIG GET %s", name);
+    val[0] = '\0';
+    if (rep == NULL)
+        return FG_ERR_IO;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+        text_of(rep->element[1], val, cap);
+    freeReplyObject(rep);
+    return FG_OK;
+}
+
+int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap)
+{
+    char aof[32], fsync[32], policy[64];
+    if (config_get(r, "appendonly", aof, sizeof(aof)) != FG_OK ||
+        config_get(r, "appendfsync", fsync, sizeof(fsync)) != FG_OK ||
+        config_get(r, "maxmemory-policy", policy, sizeof(policy)) != FG_OK) {
+        snprintf(why, cap, "cannot read Redis's configuration: %s", fg_redis_error(r));
+        return FG_ERR_IO;
+    }
+    why[0] = '\0';
+    if (strcmp(aof, "yes") != 0)
+        snprintf(why, cap, "appendonly is %s (acknowledged events are lost when Redis restarts)",
+                 aof[0] ? aof : "unknown");
+    else if (strcmp(fsync, "always") != 0)
+        snprintf(why, cap,
+                 "appendfsync is %s (events acknowledged in the last second are lost on a crash)",
+                 fsync[0] ? fsync : "unknown");
+    else if (strcmp(policy, "noeviction") != 0 && policy[0] != '\0')
+        snprintf(why, cap, "maxmemory-policy is %s (Redis may evict the log)", policy);
+    return why[0] ? FG_ERR_INVALID : FG_OK;
+}
+
+int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enforce,
+                           int64_t received_us)
+{
+    size_t argc = 3 + 4 + 3 + 5 * job->n;
+    const char **argv = malloc(argc * sizeof(*argv));
+    size_t *lens = malloc(argc * sizeof(*lens));
+    char *nums = malloc(64 + 48 * job->n); /* the numbers' text */
+    if (argv == NULL || lens == NULL || nums == NULL) {
+        free(argv);
+        free(lens);
+        free(nums);
+        return FG_ERR_NOMEM;
+    }
+    size_t k = 0, used = 0;
+#define ARG(s, l) (argv[k] = (s), lens[k] = (l), k++)
+#define NUM(fmt, v)                                                                                \
+    do {                                                                                           \
+        int w_ = snprintf(nums + used, 24, fmt, v);                                                \
+        ARG(nums + used, (size_t)w_);                                                              \
+        used += (size_t)w_ + 1;                                                                    \
+    } while (0)
+    ARG("FCALL", 5);
+    ARG("fg_publish", 10);
+    ARG("4", 1);
+    ARG("fg:seq", 6);
+    ARG("fg:ids", 6);
+    ARG(FG_RLOG_STREAM, strlen(FG_RLOG_STREAM));
+    ARG("fg:runs", 7);
+    ARG(enforce ? "1" : "0", 1);
+    NUM("%" PRId64, received_us);
+    NUM("%zu", job->n);
+    for (size_t i = 0; i < job->n; i++) {
+        const fg_pub_event_t *ev = &job->events[i];
+        ARG(ev->id, strlen(ev->id));
+        ARG(ev->run_id, strlen(ev->run_id));
+        NUM("%d", ev->from);
+        NUM("%d", ev->to);
+        ARG(ev->json, ev->json_len);
+    }
+#undef ARG
+#undef NUM
+    int rc = fg_redis_append(r, (int)k, argv, lens);
+    free(argv);
+    free(lens);
+    /* hiredis formatted the command into its buffer: the texts may go */
+    free(nums);
+    return rc;
+}
+
+static int64_t int_of(const redisReply *rep)
+{
+    return rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+}
+
+uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job)
+{
+    uint64_t high = 0;
+    char buf[200];
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
+        if (rep != NULL)
+            fg_log(FG_LOG_ERROR, "cluster_publish_failed", "error=\"%s\"",
+                   text_of(rep, buf, sizeof(buf)));
+        job->status = FG_ERR_IO;
+        goto out;
+    }
+    const char *tag = text_of(rep->element[0], buf, sizeof(buf));
+    if (strcmp(tag, "conflict") == 0 && rep->elements == 3) {
+        long i = (long)int_of(rep->element[1]);
+        int known = (int)int_of(rep->element[2]);
+        if (i < 0 || (size_t)i >= job->n) {
+            job->status = FG_ERR_IO;
+            goto out;
+        }
+        const fg_pub_event_t *ev = &job->events[i];
+        fg_verr_set(&job->err, "illegal_transition", "to",
+                    fg_run_status_name((fg_run_status_t)ev->to), "run %s is %s, not %s", ev->run_id,
+                    fg_run_status_name((fg_run_status_t)known),
+                    fg_run_status_name((fg_run_status_t)ev->from));
+        job->err.index = i;
+        job->status = FG_ERR_CONFLICT;
+        goto out;
+    }
+    if (strcmp(tag, "ok") != 0 || rep->elements != 1 + 3 * job->n) {
+        job->status = FG_ERR_IO;
+        goto out;
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        fg_pub_result_t *res = &job->results[i];
+        const fg_pub_event_t *ev = &job->events[i];
+        int64_t seq = int_of(rep->element[1 + 3 * i]);
+        int known = (int)int_of(rep->element[3 + 3 * i]);
+        if (seq <= 0) {
+            job->status = FG_ERR_IO;
+            goto out;
+        }
+        res->seq = (uint64_t)seq;
+        res->duplicate = int_of(rep->element[2 + 3 * i]) == 1;
+        if (known >= 0)
+            snprintf(res->warning, sizeof(res->warning), "illegal_transition: run %s is %s, not %s",
+                     ev->run_id, fg_run_status_name((fg_run_status_t)known),
+                     fg_run_status_name((fg_run_status_t)ev->from));
+        if ((uint64_t)seq > high)
+            high = (uint64_t)seq;
+    }
+    job->status = FG_OK;
+out:
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return high;
+}
+
+/* An entry's seq from its id "<seq>-0"; 0 when it is not one. */
+static uint64_t seq_of(const redisReply *id)
+{
+    if (id == NULL || id->type != REDIS_REPLY_STRING || id->len < 3 || id->len > 40)
+        return 0;
+    char buf[48];
+    memcpy(buf, id->str, id->len);
+    buf[id->len] = '\0';
+    char *end;
+    unsigned long long v = strtoull(buf, &end, 10);
+    return strcmp(end, "-0") == 0 ? (uint64_t)v : 0;
+}
+
+int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
+                 void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last)
+{
+    *last = after;
+    /* (hiredis's formatter knows l and ll, not z or the PRI macros) */
+    redisReply *rep =
+        fg_redis_cmdf(r, "XREAD COUNT %llu BLOCK %lld STREAMS " FG_RLOG_STREAM " %llu-0",
+                      (unsigned long long)count, (long long)block_ms, (unsigned long long)after);
+    if (rep == NULL)
+        return FG_ERR_IO;
+    int rc = FG_OK;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char buf[200];
+        fg_log(FG_LOG_ERROR, "cluster_read_failed", "error=\"%s\"", text_of(rep, buf, sizeof(buf)));
+        rc = FG_ERR_IO;
+    } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+               rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2) {
+        const redisReply *entries = rep->element[0]->element[1];
+        for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
+            const redisReply *en = entries->element[i];
+            if (en->type != REDIS_REPLY_ARRAY || en->elements != 2)
+                continue;
+            fg_rlog_entry_t e = {.seq = seq_of(en->element[0])};
+            const redisReply *f = en->element[1];
+            for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+                const redisReply *name = f->element[k], *val = f->element[k + 1];
+                if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+                    continue;
+                if (name->len == 1 && name->str[0] == 'j') {
+                    e.json = val->str;
+                    e.json_len = val->len;
+                } else if (name->len == 1 && name->str[0] == 'r') {
+                    e.received_us = strtoll(val->str, NULL, 10);
+                }
+            }
+            if (e.seq == 0) { /* not one of ours: its id says nothing; skip it */
+                fg_log(FG_LOG_ERROR, "cluster_bad_entry", "reason=\"entry id is not <seq>-0\"");
+                continue;
+            }
+            if (e.seq <= *last)
+                continue;
+            cb(ctx, &e);
+            *last = e.seq;
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int fg_rlog_head(fg_redis_t *r, uint64_t *seq)
+{
+    redisReply *rep = fg_redis_cmdf(r, "GET " FG_RLOG_SEQ);
+    if (rep == NULL)
+        return FG_ERR_IO;
+    char buf[32];
+    *seq = rep->type == REDIS_REPLY_STRING ? strtoull(text_of(rep, buf, sizeof(buf)), NULL, 10) : 0;
+    int rc = rep->type == REDIS_REPLY_ERROR ? FG_ERR_IO : FG_OK;
+    freeReplyObject(rep);
+    return rc;
+}

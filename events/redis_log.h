@@ -1,0 +1,77 @@
+/*
+ * redis_log.h - the shared event log of cluster mode, in Redis: a stream (fg:log) whose entry
+ * ids are the events' sequence numbers (<seq>-0), a counter (fg:seq), the idempotency index
+ * (fg:ids: event id -> seq) and each run's last status (fg:runs) for the transition check, all
+ * written by one Redis FUNCTION (flowgate/fg_publish) so that a publish is numbered, checked and
+ * appended atomically: a batch is all or nothing, numbers are gap-free and come from Redis only.
+ *
+ * It gives the guarantees events/store.h asks of a log backend: order and no gap (one counter,
+ * XADD under <seq>-0), idempotency across nodes (fg:ids), durability at acknowledgement (the
+ * caller answers after Redis replied; with appendfsync always that is after fsync, and after
+ * WAIT when replicas are asked for), atomic batches (one function call).
+ * Each node's SQLite store is a projection of it (follower.h). Any thread that owns its fg_redis_t.
+ */
+#ifndef FG_EVENTS_REDIS_LOG_H
+#define FG_EVENTS_REDIS_LOG_H
+
+#include "events/err.h"
+#include "events/redis.h"
+#include "events/validate.h"
+#include "events/writer.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FG_RLOG_STREAM "fg:log"
+#define FG_RLOG_SEQ "fg:seq"
+#define FG_RLOG_EPOCH "fg:epoch"
+
+/**
+ * Loads (or replaces) the flowgate function library and makes sure the log has an epoch.
+ * *epoch is it. FG_OK, FG_ERR_IO (Redis unreachable or refusing; why in err).
+ */
+int fg_rlog_prepare(fg_redis_t *r, uint64_t *epoch, char *err, size_t cap);
+
+/**
+ * Whether Redis keeps what it acknowledges: appendonly yes, appendfsync always, and no
+ * maxmemory-policy that evicts keys. FG_OK, or FG_ERR_INVALID with what is not so in why
+ * (FG_ERR_IO when it cannot be asked).
+ */
+int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap);
+
+/**
+ * Queues one publish job's FCALL on r's pipeline (fg_redis_append). enforce: an event whose run
+ * is not in its `from` status makes the whole job a conflict (nothing written). The job's state
+ * machine check (fg_transition_allowed) is the caller's, before. FG_OK or FG_ERR_IO/NOMEM.
+ */
+int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enforce,
+                           int64_t received_us);
+
+/**
+ * Reads a publish job's reply into it: results (seq, duplicate, a warning in warn mode), or
+ * status FG_ERR_CONFLICT with err (enforce), or FG_ERR_IO (no reply, or an error reply).
+ * Consumes (frees) rep. Returns the highest seq it saw (0: none).
+ */
+uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job);
+
+/* One entry read back from the log. */
+typedef struct {
+    uint64_t seq;
+    const char *json; /* the stored form (valid while the reply lives) */
+    size_t json_len;
+    int64_t received_us;
+} fg_rlog_entry_t;
+
+/**
+ * Reads entries after seq `after`, at most count, waiting up to block_ms for the first (XREAD
+ * BLOCK). Calls cb for each in order; a malformed entry (written by hand, or by a newer
+ * version) is passed with json NULL. *last is the last entry's seq (after when none).
+ * FG_OK or FG_ERR_IO.
+ */
+int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
+                 void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last);
+
+/** The highest sequence number Redis gave out (fg:seq). FG_OK or FG_ERR_IO. */
+int fg_rlog_head(fg_redis_t *r, uint64_t *seq);
+
+#endif
