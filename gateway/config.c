@@ -4,6 +4,7 @@
  */
 #include "gateway/config.h"
 #include "events/err.h"
+#include "events/redis.h"
 #include "events/text.h"
 #include "webhooks/addr.h"
 #include "webhooks/retry.h"
@@ -31,6 +32,13 @@ static bool listen_ok(const char *v)
     char host[256];
     uint16_t port;
     return fg_config_listen_addr(v, host, sizeof(host), &port) == FG_OK;
+}
+
+static bool redis_url_ok(const char *v)
+{
+    char host[256];
+    int port, db;
+    return v[0] == '\0' || fg_redis_parse_url(v, host, sizeof(host), &port, &db) == FG_OK;
 }
 
 static bool nonempty(const char *v)
@@ -140,6 +148,12 @@ static const key_t_ keys[] = {
     L("cors.origins", cors_origins, origin_ok),
     S("tls.cert_file", tls_cert_file, NULL, NULL),
     S("tls.key_file", tls_key_file, NULL, NULL),
+    S("cluster.redis_url", cluster_redis_url, NULL, redis_url_ok),
+    S("cluster.node_id", cluster_node_id, NULL, NULL),
+    S("cluster.advertise_url", cluster_advertise_url, NULL, url_or_empty),
+    I("cluster.min_replicas", cluster_min_replicas, 0, 16),
+    I("cluster.redis_timeout_ms", cluster_redis_timeout_ms, 100, 60000),
+    S("cluster.durability", cluster_durability, "warn|strict", NULL),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -185,6 +199,8 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->breaker_probe_ms = 10000;
     cfg->breaker_probe_max_ms = 120000;
     snprintf(cfg->auth_mode, sizeof(cfg->auth_mode), "auto");
+    snprintf(cfg->cluster_durability, sizeof(cfg->cluster_durability), "warn");
+    cfg->cluster_redis_timeout_ms = 2000;
     snprintf(cfg->auth_cookie, sizeof(cfg->auth_cookie), "flowgate_token");
 }
 

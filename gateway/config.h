@@ -38,6 +38,7 @@ typedef struct {
     fg_cidr_t allow[64]; /* webhooks.allow_networks */
     size_t nallow;
     char *jwt_public_key_pem; /* auth.jwt.public_key_file's text (owned), NULL when none */
+    bool cluster;             /* cluster.redis_url is set: the log is in Redis */
 } fg_config_resolved_t;
 
 typedef struct {
@@ -91,6 +92,12 @@ typedef struct {
     char cors_origins[4096];            /* cors.origins: comma list of exact origins */
     char tls_cert_file[PATH_MAX];       /* tls.cert_file: PEM chain; with tls.key_file, TLS is on */
     char tls_key_file[PATH_MAX];        /* tls.key_file */
+    char cluster_redis_url[512];        /* cluster.redis_url: "" = single node (embedded log) */
+    char cluster_node_id[64];           /* cluster.node_id: this node's name in logs and Redis */
+    char cluster_advertise_url[512];    /* cluster.advertise_url: how peers reach this node */
+    int64_t cluster_min_replicas;       /* cluster.min_replicas: WAIT for them before a 202 */
+    int64_t cluster_redis_timeout_ms;   /* cluster.redis_timeout_ms: a Redis command's wait */
+    char cluster_durability[16];        /* cluster.durability: warn | strict */
     fg_config_resolved_t r;             /* fg_config_resolve's */
 } fg_config_t;
 

@@ -61,6 +61,7 @@ int fg_config_resolve(fg_config_t *cfg, char *err, size_t cap)
     if (cfg->jwt_public_key_file[0] != '\0' &&
         read_public_key(cfg->jwt_public_key_file, &r->jwt_public_key_pem, err, cap) != FG_OK)
         return FG_ERR_INVALID;
+    r->cluster = cfg->cluster_redis_url[0] != '\0';
     r->done = true;
     return FG_OK;
 }

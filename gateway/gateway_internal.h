@@ -7,7 +7,9 @@
 
 #include "events/buf.h"
 #include "events/catalog.h"
+#include "events/follower.h"
 #include "events/health.h"
+#include "events/sequencer.h"
 #include "events/histogram.h"
 #include "events/runview.h"
 #include "events/store.h"
@@ -94,6 +96,11 @@ struct fg_server {
     _Atomic uint64_t frames_sent;    /* SSE event frames written to streams */
     fg_hist_t publish_latency;       /* request taken -> 202 (the commit included) */
     fg_health_t health;              /* whether the store takes writes (its own lock) */
+    /* cluster mode (cfg->r.cluster); NULL and unused on a single node */
+    fg_sequencer_t *sequencer;     /* numbers publishes in the Redis log */
+    fg_follower_t *follower;       /* applies the Redis log to the store */
+    fg_health_t cluster_health;    /* whether Redis answers (its own lock) */
+    _Atomic uint64_t cluster_head; /* highest seq known to be in the Redis log */
 };
 
 /* Waits on the server's phase condition until pred holds. */

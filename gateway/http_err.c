@@ -32,6 +32,8 @@ void fg_http_fail(h2o_req_t *req, int rc, const char *what)
         return;
     }
     default:
+        /* passing trouble (Redis or the disk): clients and proxies may try again shortly */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
         snprintf(msg, sizeof(msg), "%s; retry later", what);
         fg_http_error(req, 503, "store_unavailable", msg, NULL, NULL, -1);
         return;

@@ -20,6 +20,7 @@ void fg_http_json(h2o_req_t *req, int status, const char *body, size_t len)
                       : status == 409 ? "Conflict"
                       : status == 413 ? "Payload Too Large"
                       : status == 415 ? "Unsupported Media Type"
+                      : status == 501 ? "Not Implemented"
                       : status == 503 ? "Service Unavailable"
                                       : "Error";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,

@@ -84,6 +84,33 @@ int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
     for (int i = FG_HEALTH_OK; i <= FG_HEALTH_CORRUPT; i++)
         fg_buf_printf(&b, "flowgate_store_health{state=\"%s\"} %d\n",
                       fg_health_name((fg_health_state_t)i), hs == (fg_health_state_t)i);
+    if (srv->follower != NULL && srv->sequencer != NULL) {
+        const fg_follower_stats_t *fs = fg_follower_stats(srv->follower);
+        const fg_sequencer_stats_t *ss = fg_sequencer_stats(srv->sequencer);
+        uint64_t head_seq = atomic_load(&srv->cluster_head), mine = fg_store_last_seq(srv->store);
+        one(&b, "flowgate_cluster_log_head", "gauge", "Highest seq known in the Redis log.",
+            (double)head_seq);
+        one(&b, "flowgate_cluster_follower_lag_events", "gauge",
+            "Events in the Redis log not yet applied here.",
+            (double)(head_seq > mine ? head_seq - mine : 0));
+        one(&b, "flowgate_cluster_follower_lag_seconds", "gauge",
+            "Publish to applied here, of the last applied event.",
+            (double)atomic_load(&fs->lag_us) / 1e6);
+        one(&b, "flowgate_cluster_applied_total", "counter", "Log entries applied here.",
+            (double)atomic_load(&fs->applied));
+        one(&b, "flowgate_cluster_bad_entries_total", "counter", "Log entries skipped: unreadable.",
+            (double)atomic_load(&fs->bad_entries));
+        one(&b, "flowgate_cluster_reconnects_total", "counter",
+            "Times the follower lost Redis and got it back.", (double)atomic_load(&fs->reconnects));
+        one(&b, "flowgate_cluster_publish_calls_total", "counter",
+            "Publish function calls Redis answered.", (double)atomic_load(&ss->calls));
+        one(&b, "flowgate_cluster_publish_failures_total", "counter",
+            "Publish jobs answered 503: Redis unreachable or refusing.",
+            (double)atomic_load(&ss->failures));
+        one(&b, "flowgate_cluster_redis_rtt_seconds", "gauge",
+            "The last publish pipeline's round trip to Redis.",
+            (double)atomic_load(&ss->rtt_us) / 1e6);
+    }
     one(&b, "flowgate_store_bytes", "gauge", "Size of the store file and its write-ahead log.",
         (double)fg_store_disk_bytes(srv->store));
 

@@ -35,6 +35,12 @@ int fg_readyz_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t para
         fg_http_error(req, 503, "not_ready", why, "reason", fg_health_name(h), -1);
         return 0;
     }
+    /* cluster mode: Redis must answer, or publishes here would all be 503 */
+    if (srv->cfg->r.cluster &&
+        fg_health_get(&srv->cluster_health, why, sizeof(why)) != FG_HEALTH_OK) {
+        fg_http_error(req, 503, "not_ready", why, "reason", "redis_unavailable", -1);
+        return 0;
+    }
     char body[160];
     int n = snprintf(body, sizeof(body),
                      "{\"status\":\"ready\",\"last_seq\":%" PRIu64 ",\"epoch\":\"%016" PRIx64 "\"}",

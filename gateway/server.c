@@ -13,6 +13,7 @@
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
 #include "webhooks/outbox_store.h"
+#include "events/redis_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +123,7 @@ static void server_free(fg_server_t *srv)
     if (srv->store)
         fg_store_close(srv->store);
     fg_health_dispose(&srv->health);
+    fg_health_dispose(&srv->cluster_health);
     free(srv);
 }
 
@@ -200,6 +202,75 @@ static int open_projections(fg_server_t *srv, char *err, size_t errcap)
     return FG_ERR_IO;
 }
 
+/* Cluster mode, before anything starts: Redis takes the function library and has an epoch, and
+ * keeps what it acknowledges (cluster.durability strict refuses to start when it does not).
+ * Redis unreachable is not fatal: the sequencer and the follower keep trying, /readyz says so. */
+static int check_cluster(fg_server_t *srv, char *err, size_t errcap)
+{
+    const fg_config_t *cfg = srv->cfg;
+    fg_redis_t *r;
+    char why[320];
+    int rc =
+        fg_redis_open(cfg->cluster_redis_url, cfg->cluster_redis_timeout_ms, &r, why, sizeof(why));
+    if (rc == FG_ERR_INVALID || rc == FG_ERR_NOMEM) {
+        snprintf(err, errcap, "%s", why);
+        return rc;
+    }
+    uint64_t epoch = 0;
+    if (rc == FG_OK)
+        rc = fg_rlog_prepare(r, &epoch, why, sizeof(why));
+    if (rc != FG_OK) {
+        fg_health_commit_failed(&srv->cluster_health, why);
+        fg_log(FG_LOG_ERROR, "cluster_redis_down",
+               "error=\"%s\" starting anyway: publishes get 503 "
+               "until Redis answers",
+               why);
+        fg_redis_close(r);
+        return FG_OK;
+    }
+    rc = fg_rlog_check_durability(r, why, sizeof(why));
+    bool strict = strcmp(cfg->cluster_durability, "strict") == 0;
+    if (rc == FG_ERR_INVALID && strict) {
+        snprintf(err, errcap, "config key cluster.durability: strict, and Redis %s", why);
+        fg_redis_close(r);
+        return FG_ERR_INVALID;
+    }
+    if (rc != FG_OK)
+        fg_log(FG_LOG_WARN, "cluster_redis_not_durable", "problem=\"%s\"", why);
+    uint64_t head = 0;
+    fg_rlog_head(r, &head);
+    atomic_store(&srv->cluster_head, head);
+    fg_log(FG_LOG_INFO, "cluster_joined",
+           "redis=%s node=%s log_epoch=%016" PRIx64 " log_head=%" PRIu64 " applied=%" PRIu64,
+           cfg->cluster_redis_url, cfg->cluster_node_id[0] ? cfg->cluster_node_id : "-", epoch,
+           head, fg_store_last_seq(srv->store));
+    fg_redis_close(r);
+    return FG_OK;
+}
+
+/* Cluster mode: the sequencer (publishes) and the follower (the log into this store). */
+static int start_cluster(fg_server_t *srv)
+{
+    const fg_config_t *cfg = srv->cfg;
+    fg_sequencer_config_t sc = {.redis_url = cfg->cluster_redis_url,
+                                .timeout_ms = cfg->cluster_redis_timeout_ms,
+                                .enforce_transitions = cfg->r.enforce_transitions,
+                                .min_replicas = (int)cfg->cluster_min_replicas,
+                                .health = &srv->cluster_health,
+                                .head = &srv->cluster_head};
+    fg_follower_config_t fc = {.redis_url = cfg->cluster_redis_url,
+                               .timeout_ms = cfg->cluster_redis_timeout_ms,
+                               .writer = srv->writer,
+                               .store = srv->store,
+                               .cat = srv->cat,
+                               .health = &srv->cluster_health,
+                               .head = &srv->cluster_head};
+    if (fg_sequencer_start(&sc, &srv->sequencer) != FG_OK ||
+        fg_follower_start(&fc, &srv->follower) != FG_OK)
+        return FG_ERR_IO;
+    return FG_OK;
+}
+
 /* Builds the credentials and decides whether requests need one: auth.mode none never, required
  * always, auto when credentials are configured. Open on a non-loopback address only when the
  * operator said so (auth.mode none). */
@@ -271,6 +342,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     pthread_mutex_init(&srv->phase_lock, NULL);
     pthread_cond_init(&srv->phase_cond, NULL);
     fg_health_init(&srv->health);
+    fg_health_init(&srv->cluster_health);
     rc = fg_store_open(cfg->data_dir, cfg->r.sync, &srv->store, err, errcap);
     if (rc != FG_OK) {
         fg_health_dispose(&srv->health);
@@ -278,7 +350,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         return rc;
     }
     check_store(srv);
-    if ((rc = open_projections(srv, err, errcap)) != FG_OK) {
+    if ((rc = open_projections(srv, err, errcap)) != FG_OK ||
+        (cfg->r.cluster && (rc = check_cluster(srv, err, errcap)) != FG_OK)) {
         server_free(srv);
         return rc;
     }
@@ -304,6 +377,11 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     {
         if (damaged)
             break; /* nothing is written into a damaged store */
+        if (cfg->r.cluster) {
+            fg_log(FG_LOG_WARN, "cluster_webhooks_unavailable",
+                   "webhooks.subscriptions are not served in cluster mode yet: ignored");
+            break;
+        }
         fg_verr_t verr;
         rc = fg_wh_outbox_declare(srv->outbox, srv->store, declared, &verr);
         if (rc != FG_OK) {
@@ -439,14 +517,20 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=webhook_dispatcher");
         abort();
     }
+    if (cfg->r.cluster && start_cluster(srv) != FG_OK) {
+        fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster");
+        abort();
+    }
     pthread_mutex_lock(&srv->phase_lock);
     srv->serving = true;
     pthread_cond_broadcast(&srv->phase_cond);
     pthread_mutex_unlock(&srv->phase_lock);
     fg_log(FG_LOG_INFO, "listening",
-           "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64 " epoch=%016" PRIx64, host, port,
-           cfg->r.tls, srv->nloops, fg_store_path(srv->store), last_seq,
-           fg_store_epoch(srv->store));
+           "addr=%s:%u tls=%d threads=%zu db=%s last_seq=%" PRIu64 " epoch=%016" PRIx64
+           " cluster=%d node=%s",
+           host, port, cfg->r.tls, srv->nloops, fg_store_path(srv->store), last_seq,
+           fg_store_epoch(srv->store), cfg->r.cluster,
+           cfg->cluster_node_id[0] ? cfg->cluster_node_id : "-");
     *out = srv;
     return FG_OK;
 }
@@ -462,6 +546,11 @@ void fg_server_stop(fg_server_t *srv)
     /* The dispatcher before the writer: its last outcomes are committed by the writer. */
     fg_wh_dispatcher_stop(srv->dispatcher);
     srv->dispatcher = NULL;
+    /* cluster mode: nothing more goes to Redis, and the follower's last batch is applied */
+    fg_sequencer_stop(srv->sequencer);
+    srv->sequencer = NULL;
+    fg_follower_stop(srv->follower);
+    srv->follower = NULL;
     fg_writer_stop(srv->writer);
     srv->writer = NULL;
     fg_runview_close(srv->runview); /* its statements go before the store closes */

@@ -532,6 +532,10 @@ static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;
     fg_cursor_state_t cs = has_cursor ? fg_store_cursor_check(srv->store, cursor) : FG_CURSOR_OK;
+    /* Cluster mode: a cursor beyond this node's store is one another node served first; the
+     * stream waits for the follower to bring the log here (it never skips ahead). */
+    if (cs == FG_CURSOR_AHEAD && srv->cfg->r.cluster)
+        cs = FG_CURSOR_OK;
     if (!has_cursor || cs != FG_CURSOR_OK) {
         s->cursor = l->hub.high_seq;
         s->live = true;

@@ -381,6 +381,13 @@ static int get_delivery(h2o_req_t *req, const char *id)
 /* False (after answering 503) while the server shuts down: no webhook route is served then. */
 static bool serving(h2o_req_t *req)
 {
+    if (fg_loop_of(req)->server->cfg->r.cluster) {
+        /* subscriptions and delivery outcomes are not log entries yet: a subscription made here
+         * would live on one node only (issue #12) */
+        fg_http_error(req, 501, "not_available_in_cluster_mode",
+                      "webhook subscriptions are not served in cluster mode yet", NULL, NULL, -1);
+        return false;
+    }
     if (!fg_loop_of(req)->stopping)
         return true;
     fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
