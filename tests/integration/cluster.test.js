@@ -1,0 +1,197 @@
+'use strict';
+// Cluster mode (issue #12): several nodes on one Redis log. Publish on any node, stream and
+// resume on any other with no gap and no duplicate, one seq per event id across nodes, the same
+// run views everywhere, the transition check across nodes, Redis down and back, and an entry
+// written by hand into the log.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { Server, sse, publish, request, storedEvents, ev, uuid, sleep } = require('./lib');
+const { Redis } = require('./redis');
+
+async function cluster(n, env = {}) {
+  const redis = await new Redis().start();
+  const nodes = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push(await new Server({ env: { FLOWGATE_CLUSTER_REDIS_URL: redis.url,
+      FLOWGATE_CLUSTER_NODE_ID: `n${i}`, ...env } }).start());
+  }
+  return { redis, nodes };
+}
+
+async function teardown({ redis, nodes }) {
+  for (const s of nodes) { await s.stop(); s.cleanup(); }
+  await redis.stop();
+  redis.cleanup();
+}
+
+// Waits until a node has applied the log up to seq (its GET /v1/events shows it).
+async function applied(node, seq, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const evs = await storedEvents(node.base);
+    if (evs.length && evs[evs.length - 1].seq >= seq) return evs;
+    if (Date.now() > end) throw new Error(`node did not apply seq ${seq}: has ${evs.length}`);
+    await sleep(20);
+  }
+}
+
+test('publish on one node, stream and resume on the others: the same ids, no gap, no duplicate', async () => {
+  const c = await cluster(3);
+  const [a, b, cc] = c.nodes;
+  try {
+    const run = uuid();
+    const onB = await sse(`${b.base}/v1/stream?last_event_id=0`);
+    const onC = await sse(`${cc.base}/v1/stream?last_event_id=0`);
+    const first = await publish(a.base, [ev.runCreated(run), ...Array.from({ length: 9 }, (_, i) => ev.log(run, `l${i}`))]);
+    assert.deepEqual(first.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const second = await publish(b.base, ev.log(run, 'from b'));
+    assert.equal(second.seq, 11);
+    await onB.waitFrames(11);
+    await onC.waitFrames(11);
+    assert.deepEqual(onB.frames.map((f) => f.id), onC.frames.map((f) => f.id));
+    assert.deepEqual(onB.events().map((e) => e.seq), Array.from({ length: 11 }, (_, i) => i + 1));
+    // resume on C with an id read from B: exactly the rest
+    const cut = onB.frames[5].id;
+    onB.close(); onC.close();
+    await publish(cc.base, ev.log(run, 'from c'));
+    const resumed = await sse(`${cc.base}/v1/stream`, { headers: { 'Last-Event-ID': cut } });
+    await resumed.waitFrames(6);
+    assert.deepEqual(resumed.events().map((e) => e.seq), [7, 8, 9, 10, 11, 12]);
+    await sleep(200);
+    assert.equal(resumed.frames.length, 6);
+    resumed.close();
+    // every node holds the same log
+    const logs = await Promise.all(c.nodes.map((n) => applied(n, 12)));
+    for (const l of logs) assert.deepEqual(l, logs[0]);
+  } finally { await teardown(c); }
+});
+
+test('the same event id sent to two nodes gets one seq', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const e = { ...ev.runCreated(run), id: 'evt-once' };
+    const [ra, rb] = await Promise.all([publish(a.base, e), publish(b.base, e)]);
+    assert.equal(ra.seq, rb.seq);
+    const twice = uuid();
+    const again = await publish(b.base, [e, ev.log(run, 'x'), { ...ev.log(run, 'y'), id: twice }, { ...ev.log(run, 'y'), id: twice }]);
+    assert.equal(again[0].seq, ra.seq);
+    assert.equal(again[2].seq, again[3].seq);
+    const evs = await applied(a, again[2].seq);
+    assert.equal(evs.filter((x) => x.event.id === 'evt-once').length, 1);
+    assert.equal(evs.filter((x) => x.event.id === twice).length, 1);
+    assert.equal(evs.length, 3);
+  } finally { await teardown(c); }
+});
+
+test('a client resuming on a node that has not applied its cursor yet waits for it, then gets exactly the next events', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    // many publishes on A; the 202's seq is the cursor the client takes to B at once
+    let last;
+    for (let i = 0; i < 20; i++) last = await publish(a.base, ev.log(run, `l${i}`));
+    const s = await sse(`${b.base}/v1/stream`, { headers: { 'Last-Event-ID': String(last.seq) } });
+    const next = await publish(a.base, ev.log(run, 'next'));
+    await s.waitFrames(1);
+    await sleep(200);
+    assert.deepEqual(s.frames.map((f) => [f.event, Number(f.id)]), [['log_line', next.seq]]);
+    s.close();
+  } finally { await teardown(c); }
+});
+
+test('run views and the transition check agree across nodes', async () => {
+  const c = await cluster(3, { FLOWGATE_EVENTS_TRANSITIONS: 'enforce' });
+  const [a, b, cc] = c.nodes;
+  try {
+    const run = uuid();
+    await publish(a.base, ev.runCreated(run));
+    await publish(b.base, ev.status(run, 'pending', 'running'));
+    // the run is running now, whichever node is asked
+    const r = await request(cc.base, 'POST', '/v1/events', { body: ev.status(run, 'pending', 'running') });
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.error, 'illegal_transition');
+    const ok = await publish(cc.base, ev.status(run, 'running', 'completed'));
+    await Promise.all(c.nodes.map((n) => applied(n, ok.seq)));
+    const views = await Promise.all(c.nodes.map((n) => request(n.base, 'GET', `/v1/runs/${run}`)));
+    for (const v of views) {
+      assert.equal(v.status, 200);
+      assert.equal(v.json.status, 'completed');
+      assert.deepEqual(v.json.status_history, views[0].json.status_history);
+      assert.equal(v.json.last_seq, ok.seq);
+    }
+    // an illegal transition by the state machine itself, refused before Redis
+    const bad = await request(a.base, 'POST', '/v1/events', { body: ev.status(run, 'completed', 'running') });
+    assert.equal(bad.status, 409);
+  } finally { await teardown(c); }
+});
+
+test('Redis down: publishes get 503 with Retry-After, /readyz says why, streams stay open and go on when it is back', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const before = await publish(a.base, [ev.runCreated(run), ev.log(run, 'before')]);
+    const s = await sse(`${b.base}/v1/stream?last_event_id=0`);
+    await s.waitFrames(2);
+    await c.redis.stop();
+    const r = await request(a.base, 'POST', '/v1/events', { body: ev.log(run, 'while down') });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error, 'store_unavailable');
+    assert.equal(r.headers.get('retry-after'), '1');
+    const ready = await request(a.base, 'GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.equal(ready.json.details.reason, 'redis_unavailable');
+    assert.equal(s.closed, false);
+    await c.redis.start(); // the same directory: its AOF
+    let after;
+    for (let i = 0; i < 100 && !after; i++) {
+      const t = await request(a.base, 'POST', '/v1/events', { body: ev.log(run, 'after') });
+      if (t.status === 202) after = t.json; else await sleep(50);
+    }
+    assert.ok(after, 'publishes work again');
+    assert.equal(after.seq, before[1].seq + 1, 'numbering goes on: nothing acknowledged was lost');
+    await s.waitFrames(3, 15000);
+    assert.equal(Number(s.frames[2].id), after.seq);
+    assert.equal((await request(a.base, 'GET', '/readyz')).status, 200);
+    s.close();
+  } finally { await teardown(c); }
+});
+
+test('an entry written into the log by hand is skipped with an error and a metric, never a crash', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const first = await publish(a.base, ev.runCreated(run));
+    const seq = await c.redis.cmd('INCR', 'fg:seq');
+    await c.redis.cmd('XADD', 'fg:log', `${seq}-0`, 'j', 'not json', 'r', '0');
+    const seq2 = await c.redis.cmd('INCR', 'fg:seq');
+    await c.redis.cmd('XADD', 'fg:log', `${seq2}-0`, 'x', 'y'); // no event in it at all
+    const next = await publish(b.base, ev.log(run, 'after the bad ones'));
+    assert.equal(next.seq, seq2 + 1);
+    for (const n of c.nodes) {
+      const evs = await applied(n, next.seq);
+      assert.deepEqual(evs.map((e) => e.seq), [first.seq, next.seq]);
+      const m = await request(n.base, 'GET', '/metrics');
+      assert.match(m.text, /flowgate_cluster_bad_entries_total 2/);
+      assert.match(n.log, /event=cluster_bad_entry/);
+    }
+    // the nodes go on: a later publish is applied everywhere
+    const later = await publish(a.base, ev.log(run, 'later'));
+    for (const n of c.nodes) assert.equal((await request(n.base, 'GET', '/readyz')).status, 200);
+    assert.equal(later.seq, next.seq + 1);
+    for (const n of c.nodes) await applied(n, later.seq);
+  } finally { await teardown(c); }
+});
+
+test('webhook subscriptions are refused in cluster mode until they are log entries', async () => {
+  const c = await cluster(1);
+  try {
+    const r = await request(c.nodes[0].base, 'GET', '/v1/webhooks');
+    assert.equal(r.status, 501);
+    assert.equal(r.json.error, 'not_available_in_cluster_mode');
+  } finally { await teardown(c); }
+});
