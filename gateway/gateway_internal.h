@@ -67,6 +67,7 @@ typedef struct fg_loop {
 struct fg_server {
     const fg_config_t *cfg;
     const fg_catalog_t *cat;
+    int lock_fd;           /* data_dir/flowgate.lock, held while the server lives */
     fg_store_t *store;     /* the event log: opened before the threads, closed after them */
     fg_runview_t *runview; /* the run views' writer side: the writer's from start to stop
                               (NULL when the store is damaged); loops query on their reader */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,7 +76,10 @@ static uint16_t fd_port(int fd)
 }
 
 /* mkdir -p, then a write probe: a clear message beats SQLite's "unable to open". */
-static int prepare_data_dir(const char *dir, char *err, size_t cap)
+/* Creates the data directory when missing and takes its lock (flowgate.lock, holding the pid):
+ * a second flowgate on the same directory is refused, the store being one process's. *lock_fd
+ * stays open while the server lives. */
+static int prepare_data_dir(const char *dir, int *lock_fd, char *err, size_t cap)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s", dir);
@@ -89,13 +93,30 @@ static int prepare_data_dir(const char *dir, char *err, size_t cap)
     }
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         goto fail;
-    char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof(probe), "%s/.flowgate-write-test", dir);
-    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char lock[PATH_MAX + 32];
+    snprintf(lock, sizeof(lock), "%s/flowgate.lock", dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         goto fail;
-    close(fd);
-    unlink(probe);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, cap,
+                 "data directory %s is in use by another flowgate (pid %s): each process needs "
+                 "its own",
+                 dir, pid[0] ? pid : "unknown");
+        close(fd);
+        return FG_ERR_INVALID;
+    }
+    char pid[24];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        close(fd);
+        goto fail;
+    }
+    *lock_fd = fd;
     return FG_OK;
 fail:
     snprintf(err, cap, "data directory %s is not usable: %s", dir, strerror(errno));
@@ -124,6 +145,7 @@ static void server_free(fg_server_t *srv)
         fg_store_close(srv->store);
     fg_health_dispose(&srv->health);
     fg_health_dispose(&srv->cluster_health);
+    close(srv->lock_fd); /* the data directory is free for the next process */
     free(srv);
 }
 
@@ -331,12 +353,16 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     }
     const char *host = cfg->r.host;
     uint16_t port = cfg->r.port;
-    int rc = prepare_data_dir(cfg->data_dir, err, errcap);
+    int lock_fd;
+    int rc = prepare_data_dir(cfg->data_dir, &lock_fd, err, errcap);
     if (rc != FG_OK)
         return rc;
     fg_server_t *srv = calloc(1, sizeof(*srv));
-    if (srv == NULL)
+    if (srv == NULL) {
+        close(lock_fd);
         return FG_ERR_NOMEM;
+    }
+    srv->lock_fd = lock_fd;
     srv->cfg = cfg;
     srv->cat = cat;
     pthread_mutex_init(&srv->phase_lock, NULL);
@@ -346,6 +372,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     rc = fg_store_open(cfg->data_dir, cfg->r.sync, &srv->store, err, errcap);
     if (rc != FG_OK) {
         fg_health_dispose(&srv->health);
+        fg_health_dispose(&srv->cluster_health);
+        close(srv->lock_fd);
         free(srv);
         return rc;
     }

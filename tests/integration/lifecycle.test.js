@@ -77,6 +77,18 @@ test('start-up failures: port in use, unusable data dir, corrupt database', asyn
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('a second flowgate on the same data directory is refused, naming the holder; free again once it stops', async () => {
+  const srv = await new Server().start();
+  try {
+    const second = run(['--listen', '127.0.0.1:0', '--data-dir', srv.dataDir]);
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, new RegExp(`is in use by another flowgate \\(pid ${srv.proc.pid}\\)`));
+    assert.equal((await request(srv.base, 'GET', '/readyz')).status, 200, 'the first one is untouched');
+    await srv.stop();
+    await srv.start(); // the lock went with the process
+  } finally { await srv.stop(); srv.cleanup(); }
+});
+
 test('with no data dir given the store is ./data/flowgate.db, created on first start', async () => {
   const cwd = tmpDir();
   const clean = { ...process.env };
