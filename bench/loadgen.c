@@ -8,6 +8,10 @@
  *
  *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
  *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K] [--steps S]
+ *              [--pub-port P2]
+ *
+ * --pub-port P2 publishes to another server than the one streamed from (cluster mode: publish
+ * on node A, receive on node B).
  *
  * --steps S spreads the log lines over S steps (and S / 16 runs), so the run views see new
  * steps all the time instead of one step's lines (the default: one run, one step).
@@ -54,7 +58,7 @@ static void die(const char *what)
 }
 
 /* --- options --------------------------------------------------------------------------- */
-static int port = 8080, pid = 0, nstreams = 1000, nevents = 1000, batch = 100, npub = 4;
+static int port = 8080, pub_port = 0, pid = 0, nstreams = 1000, nevents = 1000, batch = 100, npub = 4;
 static double rate = 0;
 static int settle_ms = 300;
 static bool spin = false; /* busy-poll instead of sleeping in epoll_wait */
@@ -92,12 +96,12 @@ static sse_conn_t *conns;
 static uint64_t total_frames, ready_streams;
 static int64_t last_frame_ns;
 
-static int connect_to(void)
+static int connect_to(int to_port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
         die("connect");
@@ -299,7 +303,7 @@ static int h2_frame(nghttp2_session *session, const nghttp2_frame *frame, void *
 
 static void h2_open(h2_conn_t *h)
 {
-    h->fd = connect_to();
+    h->fd = connect_to(port);
     fcntl(h->fd, F_SETFL, O_NONBLOCK);
     nghttp2_session_callbacks *cbs;
     nghttp2_session_callbacks_new(&cbs);
@@ -471,7 +475,8 @@ int main(int argc, char **argv)
         {"port", 1, 0, 'p'},   {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
         {"events", 1, 0, 'e'}, {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
         {"rate", 1, 0, 'r'},   {"settle-ms", 1, 0, 'S'}, {"spin", 0, 0, 'x'},
-        {"h2", 1, 0, 'H'},     {"steps", 1, 0, 'T'},     {0, 0, 0, 0}};
+        {"h2", 1, 0, 'H'},     {"steps", 1, 0, 'T'},     {"pub-port", 1, 0, 'Q'},
+        {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -508,6 +513,9 @@ int main(int argc, char **argv)
         case 'T':
             nsteps = atoi(optarg);
             break;
+        case 'Q':
+            pub_port = atoi(optarg);
+            break;
         default:
             fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");
             return 2;
@@ -541,7 +549,7 @@ int main(int argc, char **argv)
             h2_stream(&h2s[i % h2conns], c);
             continue;
         }
-        c->fd = connect_to();
+        c->fd = connect_to(port);
         if (write(c->fd, get, strlen(get)) != (ssize_t)strlen(get))
             die("write");
         fcntl(c->fd, F_SETFL, O_NONBLOCK);
@@ -571,7 +579,7 @@ int main(int argc, char **argv)
 
     pubs = calloc((size_t)npub, sizeof(*pubs));
     for (int i = 0; i < npub; i++) {
-        pubs[i].fd = connect_to();
+        pubs[i].fd = connect_to(pub_port ? pub_port : port);
         fcntl(pubs[i].fd, F_SETFL, O_NONBLOCK);
         struct epoll_event e = {.events = EPOLLIN, .data.u64 = TAG_PUB | (uint64_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, pubs[i].fd, &e);
