@@ -58,7 +58,8 @@ static void die(const char *what)
 }
 
 /* --- options --------------------------------------------------------------------------- */
-static int port = 8080, pub_port = 0, pid = 0, nstreams = 1000, nevents = 1000, batch = 100, npub = 4;
+static int port = 8080, pub_port = 0, pid = 0, nstreams = 1000, nevents = 1000, batch = 100,
+           npub = 4;
 static double rate = 0;
 static int settle_ms = 300;
 static bool spin = false; /* busy-poll instead of sleeping in epoll_wait */

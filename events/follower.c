@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH 1000             /* entries per read, and per writer job */
+#define ENTRIES 1000           /* entries per read (each holds one publish's events) */
 #define BLOCK_MS 1000          /* a read's wait for new entries (bounds stop's wait) */
 #define MAX_STORED (64u << 20) /* an entry's size limit here: another node accepted it */
 #define BACKOFF_MIN_MS 50
@@ -32,21 +32,40 @@ struct fg_follower {
     fg_follower_stats_t stats;
 };
 
-/* One read's entries, prepared as writer events. */
+/* One read's events, prepared as writer events (the arrays grow to the largest read). */
 typedef struct {
     fg_follower_t *f;
-    fg_pub_event_t ev[BATCH];
-    uint64_t seq[BATCH];
-    fg_pub_result_t res[BATCH];
-    size_t n;
+    fg_pub_event_t *ev;
+    uint64_t *seq;
+    fg_pub_result_t *res;
+    size_t n, cap;
     int64_t last_received_us;
 } batch_t;
+
+static void grow(batch_t *b)
+{
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    fg_pub_event_t *ev = realloc(b->ev, cap * sizeof(*ev));
+    if (ev != NULL)
+        b->ev = ev;
+    uint64_t *seq = realloc(b->seq, cap * sizeof(*seq));
+    if (seq != NULL)
+        b->seq = seq;
+    fg_pub_result_t *res = realloc(b->res, cap * sizeof(*res));
+    if (res != NULL)
+        b->res = res;
+    if (ev == NULL || seq == NULL || res == NULL) {
+        fg_log(FG_LOG_ERROR, "out_of_memory", "where=follower");
+        abort(); /* the follower cannot go on without the events it read */
+    }
+    b->cap = cap;
+}
 
 static void on_entry(void *ctx, const fg_rlog_entry_t *e)
 {
     batch_t *b = ctx;
-    if (b->n == BATCH)
-        return; /* never: a read asks for BATCH at most */
+    if (b->n == b->cap)
+        grow(b);
     json_error_t jerr;
     json_t *obj = e->json ? json_loadb(e->json, e->json_len, 0, &jerr) : NULL;
     fg_verr_t err = {.message = "not JSON"};
@@ -128,7 +147,7 @@ static void *follower_main(void *arg)
     bool was_down = false;
     while (!atomic_load(&f->stopping)) {
         uint64_t last;
-        int rc = fg_rlog_read(f->redis, applied, BATCH, BLOCK_MS, on_entry, b, &last);
+        int rc = fg_rlog_read(f->redis, applied, ENTRIES, BLOCK_MS, on_entry, b, &last);
         if (rc != FG_OK) {
             release(b);
             if (!was_down) {
@@ -167,6 +186,9 @@ static void *follower_main(void *arg)
             atomic_store(&f->stats.lag_us, fg_time_now_us() - received);
         }
     }
+    free(b->ev);
+    free(b->seq);
+    free(b->res);
     free(b);
     return NULL;
 }

@@ -217,6 +217,58 @@ static uint64_t seq_of(const redisReply *id)
     return strcmp(end, "-0") == 0 ? (uint64_t)v : 0;
 }
 
+/*
+ * One entry: id <last>-0, fields f (first seq; absent: = last), r (received_us), j per event.
+ * Calls cb for each event above after (json NULL for an event that cannot be read, and for an
+ * entry whose events do not number last - first + 1). FG_ERR_INVALID for an id that is not ours.
+ */
+static int read_entry(const redisReply *en, uint64_t after,
+                      void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last)
+{
+    uint64_t lseq = seq_of(en->element[0]);
+    if (lseq == 0)
+        return FG_ERR_INVALID;
+    const redisReply *f = en->element[1];
+    uint64_t first = lseq;
+    int64_t received = 0;
+    size_t nj = 0;
+    for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+        const redisReply *name = f->element[k], *val = f->element[k + 1];
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING || name->len != 1)
+            continue;
+        if (name->str[0] == 'f')
+            first = strtoull(val->str, NULL, 10);
+        else if (name->str[0] == 'r')
+            received = strtoll(val->str, NULL, 10);
+        else if (name->str[0] == 'j')
+            nj++;
+    }
+    if (lseq <= *last)
+        return FG_OK; /* never: ids grow */
+    if (first == 0 || first > lseq || nj != lseq - first + 1) {
+        /* not an entry this version wrote: its highest number is lost here, the rest unknown */
+        fg_rlog_entry_t e = {.seq = lseq, .received_us = received};
+        cb(ctx, &e);
+        *last = lseq;
+        return FG_OK;
+    }
+    uint64_t seq = first;
+    for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+        const redisReply *name = f->element[k], *val = f->element[k + 1];
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING || name->len != 1 ||
+            name->str[0] != 'j')
+            continue;
+        if (seq > after) {
+            fg_rlog_entry_t e = {
+                .seq = seq, .json = val->str, .json_len = val->len, .received_us = received};
+            cb(ctx, &e);
+        }
+        seq++;
+    }
+    *last = lseq;
+    return FG_OK;
+}
+
 int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
                  void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last)
 {
@@ -239,27 +291,9 @@ int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
             const redisReply *en = entries->element[i];
             if (en->type != REDIS_REPLY_ARRAY || en->elements != 2)
                 continue;
-            fg_rlog_entry_t e = {.seq = seq_of(en->element[0])};
-            const redisReply *f = en->element[1];
-            for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
-                const redisReply *name = f->element[k], *val = f->element[k + 1];
-                if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
-                    continue;
-                if (name->len == 1 && name->str[0] == 'j') {
-                    e.json = val->str;
-                    e.json_len = val->len;
-                } else if (name->len == 1 && name->str[0] == 'r') {
-                    e.received_us = strtoll(val->str, NULL, 10);
-                }
-            }
-            if (e.seq == 0) { /* not one of ours: its id says nothing; skip it */
-                fg_log(FG_LOG_ERROR, "cluster_bad_entry", "reason=\"entry id is not <seq>-0\"");
-                continue;
-            }
-            if (e.seq <= *last)
-                continue;
-            cb(ctx, &e);
-            *last = e.seq;
+            if (read_entry(en, after, cb, ctx, last) != FG_OK)
+                fg_log(FG_LOG_ERROR, "cluster_bad_entry",
+                       "reason=\"entry id is not <seq>-0\" the entry is ignored");
         }
     }
     freeReplyObject(rep);

@@ -1,8 +1,9 @@
 /*
- * redis_log.h - the shared event log of cluster mode, in Redis: a stream (fg:log) whose entry
- * ids are the events' sequence numbers (<seq>-0), a counter (fg:seq), the idempotency index
- * (fg:ids: event id -> seq) and each run's last status (fg:runs) for the transition check, all
- * written by one Redis FUNCTION (flowgate/fg_publish) so that a publish is numbered, checked and
+ * redis_log.h - the shared event log of cluster mode, in Redis: a stream (fg:log) of entries that
+ * each hold the events of one publish (entry id <last seq>-0), a counter (fg:seq), the idempotency
+ * index (fg:ids: event id -> seq) and each run's last status (fg:runs) for the transition check,
+ * all written by one Redis FUNCTION (flowgate/fg_publish; one entry per call, its id the last
+ * event's seq) so that a publish is numbered, checked and
  * appended atomically: a batch is all or nothing, numbers are gap-free and come from Redis only.
  *
  * It gives the guarantees events/store.h asks of a log backend: order and no gap (one counter,
@@ -63,9 +64,10 @@ typedef struct {
 } fg_rlog_entry_t;
 
 /**
- * Reads entries after seq `after`, at most count, waiting up to block_ms for the first (XREAD
- * BLOCK). Calls cb for each in order; a malformed entry (written by hand, or by a newer
- * version) is passed with json NULL. *last is the last entry's seq (after when none).
+ * Reads the events after seq `after` from at most count entries (one entry holds one publish
+ * call's events), waiting up to block_ms for the first (XREAD BLOCK). Calls cb for each event in
+ * order; one that cannot be read (an entry written by hand, or by a newer version) is passed
+ * with json NULL. *last is the highest seq read (after when none).
  * FG_OK or FG_ERR_IO.
  */
 int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
