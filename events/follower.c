@@ -145,7 +145,20 @@ static void *follower_main(void *arg)
     uint64_t applied = fg_store_last_seq(f->cfg.store);
     int64_t backoff = BACKOFF_MIN_MS;
     bool was_down = false;
+    bool retention = f->cfg.retention_max_events > 0 || f->cfg.retention_max_age_ms > 0;
+    int64_t next_trim = fg_time_mono_ms() + f->cfg.retention_interval_ms;
     while (!atomic_load(&f->stopping)) {
+        if (retention && !was_down && fg_time_mono_ms() >= next_trim) {
+            next_trim = fg_time_mono_ms() + f->cfg.retention_interval_ms;
+            uint64_t floor;
+            if (fg_rlog_trim(f->redis, f->cfg.node_id ? f->cfg.node_id : "",
+                             f->cfg.retention_max_events, f->cfg.retention_max_age_ms,
+                             &floor) == FG_OK &&
+                floor > 0) {
+                atomic_store(&f->stats.log_floor, floor);
+                fg_log(FG_LOG_DEBUG, "cluster_log_trimmed", "floor=%" PRIu64, floor);
+            }
+        }
         uint64_t last;
         int rc = fg_rlog_read(f->redis, applied, ENTRIES, BLOCK_MS, on_entry, b, &last);
         if (rc != FG_OK) {
@@ -167,6 +180,12 @@ static void *follower_main(void *arg)
         }
         backoff = BACKOFF_MIN_MS;
         raise_head(f, last);
+        if (b->n > 0 && b->seq[0] > applied + 1)
+            fg_log(FG_LOG_WARN, "cluster_log_behind",
+                   "applied=%" PRIu64 " first_in_log=%" PRIu64 " events %" PRIu64 "..%" PRIu64
+                   " were trimmed from the shared log before this "
+                   "node applied them: its store starts above them",
+                   applied, b->seq[0], applied + 1, b->seq[0] - 1);
         size_t n = b->n;
         int64_t received = b->last_received_us;
         rc = apply(f, b);

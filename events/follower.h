@@ -27,6 +27,12 @@ typedef struct {
     const fg_catalog_t *cat;
     fg_health_t *health;    /* whether Redis answers (shared with the sequencer) */
     _Atomic uint64_t *head; /* raised to the highest seq seen in the log (shared) */
+    /* the shared log's retention (redis_log.h fg_rlog_trim), tried every interval by each
+     * node's follower, done by one at a time; both 0: the log is kept whole */
+    const char *node_id;
+    uint64_t retention_max_events;
+    int64_t retention_max_age_ms;
+    int64_t retention_interval_ms;
 } fg_follower_config_t;
 
 typedef struct {
@@ -34,6 +40,7 @@ typedef struct {
     _Atomic uint64_t bad_entries; /* entries skipped: unreadable */
     _Atomic uint64_t reconnects;  /* connections lost and made again */
     _Atomic int64_t lag_us;       /* publish (received) to applied here, of the last entry */
+    _Atomic uint64_t log_floor;   /* the shared log's retention floor, as last trimmed here */
 } fg_follower_stats_t;
 
 typedef struct fg_follower fg_follower_t;

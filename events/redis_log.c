@@ -4,6 +4,7 @@
  */
 #include "events/redis_log.h"
 #include "events/log.h"
+#include "events/timefmt.h"
 #include "events/transitions.h"
 
 #include <inttypes.h>
@@ -309,5 +310,44 @@ int fg_rlog_head(fg_redis_t *r, uint64_t *seq)
     *seq = rep->type == REDIS_REPLY_STRING ? strtoull(text_of(rep, buf, sizeof(buf)), NULL, 10) : 0;
     int rc = rep->type == REDIS_REPLY_ERROR ? FG_ERR_IO : FG_OK;
     freeReplyObject(rep);
+    return rc;
+}
+
+int fg_rlog_trim(fg_redis_t *r, const char *node, uint64_t max_events, int64_t max_age_ms,
+                 uint64_t *floor)
+{
+    *floor = 0;
+    redisReply *rep = fg_redis_cmdf(r, "SET fg:trim:lock %s NX PX 60000", node[0] ? node : "-");
+    if (rep == NULL)
+        return FG_ERR_IO;
+    bool mine = rep->type == REDIS_REPLY_STATUS;
+    freeReplyObject(rep);
+    if (!mine)
+        return FG_OK; /* another node trims this round */
+    uint64_t head = 0;
+    int rc = fg_rlog_head(r, &head);
+    uint64_t upto = max_events > 0 && head > max_events ? head - max_events : 0;
+    long long before = max_age_ms > 0 ? (long long)(fg_time_now_us() - max_age_ms * 1000) : 0;
+    for (int round = 0; rc == FG_OK && round < 100; round++) {
+        rep = fg_redis_cmdf(r, "FCALL fg_trim 3 " FG_RLOG_STREAM " fg:ids fg:purged %llu %lld 1000",
+                            (unsigned long long)upto, before);
+        if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+            char buf[200];
+            if (rep != NULL)
+                fg_log(FG_LOG_ERROR, "cluster_trim_failed", "error=\"%s\"",
+                       text_of(rep, buf, sizeof(buf)));
+            rc = FG_ERR_IO;
+        } else if (rep->integer > 0) {
+            *floor = (uint64_t)rep->integer;
+        }
+        bool more = rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (!more)
+            break;
+    }
+    rep = fg_redis_cmdf(r, "DEL fg:trim:lock");
+    if (rep != NULL)
+        freeReplyObject(rep);
     return rc;
 }

@@ -73,6 +73,16 @@ typedef struct {
 int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
                  void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last);
 
+/**
+ * Retention of the shared log, by one node at a time (a lease in Redis, fg:trim:lock, that
+ * expires by itself): removes the oldest entries whose events are all at or below
+ * head - max_events (0: no count rule) or were received before now - max_age_ms (0: no age
+ * rule), with their ids from the idempotency index, a chunk at a time. *floor is the log's
+ * floor afterwards (fg:purged). FG_OK (also when another node holds the lease) or FG_ERR_IO.
+ */
+int fg_rlog_trim(fg_redis_t *r, const char *node, uint64_t max_events, int64_t max_age_ms,
+                 uint64_t *floor);
+
 /** The highest sequence number Redis gave out (fg:seq). FG_OK or FG_ERR_IO. */
 int fg_rlog_head(fg_redis_t *r, uint64_t *seq);
 

@@ -83,3 +83,37 @@ local function publish(keys, args)
 end
 
 redis.register_function('fg_publish', publish)
+
+-- fg_trim: KEYS fg:log, fg:ids, fg:purged; ARGV upto (events at or below it go), before (entries
+-- received before it go; 0: no age rule), limit (entries looked at). Removes whole entries from
+-- the oldest on while a rule holds, with their events' ids from the idempotency index (the
+-- window of idempotency is the log's retention), and raises fg:purged. Returns the new floor (0:
+-- nothing removed).
+local function trim(keys, args)
+  local upto, before, limit = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+  local entries = redis.call('XRANGE', keys[1], '-', '+', 'COUNT', limit)
+  local cut, dead = 0, {}
+  for _, e in ipairs(entries) do
+    local last = tonumber(string.match(e[1], '^(%d+)-'))
+    local received, events = 0, {}
+    for k = 1, #e[2], 2 do
+      if e[2][k] == 'r' then received = tonumber(e[2][k + 1]) or 0
+      elseif e[2][k] == 'j' then events[#events + 1] = e[2][k + 1] end
+    end
+    if not last or not (last <= upto or (before > 0 and received < before)) then break end
+    for _, j in ipairs(events) do
+      local ok, ev = pcall(cjson.decode, j)
+      if ok and type(ev) == 'table' and type(ev.id) == 'string' then dead[#dead + 1] = ev.id end
+    end
+    cut = last
+  end
+  if cut == 0 then return 0 end
+  redis.call('XTRIM', keys[1], 'MINID', (cut + 1) .. '-0')
+  for i = 1, #dead, 1000 do
+    redis.call('HDEL', keys[2], unpack(dead, i, math.min(i + 999, #dead)))
+  end
+  if cut > tonumber(redis.call('GET', keys[3]) or '0') then redis.call('SET', keys[3], cut) end
+  return cut
+end
+
+redis.register_function('fg_trim', trim)

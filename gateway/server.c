@@ -286,7 +286,11 @@ static int start_cluster(fg_server_t *srv)
                                .store = srv->store,
                                .cat = srv->cat,
                                .health = &srv->cluster_health,
-                               .head = &srv->cluster_head};
+                               .head = &srv->cluster_head,
+                               .node_id = cfg->cluster_node_id,
+                               .retention_max_events = (uint64_t)cfg->retention_max_events,
+                               .retention_max_age_ms = cfg->retention_max_age_s * 1000,
+                               .retention_interval_ms = cfg->retention_interval_s * 1000};
     if (fg_sequencer_start(&sc, &srv->sequencer) != FG_OK ||
         fg_follower_start(&fc, &srv->follower) != FG_OK)
         return FG_ERR_IO;

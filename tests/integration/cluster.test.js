@@ -283,3 +283,35 @@ test('kill -9 of random nodes under publishers and roaming streams: nothing ackn
     await teardown(c);
   }
 });
+
+test('retention trims the shared log by one node at a time, and the idempotency window with it', async () => {
+  const c = await cluster(2, { FLOWGATE_STORE_RETENTION_MAX_EVENTS: '5', FLOWGATE_STORE_RETENTION_INTERVAL_S: '1' });
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const ids = Array.from({ length: 20 }, () => uuid());
+    const acks = [];
+    for (const id of ids) acks.push(await publish(a.base, { ...ev.log(run, id), id }));
+    assert.equal(acks[19].seq, 20);
+    let entries;
+    for (let i = 0; i < 100; i++) {
+      entries = await c.redis.cmd('XRANGE', 'fg:log', '-', '+');
+      if (entries.length <= 5) break;
+      await sleep(100);
+    }
+    assert.deepEqual(entries.map((e) => e[0]), ['16-0', '17-0', '18-0', '19-0', '20-0']);
+    assert.equal(await c.redis.cmd('GET', 'fg:purged'), '15');
+    assert.equal(await c.redis.cmd('HLEN', 'fg:ids'), 5);
+    // an id still in the window is a duplicate; the log goes on above the floor
+    assert.equal((await publish(b.base, { ...ev.log(run, ids[19]), id: ids[19] })).seq, 20);
+    assert.equal((await publish(b.base, ev.log(run, 'next'))).seq, 21);
+    const m = [await request(a.base, 'GET', '/metrics'), await request(b.base, 'GET', '/metrics')];
+    assert.ok(m.some((r) => /flowgate_cluster_log_floor 15/.test(r.text)), 'one node trimmed');
+    // a node that joins now starts above the floor and says so
+    const late = await new Server({ env: { FLOWGATE_CLUSTER_REDIS_URL: c.redis.url, FLOWGATE_CLUSTER_NODE_ID: 'late' } }).start();
+    c.nodes.push(late);
+    const evs = await applied(late, 21);
+    assert.deepEqual(evs.map((e) => e.seq), [16, 17, 18, 19, 20, 21]);
+    assert.match(late.log, /event=cluster_log_behind applied=0 first_in_log=16/);
+  } finally { await teardown(c); }
+});
