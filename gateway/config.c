@@ -125,6 +125,7 @@ static const key_t_ keys[] = {
     J("events.custom_types", K_OBJECT, custom_types),
     I("sse.heartbeat_ms", heartbeat_ms, 100, 3600000),
     I("sse.retry_ms", retry_ms, 0, 3600000),
+    I("sse.drain_spread_ms", drain_spread_ms, 0, 600000),
     I("sse.queue_max_bytes", queue_max_bytes, 4096, INT64_C(1) << 32),
     I("sse.queue_max_events", queue_max_events, 16, 10000000),
     I("sse.replay_page", replay_page, 1, 10000),
@@ -185,6 +186,7 @@ void fg_config_defaults(fg_config_t *cfg)
     snprintf(cfg->transitions, sizeof(cfg->transitions), "warn");
     cfg->heartbeat_ms = 15000;
     cfg->retry_ms = 2000;
+    cfg->drain_spread_ms = 5000;
     cfg->queue_max_bytes = 4 << 20;
     cfg->queue_max_events = 65536;
     cfg->replay_page = 512;

@@ -69,6 +69,7 @@ typedef struct {
     json_t *custom_types;         /* events.custom_types (owned), NULL when none */
     int64_t heartbeat_ms;         /* sse.heartbeat_ms */
     int64_t retry_ms;             /* sse.retry_ms */
+    int64_t drain_spread_ms;      /* sse.drain_spread_ms: reconnections spread at shutdown */
     int64_t queue_max_bytes;      /* sse.queue_max_bytes */
     int64_t queue_max_events;     /* sse.queue_max_events */
     int64_t replay_page;          /* sse.replay_page */

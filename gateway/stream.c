@@ -15,6 +15,7 @@
  */
 #include "events/cursor.h"
 #include "events/log.h"
+#include "events/rng.h"
 #include "events/sse.h"
 #include "events/timefmt.h"
 #include "gateway/gateway_internal.h"
@@ -409,9 +410,19 @@ void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms)
 
 void fg_stream_close_all(fg_loop_t *l)
 {
+    /* Each SSE stream's last words are a reconnection delay drawn from [retry_ms, retry_ms +
+     * sse.drain_spread_ms]: the clients of a node going away come back to the others spread
+     * over that time, not in one spike. */
+    const fg_config_t *cfg = l->server->cfg;
+    fg_rng_t rng;
+    fg_rng_seed(&rng);
     while (!h2o_linklist_is_empty(&l->hub.subs)) {
         fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, sub.all, l->hub.subs.next);
         fg_hub_detach(&l->hub, &s->sub);
+        if (s->text == NULL && cfg->drain_spread_ms > 0)
+            fg_sse_append_retry(
+                &s->ctl, (unsigned)(cfg->retry_ms +
+                                    (int64_t)(fg_rng_unit(&rng) * (double)cfg->drain_spread_ms)));
         s->closing = true;
         flush(s);
     }

@@ -173,3 +173,17 @@ test('SIGTERM: streams end cleanly, publishes in flight are answered and kept, e
   await srv.stop();
   srv.cleanup();
 });
+
+test('SIGTERM: every stream ends with a reconnection delay spread over sse.drain_spread_ms', async () => {
+  const srv = await new Server({ env: { FLOWGATE_SSE_RETRY_MS: '100', FLOWGATE_SSE_DRAIN_SPREAD_MS: '5000' } }).start();
+  try {
+    const clients = [];
+    for (let i = 0; i < 10; i++) clients.push(await sse(`${srv.base}/v1/stream`));
+    await Promise.all(clients.map((c) => c.until(() => c.retry === 100, 5000, 'the opening retry')));
+    await srv.stop();
+    await Promise.all(clients.map((c) => c.waitClosed(10000)));
+    const delays = clients.map((c) => c.retry);
+    for (const d of delays) assert.ok(d >= 100 && d <= 5100, `retry ${d}`);
+    assert.ok(new Set(delays).size >= 5, `spread: ${delays}`);
+  } finally { srv.cleanup(); }
+});
