@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 RUN_ARGS   ?=
 
-.PHONY: all deps build build-asan build-tsan build-fuzz run test test-release test-asan test-tsan \
+.PHONY: all deps build build-asan build-tsan build-fuzz run cluster test test-release test-asan test-tsan \
 	test-fuzz fuzz \
 	node-deps bench clean format
 
@@ -58,6 +58,10 @@ $(NODE_STAMP): tests/integration/package-lock.json | deps
 run: build
 	mkdir -p data
 	./$(BUILD)/flowgate $(RUN_ARGS)
+
+# Cluster mode on one machine, for a try-out: Redis and three nodes on loopback (config/cluster.sh).
+cluster: build
+	bash config/cluster.sh
 
 test-release: build node-deps
 	cd $(BUILD) && ctest --output-on-failure -j 2
