@@ -30,6 +30,8 @@ const char *fg_strerror(int err)
         return "shutting down";
     case FG_ERR_FORBIDDEN:
         return "forbidden";
+    case FG_ERR_STALE:
+        return "the shared log changed";
     }
     return "unknown error";
 }

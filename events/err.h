@@ -18,6 +18,7 @@ typedef enum {
     FG_ERR_CORRUPT = -7,   /* the store is corrupt or not a flowgate database */
     FG_ERR_CLOSED = -8,    /* the component is shutting down */
     FG_ERR_FORBIDDEN = -9, /* the caller may not do or see this */
+    FG_ERR_STALE = -10,    /* the shared log is not the one joined (cluster: Redis lost it) */
 } fg_err_t;
 
 /** Returns a static, human-readable text for an error code; never NULL. */

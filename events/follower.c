@@ -132,6 +132,29 @@ static void raise_head(fg_follower_t *f, uint64_t seq)
     }
 }
 
+/* Each round first asks for the log's epoch: another one (or none) means Redis lost the log;
+ * the node joins the new one, raising its counter to what this node holds, before reading on. */
+static int check_epoch(fg_follower_t *f, uint64_t applied)
+{
+    redisReply *rep = fg_redis_cmdf(f->redis, "GET " FG_RLOG_EPOCH);
+    if (rep == NULL)
+        return FG_ERR_IO;
+    uint64_t e = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) : 0;
+    freeReplyObject(rep);
+    if (e != 0 && e == atomic_load(f->cfg.epoch))
+        return FG_OK;
+    uint64_t head = atomic_load(f->cfg.head), epoch;
+    bool created;
+    char err[256];
+    if (fg_rlog_join(f->redis, applied > head ? applied : head, &epoch, &created, err,
+                     sizeof(err)) != FG_OK) {
+        fg_log(FG_LOG_ERROR, "cluster_join_failed", "error=\"%s\"", err);
+        return FG_ERR_IO;
+    }
+    fg_cluster_epoch_seen(f->cfg.epoch, f->cfg.epoch_changes, epoch, "follower");
+    return FG_OK;
+}
+
 static void *follower_main(void *arg)
 {
     fg_follower_t *f = arg;
@@ -160,7 +183,9 @@ static void *follower_main(void *arg)
             }
         }
         uint64_t last;
-        int rc = fg_rlog_read(f->redis, applied, ENTRIES, BLOCK_MS, on_entry, b, &last);
+        int rc = check_epoch(f, applied);
+        if (rc == FG_OK)
+            rc = fg_rlog_read(f->redis, applied, ENTRIES, BLOCK_MS, on_entry, b, &last);
         if (rc != FG_OK) {
             release(b);
             if (!was_down) {

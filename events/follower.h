@@ -25,8 +25,10 @@ typedef struct {
     fg_writer_t *writer;     /* applies the entries */
     const fg_store_t *store; /* where to start: its last_seq */
     const fg_catalog_t *cat;
-    fg_health_t *health;    /* whether Redis answers (shared with the sequencer) */
-    _Atomic uint64_t *head; /* raised to the highest seq seen in the log (shared) */
+    fg_health_t *health;             /* whether Redis answers (shared with the sequencer) */
+    _Atomic uint64_t *head;          /* raised to the highest seq seen in the log (shared) */
+    _Atomic uint64_t *epoch;         /* the log's epoch this node joined (shared) */
+    _Atomic uint64_t *epoch_changes; /* times a new epoch was found (shared) */
     /* the shared log's retention (redis_log.h fg_rlog_trim), tried every interval by each
      * node's follower, done by one at a time; both 0: the log is kept whole */
     const char *node_id;

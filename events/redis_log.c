@@ -26,7 +26,7 @@ static const char *text_of(const redisReply *rep, char *buf, size_t cap)
     return buf;
 }
 
-int fg_rlog_prepare(fg_redis_t *r, uint64_t *epoch, char *err, size_t cap)
+int fg_rlog_load(fg_redis_t *r, char *err, size_t cap)
 {
     const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", fg_redis_lua};
     size_t lens[] = {8, 4, 7, fg_redis_lua_len};
@@ -40,21 +40,37 @@ int fg_rlog_prepare(fg_redis_t *r, uint64_t *epoch, char *err, size_t cap)
         return FG_ERR_IO;
     }
     freeReplyObject(rep);
-    /* the log's identity: made once, by whichever node comes first */
+    return FG_OK;
+}
+
+int fg_rlog_join(fg_redis_t *r, uint64_t held, uint64_t *epoch, bool *created, char *err,
+                 size_t cap)
+{
     uint64_t mine = 0;
     if (getrandom(&mine, sizeof(mine), 0) != (ssize_t)sizeof(mine))
-        mine = (uint64_t)(uintptr_t)&mine;
+        mine = (uint64_t)(uintptr_t)&mine ^ (uint64_t)fg_time_now_us();
     mine = (mine & INT64_MAX) | 1;
-    rep = fg_redis_cmdf(r, "SET " FG_RLOG_EPOCH " %llu NX GET", (unsigned long long)mine);
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-        snprintf(err, cap, "cannot read the log's epoch from Redis: %s",
+    redisReply *rep =
+        fg_redis_cmdf(r, "FCALL fg_join 2 " FG_RLOG_EPOCH " " FG_RLOG_SEQ " %llu %llu",
+                      (unsigned long long)mine, (unsigned long long)held);
+    char buf[256];
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "unction") != NULL) {
+        /* the library is not there (a Redis that lost it): load it and ask again */
+        freeReplyObject(rep);
+        if (fg_rlog_load(r, err, cap) != FG_OK)
+            return FG_ERR_IO;
+        rep = fg_redis_cmdf(r, "FCALL fg_join 2 " FG_RLOG_EPOCH " " FG_RLOG_SEQ " %llu %llu",
+                            (unsigned long long)mine, (unsigned long long)held);
+    }
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        snprintf(err, cap, "cannot join the log in Redis: %s",
                  rep ? text_of(rep, buf, sizeof(buf)) : fg_redis_error(r));
         if (rep != NULL)
             freeReplyObject(rep);
         return FG_ERR_IO;
     }
-    *epoch =
-        rep->type == REDIS_REPLY_STRING ? strtoull(text_of(rep, buf, sizeof(buf)), NULL, 10) : mine;
+    *epoch = strtoull(text_of(rep->element[0], buf, sizeof(buf)), NULL, 10);
+    *created = rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[1]->integer == 1;
     freeReplyObject(rep);
     return FG_OK;
 }
@@ -95,9 +111,9 @@ int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap)
 }
 
 int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enforce,
-                           int64_t received_us)
+                           int64_t received_us, uint64_t epoch)
 {
-    size_t argc = 3 + 4 + 3 + 5 * job->n;
+    size_t argc = 3 + 5 + 3 + 5 * job->n + 1;
     const char **argv = malloc(argc * sizeof(*argv));
     size_t *lens = malloc(argc * sizeof(*lens));
     char *nums = malloc(64 + 48 * job->n); /* the numbers' text */
@@ -117,11 +133,12 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enfor
     } while (0)
     ARG("FCALL", 5);
     ARG("fg_publish", 10);
-    ARG("4", 1);
+    ARG("5", 1);
     ARG("fg:seq", 6);
     ARG("fg:ids", 6);
     ARG(FG_RLOG_STREAM, strlen(FG_RLOG_STREAM));
     ARG("fg:runs", 7);
+    ARG(FG_RLOG_EPOCH, strlen(FG_RLOG_EPOCH));
     ARG(enforce ? "1" : "0", 1);
     NUM("%" PRId64, received_us);
     NUM("%zu", job->n);
@@ -133,6 +150,7 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enfor
         NUM("%d", ev->to);
         ARG(ev->json, ev->json_len);
     }
+    NUM("%" PRIu64, epoch);
 #undef ARG
 #undef NUM
     int rc = fg_redis_append(r, (int)k, argv, lens);
@@ -160,6 +178,10 @@ uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job)
         goto out;
     }
     const char *tag = text_of(rep->element[0], buf, sizeof(buf));
+    if (strcmp(tag, "epoch") == 0) {
+        job->status = FG_ERR_STALE; /* the log is not the one joined: nothing was written */
+        goto out;
+    }
     if (strcmp(tag, "conflict") == 0 && rep->elements == 3) {
         long i = (long)int_of(rep->element[1]);
         int known = (int)int_of(rep->element[2]);
@@ -350,4 +372,19 @@ int fg_rlog_trim(fg_redis_t *r, const char *node, uint64_t max_events, int64_t m
     if (rep != NULL)
         freeReplyObject(rep);
     return rc;
+}
+
+bool fg_cluster_epoch_seen(_Atomic uint64_t *joined, _Atomic uint64_t *changes, uint64_t epoch,
+                           const char *who)
+{
+    uint64_t before = atomic_exchange(joined, epoch);
+    if (before == 0 || before == epoch)
+        return false;
+    atomic_fetch_add(changes, 1);
+    fg_log(FG_LOG_ERROR, "cluster_log_epoch_changed",
+           "by=%s old=%016" PRIx64 " new=%016" PRIx64
+           " Redis lost the log (restarted empty, or flushed): numbering goes on above the highest "
+           "seq the nodes hold; events published but not applied here before the loss are gone",
+           who, before, epoch);
+    return true;
 }

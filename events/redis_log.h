@@ -20,6 +20,7 @@
 #include "events/validate.h"
 #include "events/writer.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,11 +28,18 @@
 #define FG_RLOG_SEQ "fg:seq"
 #define FG_RLOG_EPOCH "fg:epoch"
 
+/** Loads (or replaces) the flowgate function library. FG_OK or FG_ERR_IO (why in err). */
+int fg_rlog_load(fg_redis_t *r, char *err, size_t cap);
+
 /**
- * Loads (or replaces) the flowgate function library and makes sure the log has an epoch.
- * *epoch is it. FG_OK, FG_ERR_IO (Redis unreachable or refusing; why in err).
+ * Joins the log: its epoch (*epoch), made now when there is none (*created: a new log, or one
+ * Redis lost), and the counter raised to `held` (the highest seq the caller has applied or seen)
+ * so no number a node holds is given out again. Loads the library when Redis lacks it. A node
+ * joins at start, after a reconnect, and whenever a publish finds another epoch.
+ * FG_OK or FG_ERR_IO (why in err).
  */
-int fg_rlog_prepare(fg_redis_t *r, uint64_t *epoch, char *err, size_t cap);
+int fg_rlog_join(fg_redis_t *r, uint64_t held, uint64_t *epoch, bool *created, char *err,
+                 size_t cap);
 
 /**
  * Whether Redis keeps what it acknowledges: appendonly yes, appendfsync always, and no
@@ -41,16 +49,18 @@ int fg_rlog_prepare(fg_redis_t *r, uint64_t *epoch, char *err, size_t cap);
 int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap);
 
 /**
- * Queues one publish job's FCALL on r's pipeline (fg_redis_append). enforce: an event whose run
- * is not in its `from` status makes the whole job a conflict (nothing written). The job's state
+ * Queues one publish job's FCALL on r's pipeline (fg_redis_append), for the log of `epoch` (the
+ * one joined). enforce: an event whose run is not in its `from` status makes the whole job a
+ * conflict (nothing written). The job's state
  * machine check (fg_transition_allowed) is the caller's, before. FG_OK or FG_ERR_IO/NOMEM.
  */
 int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enforce,
-                           int64_t received_us);
+                           int64_t received_us, uint64_t epoch);
 
 /**
  * Reads a publish job's reply into it: results (seq, duplicate, a warning in warn mode), or
- * status FG_ERR_CONFLICT with err (enforce), or FG_ERR_IO (no reply, or an error reply).
+ * status FG_ERR_CONFLICT with err (enforce), FG_ERR_STALE (the log has another epoch: nothing
+ * written; join again), or FG_ERR_IO (no reply, or an error reply).
  * Consumes (frees) rep. Returns the highest seq it saw (0: none).
  */
 uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job);
@@ -82,6 +92,13 @@ int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
  */
 int fg_rlog_trim(fg_redis_t *r, const char *node, uint64_t max_events, int64_t max_age_ms,
                  uint64_t *floor);
+
+/**
+ * Records the epoch a join found in *joined (shared by the node's threads). True (logged once,
+ * *changes counted) when it replaces another: the log was lost and made again.
+ */
+bool fg_cluster_epoch_seen(_Atomic uint64_t *joined, _Atomic uint64_t *changes, uint64_t epoch,
+                           const char *who);
 
 /** The highest sequence number Redis gave out (fg:seq). FG_OK or FG_ERR_IO. */
 int fg_rlog_head(fg_redis_t *r, uint64_t *seq);

@@ -2,8 +2,10 @@
 -- The flowgate function library (events/redis_log.h). Loaded by every node at start
 -- (FUNCTION LOAD REPLACE): a node of this version brings its own.
 --
--- fg_publish: KEYS fg:seq, fg:ids, fg:log, fg:runs; ARGV enforce (0|1), received_us, n, then
--- per event: id, run_id ('' when none), from (-1 when none), to (-1 when none), json.
+-- fg_publish: KEYS fg:seq, fg:ids, fg:log, fg:runs, fg:epoch; ARGV enforce (0|1), received_us,
+-- n, then per event: id, run_id ('' when none), from (-1 when none), to (-1 when none), json,
+-- and last the epoch the caller joined: {'epoch', current} when fg:epoch is another (the caller
+-- joins again: fg_join).
 -- The new events of a call are one stream entry whose id is the last one's seq (<last>-0), with
 -- fields f (the first's seq), r (received_us) and one j (the event) per event in order: one XADD
 -- and two hash writes per call, however many events. A reader after seq N gets every entry that
@@ -13,6 +15,9 @@
 -- mode stores it anyway). In enforce mode such an event makes the whole batch
 -- {'conflict', index (0-based), known}; nothing is written.
 local function publish(keys, args)
+  -- the log this node joined: another epoch (or none) means Redis lost it; never number on
+  local epoch = redis.call('GET', keys[5])
+  if epoch ~= args[#args] then return {'epoch', epoch or ''} end
   local enforce = args[1] == '1'
   local received = args[2]
   local n = tonumber(args[3])
@@ -117,3 +122,20 @@ local function trim(keys, args)
 end
 
 redis.register_function('fg_trim', trim)
+
+-- fg_join: KEYS fg:epoch, fg:seq; ARGV a new epoch, the highest seq the caller holds. Creates the
+-- epoch when there is none (a new log, or one Redis lost), and raises the counter to what the
+-- caller holds, so no number a node ever applied is given out again. Returns {epoch, created}.
+local function join(keys, args)
+  local created = 0
+  local epoch = redis.call('GET', keys[1])
+  if not epoch then
+    redis.call('SET', keys[1], args[1])
+    epoch, created = args[1], 1
+  end
+  local held = tonumber(args[2])
+  if held > tonumber(redis.call('GET', keys[2]) or '0') then redis.call('SET', keys[2], held) end
+  return {epoch, created}
+end
+
+redis.register_function('fg_join', join)

@@ -14,6 +14,9 @@
 
 #define MAX_GROUP 128 /* jobs per pipeline */
 #define RETRY_MS 500  /* after a failed connect, jobs are refused at once this long */
+/* after a new epoch, publishes wait this long while every node raises the counter to what it
+ * holds (its follower joins within a read) */
+#define EPOCH_GRACE_MS 3000
 
 struct fg_sequencer {
     fg_sequencer_config_t cfg; /* immutable after start */
@@ -102,20 +105,30 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
     }
     if (!s->prepared) {
         uint64_t epoch;
+        bool created;
         char err[256];
-        if (fg_rlog_prepare(s->redis, &epoch, err, sizeof(err)) != FG_OK) {
+        if (fg_rlog_join(s->redis, atomic_load(s->cfg.head), &epoch, &created, err, sizeof(err)) !=
+            FG_OK) {
             redis_failed(s, err);
             for (size_t i = 0; i < n; i++)
                 jobs[i]->status = FG_ERR_IO;
             return;
         }
         s->prepared = true;
+        if (fg_cluster_epoch_seen(s->cfg.epoch, s->cfg.epoch_changes, epoch, "sequencer")) {
+            /* the other nodes raise the counter to what they hold before anyone numbers on */
+            s->down_until = fg_time_mono_ms() + EPOCH_GRACE_MS;
+            for (size_t i = 0; i < n; i++)
+                jobs[i]->status = FG_ERR_IO;
+            return;
+        }
     }
+    uint64_t epoch = atomic_load(s->cfg.epoch);
     size_t sent = 0;
     bool broken = false;
     for (size_t i = 0; i < n; i++) {
-        if (!broken &&
-            fg_rlog_append_publish(s->redis, jobs[i], s->cfg.enforce_transitions, now_us) != FG_OK)
+        if (!broken && fg_rlog_append_publish(s->redis, jobs[i], s->cfg.enforce_transitions, now_us,
+                                              epoch) != FG_OK)
             broken = true;
         if (!broken)
             sent = i + 1;
@@ -130,6 +143,12 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
         }
         uint64_t h = fg_rlog_publish_reply(rep, jobs[i]);
         high = h > high ? h : high;
+        if (jobs[i]->status == FG_ERR_STALE || jobs[i]->status == FG_ERR_IO) {
+            /* another epoch, or an error reply (a Redis that lost the library): nothing was
+             * written, the client retries with the same id; join the log Redis has now */
+            jobs[i]->status = FG_ERR_IO;
+            s->prepared = false;
+        }
         any_ok |= jobs[i]->status == FG_OK;
         atomic_fetch_add(&s->stats.calls, 1);
     }

@@ -24,6 +24,8 @@ typedef struct {
     int min_replicas;         /* WAIT for this many replicas before answering (0: none) */
     fg_health_t *health;      /* whether Redis takes publishes (outlives the sequencer) */
     _Atomic uint64_t *head;   /* raised to the highest seq Redis gave out (shared) */
+    _Atomic uint64_t *epoch;  /* the log's epoch this node joined (shared with the follower) */
+    _Atomic uint64_t *epoch_changes; /* times a new epoch was found (shared) */
 } fg_sequencer_config_t;
 
 typedef struct {

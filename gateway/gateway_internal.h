@@ -98,10 +98,12 @@ struct fg_server {
     fg_hist_t publish_latency;       /* request taken -> 202 (the commit included) */
     fg_health_t health;              /* whether the store takes writes (its own lock) */
     /* cluster mode (cfg->r.cluster); NULL and unused on a single node */
-    fg_sequencer_t *sequencer;     /* numbers publishes in the Redis log */
-    fg_follower_t *follower;       /* applies the Redis log to the store */
-    fg_health_t cluster_health;    /* whether Redis answers (its own lock) */
-    _Atomic uint64_t cluster_head; /* highest seq known to be in the Redis log */
+    fg_sequencer_t *sequencer;              /* numbers publishes in the Redis log */
+    fg_follower_t *follower;                /* applies the Redis log to the store */
+    fg_health_t cluster_health;             /* whether Redis answers (its own lock) */
+    _Atomic uint64_t cluster_head;          /* highest seq known to be in the Redis log */
+    _Atomic uint64_t cluster_epoch;         /* the Redis log's epoch this node joined */
+    _Atomic uint64_t cluster_epoch_changes; /* times Redis was found to have lost the log */
 };
 
 /* Waits on the server's phase condition until pred holds. */

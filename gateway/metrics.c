@@ -99,6 +99,9 @@ int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
         one(&b, "flowgate_cluster_log_floor", "gauge",
             "The shared log's retention floor, as last trimmed by this node.",
             (double)atomic_load(&fs->log_floor));
+        one(&b, "flowgate_cluster_epoch_changes_total", "counter",
+            "Times Redis was found to have lost the log (a new epoch).",
+            (double)atomic_load(&srv->cluster_epoch_changes));
         one(&b, "flowgate_cluster_applied_total", "counter", "Log entries applied here.",
             (double)atomic_load(&fs->applied));
         one(&b, "flowgate_cluster_bad_entries_total", "counter", "Log entries skipped: unreadable.",

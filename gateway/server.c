@@ -239,8 +239,11 @@ static int check_cluster(fg_server_t *srv, char *err, size_t errcap)
         return rc;
     }
     uint64_t epoch = 0;
+    bool created = false;
     if (rc == FG_OK)
-        rc = fg_rlog_prepare(r, &epoch, why, sizeof(why));
+        rc = fg_rlog_load(r, why, sizeof(why));
+    if (rc == FG_OK)
+        rc = fg_rlog_join(r, fg_store_last_seq(srv->store), &epoch, &created, why, sizeof(why));
     if (rc != FG_OK) {
         fg_health_commit_failed(&srv->cluster_health, why);
         fg_log(FG_LOG_ERROR, "cluster_redis_down",
@@ -262,6 +265,7 @@ static int check_cluster(fg_server_t *srv, char *err, size_t errcap)
     uint64_t head = 0;
     fg_rlog_head(r, &head);
     atomic_store(&srv->cluster_head, head);
+    atomic_store(&srv->cluster_epoch, epoch);
     fg_log(FG_LOG_INFO, "cluster_joined",
            "redis=%s node=%s log_epoch=%016" PRIx64 " log_head=%" PRIu64 " applied=%" PRIu64,
            cfg->cluster_redis_url, cfg->cluster_node_id[0] ? cfg->cluster_node_id : "-", epoch,
@@ -279,7 +283,9 @@ static int start_cluster(fg_server_t *srv)
                                 .enforce_transitions = cfg->r.enforce_transitions,
                                 .min_replicas = (int)cfg->cluster_min_replicas,
                                 .health = &srv->cluster_health,
-                                .head = &srv->cluster_head};
+                                .head = &srv->cluster_head,
+                                .epoch = &srv->cluster_epoch,
+                                .epoch_changes = &srv->cluster_epoch_changes};
     fg_follower_config_t fc = {.redis_url = cfg->cluster_redis_url,
                                .timeout_ms = cfg->cluster_redis_timeout_ms,
                                .writer = srv->writer,
@@ -287,6 +293,8 @@ static int start_cluster(fg_server_t *srv)
                                .cat = srv->cat,
                                .health = &srv->cluster_health,
                                .head = &srv->cluster_head,
+                               .epoch = &srv->cluster_epoch,
+                               .epoch_changes = &srv->cluster_epoch_changes,
                                .node_id = cfg->cluster_node_id,
                                .retention_max_events = (uint64_t)cfg->retention_max_events,
                                .retention_max_age_ms = cfg->retention_max_age_s * 1000,

@@ -315,3 +315,54 @@ test('retention trims the shared log by one node at a time, and the idempotency 
     assert.match(late.log, /event=cluster_log_behind applied=0 first_in_log=16/);
   } finally { await teardown(c); }
 });
+
+test('Redis restarted empty: the nodes see a new epoch, never give out a number twice, and streams go on above', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const before = await publish(a.base, Array.from({ length: 5 }, (_, i) => ev.log(run, `b${i}`)));
+    const s = await sse(`${b.base}/v1/stream?last_event_id=0`);
+    await s.waitFrames(5);
+    // the data is gone: a restart with an empty directory
+    await c.redis.stop();
+    require('node:fs').rmSync(c.redis.dir, { recursive: true, force: true });
+    require('node:fs').mkdirSync(c.redis.dir);
+    await c.redis.start();
+    let after;
+    for (let i = 0; i < 200 && !after; i++) {
+      const r = await request(b.base, 'POST', '/v1/events', { body: ev.log(run, 'after') });
+      if (r.status === 202) after = r.json;
+      else { assert.equal(r.status, 503, r.text); await sleep(50); }
+    }
+    assert.ok(after, 'publishes work again');
+    assert.ok(after.seq > before[4].seq, `numbering goes on above: ${after.seq}`);
+    await s.waitFrames(6, 15000);
+    assert.equal(Number(s.frames[5].id), after.seq);
+    for (const n of c.nodes) {
+      const evs = await applied(n, after.seq);
+      assert.deepEqual(evs.map((e) => e.seq), [1, 2, 3, 4, 5, after.seq]);
+      assert.match(n.log, /event=cluster_log_epoch_changed/);
+      assert.match((await request(n.base, 'GET', '/metrics')).text, /flowgate_cluster_epoch_changes_total [1-9]/);
+    }
+    s.close();
+  } finally { await teardown(c); }
+});
+
+test('Redis flushed under live connections: the same, no number given twice', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const before = await publish(a.base, Array.from({ length: 3 }, (_, i) => ev.log(run, `b${i}`)));
+    await applied(b, before[2].seq);
+    await c.redis.cmd('FLUSHALL');
+    let after;
+    for (let i = 0; i < 200 && !after; i++) {
+      const r = await request(a.base, 'POST', '/v1/events', { body: ev.log(run, 'after') });
+      if (r.status === 202) after = r.json; else await sleep(50);
+    }
+    assert.ok(after && after.seq > before[2].seq, `numbering goes on above: ${after && after.seq}`);
+    for (const n of c.nodes) assert.deepEqual((await applied(n, after.seq)).map((e) => e.seq), [1, 2, 3, after.seq]);
+  } finally { await teardown(c); }
+});
