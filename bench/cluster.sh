@@ -27,7 +27,7 @@ redis_stop() { redis-cli -p $RPORT shutdown nosave >/dev/null 2>&1; sleep 0.2; }
 node() {
     local name=$1 mode=${2:-single} dir="$WORK/$1" env=()
     rm -rf "$dir" && mkdir -p "$dir"
-    [ "$mode" = cluster ] && env=(FLOWGATE_CLUSTER_REDIS_URL=redis://127.0.0.1:$RPORT FLOWGATE_CLUSTER_NODE_ID=$name)
+    [ "$mode" = cluster ] && env=(FLOWGATE_CLUSTER_REDIS_URL=redis://127.0.0.1:$RPORT FLOWGATE_CLUSTER_NODE_ID=$name ${CLUSTER_ENV:-})
     env FLOWGATE_LIMITS_MAX_CONNECTIONS=0 FLOWGATE_LIMITS_MAX_STREAMS_PER_ADDRESS=0 \
         FLOWGATE_LIMITS_PUBLISH_RATE=0 "${env[@]}" "$BIN" --listen 127.0.0.1:0 --data-dir "$dir" \
         2> "$dir/log" &

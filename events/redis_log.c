@@ -110,13 +110,18 @@ int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap)
     return why[0] ? FG_ERR_INVALID : FG_OK;
 }
 
-int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enforce,
-                           int64_t received_us, uint64_t epoch)
+int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, const fg_writer_job_t *job,
+                           bool enforce, int64_t received_us, uint64_t epoch)
 {
-    size_t argc = 3 + 5 + 3 + 5 * job->n + 1;
+    size_t argc = 3 + 5 + 3 + 6 * job->n + 1;
     const char **argv = malloc(argc * sizeof(*argv));
     size_t *lens = malloc(argc * sizeof(*lens));
-    char *nums = malloc(64 + 48 * job->n); /* the numbers' text */
+    size_t hcap = 0;
+    for (size_t i = 0; i < job->n; i++)
+        hcap += 64 + strlen(fg_catalog_type(cat, (size_t)job->events[i].type_idx)->name) +
+                strlen(job->events[i].id) +
+                (job->events[i].workflow ? strlen(job->events[i].workflow) : 0) + 2 * 40;
+    char *nums = malloc(64 + 48 * job->n + hcap); /* the numbers' and headers' text */
     if (argv == NULL || lens == NULL || nums == NULL) {
         free(argv);
         free(lens);
@@ -148,6 +153,11 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enfor
         ARG(ev->run_id, strlen(ev->run_id));
         NUM("%d", ev->from);
         NUM("%d", ev->to);
+        int w = sprintf(nums + used, "%s\t%d\t%d\t%s\t%s\t%s\t%s",
+                        fg_catalog_type(cat, (size_t)ev->type_idx)->name, ev->from, ev->to,
+                        ev->run_id, ev->step_id, ev->id, ev->workflow ? ev->workflow : "");
+        ARG(nums + used, (size_t)w);
+        used += (size_t)w + 1;
         ARG(ev->json, ev->json_len);
     }
     NUM("%" PRIu64, epoch);
@@ -276,16 +286,27 @@ static int read_entry(const redisReply *en, uint64_t after,
         return FG_OK;
     }
     uint64_t seq = first;
+    const redisReply *header = NULL;
     for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
         const redisReply *name = f->element[k], *val = f->element[k + 1];
-        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING || name->len != 1 ||
-            name->str[0] != 'j')
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING || name->len != 1)
+            continue;
+        if (name->str[0] == 'h') {
+            header = val;
+            continue;
+        }
+        if (name->str[0] != 'j')
             continue;
         if (seq > after) {
-            fg_rlog_entry_t e = {
-                .seq = seq, .json = val->str, .json_len = val->len, .received_us = received};
+            fg_rlog_entry_t e = {.seq = seq,
+                                 .json = val->str,
+                                 .json_len = val->len,
+                                 .header = header ? header->str : NULL,
+                                 .header_len = header ? header->len : 0,
+                                 .received_us = received};
             cb(ctx, &e);
         }
+        header = NULL;
         seq++;
     }
     *last = lseq;

@@ -15,6 +15,7 @@
 #ifndef FG_EVENTS_REDIS_LOG_H
 #define FG_EVENTS_REDIS_LOG_H
 
+#include "events/catalog.h"
 #include "events/err.h"
 #include "events/redis.h"
 #include "events/validate.h"
@@ -54,8 +55,8 @@ int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap);
  * conflict (nothing written). The job's state
  * machine check (fg_transition_allowed) is the caller's, before. FG_OK or FG_ERR_IO/NOMEM.
  */
-int fg_rlog_append_publish(fg_redis_t *r, const fg_writer_job_t *job, bool enforce,
-                           int64_t received_us, uint64_t epoch);
+int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, const fg_writer_job_t *job,
+                           bool enforce, int64_t received_us, uint64_t epoch);
 
 /**
  * Reads a publish job's reply into it: results (seq, duplicate, a warning in warn mode), or
@@ -70,6 +71,10 @@ typedef struct {
     uint64_t seq;
     const char *json; /* the stored form (valid while the reply lives) */
     size_t json_len;
+    /* "type\tfrom\tto\trun_id\tstep_id\tid\tworkflow": the event's parts a reader needs,
+     * so it need not parse the JSON; NULL in an entry written without it */
+    const char *header;
+    size_t header_len;
     int64_t received_us;
 } fg_rlog_entry_t;
 

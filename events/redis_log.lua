@@ -3,11 +3,14 @@
 -- (FUNCTION LOAD REPLACE): a node of this version brings its own.
 --
 -- fg_publish: KEYS fg:seq, fg:ids, fg:log, fg:runs, fg:epoch; ARGV enforce (0|1), received_us,
--- n, then per event: id, run_id ('' when none), from (-1 when none), to (-1 when none), json,
+-- n, then per event: id, run_id ('' when none), from (-1 when none), to (-1 when none), header
+-- (what a reader needs without parsing the event: type, from, to, run_id, step_id, id, workflow,
+-- tab-separated), json,
 -- and last the epoch the caller joined: {'epoch', current} when fg:epoch is another (the caller
 -- joins again: fg_join).
 -- The new events of a call are one stream entry whose id is the last one's seq (<last>-0), with
--- fields f (the first's seq), r (received_us) and one j (the event) per event in order: one XADD
+-- fields f (the first's seq), r (received_us) and, per event in order, h (its header) and j (the
+-- event): one XADD
 -- and two hash writes per call, however many events. A reader after seq N gets every entry that
 -- holds an event above N (ids grow with the last seq) and skips the events it has.
 -- Returns {'ok', seq1, dup1, known1, seq2, ...}: dup 1 when the id was stored before (seq is
@@ -24,8 +27,8 @@ local function publish(keys, args)
   local out = {'ok'}
   local ids, runs = {}, {}
   for i = 0, n - 1 do
-    ids[i + 1] = args[4 + i * 5]
-    runs[i + 1] = args[5 + i * 5]
+    ids[i + 1] = args[4 + i * 6]
+    runs[i + 1] = args[5 + i * 6]
   end
   local old = redis.call('HMGET', keys[2], unpack(ids))
   local status = {}   -- run -> status, read once, then as this batch moves it
@@ -33,7 +36,7 @@ local function publish(keys, args)
   local seen = {}     -- id -> index of the first event in this batch with it
   local fresh = {}    -- indexes of the new events
   for i = 0, n - 1 do
-    local b = 4 + i * 5
+    local b = 4 + i * 6
     local id, run = ids[i + 1], runs[i + 1]
     local from, to = tonumber(args[b + 2]), tonumber(args[b + 3])
     local known = -1
@@ -66,8 +69,10 @@ local function publish(keys, args)
     for k, i in ipairs(fresh) do
       local seq = first + k - 1
       out[2 + i * 3] = seq
+      entry[#entry + 1] = 'h'
+      entry[#entry + 1] = args[4 + i * 6 + 4]
       entry[#entry + 1] = 'j'
-      entry[#entry + 1] = args[4 + i * 5 + 4]
+      entry[#entry + 1] = args[4 + i * 6 + 5]
       idx[#idx + 1] = ids[i + 1]
       idx[#idx + 1] = seq
     end

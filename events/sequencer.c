@@ -127,8 +127,8 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
     size_t sent = 0;
     bool broken = false;
     for (size_t i = 0; i < n; i++) {
-        if (!broken && fg_rlog_append_publish(s->redis, jobs[i], s->cfg.enforce_transitions, now_us,
-                                              epoch) != FG_OK)
+        if (!broken && fg_rlog_append_publish(s->redis, s->cfg.cat, jobs[i],
+                                              s->cfg.enforce_transitions, now_us, epoch) != FG_OK)
             broken = true;
         if (!broken)
             sent = i + 1;

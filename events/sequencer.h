@@ -19,6 +19,7 @@
 
 typedef struct {
     const char *redis_url;
+    const fg_catalog_t *cat;  /* the events' type names */
     int64_t timeout_ms;       /* a Redis command's longest wait */
     bool enforce_transitions; /* 409 for an illegal run status change; else a warning */
     int min_replicas;         /* WAIT for this many replicas before answering (0: none) */

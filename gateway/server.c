@@ -279,6 +279,7 @@ static int start_cluster(fg_server_t *srv)
 {
     const fg_config_t *cfg = srv->cfg;
     fg_sequencer_config_t sc = {.redis_url = cfg->cluster_redis_url,
+                                .cat = srv->cat,
                                 .timeout_ms = cfg->cluster_redis_timeout_ms,
                                 .enforce_transitions = cfg->r.enforce_transitions,
                                 .min_replicas = (int)cfg->cluster_min_replicas,
