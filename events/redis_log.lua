@@ -8,7 +8,8 @@
 -- tab-separated), json,
 -- and last the epoch the caller joined: {'epoch', current} when fg:epoch is another (the caller
 -- joins again: fg_join).
--- The new events of a call are one stream entry whose id is the last one's seq (<last>-0), with
+-- The new events of a call are one stream entry (one per 1,000 events) whose id is the last one's
+-- seq (<last>-0), with
 -- fields f (the first's seq), r (received_us) and, per event in order, h (its header) and j (the
 -- event): one XADD
 -- and two hash writes per call, however many events. A reader after seq N gets every entry that
@@ -17,6 +18,8 @@
 -- that event's); known >= 0 when the run was in another status than the event's `from` (warn
 -- mode stores it anyway). In enforce mode such an event makes the whole batch
 -- {'conflict', index (0-based), known}; nothing is written.
+local CHUNK = 1000 -- events per stream entry, ids per hash command
+
 local function publish(keys, args)
   -- the log this node joined: another epoch (or none) means Redis lost it; never number on
   local epoch = redis.call('GET', keys[5])
@@ -30,7 +33,11 @@ local function publish(keys, args)
     ids[i + 1] = args[4 + i * 6]
     runs[i + 1] = args[5 + i * 6]
   end
-  local old = redis.call('HMGET', keys[2], unpack(ids))
+  local old = {}
+  for c = 1, n, CHUNK do
+    local part = redis.call('HMGET', keys[2], unpack(ids, c, math.min(c + CHUNK - 1, n)))
+    for k = 1, #part do old[c + k - 1] = part[k] end
+  end
   local status = {}   -- run -> status, read once, then as this batch moves it
   local changed = {}  -- runs whose status this batch moves
   local seen = {}     -- id -> index of the first event in this batch with it
@@ -65,22 +72,31 @@ local function publish(keys, args)
   end
   if #fresh > 0 then
     local first = redis.call('INCRBY', keys[1], #fresh) - #fresh + 1
-    local entry, idx, moved = {'f', first, 'r', received}, {}, {}
-    for k, i in ipairs(fresh) do
-      local seq = first + k - 1
-      out[2 + i * 3] = seq
-      entry[#entry + 1] = 'h'
-      entry[#entry + 1] = args[4 + i * 6 + 4]
-      entry[#entry + 1] = 'j'
-      entry[#entry + 1] = args[4 + i * 6 + 5]
-      idx[#idx + 1] = ids[i + 1]
-      idx[#idx + 1] = seq
+    -- entries of at most CHUNK events (Lua's unpack takes a few thousand values at most)
+    for c = 1, #fresh, CHUNK do
+      local last = math.min(c + CHUNK - 1, #fresh)
+      local entry, idx = {'f', first + c - 1, 'r', received}, {}
+      for k = c, last do
+        local i, seq = fresh[k], first + k - 1
+        out[2 + i * 3] = seq
+        entry[#entry + 1] = 'h'
+        entry[#entry + 1] = args[4 + i * 6 + 4]
+        entry[#entry + 1] = 'j'
+        entry[#entry + 1] = args[4 + i * 6 + 5]
+        idx[#idx + 1] = ids[i + 1]
+        idx[#idx + 1] = seq
+      end
+      redis.call('XADD', keys[3], (first + last - 1) .. '-0', unpack(entry))
+      redis.call('HSET', keys[2], unpack(idx))
     end
-    redis.call('XADD', keys[3], (first + #fresh - 1) .. '-0', unpack(entry))
-    redis.call('HSET', keys[2], unpack(idx))
+    local moved = {}
     for run in pairs(changed) do
       moved[#moved + 1] = run
       moved[#moved + 1] = status[run]
+      if #moved >= 2 * CHUNK then
+        redis.call('HSET', keys[4], unpack(moved))
+        moved = {}
+      end
     end
     if #moved > 0 then redis.call('HSET', keys[4], unpack(moved)) end
   end

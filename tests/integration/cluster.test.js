@@ -366,3 +366,18 @@ test('Redis flushed under live connections: the same, no number given twice', as
     for (const n of c.nodes) assert.deepEqual((await applied(n, after.seq)).map((e) => e.seq), [1, 2, 3, after.seq]);
   } finally { await teardown(c); }
 });
+
+test('a batch of 5,000 events is one publish: numbered together, stored on every node', async () => {
+  const c = await cluster(2, { FLOWGATE_LIMITS_MAX_BATCH_EVENTS: '10000', FLOWGATE_LIMITS_MAX_BODY_BYTES: '16777216' });
+  const [a, b] = c.nodes;
+  try {
+    const run = uuid();
+    const batch = Array.from({ length: 5000 }, (_, i) => ev.log(run, `l${i}`));
+    const res = await publish(a.base, batch);
+    assert.deepEqual(res.map((r) => r.seq), Array.from({ length: 5000 }, (_, i) => i + 1));
+    const again = await publish(b.base, batch.map((e, i) => ({ ...e, id: res[i].id })));
+    assert.deepEqual(again.map((r) => r.seq), res.map((r) => r.seq), 'all duplicates');
+    for (const n of c.nodes) assert.equal((await applied(n, 5000)).length, 5000);
+    assert.equal(await c.redis.cmd('XLEN', 'fg:log'), 5);
+  } finally { await teardown(c); }
+});
