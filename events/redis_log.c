@@ -110,18 +110,22 @@ int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap)
     return why[0] ? FG_ERR_INVALID : FG_OK;
 }
 
-int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, const fg_writer_job_t *job,
-                           bool enforce, int64_t received_us, uint64_t epoch)
+int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, fg_writer_job_t *const *jobs,
+                           size_t m, bool enforce, int64_t received_us, uint64_t epoch)
 {
-    size_t argc = 3 + 5 + 3 + 6 * job->n + 1;
+    size_t events = 0, hcap = 0;
+    for (size_t j = 0; j < m; j++) {
+        events += jobs[j]->n;
+        for (size_t i = 0; i < jobs[j]->n; i++) {
+            const fg_pub_event_t *ev = &jobs[j]->events[i];
+            hcap += 64 + strlen(fg_catalog_type(cat, (size_t)ev->type_idx)->name) + strlen(ev->id) +
+                    (ev->workflow ? strlen(ev->workflow) : 0) + 2 * 40;
+        }
+    }
+    size_t argc = 3 + 5 + 3 + m + 6 * events + 1;
     const char **argv = malloc(argc * sizeof(*argv));
     size_t *lens = malloc(argc * sizeof(*lens));
-    size_t hcap = 0;
-    for (size_t i = 0; i < job->n; i++)
-        hcap += 64 + strlen(fg_catalog_type(cat, (size_t)job->events[i].type_idx)->name) +
-                strlen(job->events[i].id) +
-                (job->events[i].workflow ? strlen(job->events[i].workflow) : 0) + 2 * 40;
-    char *nums = malloc(64 + 48 * job->n + hcap); /* the numbers' and headers' text */
+    char *nums = malloc(64 + 24 * m + 48 * events + hcap); /* the numbers' and headers' text */
     if (argv == NULL || lens == NULL || nums == NULL) {
         free(argv);
         free(lens);
@@ -146,19 +150,23 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, const fg_writ
     ARG(FG_RLOG_EPOCH, strlen(FG_RLOG_EPOCH));
     ARG(enforce ? "1" : "0", 1);
     NUM("%" PRId64, received_us);
-    NUM("%zu", job->n);
-    for (size_t i = 0; i < job->n; i++) {
-        const fg_pub_event_t *ev = &job->events[i];
-        ARG(ev->id, strlen(ev->id));
-        ARG(ev->run_id, strlen(ev->run_id));
-        NUM("%d", ev->from);
-        NUM("%d", ev->to);
-        int w = sprintf(nums + used, "%s\t%d\t%d\t%s\t%s\t%s\t%s",
-                        fg_catalog_type(cat, (size_t)ev->type_idx)->name, ev->from, ev->to,
-                        ev->run_id, ev->step_id, ev->id, ev->workflow ? ev->workflow : "");
-        ARG(nums + used, (size_t)w);
-        used += (size_t)w + 1;
-        ARG(ev->json, ev->json_len);
+    NUM("%zu", m);
+    for (size_t j = 0; j < m; j++) {
+        const fg_writer_job_t *job = jobs[j];
+        NUM("%zu", job->n);
+        for (size_t i = 0; i < job->n; i++) {
+            const fg_pub_event_t *ev = &job->events[i];
+            ARG(ev->id, strlen(ev->id));
+            ARG(ev->run_id, strlen(ev->run_id));
+            NUM("%d", ev->from);
+            NUM("%d", ev->to);
+            int w = sprintf(nums + used, "%s\t%d\t%d\t%s\t%s\t%s\t%s",
+                            fg_catalog_type(cat, (size_t)ev->type_idx)->name, ev->from, ev->to,
+                            ev->run_id, ev->step_id, ev->id, ev->workflow ? ev->workflow : "");
+            ARG(nums + used, (size_t)w);
+            used += (size_t)w + 1;
+            ARG(ev->json, ev->json_len);
+        }
     }
     NUM("%" PRIu64, epoch);
 #undef ARG
@@ -176,22 +184,15 @@ static int64_t int_of(const redisReply *rep)
     return rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
 }
 
-uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job)
+static uint64_t job_reply(const redisReply *rep, fg_writer_job_t *job)
 {
     uint64_t high = 0;
     char buf[200];
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
-        if (rep != NULL)
-            fg_log(FG_LOG_ERROR, "cluster_publish_failed", "error=\"%s\"",
-                   text_of(rep, buf, sizeof(buf)));
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
         job->status = FG_ERR_IO;
         goto out;
     }
     const char *tag = text_of(rep->element[0], buf, sizeof(buf));
-    if (strcmp(tag, "epoch") == 0) {
-        job->status = FG_ERR_STALE; /* the log is not the one joined: nothing was written */
-        goto out;
-    }
     if (strcmp(tag, "conflict") == 0 && rep->elements == 3) {
         long i = (long)int_of(rep->element[1]);
         int known = (int)int_of(rep->element[2]);
@@ -232,6 +233,29 @@ uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job)
     }
     job->status = FG_OK;
 out:
+    return high;
+}
+
+uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *const *jobs, size_t m)
+{
+    uint64_t high = 0;
+    char buf[200];
+    bool jobs_reply = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 + m &&
+                      strcmp(text_of(rep->element[0], buf, sizeof(buf)), "jobs") == 0;
+    bool stale = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                 strcmp(text_of(rep->element[0], buf, sizeof(buf)), "epoch") == 0;
+    if (!jobs_reply && !stale && rep != NULL)
+        fg_log(FG_LOG_ERROR, "cluster_publish_failed", "error=\"%s\"",
+               text_of(rep, buf, sizeof(buf)));
+    for (size_t j = 0; j < m; j++) {
+        if (jobs_reply) {
+            uint64_t h = job_reply(rep->element[1 + j], jobs[j]);
+            high = h > high ? h : high;
+        } else {
+            /* another epoch: nothing was written, join again; else no answer */
+            jobs[j]->status = stale ? FG_ERR_STALE : FG_ERR_IO;
+        }
+    }
     if (rep != NULL)
         freeReplyObject(rep);
     return high;

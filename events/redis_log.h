@@ -50,21 +50,22 @@ int fg_rlog_join(fg_redis_t *r, uint64_t held, uint64_t *epoch, bool *created, c
 int fg_rlog_check_durability(fg_redis_t *r, char *why, size_t cap);
 
 /**
- * Queues one publish job's FCALL on r's pipeline (fg_redis_append), for the log of `epoch` (the
- * one joined). enforce: an event whose run is not in its `from` status makes the whole job a
- * conflict (nothing written). The job's state
- * machine check (fg_transition_allowed) is the caller's, before. FG_OK or FG_ERR_IO/NOMEM.
+ * Queues one FCALL for m publish jobs on r's pipeline (fg_redis_append), for the log of `epoch`
+ * (the one joined). Each job is all or nothing on its own: in enforce mode an event whose run is
+ * not in its `from` status makes its job a conflict (nothing of it written); the others go on.
+ * The jobs' state machine check (fg_transition_allowed) is the caller's, before.
+ * FG_OK or FG_ERR_IO/NOMEM.
  */
-int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, const fg_writer_job_t *job,
-                           bool enforce, int64_t received_us, uint64_t epoch);
+int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, fg_writer_job_t *const *jobs,
+                           size_t m, bool enforce, int64_t received_us, uint64_t epoch);
 
 /**
- * Reads a publish job's reply into it: results (seq, duplicate, a warning in warn mode), or
+ * Reads that call's reply into its m jobs: results (seq, duplicate, a warning in warn mode), or
  * status FG_ERR_CONFLICT with err (enforce), FG_ERR_STALE (the log has another epoch: nothing
- * written; join again), or FG_ERR_IO (no reply, or an error reply).
- * Consumes (frees) rep. Returns the highest seq it saw (0: none).
+ * written; join again), or FG_ERR_IO (no reply, or an error reply). Consumes (frees) rep.
+ * Returns the highest seq it saw (0: none).
  */
-uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *job);
+uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *const *jobs, size_t m);
 
 /* One entry read back from the log. */
 typedef struct {

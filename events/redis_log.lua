@@ -3,7 +3,8 @@
 -- (FUNCTION LOAD REPLACE): a node of this version brings its own.
 --
 -- fg_publish: KEYS fg:seq, fg:ids, fg:log, fg:runs, fg:epoch; ARGV enforce (0|1), received_us,
--- n, then per event: id, run_id ('' when none), from (-1 when none), to (-1 when none), header
+-- m (jobs: each one publish request, all or nothing on its own), then per job its n and per
+-- event: id, run_id ('' when none), from (-1 when none), to (-1 when none), header
 -- (what a reader needs without parsing the event: type, from, to, run_id, step_id, id, workflow,
 -- tab-separated), json,
 -- and last the epoch the caller joined: {'epoch', current} when fg:epoch is another (the caller
@@ -14,10 +15,10 @@
 -- event): one XADD
 -- and two hash writes per call, however many events. A reader after seq N gets every entry that
 -- holds an event above N (ids grow with the last seq) and skips the events it has.
--- Returns {'ok', seq1, dup1, known1, seq2, ...}: dup 1 when the id was stored before (seq is
--- that event's); known >= 0 when the run was in another status than the event's `from` (warn
--- mode stores it anyway). In enforce mode such an event makes the whole batch
--- {'conflict', index (0-based), known}; nothing is written.
+-- Returns {'jobs', r1, r2, ...}, per job {'ok', seq1, dup1, known1, seq2, ...}: dup 1 when the
+-- id was stored before (seq is that event's); known >= 0 when the run was in another status than
+-- the event's `from` (warn mode stores it anyway). In enforce mode such an event makes its job
+-- {'conflict', index (0-based), known}: nothing of that job is written, the others go on.
 local CHUNK = 1000 -- events per stream entry, ids per hash command
 
 local function publish(keys, args)
@@ -26,50 +27,73 @@ local function publish(keys, args)
   if epoch ~= args[#args] then return {'epoch', epoch or ''} end
   local enforce = args[1] == '1'
   local received = args[2]
-  local n = tonumber(args[3])
-  local out = {'ok'}
-  local ids, runs = {}, {}
-  for i = 0, n - 1 do
-    ids[i + 1] = args[4 + i * 6]
-    runs[i + 1] = args[5 + i * 6]
+  local m = tonumber(args[3])
+  -- the jobs, and every event id for one read of the index
+  local jobs, ids, runs, at = {}, {}, {}, 4
+  for j = 1, m do
+    local n = tonumber(args[at])
+    jobs[j] = {base = at + 1, n = n, first = #ids}
+    for i = 0, n - 1 do
+      ids[#ids + 1] = args[at + 1 + i * 6]
+      runs[#runs + 1] = args[at + 2 + i * 6]
+    end
+    at = at + 1 + n * 6
   end
   local old = {}
-  for c = 1, n, CHUNK do
-    local part = redis.call('HMGET', keys[2], unpack(ids, c, math.min(c + CHUNK - 1, n)))
+  for c = 1, #ids, CHUNK do
+    local part = redis.call('HMGET', keys[2], unpack(ids, c, math.min(c + CHUNK - 1, #ids)))
     for k = 1, #part do old[c + k - 1] = part[k] end
   end
-  local status = {}   -- run -> status, read once, then as this batch moves it
-  local changed = {}  -- runs whose status this batch moves
-  local seen = {}     -- id -> index of the first event in this batch with it
-  local fresh = {}    -- indexes of the new events
-  for i = 0, n - 1 do
-    local b = 4 + i * 6
-    local id, run = ids[i + 1], runs[i + 1]
-    local from, to = tonumber(args[b + 2]), tonumber(args[b + 3])
-    local known = -1
-    if old[i + 1] then
-      out[2 + i * 3], out[3 + i * 3], out[4 + i * 3] = tonumber(old[i + 1]), 1, -1
-    elseif seen[id] then
-      out[2 + i * 3], out[3 + i * 3], out[4 + i * 3] = -1 - seen[id], 1, -1
-    else
-      seen[id] = i
-      if from >= 0 and run ~= '' then
-        local k = status[run]
-        if k == nil then
-          local v = redis.call('HGET', keys[4], run)
-          k = v and tonumber(v) or false
-          status[run] = k
+  local status = {}   -- run -> status: as stored, then as accepted jobs move it (false: none)
+  local changed = {}  -- runs whose status accepted jobs move
+  local seen = {}     -- ids new in accepted jobs
+  local fresh = {}    -- {job, i} of the new events of accepted jobs, in order
+  local results = {'jobs'}
+  for j = 1, m do
+    local job = jobs[j]
+    local out = {'ok'}
+    local tstatus, tseen, tfresh = {}, {}, {}
+    local conflict
+    for i = 0, job.n - 1 do
+      local b = job.base + i * 6
+      local id, run = ids[job.first + i + 1], runs[job.first + i + 1]
+      local from, to = tonumber(args[b + 2]), tonumber(args[b + 3])
+      local known = -1
+      local stored = old[job.first + i + 1]
+      if stored then
+        out[2 + i * 3], out[3 + i * 3], out[4 + i * 3] = tonumber(stored), 1, -1
+      elseif seen[id] or tseen[id] then
+        out[2 + i * 3], out[3 + i * 3], out[4 + i * 3] = id, 1, -1 -- its first's number, below
+      else
+        tseen[id] = true
+        if from >= 0 and run ~= '' then
+          local k = tstatus[run]
+          if k == nil then k = status[run] end
+          if k == nil then
+            local v = redis.call('HGET', keys[4], run)
+            k = v and tonumber(v) or false
+            status[run] = k
+          end
+          if k and k ~= from then
+            if enforce then conflict = {'conflict', i, k}; break end
+            known = k
+          end
         end
-        if k and k ~= from then
-          if enforce then return {'conflict', i, k} end
-          known = k
-        end
+        if to >= 0 and run ~= '' then tstatus[run] = to end
+        tfresh[#tfresh + 1] = i
+        out[2 + i * 3], out[3 + i * 3], out[4 + i * 3] = 0, 0, known
       end
-      if to >= 0 and run ~= '' then status[run] = to; changed[run] = true end
-      fresh[#fresh + 1] = i
-      out[2 + i * 3], out[3 + i * 3], out[4 + i * 3] = 0, 0, known
+    end
+    if conflict then
+      results[j + 1] = conflict -- nothing of this job is kept
+    else
+      for run, st in pairs(tstatus) do status[run] = st; changed[run] = true end
+      for id in pairs(tseen) do seen[id] = true end
+      for _, i in ipairs(tfresh) do fresh[#fresh + 1] = {j, i} end
+      results[j + 1] = out
     end
   end
+  local numbered = {} -- id -> seq of the events numbered now
   if #fresh > 0 then
     local first = redis.call('INCRBY', keys[1], #fresh) - #fresh + 1
     -- entries of at most CHUNK events (Lua's unpack takes a few thousand values at most)
@@ -77,13 +101,16 @@ local function publish(keys, args)
       local last = math.min(c + CHUNK - 1, #fresh)
       local entry, idx = {'f', first + c - 1, 'r', received}, {}
       for k = c, last do
-        local i, seq = fresh[k], first + k - 1
-        out[2 + i * 3] = seq
+        local j, i = fresh[k][1], fresh[k][2]
+        local b, seq = jobs[j].base + i * 6, first + k - 1
+        local id = ids[jobs[j].first + i + 1]
+        results[j + 1][2 + i * 3] = seq
+        numbered[id] = seq
         entry[#entry + 1] = 'h'
-        entry[#entry + 1] = args[4 + i * 6 + 4]
+        entry[#entry + 1] = args[b + 4]
         entry[#entry + 1] = 'j'
-        entry[#entry + 1] = args[4 + i * 6 + 5]
-        idx[#idx + 1] = ids[i + 1]
+        entry[#entry + 1] = args[b + 5]
+        idx[#idx + 1] = id
         idx[#idx + 1] = seq
       end
       redis.call('XADD', keys[3], (first + last - 1) .. '-0', unpack(entry))
@@ -100,12 +127,16 @@ local function publish(keys, args)
     end
     if #moved > 0 then redis.call('HSET', keys[4], unpack(moved)) end
   end
-  -- a repeat inside the batch gets its first's number
-  for i = 0, n - 1 do
-    local s = out[2 + i * 3]
-    if s < 0 then out[2 + i * 3] = out[2 + (-1 - s) * 3] end
+  -- a repeat of an id numbered in this call gets that number
+  for j = 1, m do
+    local out = results[j + 1]
+    if out[1] == 'ok' then
+      for i = 0, jobs[j].n - 1 do
+        if type(out[2 + i * 3]) == 'string' then out[2 + i * 3] = numbered[out[2 + i * 3]] end
+      end
+    end
   end
-  return out
+  return results
 end
 
 redis.register_function('fg_publish', publish)

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_GROUP 128 /* jobs per pipeline */
-#define RETRY_MS 500  /* after a failed connect, jobs are refused at once this long */
+#define MAX_GROUP 128    /* jobs per pipeline */
+#define CALL_EVENTS 1000 /* events per function call (jobs are never split) */
+#define RETRY_MS 500     /* after a failed connect, jobs are refused at once this long */
 /* after a new epoch, publishes wait this long while every node raises the counter to what it
  * holds (its follower joins within a read) */
 #define EPOCH_GRACE_MS 3000
@@ -123,34 +124,44 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
             return;
         }
     }
+    /* The jobs go in calls of up to CALL_EVENTS events (a larger job alone), pipelined: one
+     * function call numbers many single-event publishes at once. */
     uint64_t epoch = atomic_load(s->cfg.epoch);
-    size_t sent = 0;
-    bool broken = false;
-    for (size_t i = 0; i < n; i++) {
-        if (!broken && fg_rlog_append_publish(s->redis, s->cfg.cat, jobs[i],
-                                              s->cfg.enforce_transitions, now_us, epoch) != FG_OK)
-            broken = true;
-        if (!broken)
-            sent = i + 1;
+    size_t start[MAX_GROUP + 1], ncalls = 0, sent = 0;
+    for (size_t i = 0, events = 0; i < n; i++) {
+        if (i == 0 || events + jobs[i]->n > CALL_EVENTS) {
+            start[ncalls++] = i;
+            events = 0;
+        }
+        events += jobs[i]->n;
+    }
+    start[ncalls] = n;
+    for (size_t c = 0; c < ncalls; c++) {
+        if (fg_rlog_append_publish(s->redis, s->cfg.cat, jobs + start[c], start[c + 1] - start[c],
+                                   s->cfg.enforce_transitions, now_us, epoch) != FG_OK)
+            break;
+        sent = c + 1;
     }
     uint64_t high = 0;
     bool any_ok = false;
-    for (size_t i = 0; i < n; i++) {
-        redisReply *rep = i < sent ? fg_redis_read(s->redis) : NULL;
-        if (rep == NULL) {
-            jobs[i]->status = FG_ERR_IO;
-            continue;
-        }
-        uint64_t h = fg_rlog_publish_reply(rep, jobs[i]);
+    for (size_t c = 0; c < ncalls; c++) {
+        size_t m = start[c + 1] - start[c];
+        fg_writer_job_t **part = jobs + start[c];
+        redisReply *rep = c < sent ? fg_redis_read(s->redis) : NULL;
+        uint64_t h = fg_rlog_publish_reply(rep, part, m);
         high = h > high ? h : high;
-        if (jobs[i]->status == FG_ERR_STALE || jobs[i]->status == FG_ERR_IO) {
-            /* another epoch, or an error reply (a Redis that lost the library): nothing was
-             * written, the client retries with the same id; join the log Redis has now */
-            jobs[i]->status = FG_ERR_IO;
-            s->prepared = false;
+        if (rep != NULL)
+            atomic_fetch_add(&s->stats.calls, 1);
+        for (size_t i = 0; i < m; i++) {
+            if (part[i]->status == FG_ERR_STALE || part[i]->status == FG_ERR_IO) {
+                /* another epoch, an error reply (a Redis that lost the library), or no reply:
+                 * nothing of it was written, the client retries with the same id; join the log
+                 * Redis has now */
+                part[i]->status = FG_ERR_IO;
+                s->prepared = false;
+            }
+            any_ok |= part[i]->status == FG_OK;
         }
-        any_ok |= jobs[i]->status == FG_OK;
-        atomic_fetch_add(&s->stats.calls, 1);
     }
     if (any_ok && s->cfg.min_replicas > 0) {
         redisReply *rep = fg_redis_cmdf(s->redis, "WAIT %d %lld", s->cfg.min_replicas,

@@ -125,6 +125,18 @@ test('run views and the transition check agree across nodes', async () => {
     // an illegal transition by the state machine itself, refused before Redis
     const bad = await request(a.base, 'POST', '/v1/events', { body: ev.status(run, 'completed', 'running') });
     assert.equal(bad.status, 409);
+    // many publishes at once share function calls: the one in conflict is refused alone
+    const run2 = uuid();
+    await publish(a.base, [ev.runCreated(run2), ev.status(run2, 'pending', 'running')]);
+    const many = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => request(a.base, 'POST', '/v1/events', { body: ev.log(run2, `x${i}`) })),
+      request(a.base, 'POST', '/v1/events', { body: ev.status(run2, 'pending', 'running') }),
+      ...Array.from({ length: 30 }, (_, i) => request(a.base, 'POST', '/v1/events', { body: ev.log(run2, `y${i}`) })),
+    ]);
+    assert.deepEqual(many.map((r) => r.status), [...Array(30).fill(202), 409, ...Array(30).fill(202)]);
+    const seqs = many.filter((r) => r.status === 202).map((r) => r.json.seq).sort((x, y) => x - y);
+    assert.equal(new Set(seqs).size, 60);
+    assert.equal(seqs[59] - seqs[0], 59, 'no number skipped for the refused one');
   } finally { await teardown(c); }
 });
 
