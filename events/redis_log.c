@@ -26,19 +26,24 @@ static const char *text_of(const redisReply *rep, char *buf, size_t cap)
     return buf;
 }
 
+/* A command that failed: "what: why" into err (the error reply, or the connection's), the reply
+ * freed. Returns FG_ERR_IO. */
+static int failed(fg_redis_t *r, redisReply *rep, const char *what, char *err, size_t cap)
+{
+    char buf[256];
+    snprintf(err, cap, "%s: %s", what, rep ? text_of(rep, buf, sizeof(buf)) : fg_redis_error(r));
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return FG_ERR_IO;
+}
+
 int fg_rlog_load(fg_redis_t *r, char *err, size_t cap)
 {
     const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", fg_redis_lua};
     size_t lens[] = {8, 4, 7, fg_redis_lua_len};
     redisReply *rep = fg_redis_cmd(r, 4, argv, lens);
-    char buf[256];
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-        snprintf(err, cap, "cannot load the flowgate function library into Redis: %s",
-                 rep ? text_of(rep, buf, sizeof(buf)) : fg_redis_error(r));
-        if (rep != NULL)
-            freeReplyObject(rep);
-        return FG_ERR_IO;
-    }
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+        return failed(r, rep, "cannot load the flowgate function library into Redis", err, cap);
     freeReplyObject(rep);
     return FG_OK;
 }
@@ -62,13 +67,8 @@ int fg_rlog_join(fg_redis_t *r, uint64_t held, uint64_t *epoch, bool *created, c
         rep = fg_redis_cmdf(r, "FCALL fg_join 2 " FG_RLOG_EPOCH " " FG_RLOG_SEQ " %llu %llu",
                             (unsigned long long)mine, (unsigned long long)held);
     }
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        snprintf(err, cap, "cannot join the log in Redis: %s",
-                 rep ? text_of(rep, buf, sizeof(buf)) : fg_redis_error(r));
-        if (rep != NULL)
-            freeReplyObject(rep);
-        return FG_ERR_IO;
-    }
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+        return failed(r, rep, "cannot join the log in Redis", err, cap);
     *epoch = strtoull(text_of(rep->element[0], buf, sizeof(buf)), NULL, 10);
     *created = rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[1]->integer == 1;
     freeReplyObject(rep);
