@@ -134,6 +134,14 @@ int fg_store_run_get(fg_store_t *s, const char *run_id, int *status, char *workf
 int fg_store_run_put(fg_store_t *s, const char *run_id, const char *workflow, int status,
                      uint64_t seq);
 
+/**
+ * Records, inside the transaction, that the numbers after < seq <= upto will never be here (a
+ * shared log's entries this store never got: trimmed before it applied them, lost with the log,
+ * or unreadable); cursors inside the range are FG_CURSOR_LOST once it commits (a rollback drops
+ * it). FG_OK, FG_ERR_NOMEM or FG_ERR_IO.
+ */
+int fg_store_record_gap(fg_store_t *s, uint64_t after, uint64_t upto);
+
 /** Appends an event under seq (above every stored one, without gaps); workflow may be NULL. */
 int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const char *type,
                     const char *workflow, int64_t received_us);

@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,8 +45,11 @@ struct fg_store {
     _Atomic uint64_t last_seq;       /* written by the writer thread, read anywhere */
     _Atomic uint64_t purged_through; /* written by the writer thread, read anywhere */
     uint64_t epoch;                  /* immutable after open */
-    gap_t *gaps;                     /* immutable after open: lost ranges, in order */
-    size_t ngaps;
+    gap_t *gaps;  /* lost ranges, in order: behind gaps_lock (the writer adds, any thread reads) */
+    size_t ngaps; /* behind gaps_lock */
+    pthread_mutex_t gaps_lock;
+    gap_t *tx_gaps; /* writer thread: ranges recorded in the open transaction */
+    size_t ntx_gaps, captx_gaps, sp_ntx_gaps;
     fg_seqfile_t seqfile; /* writer thread (open and close: main thread) */
     /* Transactional gauges (store_db.h): gauge is published at commit and read anywhere; tx_ is
      * the open transaction's change, sp_ its value at the savepoint (writer thread). */
@@ -201,8 +205,10 @@ int fg_store_open(const char *dir, fg_sync_mode_t sync, fg_store_t **out, char *
     if (s == NULL)
         return FG_ERR_NOMEM;
     s->seqfile.fd = -1;
+    pthread_mutex_init(&s->gaps_lock, NULL);
     if ((size_t)snprintf(s->path, sizeof(s->path), "%s/" STORE_FILE, dir) >= sizeof(s->path)) {
         snprintf(errbuf, errlen, "the data directory's path is too long: %.200s", dir);
+        pthread_mutex_destroy(&s->gaps_lock);
         free(s);
         return FG_ERR_INVALID;
     }
@@ -309,6 +315,8 @@ void fg_store_close(fg_store_t *s)
         fg_seqfile_write(&s->seqfile, atomic_load(&s->last_seq), s->epoch, true);
     fg_seqfile_close(&s->seqfile);
     free(s->gaps);
+    free(s->tx_gaps);
+    pthread_mutex_destroy(&s->gaps_lock);
     free(s);
 }
 
@@ -355,10 +363,49 @@ fg_cursor_state_t fg_store_cursor_check(const fg_store_t *s, uint64_t cursor)
 {
     if (cursor > fg_store_last_seq(s))
         return FG_CURSOR_AHEAD;
-    for (size_t i = 0; i < s->ngaps; i++)
+    fg_store_t *m = (fg_store_t *)s;
+    fg_cursor_state_t st = FG_CURSOR_OK;
+    pthread_mutex_lock(&m->gaps_lock);
+    for (size_t i = 0; i < s->ngaps && st == FG_CURSOR_OK; i++)
         if (cursor > s->gaps[i].after && cursor <= s->gaps[i].upto)
-            return FG_CURSOR_LOST;
-    return FG_CURSOR_OK;
+            st = FG_CURSOR_LOST;
+    pthread_mutex_unlock(&m->gaps_lock);
+    return st;
+}
+
+/* Adds a lost range to the in-memory list (the table has it already). */
+static int add_gap(fg_store_t *s, gap_t gap)
+{
+    pthread_mutex_lock(&s->gaps_lock);
+    gap_t *g = realloc(s->gaps, (s->ngaps + 1) * sizeof(*g));
+    if (g != NULL) {
+        s->gaps = g;
+        s->gaps[s->ngaps++] = gap;
+    }
+    pthread_mutex_unlock(&s->gaps_lock);
+    return g != NULL ? FG_OK : FG_ERR_NOMEM;
+}
+
+int fg_store_record_gap(fg_store_t *s, uint64_t after, uint64_t upto)
+{
+    if (s->ntx_gaps == s->captx_gaps) {
+        size_t cap = s->captx_gaps ? 2 * s->captx_gaps : 4;
+        gap_t *g = realloc(s->tx_gaps, cap * sizeof(*g));
+        if (g == NULL)
+            return FG_ERR_NOMEM;
+        s->tx_gaps = g;
+        s->captx_gaps = cap;
+    }
+    sqlite3_stmt *st =
+        fg_store_stmt(s, "INSERT OR REPLACE INTO seq_gaps(after, upto) VALUES (?1, ?2)");
+    if (st == NULL)
+        return fg_store_db_error(s->db, "record_gap");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)upto);
+    if (fg_store_db_step(st) != FG_OK)
+        return fg_store_db_error(s->db, "record_gap");
+    s->tx_gaps[s->ntx_gaps++] = (gap_t){after, upto};
+    return FG_OK;
 }
 
 const char *fg_store_path(const fg_store_t *s)
@@ -384,6 +431,11 @@ int fg_store_commit(fg_store_t *s, uint64_t last_seq)
     for (size_t i = 0; i < FG_STORE_GAUGES; i++)
         atomic_fetch_add(&s->gauge[i], s->tx_gauge[i]);
     memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
+    for (size_t i = 0; i < s->ntx_gaps; i++)
+        if (add_gap(s, s->tx_gaps[i]) != FG_OK)
+            fg_log(FG_LOG_ERROR, "out_of_memory",
+                   "where=record_gap (in the table; known at restart)");
+    s->ntx_gaps = 0;
     if (last_seq > atomic_load(&s->last_seq)) {
         atomic_store(&s->last_seq, last_seq);
         /* before the events are announced: no number a client saw is ever given out again */
@@ -397,6 +449,7 @@ int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 void fg_store_rollback(fg_store_t *s)
 {
     memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
+    s->ntx_gaps = 0;
     if (sqlite3_get_autocommit(s->db) == 0)
         fg_store_db_step(s->rollback);
 }
@@ -404,6 +457,7 @@ void fg_store_rollback(fg_store_t *s)
 int fg_store_savepoint(fg_store_t *s)
 {
     memcpy(s->sp_gauge, s->tx_gauge, sizeof(s->sp_gauge));
+    s->sp_ntx_gaps = s->ntx_gaps;
     return fg_store_db_step(s->sp) == FG_OK ? FG_OK : fg_store_db_error(s->db, "savepoint");
 }
 
@@ -415,6 +469,7 @@ int fg_store_savepoint_release(fg_store_t *s)
 void fg_store_savepoint_rollback(fg_store_t *s)
 {
     memcpy(s->tx_gauge, s->sp_gauge, sizeof(s->tx_gauge));
+    s->ntx_gaps = s->sp_ntx_gaps;
     fg_store_db_step(s->sp_rb);
     fg_store_db_step(s->sp_rel);
 }

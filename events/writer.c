@@ -123,6 +123,10 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
         if (job->seqs != NULL) {
             if (job->seqs[i] < *next_seq)
                 goto io_fail; /* the log went back: never store under a number given out */
+            /* numbers this store will never hold: clients resuming inside them are told */
+            if (job->seqs[i] > *next_seq &&
+                fg_store_record_gap(s, *next_seq - 1, job->seqs[i] - 1) != FG_OK)
+                goto io_fail;
             *next_seq = job->seqs[i];
         } else {
             rc = fg_store_find_id(s, ev->id, &seq);

@@ -187,6 +187,10 @@ test('an entry written into the log by hand is skipped with an error and a metri
     for (const n of c.nodes) {
       const evs = await applied(n, next.seq);
       assert.deepEqual(evs.map((e) => e.seq), [first.seq, next.seq]);
+      const told = await sse(`${n.base}/v1/stream`, { headers: { 'Last-Event-ID': String(seq) } });
+      await told.waitFrames(1);
+      assert.equal(told.frames[0].event, 'reset', 'a cursor on a skipped entry is told');
+      told.close();
       const m = await request(n.base, 'GET', '/metrics');
       assert.match(m.text, /flowgate_cluster_bad_entries_total 2/);
       assert.match(n.log, /event=cluster_bad_entry/);
@@ -325,6 +329,12 @@ test('retention trims the shared log by one node at a time, and the idempotency 
     const evs = await applied(late, 21);
     assert.deepEqual(evs.map((e) => e.seq), [16, 17, 18, 19, 20, 21]);
     assert.match(late.log, /event=cluster_log_behind applied=0 first_in_log=16/);
+    // a client resuming inside what this node never got is told so in-band
+    const lost = await sse(`${late.base}/v1/stream`, { headers: { 'Last-Event-ID': '7' } });
+    await lost.waitFrames(1);
+    assert.equal(lost.frames[0].event, 'reset');
+    assert.equal(JSON.parse(lost.frames[0].data).reason, 'events_lost');
+    lost.close();
   } finally { await teardown(c); }
 });
 
