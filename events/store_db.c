@@ -5,6 +5,10 @@
 #include "events/store_db.h"
 #include "events/log.h"
 
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
 sqlite3_stmt *fg_stmt_cache_get(fg_stmt_cache_t *c, sqlite3 *db, const char *sql)
 {
     for (size_t i = 0; i < c->n; i++) {
@@ -85,4 +89,18 @@ int fg_store_db_run2(sqlite3 *db, const char *sql, uint64_t a, uint64_t b, uint6
     if (changes != NULL)
         *changes += (uint64_t)sqlite3_changes(db);
     return FG_OK;
+}
+
+/* A file's size, 0 when it does not exist. */
+static uint64_t file_bytes(const char *path, const char *suffix)
+{
+    char p[PATH_MAX + 8];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+uint64_t fg_store_disk_bytes(const fg_store_t *s)
+{
+    return file_bytes(fg_store_path(s), "") + file_bytes(fg_store_path(s), "-wal");
 }

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 
 #define SCHEMA_VERSION FG_STORE_SCHEMA_VERSION
 #define STORE_FILE "flowgate.db"
@@ -591,20 +590,6 @@ int fg_store_retain(fg_store_t *s, int64_t min_received_us, uint64_t max_events,
     if (out->events > 0 && cut > atomic_load(&s->purged_through))
         atomic_store(&s->purged_through, cut);
     return FG_OK;
-}
-
-/* A file's size, 0 when it does not exist. */
-static uint64_t file_bytes(const char *path, const char *suffix)
-{
-    char p[PATH_MAX + 8];
-    struct stat st;
-    snprintf(p, sizeof(p), "%s%s", path, suffix);
-    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
-
-uint64_t fg_store_disk_bytes(const fg_store_t *s)
-{
-    return file_bytes(s->path, "") + file_bytes(s->path, "-wal");
 }
 
 sqlite3 *fg_store_db(fg_store_t *s)

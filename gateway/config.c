@@ -598,12 +598,3 @@ int fg_config_listen_addr(const char *listen, char *host, size_t hostcap, uint16
     *port = (uint16_t)p;
     return FG_OK;
 }
-
-fg_sync_mode_t fg_config_sync_mode(const fg_config_t *cfg)
-{
-    if (strcmp(cfg->synchronous, "off") == 0)
-        return FG_SYNC_OFF;
-    if (strcmp(cfg->synchronous, "normal") == 0)
-        return FG_SYNC_NORMAL;
-    return FG_SYNC_FULL;
-}

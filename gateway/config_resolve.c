@@ -34,6 +34,15 @@ static int read_public_key(const char *path, char **pem, char *err, size_t cap)
     return FG_OK;
 }
 
+fg_sync_mode_t fg_config_sync_mode(const fg_config_t *cfg)
+{
+    if (strcmp(cfg->synchronous, "off") == 0)
+        return FG_SYNC_OFF;
+    if (strcmp(cfg->synchronous, "normal") == 0)
+        return FG_SYNC_NORMAL;
+    return FG_SYNC_FULL;
+}
+
 int fg_config_resolve(fg_config_t *cfg, char *err, size_t cap)
 {
     fg_config_resolved_t *r = &cfg->r;

@@ -123,6 +123,12 @@ static inline void fg_phase_step(fg_server_t *srv, size_t *counter)
     pthread_mutex_unlock(&srv->phase_lock);
 }
 
+/* cluster.c: before anything starts, Redis checked and the log joined (FG_OK also when Redis
+ * does not answer yet; FG_ERR_INVALID when cluster.durability strict refuses it); then, once the
+ * writer runs, the sequencer and the follower started. */
+int fg_cluster_check(fg_server_t *srv, char *err, size_t errcap);
+int fg_cluster_start(fg_server_t *srv);
+
 /* loop.c: the loops' side of the server. */
 int fg_loop_on_req(h2o_handler_t *self, h2o_req_t *req);        /* h2o's handler: routes */
 void *fg_loop_main(void *arg);                                  /* a loop thread (fg_loop_t) */

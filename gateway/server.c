@@ -13,7 +13,6 @@
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
 #include "webhooks/outbox_store.h"
-#include "events/redis_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,88 +223,6 @@ static int open_projections(fg_server_t *srv, char *err, size_t errcap)
     return FG_ERR_IO;
 }
 
-/* Cluster mode, before anything starts: Redis takes the function library and has an epoch, and
- * keeps what it acknowledges (cluster.durability strict refuses to start when it does not).
- * Redis unreachable is not fatal: the sequencer and the follower keep trying, /readyz says so. */
-static int check_cluster(fg_server_t *srv, char *err, size_t errcap)
-{
-    const fg_config_t *cfg = srv->cfg;
-    fg_redis_t *r;
-    char why[320];
-    int rc =
-        fg_redis_open(cfg->cluster_redis_url, cfg->cluster_redis_timeout_ms, &r, why, sizeof(why));
-    if (rc == FG_ERR_INVALID || rc == FG_ERR_NOMEM) {
-        snprintf(err, errcap, "%s", why);
-        return rc;
-    }
-    uint64_t epoch = 0;
-    bool created = false;
-    if (rc == FG_OK)
-        rc = fg_rlog_load(r, why, sizeof(why));
-    if (rc == FG_OK)
-        rc = fg_rlog_join(r, fg_store_last_seq(srv->store), &epoch, &created, why, sizeof(why));
-    if (rc != FG_OK) {
-        fg_health_commit_failed(&srv->cluster_health, why);
-        fg_log(FG_LOG_ERROR, "cluster_redis_down",
-               "error=\"%s\" starting anyway: publishes get 503 "
-               "until Redis answers",
-               why);
-        fg_redis_close(r);
-        return FG_OK;
-    }
-    rc = fg_rlog_check_durability(r, why, sizeof(why));
-    bool strict = strcmp(cfg->cluster_durability, "strict") == 0;
-    if (rc == FG_ERR_INVALID && strict) {
-        snprintf(err, errcap, "config key cluster.durability: strict, and Redis %s", why);
-        fg_redis_close(r);
-        return FG_ERR_INVALID;
-    }
-    if (rc != FG_OK)
-        fg_log(FG_LOG_WARN, "cluster_redis_not_durable", "problem=\"%s\"", why);
-    uint64_t head = 0;
-    fg_rlog_head(r, &head);
-    atomic_store(&srv->cluster_head, head);
-    atomic_store(&srv->cluster_epoch, epoch);
-    fg_log(FG_LOG_INFO, "cluster_joined",
-           "redis=%s node=%s log_epoch=%016" PRIx64 " log_head=%" PRIu64 " applied=%" PRIu64,
-           cfg->cluster_redis_url, cfg->cluster_node_id[0] ? cfg->cluster_node_id : "-", epoch,
-           head, fg_store_last_seq(srv->store));
-    fg_redis_close(r);
-    return FG_OK;
-}
-
-/* Cluster mode: the sequencer (publishes) and the follower (the log into this store). */
-static int start_cluster(fg_server_t *srv)
-{
-    const fg_config_t *cfg = srv->cfg;
-    fg_sequencer_config_t sc = {.redis_url = cfg->cluster_redis_url,
-                                .cat = srv->cat,
-                                .timeout_ms = cfg->cluster_redis_timeout_ms,
-                                .enforce_transitions = cfg->r.enforce_transitions,
-                                .min_replicas = (int)cfg->cluster_min_replicas,
-                                .health = &srv->cluster_health,
-                                .head = &srv->cluster_head,
-                                .epoch = &srv->cluster_epoch,
-                                .epoch_changes = &srv->cluster_epoch_changes};
-    fg_follower_config_t fc = {.redis_url = cfg->cluster_redis_url,
-                               .timeout_ms = cfg->cluster_redis_timeout_ms,
-                               .writer = srv->writer,
-                               .store = srv->store,
-                               .cat = srv->cat,
-                               .health = &srv->cluster_health,
-                               .head = &srv->cluster_head,
-                               .epoch = &srv->cluster_epoch,
-                               .epoch_changes = &srv->cluster_epoch_changes,
-                               .node_id = cfg->cluster_node_id,
-                               .retention_max_events = (uint64_t)cfg->retention_max_events,
-                               .retention_max_age_ms = cfg->retention_max_age_s * 1000,
-                               .retention_interval_ms = cfg->retention_interval_s * 1000};
-    if (fg_sequencer_start(&sc, &srv->sequencer) != FG_OK ||
-        fg_follower_start(&fc, &srv->follower) != FG_OK)
-        return FG_ERR_IO;
-    return FG_OK;
-}
-
 /* Builds the credentials and decides whether requests need one: auth.mode none never, required
  * always, auto when credentials are configured. Open on a non-loopback address only when the
  * operator said so (auth.mode none). */
@@ -392,7 +309,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     }
     check_store(srv);
     if ((rc = open_projections(srv, err, errcap)) != FG_OK ||
-        (cfg->r.cluster && (rc = check_cluster(srv, err, errcap)) != FG_OK)) {
+        (cfg->r.cluster && (rc = fg_cluster_check(srv, err, errcap)) != FG_OK)) {
         server_free(srv);
         return rc;
     }
@@ -558,7 +475,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=webhook_dispatcher");
         abort();
     }
-    if (cfg->r.cluster && start_cluster(srv) != FG_OK) {
+    if (cfg->r.cluster && fg_cluster_start(srv) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster");
         abort();
     }
