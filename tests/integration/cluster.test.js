@@ -24,6 +24,18 @@ async function teardown({ redis, nodes }) {
   redis.cleanup();
 }
 
+// Publishes body until a 202 (every other answer meanwhile a 503); its reply.
+async function publishWhenBack(node, body, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await request(node.base, 'POST', '/v1/events', { body });
+    if (r.status === 202) return r.json;
+    assert.equal(r.status, 503, r.text);
+    if (Date.now() > end) throw new Error('publishes did not work again');
+    await sleep(50);
+  }
+}
+
 // Waits until a node has applied the log up to seq (its GET /v1/events shows it).
 async function applied(node, seq, ms = 10000) {
   const end = Date.now() + ms;
@@ -158,12 +170,7 @@ test('Redis down: publishes get 503 with Retry-After, /readyz says why, streams 
     assert.equal(ready.json.details.reason, 'redis_unavailable');
     assert.equal(s.closed, false);
     await c.redis.start(); // the same directory: its AOF
-    let after;
-    for (let i = 0; i < 100 && !after; i++) {
-      const t = await request(a.base, 'POST', '/v1/events', { body: ev.log(run, 'after') });
-      if (t.status === 202) after = t.json; else await sleep(50);
-    }
-    assert.ok(after, 'publishes work again');
+    const after = await publishWhenBack(a, ev.log(run, 'after'));
     assert.equal(after.seq, before[1].seq + 1, 'numbering goes on: nothing acknowledged was lost');
     await s.waitFrames(3, 15000);
     assert.equal(Number(s.frames[2].id), after.seq);
@@ -351,13 +358,7 @@ test('Redis restarted empty: the nodes see a new epoch, never give out a number 
     require('node:fs').rmSync(c.redis.dir, { recursive: true, force: true });
     require('node:fs').mkdirSync(c.redis.dir);
     await c.redis.start();
-    let after;
-    for (let i = 0; i < 200 && !after; i++) {
-      const r = await request(b.base, 'POST', '/v1/events', { body: ev.log(run, 'after') });
-      if (r.status === 202) after = r.json;
-      else { assert.equal(r.status, 503, r.text); await sleep(50); }
-    }
-    assert.ok(after, 'publishes work again');
+    const after = await publishWhenBack(b, ev.log(run, 'after'));
     assert.ok(after.seq > before[4].seq, `numbering goes on above: ${after.seq}`);
     await s.waitFrames(6, 15000);
     assert.equal(Number(s.frames[5].id), after.seq);
@@ -379,12 +380,8 @@ test('Redis flushed under live connections: the same, no number given twice', as
     const before = await publish(a.base, Array.from({ length: 3 }, (_, i) => ev.log(run, `b${i}`)));
     await applied(b, before[2].seq);
     await c.redis.cmd('FLUSHALL');
-    let after;
-    for (let i = 0; i < 200 && !after; i++) {
-      const r = await request(a.base, 'POST', '/v1/events', { body: ev.log(run, 'after') });
-      if (r.status === 202) after = r.json; else await sleep(50);
-    }
-    assert.ok(after && after.seq > before[2].seq, `numbering goes on above: ${after && after.seq}`);
+    const after = await publishWhenBack(a, ev.log(run, 'after'));
+    assert.ok(after.seq > before[2].seq, `numbering goes on above: ${after.seq}`);
     for (const n of c.nodes) assert.deepEqual((await applied(n, after.seq)).map((e) => e.seq), [1, 2, 3, after.seq]);
   } finally { await teardown(c); }
 });
