@@ -4,6 +4,7 @@
 #include "events/follower.h"
 #include "events/log.h"
 #include "events/redis_log.h"
+#include "events/replicated.h"
 #include "events/timefmt.h"
 #include "events/filter.h"
 #include "events/validate.h"
@@ -22,24 +23,43 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 
+#define META_CTL_SEQ "cluster_ctl_seq" /* the last control entry applied: <seq>-<sub> */
+#define META_CTL_SUB "cluster_ctl_sub"
+
 struct fg_follower {
     fg_follower_config_t cfg; /* immutable after start */
     pthread_t thread;
     _Atomic bool stopping;
     fg_redis_t *redis;    /* follower thread */
-    pthread_mutex_t lock; /* guards done (the writer's answer) */
+    pthread_mutex_t lock; /* guards outstanding (jobs the writer has not answered) */
     pthread_cond_t cond;
-    bool done;
+    size_t outstanding;
     fg_follower_stats_t stats;
 };
 
-/* One read's events, prepared as writer events (the arrays grow to the largest read). */
+/* A control entry as the writer applies it: the decoded job (or none, when it cannot be read),
+ * then the entry's place recorded in the same transaction. */
+typedef struct {
+    fg_writer_job_t job;
+    fg_follower_t *f;
+    const fg_repl_kind_t *kind;
+    fg_writer_job_t *inner;  /* decoded; NULL when unreadable */
+    fg_writer_job_t *origin; /* this node's job waiting for it, or NULL */
+    fg_rlog_pos_t pos;
+    size_t at; /* events of the read before it */
+} ctl_t;
+
+/* One read's events, prepared as writer events (the arrays grow to the largest read), and its
+ * control entries. */
 typedef struct {
     fg_follower_t *f;
     fg_pub_event_t *ev;
     uint64_t *seq;
+    int64_t *at_us;
     fg_pub_result_t *res;
     size_t n, cap;
+    ctl_t **ctl;
+    size_t nctl, capctl;
     int64_t last_received_us;
 } batch_t;
 
@@ -52,10 +72,13 @@ static void grow(batch_t *b)
     uint64_t *seq = realloc(b->seq, cap * sizeof(*seq));
     if (seq != NULL)
         b->seq = seq;
+    int64_t *at = realloc(b->at_us, cap * sizeof(*at));
+    if (at != NULL)
+        b->at_us = at;
     fg_pub_result_t *res = realloc(b->res, cap * sizeof(*res));
     if (res != NULL)
         b->res = res;
-    if (ev == NULL || seq == NULL || res == NULL) {
+    if (ev == NULL || seq == NULL || at == NULL || res == NULL) {
         fg_log(FG_LOG_ERROR, "out_of_memory", "where=follower");
         abort(); /* the follower cannot go on without the events it read */
     }
@@ -104,11 +127,112 @@ static bool from_header(const fg_catalog_t *cat, const fg_rlog_entry_t *e, fg_pu
     return true;
 }
 
+static int ctl_apply(fg_writer_job_t *job, fg_store_t *s)
+{
+    ctl_t *c = (ctl_t *)job;
+    if (c->inner != NULL) {
+        /* the entry's own change under its own savepoint: one that fails (a subscription
+         * deleted meanwhile) fails alike on every node and changes nothing */
+        if (fg_store_savepoint(s) != FG_OK)
+            return FG_ERR_IO;
+        int rc = c->inner->apply(c->inner, s);
+        if (rc == FG_ERR_IO || rc == FG_ERR_CORRUPT || rc == FG_ERR_NOMEM)
+            return rc == FG_ERR_NOMEM ? FG_ERR_IO : rc;
+        if (rc != FG_OK)
+            fg_store_savepoint_rollback(s);
+        else if (fg_store_savepoint_release(s) != FG_OK)
+            return FG_ERR_IO;
+        c->inner->status = rc;
+    }
+    if (fg_store_meta_put(s, META_CTL_SEQ, (int64_t)c->pos.seq) != FG_OK ||
+        fg_store_meta_put(s, META_CTL_SUB, (int64_t)c->pos.sub) != FG_OK)
+        return FG_ERR_IO;
+    return FG_OK;
+}
+
+static void job_done(fg_writer_job_t *job)
+{
+    fg_follower_t *f = job->udata;
+    pthread_mutex_lock(&f->lock);
+    f->outstanding--;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Writer thread, after the commit: the origin is answered (or, when the commit failed, waits for
+ * the entry to be read again), the decoded job freed. */
+static void ctl_done(fg_writer_job_t *job)
+{
+    ctl_t *c = (ctl_t *)job;
+    fg_follower_t *f = c->f;
+    if (c->origin != NULL && job->status != FG_OK) {
+        fg_repl_unclaim(f->cfg.repl, c->origin);
+    } else if (c->origin != NULL) {
+        if (c->inner != NULL)
+            c->kind->answer(c->inner, c->origin);
+        else
+            c->origin->status = FG_ERR_IO;
+        fg_repl_applied(f->cfg.repl, c->origin);
+    }
+    if (c->inner != NULL)
+        c->inner->done(c->inner);
+    c->inner = NULL;
+    job_done(job);
+}
+
+/* A control entry: decoded here, applied by the writer between the events around it. */
+static void on_control(batch_t *b, const fg_rlog_entry_t *e)
+{
+    fg_follower_t *f = b->f;
+    if (b->nctl == b->capctl) {
+        size_t cap = b->capctl ? b->capctl * 2 : 64;
+        ctl_t **ctl = realloc(b->ctl, cap * sizeof(*ctl));
+        if (ctl == NULL) {
+            fg_log(FG_LOG_ERROR, "out_of_memory", "where=follower");
+            abort();
+        }
+        b->ctl = ctl;
+        b->capctl = cap;
+    }
+    ctl_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        fg_log(FG_LOG_ERROR, "out_of_memory", "where=follower");
+        abort();
+    }
+    c->f = f;
+    c->pos = (fg_rlog_pos_t){e->seq, e->sub};
+    c->at = b->n;
+    c->job.apply = ctl_apply;
+    c->job.done = ctl_done;
+    c->job.udata = f;
+    c->kind = f->cfg.repl ? fg_repl_kind(f->cfg.repl, e->kind, e->kind_len) : NULL;
+    json_error_t jerr;
+    json_t *body = c->kind && e->body ? json_loadb(e->body, e->body_len, 0, &jerr) : NULL;
+    if (body != NULL)
+        c->inner = c->kind->decode(c->kind->ctx, body);
+    json_decref(body);
+    if (c->inner == NULL) {
+        atomic_fetch_add(&f->stats.bad_entries, 1);
+        fg_log(FG_LOG_ERROR, "cluster_bad_entry",
+               "id=%" PRIu64 "-%" PRIu64 " kind=\"%.*s\" the control entry cannot be read here: "
+               "skipped",
+               e->seq, e->sub, (int)(e->kind_len < 32 ? e->kind_len : 32), e->kind);
+    }
+    if (e->origin != NULL && f->cfg.repl != NULL)
+        c->origin = fg_repl_claim(f->cfg.repl, e->origin, e->origin_len);
+    b->ctl[b->nctl++] = c;
+}
+
 static void on_entry(void *ctx, const fg_rlog_entry_t *e)
 {
     batch_t *b = ctx;
+    if (e->sub > 0) {
+        on_control(b, e);
+        return;
+    }
     if (b->n == b->cap)
         grow(b);
+    b->at_us[b->n] = e->received_us;
     if (e->header != NULL && e->json != NULL && from_header(b->f->cfg.cat, e, &b->ev[b->n])) {
         b->seq[b->n] = e->seq;
         b->last_received_us = e->received_us;
@@ -134,31 +258,56 @@ static void on_entry(void *ctx, const fg_rlog_entry_t *e)
     b->n++;
 }
 
-static void on_done(fg_writer_job_t *job)
-{
-    fg_follower_t *f = job->udata;
-    pthread_mutex_lock(&f->lock);
-    f->done = true;
-    pthread_cond_signal(&f->cond);
-    pthread_mutex_unlock(&f->lock);
-}
-
-/* Applies a batch through the writer and waits for its commit. FG_OK or the job's status. */
+/* Applies a read - its events, and its control entries between them - through the writer in
+ * one transaction, and waits for its commit. FG_OK or the first failing job's status. */
 static int apply(fg_follower_t *f, batch_t *b)
 {
-    if (b->n == 0)
+    if (b->n == 0 && b->nctl == 0)
         return FG_OK;
-    fg_writer_job_t job = {
-        .events = b->ev, .n = b->n, .seqs = b->seq, .results = b->res, .done = on_done, .udata = f};
-    f->done = false;
-    int rc = fg_writer_submit(f->cfg.writer, &job);
-    if (rc != FG_OK)
-        return rc;
+    size_t njobs = 0;
+    fg_writer_job_t **jobs = malloc((2 * b->nctl + 1) * sizeof(*jobs));
+    fg_writer_job_t *evjobs = calloc(b->nctl + 1, sizeof(*evjobs));
+    if (jobs == NULL || evjobs == NULL) {
+        fg_log(FG_LOG_ERROR, "out_of_memory", "where=follower");
+        abort();
+    }
+    size_t from = 0, nev = 0;
+    for (size_t k = 0; k <= b->nctl; k++) {
+        size_t to = k < b->nctl ? b->ctl[k]->at : b->n;
+        if (to > from) {
+            fg_writer_job_t *j = &evjobs[nev++];
+            *j = (fg_writer_job_t){.events = b->ev + from,
+                                   .n = to - from,
+                                   .seqs = b->seq + from,
+                                   .at_us = b->at_us + from,
+                                   .results = b->res + from,
+                                   .done = job_done,
+                                   .udata = f};
+            jobs[njobs++] = j;
+        }
+        from = to;
+        if (k < b->nctl)
+            jobs[njobs++] = &b->ctl[k]->job;
+    }
     pthread_mutex_lock(&f->lock);
-    while (!f->done)
-        pthread_cond_wait(&f->cond, &f->lock);
+    f->outstanding = njobs;
     pthread_mutex_unlock(&f->lock);
-    return job.status;
+    int rc = fg_writer_submit_all(f->cfg.writer, jobs, njobs);
+    if (rc == FG_OK) {
+        pthread_mutex_lock(&f->lock);
+        while (f->outstanding > 0)
+            pthread_cond_wait(&f->cond, &f->lock);
+        pthread_mutex_unlock(&f->lock);
+        for (size_t i = 0; i < njobs && rc == FG_OK; i++)
+            rc = jobs[i]->status;
+    } else {
+        for (size_t k = 0; k < b->nctl; k++) /* not applied: read again */
+            if (b->ctl[k]->origin != NULL)
+                fg_repl_unclaim(f->cfg.repl, b->ctl[k]->origin);
+    }
+    free(jobs);
+    free(evjobs);
+    return rc;
 }
 
 static void release(batch_t *b)
@@ -166,6 +315,12 @@ static void release(batch_t *b)
     for (size_t i = 0; i < b->n; i++)
         fg_pub_event_dispose(&b->ev[i]);
     b->n = 0;
+    for (size_t k = 0; k < b->nctl; k++) {
+        if (b->ctl[k]->inner != NULL) /* never submitted */
+            b->ctl[k]->inner->done(b->ctl[k]->inner);
+        free(b->ctl[k]);
+    }
+    b->nctl = 0;
 }
 
 static void nap(int64_t ms)
@@ -214,7 +369,11 @@ static void *follower_main(void *arg)
         abort();
     }
     b->f = f;
-    uint64_t applied = fg_store_last_seq(f->cfg.store);
+    /* where this store is in the log: its last event, or a control entry after it */
+    fg_rlog_pos_t applied = {fg_store_last_seq(f->cfg.store), 0};
+    fg_rlog_pos_t ctl = {f->cfg.ctl_seq, f->cfg.ctl_sub};
+    if (fg_rlog_pos_after(ctl, applied))
+        applied = ctl;
     int64_t backoff = BACKOFF_MIN_MS;
     bool was_down = false;
     bool retention = f->cfg.retention_max_events > 0 || f->cfg.retention_max_age_ms > 0;
@@ -231,8 +390,10 @@ static void *follower_main(void *arg)
                 fg_log(FG_LOG_DEBUG, "cluster_log_trimmed", "floor=%" PRIu64, floor);
             }
         }
-        uint64_t last;
-        int rc = check_epoch(f, applied);
+        if (f->cfg.repl != NULL)
+            fg_repl_sweep(f->cfg.repl, fg_time_mono_ms());
+        fg_rlog_pos_t last;
+        int rc = check_epoch(f, applied.seq);
         if (rc == FG_OK)
             rc = fg_rlog_read(f->redis, applied, ENTRIES, BLOCK_MS, on_entry, b, &last);
         if (rc != FG_OK) {
@@ -240,7 +401,7 @@ static void *follower_main(void *arg)
             if (!was_down) {
                 fg_log(FG_LOG_ERROR, "cluster_follower_down",
                        "error=\"%s\" applied=%" PRIu64 " reading again with backoff",
-                       fg_redis_error(f->redis), applied);
+                       fg_redis_error(f->redis), applied.seq);
                 was_down = true;
             }
             nap(backoff);
@@ -249,17 +410,17 @@ static void *follower_main(void *arg)
         }
         if (was_down) {
             atomic_fetch_add(&f->stats.reconnects, 1);
-            fg_log(FG_LOG_INFO, "cluster_follower_back", "applied=%" PRIu64, applied);
+            fg_log(FG_LOG_INFO, "cluster_follower_back", "applied=%" PRIu64, applied.seq);
             was_down = false;
         }
         backoff = BACKOFF_MIN_MS;
-        raise_head(f, last);
-        if (b->n > 0 && b->seq[0] > applied + 1)
+        raise_head(f, last.seq);
+        if (b->n > 0 && b->seq[0] > applied.seq + 1)
             fg_log(FG_LOG_WARN, "cluster_log_behind",
                    "applied=%" PRIu64 " first_in_log=%" PRIu64 " events %" PRIu64 "..%" PRIu64
                    " were trimmed from the shared log before this "
                    "node applied them: its store starts above them",
-                   applied, b->seq[0], applied + 1, b->seq[0] - 1);
+                   applied.seq, b->seq[0], applied.seq + 1, b->seq[0] - 1);
         size_t n = b->n;
         int64_t received = b->last_received_us;
         rc = apply(f, b);
@@ -269,7 +430,7 @@ static void *follower_main(void *arg)
              * cannot commit; its health says so) */
             if (rc != FG_ERR_CLOSED)
                 fg_log(FG_LOG_ERROR, "cluster_apply_failed", "error=\"%s\" from=%" PRIu64,
-                       fg_strerror(rc), applied + 1);
+                       fg_strerror(rc), applied.seq + 1);
             nap(BACKOFF_MAX_MS / 4);
             continue;
         }
@@ -279,6 +440,9 @@ static void *follower_main(void *arg)
             atomic_store(&f->stats.lag_us, fg_time_now_us() - received);
         }
     }
+    release(b);
+    free(b->ctl);
+    free(b->at_us);
     free(b->ev);
     free(b->seq);
     free(b->res);
@@ -322,6 +486,17 @@ void fg_follower_stop(fg_follower_t *f)
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);
     free(f);
+}
+
+int fg_follower_position(fg_store_t *s, uint64_t *ctl_seq, uint64_t *ctl_sub)
+{
+    int64_t seq = 0, sub = 0;
+    int rc = fg_store_meta_get(s, META_CTL_SEQ, &seq);
+    if (rc == FG_OK)
+        rc = fg_store_meta_get(s, META_CTL_SUB, &sub);
+    *ctl_seq = (uint64_t)seq;
+    *ctl_sub = (uint64_t)sub;
+    return rc;
 }
 
 const fg_follower_stats_t *fg_follower_stats(const fg_follower_t *f)

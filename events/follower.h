@@ -1,7 +1,8 @@
 /*
  * follower.h - cluster mode's apply path: one thread per node that reads the shared Redis log
- * in order (XREAD BLOCK from the last applied seq) and hands each batch of entries to the local
- * writer under the numbers the log gave them, so the node's store, its run views, its outbox
+ * in order (XREAD BLOCK from the last applied entry) and hands each read to the local writer
+ * in one transaction - its events under the numbers the log gave them, its control entries
+ * (replicated.h) applied between them - so the node's store, its run views, its outbox
  * and its SSE streams follow the same log as every other node's. A lost connection is retried
  * with backoff, from the last applied seq; an entry this node cannot read (written by hand, or
  * by a newer version) is skipped with an error log and counted.
@@ -13,6 +14,7 @@
 
 #include "events/catalog.h"
 #include "events/health.h"
+#include "events/replicated.h"
 #include "events/store.h"
 #include "events/writer.h"
 
@@ -35,6 +37,10 @@ typedef struct {
     uint64_t retention_max_events;
     int64_t retention_max_age_ms;
     int64_t retention_interval_ms;
+    /* control entries (replicated.h): the kinds and this node's waiting jobs, and the last one
+     * this store applied (fg_follower_position) */
+    fg_repl_t *repl;
+    uint64_t ctl_seq, ctl_sub;
 } fg_follower_config_t;
 
 typedef struct {
@@ -46,6 +52,12 @@ typedef struct {
 } fg_follower_stats_t;
 
 typedef struct fg_follower fg_follower_t;
+
+/**
+ * The last control entry the store applied (<ctl_seq>-<ctl_sub>; 0-0 when none), kept with it in
+ * the store. Main thread, before the writer starts. FG_OK or FG_ERR_IO.
+ */
+int fg_follower_position(fg_store_t *s, uint64_t *ctl_seq, uint64_t *ctl_sub);
 
 /** Starts the thread. FG_OK, FG_ERR_NOMEM, FG_ERR_INVALID (bad url) or FG_ERR_IO. */
 int fg_follower_start(const fg_follower_config_t *cfg, fg_follower_t **out);

@@ -261,31 +261,74 @@ uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *const *jobs, si
     return high;
 }
 
-/* An entry's seq from its id "<seq>-0"; 0 when it is not one. */
-static uint64_t seq_of(const redisReply *id)
+/* An entry's position from its id "<seq>-<sub>". False when it is not one of ours. */
+static bool pos_of(const redisReply *id, fg_rlog_pos_t *pos)
 {
     if (id == NULL || id->type != REDIS_REPLY_STRING || id->len < 3 || id->len > 40)
-        return 0;
+        return false;
     char buf[48];
     memcpy(buf, id->str, id->len);
     buf[id->len] = '\0';
     char *end;
-    unsigned long long v = strtoull(buf, &end, 10);
-    return strcmp(end, "-0") == 0 ? (uint64_t)v : 0;
+    pos->seq = strtoull(buf, &end, 10);
+    if (*end != '-')
+        return false;
+    pos->sub = strtoull(end + 1, &end, 10);
+    return *end == '\0' && (pos->sub > 0 || pos->seq > 0);
+}
+
+bool fg_rlog_pos_after(fg_rlog_pos_t a, fg_rlog_pos_t b)
+{
+    return a.seq > b.seq || (a.seq == b.seq && a.sub > b.sub);
+}
+
+/* A control entry (replicated.h): fields c (kind), b (body), n (origin), r (at_us). */
+static void read_control(const redisReply *f, fg_rlog_pos_t pos,
+                         void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx)
+{
+    fg_rlog_entry_t e = {.seq = pos.seq, .sub = pos.sub, .kind = ""};
+    for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+        const redisReply *name = f->element[k], *val = f->element[k + 1];
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING || name->len != 1)
+            continue;
+        if (name->str[0] == 'c') {
+            e.kind = val->str;
+            e.kind_len = val->len;
+        } else if (name->str[0] == 'b') {
+            e.body = val->str;
+            e.body_len = val->len;
+        } else if (name->str[0] == 'n') {
+            e.origin = val->str;
+            e.origin_len = val->len;
+        } else if (name->str[0] == 'r') {
+            e.received_us = strtoll(val->str, NULL, 10);
+        }
+    }
+    cb(ctx, &e);
 }
 
 /*
- * One entry: id <last>-0, fields f (first seq; absent: = last), r (received_us), j per event.
- * Calls cb for each event above after (json NULL for an event that cannot be read, and for an
- * entry whose events do not number last - first + 1). FG_ERR_INVALID for an id that is not ours.
+ * One entry: id <last>-0, fields f (first seq; absent: = last), r (received_us), j per event; or
+ * a control entry, id <seq>-<n>. Calls cb for each event above after (json NULL for an event
+ * that cannot be read, and for an entry whose events do not number last - first + 1), or once
+ * for the control entry. FG_ERR_INVALID for an id that is not ours.
  */
-static int read_entry(const redisReply *en, uint64_t after,
-                      void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last)
+static int read_entry(const redisReply *en, fg_rlog_pos_t after,
+                      void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx,
+                      fg_rlog_pos_t *last)
 {
-    uint64_t lseq = seq_of(en->element[0]);
-    if (lseq == 0)
+    fg_rlog_pos_t pos;
+    if (!pos_of(en->element[0], &pos))
         return FG_ERR_INVALID;
+    if (!fg_rlog_pos_after(pos, *last))
+        return FG_OK; /* never: ids grow */
     const redisReply *f = en->element[1];
+    if (pos.sub > 0) {
+        read_control(f, pos, cb, ctx);
+        *last = pos;
+        return FG_OK;
+    }
+    uint64_t lseq = pos.seq;
     uint64_t first = lseq;
     int64_t received = 0;
     size_t nj = 0;
@@ -300,13 +343,11 @@ static int read_entry(const redisReply *en, uint64_t after,
         else if (name->str[0] == 'j')
             nj++;
     }
-    if (lseq <= *last)
-        return FG_OK; /* never: ids grow */
+    *last = pos;
     if (first == 0 || first > lseq || nj != lseq - first + 1) {
         /* not an entry this version wrote: its highest number is lost here, the rest unknown */
         fg_rlog_entry_t e = {.seq = lseq, .received_us = received};
         cb(ctx, &e);
-        *last = lseq;
         return FG_OK;
     }
     uint64_t seq = first;
@@ -321,7 +362,7 @@ static int read_entry(const redisReply *en, uint64_t after,
         }
         if (name->str[0] != 'j')
             continue;
-        if (seq > after) {
+        if (seq > after.seq) {
             fg_rlog_entry_t e = {.seq = seq,
                                  .json = val->str,
                                  .json_len = val->len,
@@ -333,18 +374,18 @@ static int read_entry(const redisReply *en, uint64_t after,
         header = NULL;
         seq++;
     }
-    *last = lseq;
     return FG_OK;
 }
 
-int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
-                 void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last)
+int fg_rlog_read(fg_redis_t *r, fg_rlog_pos_t after, size_t count, int64_t block_ms,
+                 void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, fg_rlog_pos_t *last)
 {
     *last = after;
     /* (hiredis's formatter knows l and ll, not z or the PRI macros) */
     redisReply *rep =
-        fg_redis_cmdf(r, "XREAD COUNT %llu BLOCK %lld STREAMS " FG_RLOG_STREAM " %llu-0",
-                      (unsigned long long)count, (long long)block_ms, (unsigned long long)after);
+        fg_redis_cmdf(r, "XREAD COUNT %llu BLOCK %lld STREAMS " FG_RLOG_STREAM " %llu-%llu",
+                      (unsigned long long)count, (long long)block_ms, (unsigned long long)after.seq,
+                      (unsigned long long)after.sub);
     if (rep == NULL)
         return FG_ERR_IO;
     int rc = FG_OK;
@@ -361,7 +402,7 @@ int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
                 continue;
             if (read_entry(en, after, cb, ctx, last) != FG_OK)
                 fg_log(FG_LOG_ERROR, "cluster_bad_entry",
-                       "reason=\"entry id is not <seq>-0\" the entry is ignored");
+                       "reason=\"entry id is not <seq>-<n>\" the entry is ignored");
         }
     }
     freeReplyObject(rep);

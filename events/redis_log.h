@@ -67,9 +67,23 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, fg_writer_job
  */
 uint64_t fg_rlog_publish_reply(redisReply *rep, fg_writer_job_t *const *jobs, size_t m);
 
-/* One entry read back from the log. */
+/* A place in the log: an entry's id <seq>-<sub>. Events are in entries <last seq>-0; control
+ * entries (replicated.h) in <seq>-<n>, n from 1, after the events up to seq. */
+typedef struct {
+    uint64_t seq, sub;
+} fg_rlog_pos_t;
+
+/** True when a comes after b in the log. */
+bool fg_rlog_pos_after(fg_rlog_pos_t a, fg_rlog_pos_t b);
+
+/* One event, or one control entry, read back from the log. */
 typedef struct {
     uint64_t seq;
+    /* a control entry (sub > 0): its kind, body and origin (valid while the reply lives; kind
+     * "" when it has none); the event fields below are then empty */
+    uint64_t sub;
+    const char *kind, *body, *origin;
+    size_t kind_len, body_len, origin_len;
     const char *json; /* the stored form (valid while the reply lives) */
     size_t json_len;
     /* "type\tfrom\tto\trun_id\tstep_id\tid\tworkflow": the event's parts a reader needs,
@@ -80,14 +94,14 @@ typedef struct {
 } fg_rlog_entry_t;
 
 /**
- * Reads the events after seq `after` from at most count entries (one entry holds one publish
- * call's events), waiting up to block_ms for the first (XREAD BLOCK). Calls cb for each event in
- * order; one that cannot be read (an entry written by hand, or by a newer version) is passed
- * with json NULL. *last is the highest seq read (after when none).
- * FG_OK or FG_ERR_IO.
+ * Reads the entries after `after`, at most count (one event entry holds one publish call's
+ * events), waiting up to block_ms for the first (XREAD BLOCK). Calls cb for each event above
+ * after.seq and each control entry, in log order; an event that cannot be read (an entry written
+ * by hand, or by a newer version) is passed with json NULL. *last is the last entry read's place
+ * (after when none). FG_OK or FG_ERR_IO.
  */
-int fg_rlog_read(fg_redis_t *r, uint64_t after, size_t count, int64_t block_ms,
-                 void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, uint64_t *last);
+int fg_rlog_read(fg_redis_t *r, fg_rlog_pos_t after, size_t count, int64_t block_ms,
+                 void (*cb)(void *ctx, const fg_rlog_entry_t *e), void *ctx, fg_rlog_pos_t *last);
 
 /**
  * Retention of the shared log, by one node at a time (a lease in Redis, fg:trim:lock, that

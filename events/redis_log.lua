@@ -191,3 +191,66 @@ local function join(keys, args)
 end
 
 redis.register_function('fg_join', join)
+
+-- fg_control: KEYS fg:seq, fg:log, fg:epoch, and a lease key when the entry is fenced; ARGV the
+-- epoch the caller joined, kind, body, origin ("<node>/<nonce>"), at_us, and the lease's
+-- expected value when fenced. Appends a control entry (replicated.h): no event, no number; its
+-- id is <current seq>-<n> (n from 1), so it sits after the events numbered before it and before
+-- every later one. Fields c (kind), b (body), n (origin), r (at_us).
+-- Returns {'ok', id}, {'epoch', current} or {'fenced'} (the lease is another's: nothing written).
+local function control(keys, args)
+  local epoch = redis.call('GET', keys[3])
+  if epoch ~= args[1] then return {'epoch', epoch or ''} end
+  if keys[4] and redis.call('GET', keys[4]) ~= args[6] then return {'fenced'} end
+  local seq = redis.call('GET', keys[1]) or '0'
+  local id = redis.call('XADD', keys[2], seq .. '-*', 'c', args[2], 'b', args[3], 'n', args[4],
+                        'r', args[5])
+  return {'ok', id}
+end
+
+redis.register_function('fg_control', control)
+
+-- fg_lease: KEYS the lease key, fg:lease:tokens; ARGV node, the token the caller holds (0: none),
+-- ttl_ms. A lease's value is "<node>:<token>", the token growing with every grant (the fence a
+-- stale holder's control entries are refused by). Renews it when the caller holds it, grants it
+-- with a new token when it is free. Returns the token held now, or 0 (another node holds it).
+local function lease(keys, args)
+  local cur = redis.call('GET', keys[1])
+  if cur then
+    if args[2] ~= '0' and cur == args[1] .. ':' .. args[2] then
+      redis.call('PEXPIRE', keys[1], args[3])
+      return tonumber(args[2])
+    end
+    return 0
+  end
+  local token = redis.call('INCR', keys[2])
+  redis.call('SET', keys[1], args[1] .. ':' .. token, 'PX', args[3])
+  return token
+end
+
+redis.register_function('fg_lease', lease)
+
+-- fg_unlease: KEYS the lease key; ARGV its value as held. Lets it go (when still held so).
+local function unlease(keys, args)
+  if redis.call('GET', keys[1]) == args[1] then return redis.call('DEL', keys[1]) end
+  return 0
+end
+
+redis.register_function('fg_unlease', unlease)
+
+-- fg_nodes: KEYS fg:nodes; ARGV node, ttl_ms (0: the node leaves). The live nodes: a sorted set
+-- of node -> when its presence lapses (Redis's clock); the caller's is renewed. Returns how many
+-- are live.
+local function nodes(keys, args)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', now)
+  if tonumber(args[2]) > 0 then
+    redis.call('ZADD', keys[1], now + tonumber(args[2]), args[1])
+  else
+    redis.call('ZREM', keys[1], args[1])
+  end
+  return redis.call('ZCARD', keys[1])
+end
+
+redis.register_function('fg_nodes', nodes)

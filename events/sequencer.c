@@ -3,6 +3,7 @@
  */
 #include "events/sequencer.h"
 #include "events/log.h"
+#include "events/redis_control.h"
 #include "events/redis_log.h"
 #include "events/timefmt.h"
 #include "events/transitions.h"
@@ -95,10 +96,14 @@ static void redis_failed(fg_sequencer_t *s, const char *why)
     s->down_until = fg_time_mono_ms() + RETRY_MS;
 }
 
-/* Sends a group's jobs in one pipeline and fills their status. */
-static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
+/* Sends a group's publish jobs and control entries (ctl, their outcomes into cst) in one
+ * pipeline and fills the publish jobs' status. */
+static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n, fg_writer_job_t **ctl,
+                      size_t nctl, int *cst)
 {
     int64_t now_us = fg_time_now_us(), t0 = fg_time_mono_us();
+    for (size_t i = 0; i < nctl; i++)
+        cst[i] = FG_ERR_IO;
     if (fg_time_mono_ms() < s->down_until) {
         for (size_t i = 0; i < n; i++)
             jobs[i]->status = FG_ERR_IO;
@@ -136,11 +141,23 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
         events += jobs[i]->n;
     }
     start[ncalls] = n;
+    if (n == 0)
+        ncalls = 0;
+    bool all_sent = true;
     for (size_t c = 0; c < ncalls; c++) {
         if (fg_rlog_append_publish(s->redis, s->cfg.cat, jobs + start[c], start[c + 1] - start[c],
-                                   s->cfg.enforce_transitions, now_us, epoch) != FG_OK)
+                                   s->cfg.enforce_transitions, now_us, epoch) != FG_OK) {
+            all_sent = false;
             break;
+        }
         sent = c + 1;
+    }
+    size_t ctl_sent = 0;
+    for (size_t i = 0; all_sent && i < nctl; i++) {
+        fg_repl_expect(s->cfg.repl, ctl[i]);
+        if (fg_rlog_append_control(s->redis, s->cfg.repl, ctl[i], epoch, now_us) != FG_OK)
+            break;
+        ctl_sent = i + 1;
     }
     uint64_t high = 0;
     bool any_ok = false;
@@ -163,6 +180,17 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
             any_ok |= part[i]->status == FG_OK;
         }
     }
+    for (size_t i = 0; i < ctl_sent; i++) {
+        redisReply *rep = fg_redis_read(s->redis);
+        if (rep != NULL)
+            atomic_fetch_add(&s->stats.calls, 1);
+        cst[i] = fg_rlog_control_reply(rep);
+        if (cst[i] == FG_ERR_STALE) {
+            cst[i] = FG_ERR_IO;
+            s->prepared = false;
+        }
+        any_ok |= cst[i] == FG_OK;
+    }
     if (any_ok && s->cfg.min_replicas > 0) {
         redisReply *rep = fg_redis_cmdf(s->redis, "WAIT %d %lld", s->cfg.min_replicas,
                                         (long long)s->cfg.timeout_ms);
@@ -176,6 +204,9 @@ static void run_group(fg_sequencer_t *s, fg_writer_job_t **jobs, size_t n)
             for (size_t i = 0; i < n; i++)
                 if (jobs[i]->status == FG_OK)
                     jobs[i]->status = FG_ERR_IO;
+            for (size_t i = 0; i < nctl; i++)
+                if (cst[i] == FG_OK)
+                    cst[i] = FG_ERR_IO;
         }
     }
     if (!fg_redis_up(s->redis)) {
@@ -212,9 +243,15 @@ static void *sequencer_main(void *arg)
             s->tail = NULL;
         bool stopping = s->stopping;
         pthread_mutex_unlock(&s->lock);
-        size_t m = 0;
-        fg_writer_job_t *ask[MAX_GROUP];
+        size_t m = 0, k = 0;
+        fg_writer_job_t *ask[MAX_GROUP], *ctl[MAX_GROUP];
+        int cst[MAX_GROUP];
         for (size_t i = 0; i < n; i++) {
+            if (group[i]->repl != NULL) {
+                if (!stopping)
+                    ctl[k++] = group[i];
+                continue;
+            }
             group[i]->status = FG_OK;
             memset(group[i]->results, 0, group[i]->n * sizeof(*group[i]->results));
             if (stopping)
@@ -222,9 +259,17 @@ static void *sequencer_main(void *arg)
             else if (machine_ok(s, group[i]))
                 ask[m++] = group[i];
         }
-        if (m > 0)
-            run_group(s, ask, m);
-        for (size_t i = 0; i < n; i++) {
+        if (m > 0 || k > 0)
+            run_group(s, ask, m, ctl, k, cst);
+        for (size_t i = 0, c = 0; i < n; i++) {
+            if (group[i]->repl != NULL) {
+                /* a control entry is answered when this node's follower applied it */
+                int st = stopping ? FG_ERR_CLOSED : cst[c++];
+                if (st == FG_ERR_IO)
+                    atomic_fetch_add(&s->stats.failures, 1);
+                fg_repl_written(s->cfg.repl, group[i], st);
+                continue;
+            }
             if (group[i]->status == FG_OK && !s->cfg.enforce_transitions)
                 note_machine_warnings(group[i]);
             if (group[i]->status == FG_ERR_IO)

@@ -11,6 +11,7 @@
 #define FG_EVENTS_SEQUENCER_H
 
 #include "events/health.h"
+#include "events/replicated.h"
 #include "events/writer.h"
 
 #include <stdatomic.h>
@@ -27,6 +28,7 @@ typedef struct {
     _Atomic uint64_t *head;   /* raised to the highest seq Redis gave out (shared) */
     _Atomic uint64_t *epoch;  /* the log's epoch this node joined (shared with the follower) */
     _Atomic uint64_t *epoch_changes; /* times a new epoch was found (shared) */
+    fg_repl_t *repl;                 /* control entries' registry (replicated.h) */
 } fg_sequencer_config_t;
 
 typedef struct {
@@ -41,9 +43,11 @@ typedef struct fg_sequencer fg_sequencer_t;
 int fg_sequencer_start(const fg_sequencer_config_t *cfg, fg_sequencer_t **out);
 
 /**
- * Queues a publish job (apply NULL, seqs NULL). Its done is called exactly once: status FG_OK
- * (results filled), FG_ERR_CONFLICT (err), FG_ERR_IO (Redis unreachable: nothing acknowledged)
- * or FG_ERR_CLOSED. Returns FG_ERR_CLOSED when stopping (done is not called).
+ * Queues a publish job (apply NULL, seqs NULL), or a control entry (job->repl: answered through
+ * the registry once this node's follower applied it, or at once when it could not be written). Its
+ * done is called exactly once: status FG_OK (results filled), FG_ERR_CONFLICT (err), FG_ERR_IO
+ * (Redis unreachable: nothing acknowledged) or FG_ERR_CLOSED. Returns FG_ERR_CLOSED when stopping
+ * (done is not called).
  */
 int fg_sequencer_submit(fg_sequencer_t *s, fg_writer_job_t *job);
 

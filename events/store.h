@@ -101,6 +101,15 @@ uint64_t fg_store_purged_through(const fg_store_t *s);
  * successful commit makes last_seq (the highest sequence appended in it) the store's last_seq.
  */
 int fg_store_begin(fg_store_t *s);
+
+/**
+ * A module's own small value in the store (key unique to it): put inside the open transaction
+ * (it commits with it); get reads the last committed one (0 when absent; the main thread before
+ * the writer starts, or the writer). FG_OK or FG_ERR_IO.
+ */
+int fg_store_meta_put(fg_store_t *s, const char *key, int64_t value);
+int fg_store_meta_get(fg_store_t *s, const char *key, int64_t *value);
+
 int fg_store_commit(fg_store_t *s, uint64_t last_seq);
 void fg_store_rollback(fg_store_t *s);
 

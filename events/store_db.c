@@ -104,3 +104,33 @@ uint64_t fg_store_disk_bytes(const fg_store_t *s)
 {
     return file_bytes(fg_store_path(s), "") + file_bytes(fg_store_path(s), "-wal");
 }
+
+static const char META_PUT[] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)";
+static const char META_GET[] = "SELECT value FROM meta WHERE key = ?1";
+
+int fg_store_meta_put(fg_store_t *s, const char *key, int64_t value)
+{
+    sqlite3_stmt *st = fg_store_stmt(s, META_PUT);
+    if (st == NULL)
+        return fg_store_db_error(fg_store_db(s), "meta_put");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, value);
+    int rc = fg_store_db_step(st);
+    sqlite3_reset(st);
+    return rc == FG_OK ? FG_OK : fg_store_db_error(fg_store_db(s), "meta_put");
+}
+
+int fg_store_meta_get(fg_store_t *s, const char *key, int64_t *value)
+{
+    *value = 0;
+    sqlite3_stmt *st = fg_store_stmt(s, META_GET);
+    if (st == NULL)
+        return fg_store_db_error(fg_store_db(s), "meta_get");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *value = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FG_OK
+                                                 : fg_store_db_error(fg_store_db(s), "meta_get");
+}

@@ -32,23 +32,31 @@ struct fg_writer {
     fg_projection_t projections[FG_MAX_PROJECTIONS]; /* cfg.projections: a copy, immutable */
 };
 
-int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job)
+int fg_writer_submit_all(fg_writer_t *w, fg_writer_job_t *const *jobs, size_t n)
 {
-    job->next = NULL;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->next = i + 1 < n ? jobs[i + 1] : NULL;
+        jobs[i]->with_next = i + 1 < n;
+    }
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
         return FG_ERR_CLOSED;
     }
     if (w->tail)
-        w->tail->next = job;
+        w->tail->next = jobs[0];
     else
-        w->head = job;
-    w->tail = job;
-    w->queued++;
+        w->head = jobs[0];
+    w->tail = jobs[n - 1];
+    w->queued += n;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     return FG_OK;
+}
+
+int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job)
+{
+    return fg_writer_submit_all(w, &job, 1);
 }
 
 size_t fg_writer_queued(fg_writer_t *w)
@@ -169,8 +177,9 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
                 goto io_fail;
         }
         seq = (*next_seq)++;
+        int64_t at_us = job->seqs != NULL && job->at_us != NULL ? job->at_us[i] : now_us;
         const char *type_name = fg_catalog_type(w->cfg.cat, (size_t)ev->type_idx)->name;
-        if (fg_store_append(s, seq, ev, type_name, ev->workflow, now_us) != FG_OK)
+        if (fg_store_append(s, seq, ev, type_name, ev->workflow, at_us) != FG_OK)
             goto io_fail;
         fg_event_t view = {.seq = seq,
                            .type_idx = ev->type_idx,
@@ -182,7 +191,7 @@ static int store_job(fg_writer_t *w, fg_writer_job_t *job, uint64_t *next_seq, i
                            .json_len = ev->json_len};
         for (size_t k = 0; k < w->cfg.nprojections; k++) {
             const fg_projection_t *p = &w->cfg.projections[k];
-            if (p->apply(p->ctx, s, &view, ev->step_id, now_us) != FG_OK)
+            if (p->apply(p->ctx, s, &view, ev->step_id, at_us) != FG_OK)
                 goto io_fail;
         }
         if (ev->run_id[0] != '\0' && (ev->workflow != NULL || ev->to >= 0)) {
@@ -415,7 +424,8 @@ static void *writer_main(void *arg)
         /* Take jobs up to the group limit (always at least one). */
         fg_writer_job_t *group = w->head, *last = w->head;
         size_t events = last->n;
-        while (last->next && events + last->next->n <= w->cfg.max_group_events) {
+        while (last->next &&
+               (last->with_next || events + last->next->n <= w->cfg.max_group_events)) {
             last = last->next;
             events += last->n;
         }

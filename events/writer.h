@@ -43,6 +43,13 @@ struct fg_writer_job {
      * are (a projection of that log: no idempotency or transition check, which the log did). A
      * number skipped (an entry this node could not read) stays unused here. */
     const uint64_t *seqs;
+    /* With seqs: when the log received each event (its stored time, and the time its
+     * projections see), so every node stores the same; NULL: the commit's time. */
+    const int64_t *at_us;
+    /* Cluster mode: set when this job is one of the shared log's control entries
+     * (replicated.h): the sequencer writes it to the log and every node's follower applies it;
+     * done is called once this node's follower has applied it (or it could not be written). */
+    struct fg_repl_op *repl;
     fg_pub_result_t *results; /* n slots the writer fills; owned by the submitter */
     int status;               /* set by the writer: FG_OK, FG_ERR_CONFLICT (err), FG_ERR_IO,
                                  FG_ERR_CORRUPT (the store is damaged), FG_ERR_CLOSED */
@@ -52,6 +59,7 @@ struct fg_writer_job {
     void (*done)(fg_writer_job_t *job);
     void *udata;           /* the submitter's */
     fg_writer_job_t *next; /* writer queue link; private */
+    bool with_next;        /* private: commits with the next job (fg_writer_submit_all) */
 };
 
 typedef struct {
@@ -100,6 +108,12 @@ int fg_writer_start(const fg_writer_config_t *cfg, fg_writer_t **out);
  * writer is stopping (done is not called).
  */
 int fg_writer_submit(fg_writer_t *w, fg_writer_job_t *job);
+
+/**
+ * Queues n jobs (n >= 1) to be committed in order in one transaction, all or none (the group
+ * limit yields to them). FG_OK, or FG_ERR_CLOSED (no done is called).
+ */
+int fg_writer_submit_all(fg_writer_t *w, fg_writer_job_t *const *jobs, size_t n);
 
 /**
  * Stops accepting jobs, answers every job already queued, joins the thread and frees the writer.

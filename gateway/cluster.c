@@ -51,6 +51,12 @@ int fg_cluster_check(fg_server_t *srv, char *err, size_t errcap)
         fg_log(FG_LOG_WARN, "cluster_redis_not_durable", "problem=\"%s\"", why);
     uint64_t head = 0;
     fg_rlog_head(r, &head);
+    if (fg_follower_position(srv->store, &srv->cluster_ctl_seq, &srv->cluster_ctl_sub) != FG_OK) {
+        snprintf(err, errcap, "cannot read the cluster position from %s",
+                 fg_store_path(srv->store));
+        fg_redis_close(r);
+        return FG_ERR_IO;
+    }
     atomic_store(&srv->cluster_head, head);
     atomic_store(&srv->cluster_epoch, epoch);
     fg_log(FG_LOG_INFO, "cluster_joined",
@@ -61,10 +67,15 @@ int fg_cluster_check(fg_server_t *srv, char *err, size_t errcap)
     return FG_OK;
 }
 
-/* Cluster mode: the sequencer (publishes) and the follower (the log into this store). */
 int fg_cluster_start(fg_server_t *srv)
 {
     const fg_config_t *cfg = srv->cfg;
+    if ((srv->repl = fg_repl_create(cfg->cluster_node_id)) == NULL)
+        return FG_ERR_NOMEM;
+    srv->repl_kinds[0] = fg_wh_op_kind(srv->outbox);
+    srv->repl_kinds[1] = fg_wh_result_kind(srv->outbox);
+    for (size_t i = 0; i < 2; i++)
+        fg_repl_add_kind(srv->repl, &srv->repl_kinds[i]);
     fg_sequencer_config_t sc = {.redis_url = cfg->cluster_redis_url,
                                 .cat = srv->cat,
                                 .timeout_ms = cfg->cluster_redis_timeout_ms,
@@ -73,7 +84,22 @@ int fg_cluster_start(fg_server_t *srv)
                                 .health = &srv->cluster_health,
                                 .head = &srv->cluster_head,
                                 .epoch = &srv->cluster_epoch,
-                                .epoch_changes = &srv->cluster_epoch_changes};
+                                .epoch_changes = &srv->cluster_epoch_changes,
+                                .repl = srv->repl};
+    fg_wh_owner_config_t oc = {.redis_url = cfg->cluster_redis_url,
+                               .timeout_ms = cfg->cluster_redis_timeout_ms,
+                               .node_id = cfg->cluster_node_id,
+                               .lease_ms = cfg->cluster_lease_ms,
+                               .store = srv->store};
+    if (fg_sequencer_start(&sc, &srv->sequencer) != FG_OK ||
+        fg_wh_owner_start(&oc, &srv->owner) != FG_OK)
+        return FG_ERR_IO;
+    return FG_OK;
+}
+
+int fg_cluster_follow(fg_server_t *srv)
+{
+    const fg_config_t *cfg = srv->cfg;
     fg_follower_config_t fc = {.redis_url = cfg->cluster_redis_url,
                                .timeout_ms = cfg->cluster_redis_timeout_ms,
                                .writer = srv->writer,
@@ -86,9 +112,9 @@ int fg_cluster_start(fg_server_t *srv)
                                .node_id = cfg->cluster_node_id,
                                .retention_max_events = (uint64_t)cfg->retention_max_events,
                                .retention_max_age_ms = cfg->retention_max_age_s * 1000,
-                               .retention_interval_ms = cfg->retention_interval_s * 1000};
-    if (fg_sequencer_start(&sc, &srv->sequencer) != FG_OK ||
-        fg_follower_start(&fc, &srv->follower) != FG_OK)
-        return FG_ERR_IO;
-    return FG_OK;
+                               .retention_interval_ms = cfg->retention_interval_s * 1000,
+                               .repl = srv->repl,
+                               .ctl_seq = srv->cluster_ctl_seq,
+                               .ctl_sub = srv->cluster_ctl_sub};
+    return fg_follower_start(&fc, &srv->follower);
 }

@@ -154,6 +154,7 @@ static const key_t_ keys[] = {
     S("cluster.advertise_url", cluster_advertise_url, NULL, url_or_empty),
     I("cluster.min_replicas", cluster_min_replicas, 0, 16),
     I("cluster.redis_timeout_ms", cluster_redis_timeout_ms, 100, 60000),
+    I("cluster.lease_ms", cluster_lease_ms, 300, 3600000),
     S("cluster.durability", cluster_durability, "warn|strict", NULL),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -203,6 +204,7 @@ void fg_config_defaults(fg_config_t *cfg)
     snprintf(cfg->auth_mode, sizeof(cfg->auth_mode), "auto");
     snprintf(cfg->cluster_durability, sizeof(cfg->cluster_durability), "warn");
     cfg->cluster_redis_timeout_ms = 2000;
+    cfg->cluster_lease_ms = 30000;
     snprintf(cfg->auth_cookie, sizeof(cfg->auth_cookie), "flowgate_token");
 }
 

@@ -98,8 +98,9 @@ typedef struct {
     char cluster_advertise_url[512];    /* cluster.advertise_url: how peers reach this node */
     int64_t cluster_min_replicas;       /* cluster.min_replicas: WAIT for them before a 202 */
     int64_t cluster_redis_timeout_ms;   /* cluster.redis_timeout_ms: a Redis command's wait */
-    char cluster_durability[16];        /* cluster.durability: warn | strict */
-    fg_config_resolved_t r;             /* fg_config_resolve's */
+    int64_t cluster_lease_ms; /* cluster.lease_ms: a webhook subscription's lease (> the timeout) */
+    char cluster_durability[16]; /* cluster.durability: warn | strict */
+    fg_config_resolved_t r;      /* fg_config_resolve's */
 } fg_config_t;
 
 /** Fills cfg with the defaults. */

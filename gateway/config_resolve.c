@@ -7,6 +7,7 @@
 #include "gateway/config.h"
 
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,21 @@ int fg_config_resolve(fg_config_t *cfg, char *err, size_t cap)
         read_public_key(cfg->jwt_public_key_file, &r->jwt_public_key_pem, err, cap) != FG_OK)
         return FG_ERR_INVALID;
     r->cluster = cfg->cluster_redis_url[0] != '\0';
+    if (r->cluster && cfg->cluster_lease_ms <= cfg->connect_timeout_ms + cfg->request_timeout_ms) {
+        snprintf(err, cap,
+                 "config key cluster.lease_ms: %lld must be longer than a webhook attempt "
+                 "(webhooks.connect_timeout_ms + webhooks.request_timeout_ms = %lld)",
+                 (long long)cfg->cluster_lease_ms,
+                 (long long)(cfg->connect_timeout_ms + cfg->request_timeout_ms));
+        return FG_ERR_INVALID;
+    }
+    if (r->cluster && cfg->cluster_node_id[0] == '\0') {
+        /* a name that stays the same across restarts: the host and the port */
+        char host[48] = "node";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        snprintf(cfg->cluster_node_id, sizeof(cfg->cluster_node_id), "%s:%u", host, r->port);
+    }
     r->done = true;
     return FG_OK;
 }

@@ -98,12 +98,16 @@ struct fg_server {
     fg_hist_t publish_latency;       /* request taken -> 202 (the commit included) */
     fg_health_t health;              /* whether the store takes writes (its own lock) */
     /* cluster mode (cfg->r.cluster); NULL and unused on a single node */
-    fg_sequencer_t *sequencer;              /* numbers publishes in the Redis log */
-    fg_follower_t *follower;                /* applies the Redis log to the store */
-    fg_health_t cluster_health;             /* whether Redis answers (its own lock) */
-    _Atomic uint64_t cluster_head;          /* highest seq known to be in the Redis log */
-    _Atomic uint64_t cluster_epoch;         /* the Redis log's epoch this node joined */
-    _Atomic uint64_t cluster_epoch_changes; /* times Redis was found to have lost the log */
+    fg_sequencer_t *sequencer;                 /* numbers publishes in the Redis log */
+    fg_follower_t *follower;                   /* applies the Redis log to the store */
+    fg_repl_t *repl;                           /* control entries' kinds and waiting jobs */
+    fg_repl_kind_t repl_kinds[2];              /* subscription changes, delivery outcomes */
+    fg_wh_owner_t *owner;                      /* the webhook leases this node holds */
+    uint64_t cluster_ctl_seq, cluster_ctl_sub; /* the store's last control entry (at start) */
+    fg_health_t cluster_health;                /* whether Redis answers (its own lock) */
+    _Atomic uint64_t cluster_head;             /* highest seq known to be in the Redis log */
+    _Atomic uint64_t cluster_epoch;            /* the Redis log's epoch this node joined */
+    _Atomic uint64_t cluster_epoch_changes;    /* times Redis was found to have lost the log */
 };
 
 /* Waits on the server's phase condition until pred holds. */
@@ -127,7 +131,11 @@ static inline void fg_phase_step(fg_server_t *srv, size_t *counter)
  * does not answer yet; FG_ERR_INVALID when cluster.durability strict refuses it); then, once the
  * writer runs, the sequencer and the follower started. */
 int fg_cluster_check(fg_server_t *srv, char *err, size_t errcap);
+/* Cluster mode, after the writer started: the control entries' registry, the sequencer and the
+ * webhook leases (before the dispatcher, which uses them). FG_OK or FG_ERR_IO/NOMEM. */
 int fg_cluster_start(fg_server_t *srv);
+/* Then, after the dispatcher: the follower (the log into this store). */
+int fg_cluster_follow(fg_server_t *srv);
 
 /* loop.c: the loops' side of the server. */
 int fg_loop_on_req(h2o_handler_t *self, h2o_req_t *req);        /* h2o's handler: routes */

@@ -117,6 +117,22 @@ int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
             "The last publish pipeline's round trip to Redis.",
             (double)atomic_load(&ss->rtt_us) / 1e6);
     }
+    if (srv->owner != NULL) {
+        const fg_wh_owner_stats_t *os = fg_wh_owner_stats(srv->owner);
+        one(&b, "flowgate_cluster_webhook_leases_held", "gauge",
+            "Webhook subscriptions this node delivers (their leases).",
+            (double)atomic_load(&os->held));
+        one(&b, "flowgate_cluster_webhook_leases_taken_total", "counter",
+            "Webhook leases taken by this node.", (double)atomic_load(&os->taken));
+        one(&b, "flowgate_cluster_webhook_leases_lost_total", "counter",
+            "Webhook leases found held by another node at renewal.",
+            (double)atomic_load(&os->lost));
+        one(&b, "flowgate_cluster_live_nodes", "gauge", "Live nodes, as this node last saw them.",
+            (double)atomic_load(&os->live_nodes));
+        one(&b, "flowgate_cluster_webhook_outcomes_fenced_total", "counter",
+            "Attempt outcomes refused: the subscription's lease had moved to another node.",
+            (double)atomic_load(&fg_wh_dispatcher_stats(srv->dispatcher)->fenced));
+    }
     one(&b, "flowgate_store_bytes", "gauge", "Size of the store file and its write-ahead log.",
         (double)fg_store_disk_bytes(srv->store));
 

@@ -36,8 +36,9 @@ int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
     /* in cluster mode a publish is numbered in the shared log; its events reach this node's
      * store through the follower like every other node's */
     fg_sequencer_t *seq = l->server->sequencer;
-    int rc = job->apply == NULL && seq != NULL ? fg_sequencer_submit(seq, job)
-                                               : fg_writer_submit(l->server->writer, job);
+    int rc = (job->apply == NULL || job->repl != NULL) && seq != NULL
+                 ? fg_sequencer_submit(seq, job)
+                 : fg_writer_submit(l->server->writer, job);
     if (rc != FG_OK) {
         p->ref->p = NULL;
         return rc;

@@ -138,6 +138,7 @@ static void server_free(fg_server_t *srv)
     free(srv->loops);
     fg_runview_close(srv->runview);
     fg_wh_outbox_destroy(srv->outbox);
+    fg_repl_destroy(srv->repl);
     fg_auth_destroy(srv->auth);
     fg_limits_destroy(srv->limits);
     if (srv->store)
@@ -469,14 +470,21 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .console_url = cfg->console_url,
         .health = &srv->health,
     };
+    if (cfg->r.cluster && fg_cluster_start(srv) != FG_OK) {
+        fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster");
+        abort();
+    }
+    dc.sequencer = srv->sequencer;
+    dc.owner = srv->owner;
+    dc.result_kind = srv->repl ? &srv->repl_kinds[1] : NULL;
     fg_wh_schedule_default(&dc.schedule);
     fg_wh_schedule_parse(cfg->retry_schedule, &dc.schedule); /* checked with the config */
     if (fg_wh_dispatcher_start(&dc, &srv->dispatcher) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=webhook_dispatcher");
         abort();
     }
-    if (cfg->r.cluster && fg_cluster_start(srv) != FG_OK) {
-        fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster");
+    if (cfg->r.cluster && fg_cluster_follow(srv) != FG_OK) {
+        fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster_follower");
         abort();
     }
     pthread_mutex_lock(&srv->phase_lock);
@@ -496,6 +504,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
 void fg_server_stop(fg_server_t *srv)
 {
     atomic_store(&srv->stopping, true);
+    /* cluster mode: the webhook leases go at once, so other nodes take the deliveries over */
+    fg_wh_owner_release_all(srv->owner);
     for (size_t i = 0; i < srv->nloops; i++)
         fg_loop_stop(&srv->loops[i]);
     /* Loops answer their publishes (the writer still runs), end their streams, then wait for
@@ -504,6 +514,8 @@ void fg_server_stop(fg_server_t *srv)
     /* The dispatcher before the writer: its last outcomes are committed by the writer. */
     fg_wh_dispatcher_stop(srv->dispatcher);
     srv->dispatcher = NULL;
+    fg_wh_owner_stop(srv->owner);
+    srv->owner = NULL;
     /* cluster mode: nothing more goes to Redis, and the follower's last batch is applied */
     fg_sequencer_stop(srv->sequencer);
     srv->sequencer = NULL;

@@ -32,13 +32,15 @@
 typedef struct {
     fg_pending_t pending;
     fg_wh_op_t op;
-    int ok_status; /* 200, 201 or 204 */
+    fg_repl_op_t repl; /* cluster mode: the op as a log entry (op.job.repl points here) */
+    int ok_status;     /* 200, 201 or 204 */
 } op_ctx_t;
 
 static void op_release(fg_pending_t *p)
 {
     op_ctx_t *c = (op_ctx_t *)p;
     fg_wh_op_dispose(&c->op);
+    json_decref(c->repl.body);
     free(c);
 }
 
@@ -165,6 +167,18 @@ static int submit_op(h2o_req_t *req, fg_wh_op_kind_t kind, const char *id, json_
     }
     fg_wh_op_init(&c->op, srv->outbox, kind, id, body);
     json_decref(body);
+    if (srv->repl != NULL) {
+        /* cluster mode: the change goes through the shared log, so every node makes it; the
+         * answer is this node's own apply of it */
+        c->repl.kind = &srv->repl_kinds[0];
+        c->repl.body = fg_wh_op_encode(&c->op);
+        c->op.job.repl = &c->repl;
+        if (c->repl.body == NULL) {
+            fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
+            op_release(&c->pending);
+            return 0;
+        }
+    }
     c->ok_status = ok_status;
     c->pending.answer = op_answer;
     c->pending.release = op_release;
@@ -381,13 +395,6 @@ static int get_delivery(h2o_req_t *req, const char *id)
 /* False (after answering 503) while the server shuts down: no webhook route is served then. */
 static bool serving(h2o_req_t *req)
 {
-    if (fg_loop_of(req)->server->cfg->r.cluster) {
-        /* subscriptions and delivery outcomes are not log entries yet: a subscription made here
-         * would live on one node only (issue #12) */
-        fg_http_error(req, 501, "not_available_in_cluster_mode",
-                      "webhook subscriptions are not served in cluster mode yet", NULL, NULL, -1);
-        return false;
-    }
     if (!fg_loop_of(req)->stopping)
         return true;
     fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");

@@ -103,7 +103,10 @@ typedef struct {
 
 typedef struct result_op {
     fg_writer_job_t job;
-    struct fg_wh_dispatcher *d;
+    struct fg_wh_dispatcher *d; /* the dispatcher that made it; NULL when decoded from the log */
+    fg_wh_outbox_t *outbox;     /* where disabling a subscription takes effect */
+    int64_t now_us;             /* when the outcomes were handed over (their records' time) */
+    fg_repl_op_t repl;          /* cluster mode: the log entry (job.repl points here) */
     size_t n;
     result_t *results;
     struct result_op *next_done; /* in d->done while waiting for the dispatcher */
@@ -181,6 +184,10 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
 void fg_wd_results_free(result_t *r, size_t n);
 /** Decides a finished transfer's outcome (success, retry, dead, disable) into d->pending. */
 void fg_wd_finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code);
+/** An op's outcomes (all of one subscription) as a control entry's body. */
+json_t *fg_wd_result_encode(const result_op_t *op);
+/** Writer thread: records an op's outcomes (result_op_t's job.apply). */
+int fg_wd_result_apply(fg_writer_job_t *job, fg_store_t *s);
 /** Hands the pending outcomes to the writer as one op. */
 void fg_wd_flush_results(struct fg_wh_dispatcher *d);
 /** Releases the ops the writer has committed (their claims, recovered endpoints). */

@@ -175,10 +175,10 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
         ds->ep->check = true;
 }
 
-static int result_apply(fg_writer_job_t *job, fg_store_t *s)
+int fg_wd_result_apply(fg_writer_job_t *job, fg_store_t *s)
 {
     result_op_t *op = (result_op_t *)job;
-    int64_t now = fg_time_now_us();
+    int64_t now = op->now_us;
     for (size_t i = 0; i < op->n; i++) {
         result_t *r = &op->results[i];
         r->a.delivery_id = r->delivery_id;
@@ -193,10 +193,11 @@ static int result_apply(fg_writer_job_t *job, fg_store_t *s)
         if (r->recovered && fg_wh_store_due_now(s, r->sub_id, now) != FG_OK)
             return FG_ERR_IO;
         if (r->disable) {
-            int rc = fg_wh_outbox_set_enabled(op->d->cfg.outbox, s, r->sub_id, false);
+            int rc = fg_wh_outbox_set_enabled(op->outbox, s, r->sub_id, false, now);
             if (rc == FG_ERR_IO)
                 return rc;
-            atomic_fetch_add(&op->d->stats.disabled, 1);
+            if (op->d != NULL) /* the origin's (a node applying another's counts nothing) */
+                atomic_fetch_add(&op->d->stats.disabled, 1);
         }
     }
     return FG_OK;
@@ -217,24 +218,30 @@ static void result_done(fg_writer_job_t *job)
     pthread_mutex_unlock(&d->done_lock);
 }
 
-void fg_wd_flush_results(struct fg_wh_dispatcher *d)
+/* Hands one op to the writer, or in cluster mode to the shared log. */
+static void submit(struct fg_wh_dispatcher *d, result_op_t *op)
 {
-    if (d->npending == 0)
-        return;
-    result_op_t *op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        abort();
     op->d = d;
-    op->job.apply = result_apply;
+    op->outbox = d->cfg.outbox;
+    op->now_us = fg_time_now_us();
+    op->job.apply = fg_wd_result_apply;
     op->job.done = result_done;
-    op->n = d->npending;
-    op->results = d->pending;
-    d->pending = NULL;
-    d->npending = d->cappending = 0;
+    if (d->cfg.owner != NULL) {
+        op->repl.kind = d->cfg.result_kind;
+        op->repl.body = fg_wd_result_encode(op);
+        fg_wh_owner_fence(d->cfg.owner, op->results[0].sub_id, op->repl.fence_key,
+                          op->repl.fence_value, sizeof(op->repl.fence_key));
+        op->job.repl = &op->repl;
+    }
     pthread_mutex_lock(&d->done_lock);
     d->outstanding++; /* before the writer can answer it */
     pthread_mutex_unlock(&d->done_lock);
-    if (fg_writer_submit(d->cfg.writer, &op->job) != FG_OK) {
+    int rc = FG_ERR_CLOSED;
+    if (op->job.repl != NULL)
+        rc = op->repl.body != NULL ? fg_sequencer_submit(d->cfg.sequencer, &op->job) : rc;
+    else
+        rc = fg_writer_submit(d->cfg.writer, &op->job);
+    if (rc != FG_OK) {
         pthread_mutex_lock(&d->done_lock);
         d->outstanding--;
         pthread_mutex_unlock(&d->done_lock);
@@ -242,8 +249,53 @@ void fg_wd_flush_results(struct fg_wh_dispatcher *d)
         for (size_t i = 0; i < op->n; i++)
             release_claim(d, &op->results[i]);
         fg_wd_results_free(op->results, op->n);
+        json_decref(op->repl.body);
         free(op);
     }
+}
+
+void fg_wd_flush_results(struct fg_wh_dispatcher *d)
+{
+    if (d->npending == 0)
+        return;
+    result_t *pending = d->pending;
+    size_t n = d->npending;
+    d->pending = NULL;
+    d->npending = d->cappending = 0;
+    if (d->cfg.owner == NULL) { /* one op for the round */
+        result_op_t *op = calloc(1, sizeof(*op));
+        if (op == NULL)
+            abort();
+        op->n = n;
+        op->results = pending;
+        submit(d, op);
+        return;
+    }
+    /* cluster mode: one entry per subscription, fenced by its lease */
+    bool *taken = calloc(n, sizeof(*taken));
+    if (taken == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (taken[i])
+            continue;
+        size_t m = 0;
+        for (size_t k = i; k < n; k++)
+            m += !taken[k] && strcmp(pending[k].sub_id, pending[i].sub_id) == 0;
+        result_op_t *op = calloc(1, sizeof(*op));
+        result_t *res = calloc(m, sizeof(*res));
+        if (op == NULL || res == NULL)
+            abort();
+        for (size_t k = i; k < n; k++) {
+            if (!taken[k] && strcmp(pending[k].sub_id, pending[i].sub_id) == 0) {
+                res[op->n++] = pending[k]; /* the response buffer moves with it */
+                taken[k] = true;
+            }
+        }
+        op->results = res;
+        submit(d, op);
+    }
+    free(taken);
+    free(pending);
 }
 
 void fg_wd_release_done(struct fg_wh_dispatcher *d)
@@ -256,7 +308,12 @@ void fg_wd_release_done(struct fg_wh_dispatcher *d)
         result_op_t *next = op->next_done;
         for (size_t i = 0; i < op->n; i++)
             release_claim(d, &op->results[i]);
-        if (op->job.status != FG_OK) {
+        if (op->job.status == FG_ERR_CONFLICT) {
+            /* fenced: the subscription's lease moved on; its new owner sends what is due */
+            atomic_fetch_add(&d->stats.fenced, op->n);
+            fg_log(FG_LOG_INFO, "webhook_outcomes_fenced", "id=%s attempts=%zu",
+                   op->results[0].sub_id, op->n);
+        } else if (op->job.status != FG_OK) {
             fg_log(FG_LOG_ERROR, "webhook_results_not_stored", "error=\"%s\" attempts=%zu",
                    fg_strerror(op->job.status), op->n);
             /* reload: what this thread assumed (disabling) did not happen */
@@ -264,6 +321,7 @@ void fg_wd_release_done(struct fg_wh_dispatcher *d)
             atomic_store(&d->poked, true); /* and its deliveries are still due */
         }
         fg_wd_results_free(op->results, op->n);
+        json_decref(op->repl.body);
         free(op);
         op = next;
     }

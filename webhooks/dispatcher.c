@@ -136,6 +136,9 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         if (!(ep->check || all) || !ds->sub.enabled || ep->recovering ||
             ep->in_flight >= ds->sub.max_in_flight)
             continue;
+        /* cluster mode: another node delivers it (its check waits for the lease) */
+        if (d->cfg.owner != NULL && !fg_wh_owner_holds(d->cfg.owner, ds->sub.id))
+            continue;
         /* an open breaker lets one probe through when it is due, nothing else: the backlog
          * waits in the store, and is not even read */
         int admits = fg_wh_breaker_admits(&ep->breaker, now_ms);

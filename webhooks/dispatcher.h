@@ -24,8 +24,11 @@
 #include "events/histogram.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
+#include "events/replicated.h"
+#include "events/sequencer.h"
 #include "webhooks/breaker.h"
 #include "webhooks/outbox.h"
+#include "webhooks/owner.h"
 #include "webhooks/retry.h"
 
 typedef struct {
@@ -44,6 +47,12 @@ typedef struct {
     const char *console_url;        /* webhooks.console_url: chat messages link runs there, or "" */
     fg_health_t *health;            /* the store's health: nothing is sent while it is damaged (an
                                        outcome could not be recorded); may be NULL */
+    /* Cluster mode (both NULL on a single node): only the subscriptions whose lease this node
+     * holds are sent, and each round's outcomes of a subscription go through the shared log as
+     * one control entry fenced by that lease (replicated.h), answered once applied here. */
+    fg_sequencer_t *sequencer;
+    fg_wh_owner_t *owner;
+    const fg_repl_kind_t *result_kind; /* fg_wh_result_kind's, registered */
 } fg_wh_dispatcher_config_t;
 
 /* Counters, readable from any thread. */
@@ -56,6 +65,7 @@ typedef struct {
     _Atomic uint64_t disabled;        /* subscriptions disabled (410, or failing too long) */
     _Atomic uint64_t breakers_opened; /* times an endpoint's breaker opened */
     _Atomic int64_t breakers_open;    /* endpoints whose breaker is open now */
+    _Atomic uint64_t fenced;          /* outcomes refused: the lease had moved (cluster) */
     fg_hist_t attempt_latency;        /* one attempt, from its start to its outcome */
 } fg_wh_dispatcher_stats_t;
 
@@ -72,6 +82,12 @@ void fg_wh_dispatcher_mark(fg_wh_dispatcher_t *d, const char *sub_id);
 
 /** Stops: transfers in flight are abandoned (they are sent again after a restart). */
 void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d);
+
+/**
+ * The control entry kind of delivery outcomes (cluster mode): every node records them in its
+ * outbox o. Register it (replicated.h) and give it to the dispatcher as result_kind.
+ */
+fg_repl_kind_t fg_wh_result_kind(fg_wh_outbox_t *o);
 
 const fg_wh_dispatcher_stats_t *fg_wh_dispatcher_stats(const fg_wh_dispatcher_t *d);
 

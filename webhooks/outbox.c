@@ -9,6 +9,7 @@
 #include "events/timefmt.h"
 #include "webhooks/subscription.h"
 
+#include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,27 @@ static int on_retain(void *ctx, fg_store_t *s, uint64_t purged_through, size_t c
     return fg_wh_store_retain(s, purged_through, 4 * chunk, removed);
 }
 
+void fg_wh_delivery_id(char out[FG_WH_DELIVERY_ID_MAX], const char *sub_id, uint64_t seq,
+                       int64_t at_us, const char *salt)
+{
+    char in[160];
+    int len = snprintf(in, sizeof(in), "%s|%" PRIu64 "|%" PRId64 "|%s", sub_id, seq, at_us, salt);
+    unsigned char h[SHA256_DIGEST_LENGTH], b[16];
+    SHA256((const unsigned char *)in, (size_t)len < sizeof(in) ? (size_t)len : sizeof(in) - 1, h);
+    uint64_t ms = (uint64_t)(at_us / 1000);
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    memcpy(b + 6, h, 10);
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f)); /* version 7 */
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f)); /* RFC 9562 variant */
+    char *p = out + snprintf(out, FG_WH_DELIVERY_ID_MAX, "msg_");
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        p += snprintf(p, 3, "%02x", b[i]);
+    }
+}
+
 /* Writes the deliveries of one stored event: one per subscription it matches. */
 static int on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, const char *step_id,
                      int64_t now_us)
@@ -128,8 +150,8 @@ static int on_stored(void *ctx, fg_store_t *s, const fg_event_t *view, const cha
     for (size_t i = 0; i < o->n; i++) {
         if (!fg_wh_sub_matches(o->subs[i], view))
             continue;
-        char id[4 + FG_UUID_LEN + 1] = "msg_";
-        fg_uuid_new(id + 4);
+        char id[FG_WH_DELIVERY_ID_MAX];
+        fg_wh_delivery_id(id, o->subs[i]->id, view->seq, now_us, "");
         if (fg_wh_store_delivery_add(s, id, o->subs[i]->id, view->seq, view->run_id, now_us) !=
             FG_OK)
             return FG_ERR_IO;
@@ -159,7 +181,7 @@ void fg_wh_outbox_take_fresh(fg_wh_outbox_t *o, void (*cb)(void *ctx, const char
 }
 
 /* Stores a subscription as it is now. */
-static int persist(fg_store_t *s, const fg_wh_sub_t *sub)
+static int persist(fg_store_t *s, const fg_wh_sub_t *sub, int64_t now_us)
 {
     char *spec = json_dumps(sub->spec, JSON_COMPACT);
     if (spec == NULL)
@@ -170,7 +192,7 @@ static int persist(fg_store_t *s, const fg_wh_sub_t *sub)
                            .old_secret = sub->old_secret[0] ? sub->old_secret : NULL,
                            .old_secret_until_us = sub->old_secret_until_us,
                            .enabled = sub->enabled};
-    int rc = fg_wh_store_sub_put(s, &row, fg_time_now_us());
+    int rc = fg_wh_store_sub_put(s, &row, now_us);
     free(spec);
     return rc;
 }
@@ -180,6 +202,7 @@ typedef struct {
     fg_wh_sub_t *sub;
     fg_store_t *s;
     int64_t now_us;
+    const char *salt;
     size_t enqueued;
     uint64_t first, last;
     uint64_t walked; /* the last event looked at */
@@ -199,8 +222,8 @@ static int replay_one(void *ctx, const fg_store_event_ref_t *ev)
                        .workflow = ev->workflow};
     if (!fg_wh_sub_matches(r->sub, &view))
         return FG_OK;
-    char id[4 + FG_UUID_LEN + 1] = "msg_";
-    fg_uuid_new(id + 4);
+    char id[FG_WH_DELIVERY_ID_MAX];
+    fg_wh_delivery_id(id, r->sub->id, ev->seq, r->now_us, r->salt);
     if (fg_wh_store_delivery_add(r->s, id, r->sub->id, ev->seq, ev->run_id, r->now_us) != FG_OK)
         return FG_ERR_IO;
     if (r->enqueued++ == 0)
@@ -264,8 +287,13 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         if (sub == NULL)
             return FG_ERR_NOMEM;
         fg_wh_sub_init(sub);
+        memcpy(sub->id, op->new_id, sizeof(sub->id));
+        memcpy(sub->secret, op->secret, sizeof(sub->secret));
         rc = fg_wh_sub_apply_json(sub, op->body, true, o->cat, o->allow, o->nallow, &op->err);
-        if (rc == FG_OK && (rc = persist(s, sub)) == FG_OK && (rc = add(o, sub)) == FG_OK) {
+        if (rc == FG_OK && find(o, sub->id, NULL) != NULL)
+            rc = FG_ERR_CONFLICT; /* an entry applied twice: never two with one id */
+        if (rc == FG_OK && (rc = persist(s, sub, op->now_us)) == FG_OK &&
+            (rc = add(o, sub)) == FG_OK) {
             op->result = fg_wh_sub_to_json(sub, true);
             return FG_OK;
         }
@@ -279,20 +307,19 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         if (rc != FG_OK)
             return rc;
         /* A store failure fails the group; the rollback hook then reloads the set. */
-        if ((rc = persist(s, sub)) != FG_OK)
+        if ((rc = persist(s, sub, op->now_us)) != FG_OK)
             return rc;
         op->result = fg_wh_sub_to_json(sub, false);
         return FG_OK;
     case FG_WH_OP_ROTATE: {
         if ((sub = find(o, op->id, NULL)) == NULL)
             return FG_ERR_NOT_FOUND;
-        char fresh[FG_WH_SECRET_MAX];
-        if (fg_wh_secret_generate(fresh) != FG_OK)
+        if (op->secret[0] == '\0')
             return FG_ERR_IO;
         memcpy(sub->old_secret, sub->secret, sizeof(sub->old_secret));
-        sub->old_secret_until_us = fg_time_now_us() + FG_WH_SECRET_GRACE_US;
-        memcpy(sub->secret, fresh, sizeof(sub->secret));
-        if ((rc = persist(s, sub)) != FG_OK)
+        sub->old_secret_until_us = op->now_us + FG_WH_SECRET_GRACE_US;
+        memcpy(sub->secret, op->secret, sizeof(sub->secret));
+        if ((rc = persist(s, sub, op->now_us)) != FG_OK)
             return rc; /* the group fails and the rollback hook reloads the old secret */
         char until[40];
         fg_time_format(sub->old_secret_until_us, until, 0);
@@ -301,7 +328,7 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
         return FG_OK;
     }
     case FG_WH_OP_RETRY:
-        rc = fg_wh_store_delivery_retry(s, op->id, fg_time_now_us());
+        rc = fg_wh_store_delivery_retry(s, op->id, op->now_us);
         if (rc == FG_ERR_CONFLICT)
             fg_verr_set(&op->err, "not_retryable", "id", op->id,
                         "only a failed or dead delivery can be sent again");
@@ -315,7 +342,7 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
             return rc;
         op->started = true;
         /* one chunk: the writer's other jobs (publishes) wait for at most this much */
-        replay_t r = {.o = o, .sub = sub, .s = s, .now_us = fg_time_now_us()};
+        replay_t r = {.o = o, .sub = sub, .s = s, .now_us = op->now_us, .salt = op->salt};
         bool more = false;
         rc = fg_store_events_each(s, op->range.after, op->range.since_us, op->range.until_us,
                                   FG_WH_REPLAY_CHUNK, replay_one, &r, &more);
@@ -373,7 +400,7 @@ int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, f
         sub->old_secret_until_us = old->old_secret_until_us;
     }
     rc = fg_store_begin(s);
-    if (rc == FG_OK && (rc = persist(s, sub)) == FG_OK)
+    if (rc == FG_OK && (rc = persist(s, sub, fg_time_now_us())) == FG_OK)
         rc = fg_store_commit(s, fg_store_last_seq(s));
     if (rc != FG_OK) {
         fg_store_rollback(s);
@@ -395,14 +422,15 @@ int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, f
     return FG_OK;
 }
 
-int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled)
+int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled,
+                             int64_t now_us)
 {
     fg_wh_sub_t *sub = find(o, id, NULL);
     if (sub == NULL)
         return FG_ERR_NOT_FOUND;
     sub->enabled = enabled;
     json_object_set_new(sub->spec, "enabled", json_boolean(enabled));
-    return persist(s, sub);
+    return persist(s, sub, now_us);
 }
 
 void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, const char *id,
@@ -416,6 +444,16 @@ void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, cons
         snprintf(op->id, sizeof(op->id), "%s", id);
     op->body = json_incref(body);
     op->err.index = -1;
+    /* what the change needs of chance and the clock, fixed here: in cluster mode every node
+     * applies the same (outbox_repl.c) */
+    op->now_us = fg_time_now_us();
+    char uuid[FG_UUID_LEN + 1];
+    fg_uuid_new(uuid);
+    snprintf(op->new_id, sizeof(op->new_id), "wh_%s", uuid);
+    snprintf(op->salt, sizeof(op->salt), "%.16s", uuid + 19);
+    if ((kind == FG_WH_OP_CREATE || kind == FG_WH_OP_ROTATE) &&
+        fg_wh_secret_generate(op->secret) != FG_OK)
+        op->secret[0] = '\0'; /* CREATE generates its own then; ROTATE fails */
 }
 
 void fg_wh_op_dispose(fg_wh_op_t *op)

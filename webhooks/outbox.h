@@ -13,9 +13,11 @@
 
 #include "events/catalog.h"
 #include "events/projection.h"
+#include "events/replicated.h"
 #include "events/store.h"
 #include "events/writer.h"
 #include "webhooks/addr.h"
+#include "webhooks/sign.h"
 
 #include <jansson.h>
 
@@ -63,7 +65,19 @@ void fg_wh_outbox_take_fresh(fg_wh_outbox_t *o, void (*cb)(void *ctx, const char
 int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, fg_verr_t *err);
 
 /** Writer thread, inside a job: enables or disables a subscription (set and store). */
-int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled);
+int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled,
+                             int64_t now_us);
+
+#define FG_WH_DELIVERY_ID_MAX 48
+
+/**
+ * A delivery's id (its webhook-id): "msg_" and a UUIDv7 whose time is at_us (ids grow with
+ * time) and whose other bits come from SHA-256 of the subscription, the event's seq, at_us and
+ * salt ("" for a live event, the replay's own for a replay): every node of a cluster makes the
+ * same id for the same delivery, so a delivery taken over by another node keeps its webhook-id.
+ */
+void fg_wh_delivery_id(char out[FG_WH_DELIVERY_ID_MAX], const char *sub_id, uint64_t seq,
+                       int64_t at_us, const char *salt);
 
 typedef enum {
     FG_WH_OP_CREATE, /* body: the subscription */
@@ -100,6 +114,12 @@ typedef struct {
     json_t *result; /* on success: the subscription as shown (with its secret at
                        creation); owned by the op */
     fg_verr_t err;  /* job.status FG_ERR_INVALID or FG_ERR_NOT_FOUND: why */
+    /* The op's inputs from chance and the clock, fixed by fg_wh_op_init (in cluster mode they
+     * travel in the log entry, so every node applies the same): */
+    int64_t now_us;
+    char new_id[40];               /* CREATE: the subscription's id */
+    char secret[FG_WH_SECRET_MAX]; /* CREATE (unless the body gives one), ROTATE: the secret */
+    char salt[20];                 /* REPLAY: makes its delivery ids its own */
     /* REPLAY is done in chunks of FG_WH_REPLAY_CHUNK events, one writer job each: after a chunk
      * with more to walk, job.status is FG_OK, `more` is set and result is NULL; the submitter
      * submits the same op again. Each chunk commits on its own. */
@@ -119,5 +139,15 @@ void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, cons
 
 /** Frees what the op holds. */
 void fg_wh_op_dispose(fg_wh_op_t *op);
+
+/** The op (kind, target, body and its fixed inputs) as a control entry's body (cluster mode). */
+json_t *fg_wh_op_encode(const fg_wh_op_t *op);
+
+/**
+ * The control entry kind of subscription changes (cluster mode, events/replicated.h): every
+ * node applies them to its outbox o; the node that took the request answers it with its own
+ * apply's outcome (result, err, status). A replay is applied whole there.
+ */
+fg_repl_kind_t fg_wh_op_kind(fg_wh_outbox_t *o);
 
 #endif

@@ -321,9 +321,14 @@ int fg_wh_sub_apply_json(fg_wh_sub_t *sub, const json_t *obj, bool create, const
     if (create) {
         char uuid[FG_UUID_LEN + 1];
         fg_uuid_new(uuid);
-        snprintf(next.id, sizeof(next.id), "wh_%s", uuid);
+        if (sub->id[0] != '\0') /* chosen by the caller (the same on every node) */
+            memcpy(next.id, sub->id, sizeof(next.id));
+        else
+            snprintf(next.id, sizeof(next.id), "wh_%s", uuid);
         if (secret != NULL)
             snprintf(next.secret, sizeof(next.secret), "%s", json_string_value(secret));
+        else if (sub->secret[0] != '\0')
+            memcpy(next.secret, sub->secret, sizeof(next.secret));
         else if (fg_wh_secret_generate(next.secret) != FG_OK) {
             fg_wh_sub_dispose(&next);
             return FG_ERR_IO;

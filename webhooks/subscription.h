@@ -57,10 +57,11 @@ void fg_wh_sub_dispose(fg_wh_sub_t *sub);
 
 /**
  * Applies a JSON object to sub: all of it at creation (create = true: url is required, a secret
- * is generated unless given, an id is assigned), or the fields present for a PATCH. The result
- * is validated as a whole; on error sub is unchanged and err says which field (codes:
- * invalid_url, forbidden_target, unknown_type, invalid_filter, invalid_run_id, invalid_field,
- * unknown_field, missing_url, invalid_secret). allow/nallow is webhooks.allow_networks.
+ * is generated unless given or already in sub, an id is assigned unless already in sub), or the
+ * fields present for a PATCH. The result is validated as a whole; on error sub is unchanged and err
+ * says which field (codes: invalid_url, forbidden_target, unknown_type, invalid_filter,
+ * invalid_run_id, invalid_field, unknown_field, missing_url, invalid_secret). allow/nallow is
+ * webhooks.allow_networks.
  */
 int fg_wh_sub_apply_json(fg_wh_sub_t *sub, const json_t *obj, bool create, const fg_catalog_t *cat,
                          const fg_cidr_t *allow, size_t nallow, fg_verr_t *err);

@@ -5,6 +5,7 @@
 // written by hand into the log.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const { Server, sse, publish, request, storedEvents, ev, uuid, sleep } = require('./lib');
 const { Redis } = require('./redis');
 
@@ -210,13 +211,122 @@ test('an entry written into the log by hand is skipped with an error and a metri
   } finally { await teardown(c); }
 });
 
-test('webhook subscriptions are refused in cluster mode until they are log entries', async () => {
-  const c = await cluster(1);
+// A webhook receiver on 127.0.0.2: every request, by webhook-id.
+async function receiver(answer = () => 204) {
+  const got = [];
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ path: req.url, id: req.headers['webhook-id'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      res.writeHead(answer(req));
+      res.end();
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.2', r));
+  return { got, url: `http://127.0.0.2:${srv.address().port}/hook`, close: () => { srv.closeAllConnections(); srv.close(); } };
+}
+
+const HOOKS = { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '200ms,200ms,200ms,200ms,200ms',
+  FLOWGATE_WEBHOOKS_CONNECT_TIMEOUT_MS: '300', FLOWGATE_WEBHOOKS_REQUEST_TIMEOUT_MS: '700', FLOWGATE_CLUSTER_LEASE_MS: '1500' };
+
+async function until(pred, what, ms = 15000) {
+  for (const end = Date.now() + ms; ;) {
+    if (await pred()) return;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function metric(text, name) {
+  const m = text.match(new RegExp(`^${name} (\\d+)`, 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+test('webhooks in cluster mode: subscriptions and delivery logs are the same on every node, each event delivered once', async () => {
+  const rx = await receiver();
+  const c = await cluster(3, HOOKS);
+  const [a, b, cc] = c.nodes;
   try {
-    const r = await request(c.nodes[0].base, 'GET', '/v1/webhooks');
-    assert.equal(r.status, 501);
-    assert.equal(r.json.error, 'not_available_in_cluster_mode');
-  } finally { await teardown(c); }
+    const made = await request(a.base, 'POST', '/v1/webhooks', { body: { url: rx.url, event_types: ['log_line'] } });
+    assert.equal(made.status, 201, made.text);
+    const id = made.json.id;
+    assert.match(made.json.secret, /^whsec_/);
+    // the node that took it has applied it when it answers; the others follow the log
+    const shown = (await request(a.base, 'GET', `/v1/webhooks/${id}`)).json;
+    for (const n of c.nodes) await until(async () => (await request(n.base, 'GET', `/v1/webhooks/${id}`)).status === 200, 'the subscription everywhere');
+    for (const n of c.nodes) assert.deepEqual((await request(n.base, 'GET', `/v1/webhooks/${id}`)).json, shown);
+    for (const n of c.nodes) assert.equal((await request(n.base, 'GET', `/v1/webhooks/${id}/secret`)).json.secret, made.json.secret);
+    // bad input changes nothing, as on one node
+    const bad = await request(b.base, 'POST', '/v1/webhooks', { body: { url: 'ftp://x', event_types: ['log_line'] } });
+    assert.equal(bad.status, 400);
+    const run = uuid();
+    const lines = [];
+    for (let i = 0; i < 30; i++) {
+      lines.push(`line ${i}`);
+      await publish(c.nodes[i % 3].base, ev.log(run, `line ${i}`));
+    }
+    await until(() => new Set(rx.got.map((g) => g.id)).size >= 30, '30 deliveries');
+    await sleep(500);
+    const ids = rx.got.map((g) => g.id);
+    assert.equal(ids.length, new Set(ids).size, 'no delivery sent twice');
+    assert.deepEqual(rx.got.map((g) => g.body.line).sort(), lines.slice().sort());
+    // one node owns it
+    const held = [];
+    for (const n of c.nodes) held.push(metric((await request(n.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_leases_held'));
+    assert.deepEqual(held.slice().sort(), [0, 0, 1]);
+    // the delivery log is the same everywhere
+    const log = async (n) => (await request(n.base, 'GET', `/v1/webhooks/${id}/deliveries?limit=100`)).json;
+    await until(async () => {
+      const logs = await Promise.all(c.nodes.map(log));
+      return logs.every((l) => l.deliveries.length === 30 && l.deliveries.every((d) => d.status === 'succeeded'));
+    }, 'settled delivery logs');
+    const logs = await Promise.all(c.nodes.map(log));
+    for (const l of logs) assert.deepEqual(l, logs[0]);
+    assert.deepEqual(logs[0].deliveries.map((d) => d.id).sort(), ids.slice().sort(), 'the webhook-ids are the delivery ids');
+    // a change on one node is everywhere; a delete too
+    const off = await request(b.base, 'PATCH', `/v1/webhooks/${id}`, { body: { enabled: false } });
+    assert.equal(off.status, 200, off.text);
+    for (const n of c.nodes) await until(async () => (await request(n.base, 'GET', `/v1/webhooks/${id}`)).json.enabled === false, 'disabled everywhere');
+    assert.equal((await request(cc.base, 'DELETE', `/v1/webhooks/${id}`)).status, 204);
+    for (const n of c.nodes) await until(async () => (await request(n.base, 'GET', `/v1/webhooks/${id}`)).status === 404, 'deleted everywhere');
+    assert.equal((await request(a.base, 'DELETE', `/v1/webhooks/${id}`)).status, 404);
+  } finally { rx.close(); await teardown(c); }
+});
+
+test('webhook leases: shared out across the nodes, taken over when the owner is killed, repeats only with the same webhook-id', async () => {
+  const rx = await receiver();
+  const c = await cluster(3, HOOKS);
+  try {
+    const subs = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await request(c.nodes[i % 3].base, 'POST', '/v1/webhooks', { body: { url: `${rx.url}?s=${i}`, event_types: ['log_line'] } });
+      assert.equal(r.status, 201, r.text);
+      subs.push(r.json.id);
+    }
+    const held = async () => Promise.all(c.nodes.map(async (n) => metric((await request(n.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_leases_held')));
+    await until(async () => (await held()).every((h) => h === 2), 'two leases per node');
+    const run = uuid();
+    const lines = [];
+    const send = async (n, line) => { lines.push(line); await publish(n.base, ev.log(run, line)); };
+    for (let i = 0; i < 10; i++) await send(c.nodes[i % 3], `before ${i}`);
+    const victim = c.nodes[1];
+    await victim.kill9();
+    const alive = [c.nodes[0], c.nodes[2]];
+    for (let i = 0; i < 10; i++) await send(alive[i % 2], `after ${i}`);
+    // every event reaches every subscription; the survivors hold all six leases
+    await until(() => new Set(rx.got.map((g) => `${g.path} ${g.body.line}`)).size === 6 * lines.length,
+      'every event delivered to every subscription', 20000);
+    const after = await Promise.all(alive.map(async (n) => metric((await request(n.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_leases_held')));
+    assert.equal(after[0] + after[1], 6);
+    // a repeat (a delivery in flight at the kill) has the same webhook-id and body
+    const byId = new Map();
+    for (const g of rx.got) {
+      if (byId.has(g.id)) assert.deepEqual(g.body, byId.get(g.id));
+      byId.set(g.id, g.body);
+    }
+    assert.equal(byId.size, 6 * lines.length);
+  } finally { rx.close(); await teardown(c); }
 });
 
 // A client that follows the log across nodes: when its node goes away it resumes on another
