@@ -205,6 +205,13 @@ int fg_store_reader_open(const fg_store_t *s, fg_store_reader_t **out, char *err
 void fg_store_reader_close(fg_store_reader_t *r);
 
 /**
+ * Writes a consistent copy of the whole store (one read transaction: events, run views, outbox
+ * and meta as of one commit) to path, a new file, compacted. Any thread (its own connection);
+ * takes time in proportion to the store's size. FG_OK or FG_ERR_IO (why in errbuf).
+ */
+int fg_store_snapshot(const fg_store_t *s, const char *path, char *errbuf, size_t errlen);
+
+/**
  * Reads up to limit events with after < seq <= upto that match the filter, in sequence order,
  * creating each with one reference into out (caller releases). *scanned_to is the sequence up to
  * which the log was examined: upto when fewer than limit events came back, else the last one's.

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fg_store_reader {
     sqlite3 *db;
@@ -258,4 +259,27 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
 sqlite3 *fg_store_reader_db(fg_store_reader_t *r)
 {
     return r->db;
+}
+
+int fg_store_snapshot(const fg_store_t *s, const char *path, char *errbuf, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = FG_ERR_IO;
+    unlink(path);
+    if (sqlite3_open_v2(fg_store_path(s), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+            SQLITE_OK &&
+        sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE)
+        rc = FG_OK;
+    else
+        snprintf(errbuf, errlen, "cannot copy %s to %s: %s", fg_store_path(s), path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (rc != FG_OK)
+        unlink(path);
+    return rc;
 }

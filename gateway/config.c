@@ -152,6 +152,7 @@ static const key_t_ keys[] = {
     S("cluster.redis_url", cluster_redis_url, NULL, redis_url_ok),
     S("cluster.node_id", cluster_node_id, NULL, NULL),
     S("cluster.advertise_url", cluster_advertise_url, NULL, url_or_empty),
+    S("cluster.peer_token", cluster_peer_token, NULL, NULL),
     I("cluster.min_replicas", cluster_min_replicas, 0, 16),
     I("cluster.redis_timeout_ms", cluster_redis_timeout_ms, 100, 60000),
     I("cluster.lease_ms", cluster_lease_ms, 300, 3600000),

@@ -96,6 +96,7 @@ typedef struct {
     char cluster_redis_url[512];        /* cluster.redis_url: "" = single node (embedded log) */
     char cluster_node_id[64];           /* cluster.node_id: this node's name in logs and Redis */
     char cluster_advertise_url[512];    /* cluster.advertise_url: how peers reach this node */
+    char cluster_peer_token[256];       /* cluster.peer_token: the bearer token shown to peers */
     int64_t cluster_min_replicas;       /* cluster.min_replicas: WAIT for them before a 202 */
     int64_t cluster_redis_timeout_ms;   /* cluster.redis_timeout_ms: a Redis command's wait */
     int64_t cluster_lease_ms; /* cluster.lease_ms: a webhook subscription's lease (> the timeout) */

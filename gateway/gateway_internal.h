@@ -8,6 +8,7 @@
 #include "events/buf.h"
 #include "events/catalog.h"
 #include "events/follower.h"
+#include "events/redis.h"
 #include "events/health.h"
 #include "events/sequencer.h"
 #include "events/histogram.h"
@@ -136,6 +137,12 @@ int fg_cluster_check(fg_server_t *srv, char *err, size_t errcap);
 int fg_cluster_start(fg_server_t *srv);
 /* Then, after the dispatcher: the follower (the log into this store). */
 int fg_cluster_follow(fg_server_t *srv);
+/* cluster_snapshot.c: before the store opens, a store that ends below the log's floor is
+ * replaced by a live peer's copy (always FG_OK: without one the node starts on its own); this
+ * node's url (cluster.advertise_url, else the one it listens on) in Redis for its peers; and the
+ * route that serves this node's copy. */
+int fg_cluster_bootstrap(const fg_config_t *cfg, char *err, size_t errcap);
+void fg_cluster_advertise(const fg_config_t *cfg, uint16_t port);
 
 /* loop.c: the loops' side of the server. */
 int fg_loop_on_req(h2o_handler_t *self, h2o_req_t *req);        /* h2o's handler: routes */
@@ -195,6 +202,7 @@ int fg_readyz_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t para
 int fg_openapi_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 /* webhooks_api.c: /v1/webhooks[/{id}[/…]] and /v1/deliveries/{id}[/retry] */
 int fg_wh_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_cluster_snapshot_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_wh_create_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_wh_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
 int fg_wh_patch_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);

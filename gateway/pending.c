@@ -24,7 +24,23 @@ static void on_job_done(fg_writer_job_t *job)
     h2o_multithread_send_message(&p->loop->reply_rx, &p->msg);
 }
 
+/* Where a job goes: in cluster mode a publish (and a control entry) to the shared log; its events
+ * reach this node's store through the follower like every other node's. Else the writer. */
+static int to_store(void *ctx, fg_writer_job_t *job)
+{
+    fg_server_t *srv = ctx;
+    if ((job->apply == NULL || job->repl != NULL) && srv->sequencer != NULL)
+        return fg_sequencer_submit(srv->sequencer, job);
+    return fg_writer_submit(srv->writer, job);
+}
+
 int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
+{
+    return fg_pending_submit_to(p, req, job, to_store, fg_loop_of(req)->server);
+}
+
+int fg_pending_submit_to(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job,
+                         int (*submit)(void *ctx, fg_writer_job_t *job), void *ctx)
 {
     fg_loop_t *l = fg_loop_of(req);
     p->loop = l;
@@ -33,12 +49,7 @@ int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
     p->ref->p = p;
     job->done = on_job_done;
     job->udata = p;
-    /* in cluster mode a publish is numbered in the shared log; its events reach this node's
-     * store through the follower like every other node's */
-    fg_sequencer_t *seq = l->server->sequencer;
-    int rc = (job->apply == NULL || job->repl != NULL) && seq != NULL
-                 ? fg_sequencer_submit(seq, job)
-                 : fg_writer_submit(l->server->writer, job);
+    int rc = submit(ctx, job);
     if (rc != FG_OK) {
         p->ref->p = NULL;
         return rc;

@@ -36,6 +36,13 @@ struct fg_pending {
 int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job);
 
 /**
+ * The same, for a job done elsewhere: submit(ctx, job) hands it to whatever does it (a thread of
+ * the caller's), which calls job->done once from any thread. FG_OK, or submit's failure.
+ */
+int fg_pending_submit_to(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job,
+                         int (*submit)(void *ctx, fg_writer_job_t *job), void *ctx);
+
+/**
  * From answer: submits the same job again for the same request (work done in several writer
  * jobs, so others go in between). On FG_OK release waits for the next answer; on failure
  * (FG_ERR_CLOSED) nothing was submitted, and answer must reply itself.

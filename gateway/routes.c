@@ -43,6 +43,7 @@ const fg_route_t fg_routes[] = {
     {"GET", "/readyz", fg_readyz_handle, 0},
     {"HEAD", "/readyz", fg_readyz_handle, 0},
     {"GET", "/metrics", fg_metrics_handle, ADM},
+    {"GET", "/v1/cluster/snapshot", fg_cluster_snapshot_handle, ADM},
     {"HEAD", "/metrics", fg_metrics_handle, ADM},
 };
 const size_t fg_nroutes = sizeof(fg_routes) / sizeof(fg_routes[0]);

@@ -300,6 +300,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     pthread_cond_init(&srv->phase_cond, NULL);
     fg_health_init(&srv->health);
     fg_health_init(&srv->cluster_health);
+    if (cfg->r.cluster)
+        fg_cluster_bootstrap(cfg, err, errcap);
     rc = fg_store_open(cfg->data_dir, cfg->r.sync, &srv->store, err, errcap);
     if (rc != FG_OK) {
         fg_health_dispose(&srv->health);
@@ -487,6 +489,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster_follower");
         abort();
     }
+    if (cfg->r.cluster)
+        fg_cluster_advertise(cfg, port);
     pthread_mutex_lock(&srv->phase_lock);
     srv->serving = true;
     pthread_cond_broadcast(&srv->phase_cond);

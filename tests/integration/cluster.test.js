@@ -453,11 +453,13 @@ test('retention trims the shared log by one node at a time, and the idempotency 
     assert.equal((await publish(b.base, ev.log(run, 'next'))).seq, 21);
     const m = [await request(a.base, 'GET', '/metrics'), await request(b.base, 'GET', '/metrics')];
     assert.ok(m.some((r) => /flowgate_cluster_log_floor 15/.test(r.text)), 'one node trimmed');
-    // a node that joins now starts above the floor and says so
+    // a node that joins now, with no peer to copy (none listed), starts above the floor and says so
+    await c.redis.cmd('DEL', 'fg:peers');
     const late = await new Server({ env: { FLOWGATE_CLUSTER_REDIS_URL: c.redis.url, FLOWGATE_CLUSTER_NODE_ID: 'late' } }).start();
     c.nodes.push(late);
     const evs = await applied(late, 21);
     assert.deepEqual(evs.map((e) => e.seq), [16, 17, 18, 19, 20, 21]);
+    assert.match(late.log, /event=cluster_snapshot_none/);
     assert.match(late.log, /event=cluster_log_behind applied=0 first_in_log=16/);
     // a client resuming inside what this node never got is told so in-band
     const lost = await sse(`${late.base}/v1/stream`, { headers: { 'Last-Event-ID': '7' } });
@@ -466,6 +468,42 @@ test('retention trims the shared log by one node at a time, and the idempotency 
     assert.equal(JSON.parse(lost.frames[0].data).reason, 'events_lost');
     lost.close();
   } finally { await teardown(c); }
+});
+
+test('a node that joins after retention trimmed the log starts from a live peer\'s copy: its views equal the others\'', async () => {
+  const env = { ...HOOKS, FLOWGATE_STORE_RETENTION_MAX_EVENTS: '10', FLOWGATE_STORE_RETENTION_INTERVAL_S: '1' };
+  const rx = await receiver();
+  const c = await cluster(2, env);
+  const [a, b] = c.nodes;
+  try {
+    const sub = await request(a.base, 'POST', '/v1/webhooks', { body: { url: rx.url, event_types: ['approval_requested'] } });
+    assert.equal(sub.status, 201, sub.text);
+    const runs = [uuid(), uuid(), uuid()];
+    for (const run of runs) {
+      await publish(a.base, ev.runCreated(run));
+      await publish(b.base, ev.status(run, 'pending', 'running'));
+      await publish(a.base, ev.approval(run));
+      for (let i = 0; i < 10; i++) await publish(b.base, ev.log(run, `${run} ${i}`));
+    }
+    await publish(a.base, ev.granted(runs[0]));
+    await publish(b.base, ev.status(runs[1], 'running', 'completed'));
+    await until(async () => Number(await c.redis.cmd('GET', 'fg:purged')) > 20, 'the log trimmed');
+    const head = (await publish(a.base, ev.log(runs[2], 'last'))).seq;
+    const late = await new Server({ env: { FLOWGATE_CLUSTER_REDIS_URL: c.redis.url, FLOWGATE_CLUSTER_NODE_ID: 'late', ...env } }).start();
+    c.nodes.push(late);
+    assert.match(late.log, /event=cluster_snapshot_installed peer=n[01] .*ok=1/);
+    await applied(late, head);
+    assert.doesNotMatch(late.log, /cluster_log_behind/);
+    for (const p of ['/v1/runs', ...runs.map((r) => `/v1/runs/${r}`), '/v1/approvals', '/v1/webhooks', `/v1/webhooks/${sub.json.id}`]) {
+      // (age_ms moves with the clock between the two reads)
+      const view = async (n) => JSON.parse((await request(n.base, 'GET', p)).text, (k, v) => (k === 'age_ms' ? undefined : v));
+      assert.deepEqual(await view(late), await view(a), p);
+    }
+    // and it goes on with the log like the others
+    await publish(late.base, ev.status(runs[2], 'running', 'failed'));
+    await until(async () => (await request(a.base, 'GET', `/v1/runs/${runs[2]}`)).json.status === 'failed', 'applied on a');
+    await until(async () => (await request(late.base, 'GET', `/v1/runs/${runs[2]}`)).json.status === 'failed', 'applied on the late node');
+  } finally { rx.close(); await teardown(c); }
 });
 
 test('Redis restarted empty: the nodes see a new epoch, never give out a number twice, and streams go on above', async () => {
