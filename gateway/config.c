@@ -209,24 +209,6 @@ void fg_config_defaults(fg_config_t *cfg)
     snprintf(cfg->auth_cookie, sizeof(cfg->auth_cookie), "flowgate_token");
 }
 
-int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap, size_t *n)
-{
-    *n = 0;
-    char item[64];
-    for (const char *p = cfg->allow_networks; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (*n == cap || len == 0 || len >= sizeof(item))
-            return FG_ERR_TOO_LARGE;
-        memcpy(item, p, len);
-        item[len] = '\0';
-        if (fg_cidr_parse(item, &out[(*n)++]) != FG_OK)
-            return FG_ERR_INVALID;
-        p += len + (comma != NULL);
-    }
-    return FG_OK;
-}
-
 void fg_config_dispose(fg_config_t *cfg)
 {
     json_decref(cfg->custom_types);

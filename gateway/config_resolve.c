@@ -44,6 +44,24 @@ fg_sync_mode_t fg_config_sync_mode(const fg_config_t *cfg)
     return FG_SYNC_FULL;
 }
 
+int fg_config_allow_networks(const fg_config_t *cfg, fg_cidr_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    char item[64];
+    for (const char *p = cfg->allow_networks; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*n == cap || len == 0 || len >= sizeof(item))
+            return FG_ERR_TOO_LARGE;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (fg_cidr_parse(item, &out[(*n)++]) != FG_OK)
+            return FG_ERR_INVALID;
+        p += len + (comma != NULL);
+    }
+    return FG_OK;
+}
+
 int fg_config_resolve(fg_config_t *cfg, char *err, size_t cap)
 {
     fg_config_resolved_t *r = &cfg->r;
