@@ -5,6 +5,7 @@
 # published event, and the follower's apply rate when a node catches up from the log.
 # Redis runs as the README says to (AOF, appendfsync always). Prints figures; never fails on them.
 #   bash bench/cluster.sh [rounds]    (default 2)
+#   bash bench/cluster.sh webhooks [rounds]: webhook deliveries/s over 1, 2, 3 nodes (see below)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWGATE_BIN:-./build/flowgate}
@@ -52,6 +53,50 @@ redis_stat() { redis-cli -p $RPORT info stats | tr -d '\r' | awk -F: -v k="$1" '
 redis_cmds() { redis-cli -p $RPORT info stats | tr -d '\r' | awk -F: '$1=="total_commands_processed"{print $2}'; }
 
 applied() { curl -s "http://127.0.0.1:$1/metrics" | awk '$1=="flowgate_cluster_applied_total"{print $2}'; }
+
+# Webhook deliveries/s with the subscriptions spread over 1, 2 and 3 nodes, against one node
+# on its own, alternating (bench/webhooks.js throughput against an nginx sink answering 204).
+#   bash bench/cluster.sh webhooks [rounds]
+if [ "${1:-}" = webhooks ]; then
+    ROUNDS=${2:-2}
+    SINK_PORT=18955
+    cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/body;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$SINK_PORT; location / { return 204; } }
+}
+NGINX
+    nginx -c "$WORK/nginx.conf" -p "$WORK"
+    trap 'stop_all; redis_stop; nginx -c "$WORK/nginx.conf" -p "$WORK" -s stop 2>/dev/null; rm -rf "$WORK"' EXIT
+    for r in $(seq "$ROUNDS"); do
+        for n in single 1 2 3; do
+            echo "=== round $r: $([ $n = single ] && echo "one node, embedded store" || echo "cluster, $n node(s)")"
+            urls=""
+            if [ $n = single ]; then
+                node a single
+                urls="http://127.0.0.1:$PORT_a"
+            else
+                redis_start
+                for k in $(seq "$n"); do
+                    node "n$k" cluster
+                    eval "urls=\"\${urls:+\$urls,}http://127.0.0.1:\$PORT_n$k\""
+                done
+            fi
+            first=${urls%%,*}
+            FLOWGATE_URL="$first" FLOWGATE_URLS="$urls" SINK_URL="http://127.0.0.1:$SINK_PORT" \
+                node bench/webhooks.js throughput 12 2000
+            stop_all
+            [ $n = single ] || redis_stop
+        done
+    done
+    exit 0
+fi
 
 for r in $(seq "$ROUNDS"); do
     for mode in single cluster; do

@@ -2,6 +2,7 @@
 // Webhook benchmarks against a running flowgate (FLOWGATE_URL) and a sink (SINK_URL, e.g. nginx
 // answering 204). Prints figures; never fails on them.
 //   node bench/webhooks.js throughput SUBS EVENTS     deliveries/s with SUBS subscriptions
+//        (FLOWGATE_URLS=a,b,c: a cluster's nodes, whose deliveries are summed)
 //   node bench/webhooks.js latency RATE SECONDS HANGING SUBS
 //        publish-to-first-attempt p50/p99 at RATE events/s with SUBS subscriptions to an
 //        bench/sink.c receiver (FG_SINK), HANGING of which point at a path that never answers;
@@ -36,9 +37,20 @@ function call(method, path, body) {
 
 const logLine = (line) => ({ type: 'log_line', run_id: '3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60', step_id: '0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61', step_name: 'bench', stream: 'stdout', line });
 
+// Deliveries that succeeded, summed over every node of FLOWGATE_URLS (a cluster) or FLOWGATE_URL.
 async function succeeded() {
-  const m = (await call('GET', '/metrics')).text.match(/flowgate_webhook_succeeded_total (\d+)/);
-  return Number(m[1]);
+  let sum = 0;
+  for (const url of (process.env.FLOWGATE_URLS || FG).split(',')) {
+    const text = await new Promise((resolve, reject) => {
+      http.get(`${url}/metrics`, { agent }, (res) => {
+        let t = '';
+        res.on('data', (c) => { t += c; });
+        res.on('end', () => resolve(t));
+      }).on('error', reject);
+    });
+    sum += Number(text.match(/flowgate_webhook_succeeded_total (\d+)/)[1]);
+  }
+  return sum;
 }
 
 // The backlog is published first to paused subscriptions, then they are enabled and the drain
