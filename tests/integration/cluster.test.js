@@ -329,6 +329,24 @@ test('webhook leases: shared out across the nodes, taken over when the owner is 
   } finally { rx.close(); await teardown(c); }
 });
 
+test('a node stopped gracefully lets its webhook leases go at once: the others take over well within the lease time', async () => {
+  const c = await cluster(3, { ...HOOKS, FLOWGATE_CLUSTER_LEASE_MS: '6000' });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await request(c.nodes[i].base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:9/s${i}`, event_types: ['log_line'] } });
+      assert.equal(r.status, 201, r.text);
+    }
+    const held = async (nodes) => (await Promise.all(nodes.map(async (n) => metric((await request(n.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_leases_held')))).reduce((x, y) => x + y, 0);
+    await until(async () => (await held(c.nodes)) === 3 && (await request(c.nodes[1].base, 'GET', '/metrics')).text.includes('flowgate_cluster_webhook_leases_held 1'), 'one lease per node');
+    const t0 = Date.now();
+    await c.nodes[1].stop();
+    const alive = [c.nodes[0], c.nodes[2]];
+    await until(async () => (await held(alive)) === 3, 'the stopped node\'s lease taken over', 6000);
+    assert.ok(Date.now() - t0 < 4500, `took ${Date.now() - t0} ms: the lease was let go, not left to lapse`);
+    assert.match(c.nodes[1].log, /event=webhook_leases_released count=1/);
+  } finally { await teardown(c); }
+});
+
 // A client that follows the log across nodes: when its node goes away it resumes on another
 // with Last-Event-ID, as an EventSource behind a load balancer does.
 class Roaming {
