@@ -30,6 +30,7 @@ node() {
     rm -rf "$dir" && mkdir -p "$dir"
     [ "$mode" = cluster ] && env=(FLOWGATE_CLUSTER_REDIS_URL=redis://127.0.0.1:$RPORT FLOWGATE_CLUSTER_NODE_ID=$name ${CLUSTER_ENV:-})
     env FLOWGATE_LIMITS_MAX_CONNECTIONS=0 FLOWGATE_LIMITS_MAX_STREAMS_PER_ADDRESS=0 \
+        FLOWGATE_WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 \
         FLOWGATE_LIMITS_PUBLISH_RATE=0 "${env[@]}" "$BIN" --listen 127.0.0.1:0 --data-dir "$dir" \
         2> "$dir/log" &
     PIDS+=($!)
@@ -90,7 +91,7 @@ NGINX
             fi
             first=${urls%%,*}
             FLOWGATE_URL="$first" FLOWGATE_URLS="$urls" SINK_URL="http://127.0.0.1:$SINK_PORT" \
-                node bench/webhooks.js throughput 12 2000
+                command node bench/webhooks.js throughput 12 2000
             stop_all
             [ $n = single ] || redis_stop
         done

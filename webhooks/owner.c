@@ -264,29 +264,41 @@ static void round_once(fg_wh_owner_t *o)
         o->cfg.changed(o->cfg.ctx);
 }
 
+#define LOOK_MS 200 /* how often the subscriptions' version is looked at between rounds */
+
 static void *owner_main(void *arg)
 {
     fg_wh_owner_t *o = arg;
     pthread_setname_np(pthread_self(), "fg-leases");
     int64_t every = o->cfg.lease_ms / 3 > 50 ? o->cfg.lease_ms / 3 : 50;
+    int64_t next_round = 0;
+    uint64_t seen = UINT64_MAX, version = 0;
     pthread_mutex_lock(&o->lock);
     while (!o->stopping) {
         bool drain = o->release_now;
         pthread_mutex_unlock(&o->lock);
-        if (drain)
+        /* a round every third of the lease, and at once when a subscription came or went (so
+         * a new one is delivered without waiting for the renewal) */
+        bool changed =
+            fg_wh_store_read_subs_version(o->reader, &version) == FG_OK && version != seen;
+        if (drain) {
             release_all(o);
-        else
+        } else if (changed || fg_time_mono_ms() >= next_round) {
+            seen = version;
+            next_round = fg_time_mono_ms() + every;
             round_once(o);
+        }
         pthread_mutex_lock(&o->lock);
         if (drain) { /* nothing more is taken: wait for stop */
             while (!o->stopping)
                 pthread_cond_wait(&o->cond, &o->lock);
             break;
         }
+        int64_t wait = every < LOOK_MS ? every : LOOK_MS;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += every / 1000;
-        ts.tv_nsec += (every % 1000) * 1000000L;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
