@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define ENTRIES 8 /* entries per read (each holds one publish call's events, up to 1,000) */
-#define BLOCK_MS 1000          /* a read's wait for new entries (bounds stop's wait) */
+#define ENTRIES 8     /* entries per read (each holds one publish call's events, up to 1,000) */
+#define BLOCK_MS 1000 /* a read's wait for new entries (bounds stop's wait) */
 #define MAX_STORED (64u << 20) /* an entry's size limit here: another node accepted it */
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000

@@ -1,7 +1,8 @@
 /*
  * store_db.h - the SQLite database behind the embedded store, for the storage files that keep
  * their own tables in it and write them in the writer's transactions: the run views
- * (runview.c, runview_query.c) and the webhook outbox (webhooks/outbox_sqlite*.c). Nothing else
+ * (runview.c, runview_query.c), the webhook outbox (webhooks/outbox_sqlite*.c) and the
+ * checkpointer (store_checkpoint.c). Nothing else
  * includes this header or sqlite3.h.
  *
  * Each connection belongs to one thread: the writer's (fg_store_t) to the writer thread, a

@@ -180,7 +180,6 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->max_query_params = 32;
     cfg->max_filter_items = 256;
     cfg->http_request_timeout_ms = 10000;
-    snprintf(cfg->synchronous, sizeof(cfg->synchronous), "full");
     cfg->retention_max_age_s = 7 * 86400;
     cfg->retention_max_events = 0;
     cfg->retention_interval_s = 60;

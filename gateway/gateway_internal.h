@@ -8,6 +8,7 @@
 #include "events/buf.h"
 #include "events/catalog.h"
 #include "events/follower.h"
+#include "events/store_checkpoint.h"
 #include "events/redis.h"
 #include "events/health.h"
 #include "events/sequencer.h"
@@ -73,12 +74,13 @@ struct fg_server {
     fg_runview_t *runview; /* the run views' writer side: the writer's from start to stop
                               (NULL when the store is damaged); loops query on their reader */
     fg_writer_t *writer;
-    fg_wh_outbox_t *outbox;         /* webhook subscriptions; the writer's from start to stop */
-    fg_wh_dispatcher_t *dispatcher; /* sends the deliveries */
-    fg_auth_t *auth;                /* credentials (auth.keys, auth.jwt.*) */
-    bool auth_on;                   /* every route but health needs a credential */
-    fg_limits_t *limits;            /* per-client stream counts and publish buckets */
-    _Atomic int64_t connections;    /* open client connections */
+    fg_checkpointer_t *checkpointer; /* the store's checkpoints, off the writer's commits */
+    fg_wh_outbox_t *outbox;          /* webhook subscriptions; the writer's from start to stop */
+    fg_wh_dispatcher_t *dispatcher;  /* sends the deliveries */
+    fg_auth_t *auth;                 /* credentials (auth.keys, auth.jwt.*) */
+    bool auth_on;                    /* every route but health needs a credential */
+    fg_limits_t *limits;             /* per-client stream counts and publish buckets */
+    _Atomic int64_t connections;     /* open client connections */
     _Atomic uint64_t connections_refused; /* over limits.max_connections */
     fg_loop_t *loops;
     size_t nloops;

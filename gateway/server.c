@@ -450,6 +450,9 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .projections = projections,
         .health = &srv->health,
     };
+    /* checkpoints off the commit path (a failure leaves them in the commits, as SQLite does) */
+    if (fg_checkpointer_start(srv->store, 200, &srv->checkpointer) != FG_OK)
+        fg_log(FG_LOG_WARN, "store_checkpointer_unavailable", "checkpoints stay in the commits");
     if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=writer");
         abort();
@@ -527,6 +530,8 @@ void fg_server_stop(fg_server_t *srv)
     srv->follower = NULL;
     fg_writer_stop(srv->writer);
     srv->writer = NULL;
+    fg_checkpointer_stop(srv->checkpointer);
+    srv->checkpointer = NULL;
     fg_runview_close(srv->runview); /* its statements go before the store closes */
     srv->runview = NULL;
     pthread_mutex_lock(&srv->phase_lock);

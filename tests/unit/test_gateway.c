@@ -40,6 +40,11 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.heartbeat_ms, 15000);
     assert_string_equal(cfg.transitions, "warn");
     assert_int_equal(fg_config_sync_mode(&cfg), FG_SYNC_FULL);
+    /* in cluster mode the store is a projection of the Redis log: no fsync unless asked */
+    snprintf(cfg.cluster_redis_url, sizeof(cfg.cluster_redis_url), "redis://127.0.0.1:1");
+    assert_int_equal(fg_config_sync_mode(&cfg), FG_SYNC_NORMAL);
+    snprintf(cfg.synchronous, sizeof(cfg.synchronous), "full");
+    assert_int_equal(fg_config_sync_mode(&cfg), FG_SYNC_FULL);
     fg_config_dispose(&cfg);
 }
 

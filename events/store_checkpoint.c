@@ -1,0 +1,97 @@
+/*
+ * store_checkpoint.c - WAL checkpoints on a thread of their own (store_checkpoint.h).
+ */
+#include "events/store_checkpoint.h"
+#include "events/log.h"
+#include "events/store_db.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct fg_checkpointer {
+    sqlite3 *db;       /* the checkpointer thread's */
+    fg_store_t *store; /* for its writer connection's setting, at start and stop */
+    int64_t every_ms;  /* immutable */
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards stopping */
+    pthread_cond_t cond;
+    bool stopping;
+};
+
+static void *checkpoint_main(void *arg)
+{
+    fg_checkpointer_t *c = arg;
+    pthread_setname_np(pthread_self(), "fg-checkpoint");
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(c->every_ms % 1000) * 1000000L;
+        ts.tv_sec += c->every_ms / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+        if (c->stopping)
+            break;
+        pthread_mutex_unlock(&c->lock);
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+            fg_log(FG_LOG_WARN, "store_checkpoint_failed", "code=%d error=\"%s\"", rc,
+                   sqlite3_errmsg(c->db));
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, fg_checkpointer_t **out)
+{
+    fg_checkpointer_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return FG_ERR_NOMEM;
+    c->store = s;
+    c->every_ms = every_ms > 0 ? every_ms : 200;
+    if (sqlite3_open_v2(fg_store_path(s), &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return FG_ERR_IO;
+    }
+    sqlite3_busy_timeout(c->db, 100);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&c->thread, NULL, checkpoint_main, c) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->cond);
+        sqlite3_close(c->db);
+        free(c);
+        return FG_ERR_IO;
+    }
+    /* from now on the writer's commits leave checkpoints to this thread */
+    sqlite3_wal_autocheckpoint(fg_store_db(s), 0);
+    *out = c;
+    return FG_OK;
+}
+
+void fg_checkpointer_stop(fg_checkpointer_t *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    sqlite3_close(c->db);
+    /* the writer's connection checkpoints again (at its close, the last one does it whole) */
+    sqlite3_wal_autocheckpoint(fg_store_db(c->store), 8192);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
