@@ -60,6 +60,13 @@ int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, fg_checkpointer_t **o
         return FG_ERR_IO;
     }
     sqlite3_busy_timeout(c->db, 100);
+    /* a connection knows the database is in WAL mode only once it has read it: until then a
+     * checkpoint call does nothing (and says so only through its -1 counts) */
+    if (fg_store_db_exec(c->db, "PRAGMA journal_mode=WAL") != FG_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return FG_ERR_IO;
+    }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/store_fixture.h"
+#include "events/store_checkpoint.h"
 #include "events/transitions.h"
 #include "webhooks/outbox_store.h"
 
@@ -62,6 +63,8 @@ void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t
                              .on_commit_ctx = fx,
                              .projections = &views,
                              .nprojections = 1};
+    if (fx->checkpoints)
+        assert_int_equal(fg_checkpointer_start(fx->store, 20, &fx->checkpointer), FG_OK);
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
 }
 
@@ -73,6 +76,8 @@ void start_writer(fixture_t *fx, bool enforce, uint64_t max_events)
 void stop_writer(fixture_t *fx)
 {
     fg_writer_stop(fx->writer);
+    fg_checkpointer_stop(fx->checkpointer);
+    fx->checkpointer = NULL;
     fg_runview_close(fx->rv);
     fx->rv = NULL;
     fg_store_close(fx->store);

@@ -28,6 +28,8 @@ typedef struct {
     char workflows[4096][16];
     bool rebuild_views; /* the run views' sync at the next start */
     fg_runview_t *rv;   /* the run views, the writer's projection */
+    bool checkpoints;   /* start_writer starts a checkpointer (store_checkpoint.h) too */
+    struct fg_checkpointer *checkpointer;
 } fixture_t;
 
 typedef struct {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/store_fixture.h"
+#include "events/store_checkpoint.h"
 #include "events/transitions.h"
 #include "webhooks/outbox_store.h"
 
@@ -18,9 +19,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int run_store_tests(void);
+
+/* The checkpointer copies committed pages into the database file while the writer runs (the
+ * writer's commits no longer do): without it the file stays at its first page. */
+static void test_checkpoints_off_the_commit_path(void **state)
+{
+    fixture_t *fx = *state;
+    fx->checkpoints = true;
+    start_writer(fx, false, 0);
+    struct stat before, after;
+    assert_int_equal(stat(fx->path, &before), 0);
+    publish_lines(fx, 0, 300);
+    bool grew = false;
+    for (int i = 0; i < 200 && !grew; i++) {
+        usleep(10000);
+        grew = stat(fx->path, &after) == 0 && after.st_size > before.st_size;
+    }
+    assert_true(grew);
+}
 
 static void test_sequences_and_replay(void **state)
 {
@@ -365,6 +385,7 @@ int run_store_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sequences_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_off_the_commit_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transitions_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transitions_warned, setup, teardown),
