@@ -6,19 +6,32 @@
 #include "events/store_db.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
 struct fg_checkpointer {
-    sqlite3 *db;       /* the checkpointer thread's */
-    fg_store_t *store; /* for its writer connection's setting, at start and stop */
-    int64_t every_ms;  /* immutable */
+    sqlite3 *db;        /* the checkpointer thread's */
+    _Atomic int frames; /* the WAL's size in pages after the writer's last commit */
+    fg_store_t *store;  /* for its writer connection's setting, at start and stop */
+    int64_t every_ms;   /* immutable */
+    int min_pages;      /* immutable */
     pthread_t thread;
     pthread_mutex_t lock; /* guards stopping */
     pthread_cond_t cond;
     bool stopping;
 };
+
+/* After each commit, on the writer thread, in place of SQLite's automatic checkpoint: the WAL's
+ * size, for the checkpointer to decide on. */
+static int on_wal(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    atomic_store(&((fg_checkpointer_t *)ctx)->frames, frames);
+    return SQLITE_OK;
+}
 
 static void *checkpoint_main(void *arg)
 {
@@ -35,6 +48,11 @@ static void *checkpoint_main(void *arg)
         if (c->stopping)
             break;
         pthread_mutex_unlock(&c->lock);
+        if (atomic_load(&c->frames) < c->min_pages) {
+            /* a page dirtied by many commits is written back once: wait for more */
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
         int log = 0, done = 0;
         int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
@@ -46,13 +64,14 @@ static void *checkpoint_main(void *arg)
     return NULL;
 }
 
-int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, fg_checkpointer_t **out)
+int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, int min_pages, fg_checkpointer_t **out)
 {
     fg_checkpointer_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return FG_ERR_NOMEM;
     c->store = s;
     c->every_ms = every_ms > 0 ? every_ms : 200;
+    c->min_pages = min_pages;
     if (sqlite3_open_v2(fg_store_path(s), &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         sqlite3_close(c->db);
@@ -81,7 +100,7 @@ int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, fg_checkpointer_t **o
         return FG_ERR_IO;
     }
     /* from now on the writer's commits leave checkpoints to this thread */
-    sqlite3_wal_autocheckpoint(fg_store_db(s), 0);
+    sqlite3_wal_hook(fg_store_db(s), on_wal, c);
     *out = c;
     return FG_OK;
 }

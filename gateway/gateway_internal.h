@@ -8,6 +8,7 @@
 #include "events/buf.h"
 #include "events/catalog.h"
 #include "events/follower.h"
+#include "gateway/hangup.h"
 #include "events/store_checkpoint.h"
 #include "events/redis.h"
 #include "events/health.h"
@@ -54,6 +55,9 @@ typedef struct fg_loop {
     fg_store_reader_t *reader;           /* replay and paging */
     h2o_timeout_t hb_timeout;            /* ticks a few times per heartbeat interval */
     h2o_timeout_entry_t hb_entry;
+    fg_hangup_t hangup;           /* its HTTP/1.1 streams' sockets, watched for hangups */
+    h2o_timeout_t hangup_timeout; /* polls them every FG_HANGUP_POLL_MS */
+    h2o_timeout_entry_t hangup_entry;
     fg_hub_t hub;
     h2o_linklist_t dirty_streams; /* streams with frames to send after this batch (stream.c) */
     /* One h2o_send's vector (stream.c): h2o copies the array (only the buffers it points to must
@@ -87,19 +91,20 @@ struct fg_server {
     h2o_globalconf_t h2o_config;
     h2o_hostconf_t *hostconf;
     _Atomic bool stopping;
-    pthread_mutex_t phase_lock;      /* guards the three phase fields below */
-    pthread_cond_t phase_cond;       /* signalled when one of them changes */
-    size_t loops_ready;              /* loops whose h2o objects exist (start waits for all) */
-    bool serving;                    /* writer and dispatcher started: loops may accept */
-    size_t loops_drained;            /* loops done serving (stop waits for all) */
-    bool writer_stopped;             /* loops free their queues only after this */
-    _Atomic uint64_t streams_opened; /* SSE streams started */
-    _Atomic int64_t streams_open;    /* SSE streams started and not yet disposed */
-    _Atomic uint64_t streams_slow;   /* SSE streams closed for not keeping up */
-    _Atomic uint64_t requests;       /* HTTP requests handled */
-    _Atomic uint64_t frames_sent;    /* SSE event frames written to streams */
-    fg_hist_t publish_latency;       /* request taken -> 202 (the commit included) */
-    fg_health_t health;              /* whether the store takes writes (its own lock) */
+    pthread_mutex_t phase_lock;       /* guards the three phase fields below */
+    pthread_cond_t phase_cond;        /* signalled when one of them changes */
+    size_t loops_ready;               /* loops whose h2o objects exist (start waits for all) */
+    bool serving;                     /* writer and dispatcher started: loops may accept */
+    size_t loops_drained;             /* loops done serving (stop waits for all) */
+    bool writer_stopped;              /* loops free their queues only after this */
+    _Atomic uint64_t streams_opened;  /* SSE streams started */
+    _Atomic int64_t streams_open;     /* SSE streams started and not yet disposed */
+    _Atomic uint64_t streams_slow;    /* SSE streams closed for not keeping up */
+    _Atomic uint64_t streams_hung_up; /* SSE streams whose client went away (seen at once) */
+    _Atomic uint64_t requests;        /* HTTP requests handled */
+    _Atomic uint64_t frames_sent;     /* SSE event frames written to streams */
+    fg_hist_t publish_latency;        /* request taken -> 202 (the commit included) */
+    fg_health_t health;               /* whether the store takes writes (its own lock) */
     /* cluster mode (cfg->r.cluster); NULL and unused on a single node */
     fg_sequencer_t *sequencer;                 /* numbers publishes in the Redis log */
     fg_follower_t *follower;                   /* applies the Redis log to the store */
@@ -243,5 +248,13 @@ void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms);
 
 /* stream.c: ends every stream of the loop cleanly (shutdown). */
 void fg_stream_close_all(fg_loop_t *l);
+
+/* stream.c: the stream's client hung up (hangup.h): its connection is closed now. */
+void fg_stream_hangup(void *stream);
+
+/* stream_params.c: a stream request's filter (into filter) and cursor. Replies 400 and returns
+ * -1 on bad input. */
+int fg_stream_parse(h2o_req_t *req, fg_filter_t *filter, const char *run_id, size_t run_id_len,
+                    bool *has_cursor, uint64_t *cursor);
 
 #endif

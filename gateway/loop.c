@@ -176,6 +176,14 @@ static void on_heartbeat(h2o_timeout_entry_t *entry)
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
 }
 
+static void on_hangup_tick(h2o_timeout_entry_t *entry)
+{
+    fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, hangup_entry, entry);
+    fg_hangup_poll(&l->hangup, fg_stream_hangup);
+    fg_stream_flush_dirty(l);
+    h2o_timeout_link(l->loop, &l->hangup_timeout, &l->hangup_entry);
+}
+
 /* Creates the loop's h2o objects. h2o 2.2.5 keeps socket buffer pools in thread-local storage,
  * so every socket of a loop (listener, queue, connections) must be made, used and closed on the
  * loop's own thread: this runs there. */
@@ -207,6 +215,10 @@ static void loop_setup(fg_loop_t *l)
     h2o_timeout_init(l->loop, &l->hb_timeout, tick < 50 ? 50 : tick);
     l->hb_entry.cb = on_heartbeat;
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
+    fg_hangup_init(&l->hangup);
+    h2o_timeout_init(l->loop, &l->hangup_timeout, FG_HANGUP_POLL_MS);
+    l->hangup_entry.cb = on_hangup_tick;
+    h2o_timeout_link(l->loop, &l->hangup_timeout, &l->hangup_entry);
     l->listener = h2o_evloop_socket_create(l->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->listen_fd = -1; /* the socket owns it now */
     l->listener->data = l;
@@ -231,6 +243,8 @@ static void loop_teardown(fg_loop_t *l)
         h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&l->ctx);
     h2o_timeout_dispose(l->loop, &l->hb_timeout);
+    h2o_timeout_dispose(l->loop, &l->hangup_timeout);
+    fg_hangup_dispose(&l->hangup);
     h2o_evloop_destroy(l->loop);
     l->loop = NULL;
 }
@@ -262,6 +276,7 @@ void *fg_loop_main(void *arg)
             break;
     }
     h2o_timeout_unlink(&l->hb_entry);
+    h2o_timeout_unlink(&l->hangup_entry);
     l->drained = !conns_open(l);
     if (!l->drained)
         fg_log(FG_LOG_WARN, "shutdown_grace_expired", "loop=%d streams=%zu publishes=%zu", l->index,

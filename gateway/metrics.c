@@ -146,6 +146,10 @@ int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
         (double)atomic_load(&srv->frames_sent));
     one(&b, "flowgate_sse_slow_consumers_dropped_total", "counter",
         "SSE streams cut off for not keeping up.", (double)atomic_load(&srv->streams_slow));
+    one(&b, "flowgate_sse_streams_hung_up_total", "counter",
+        "SSE streams whose client went away, seen at once (HTTP/1.1: a FIN or RST while "
+        "streaming).",
+        (double)atomic_load(&srv->streams_hung_up));
     one(&b, "flowgate_http_requests_total", "counter", "HTTP requests handled.",
         (double)atomic_load(&srv->requests));
     one(&b, "flowgate_connections_open", "gauge", "Client connections open.",

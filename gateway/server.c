@@ -451,7 +451,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         .health = &srv->health,
     };
     /* checkpoints off the commit path (a failure leaves them in the commits, as SQLite does) */
-    if (fg_checkpointer_start(srv->store, 200, &srv->checkpointer) != FG_OK)
+    if (fg_checkpointer_start(srv->store, 200, 4096, &srv->checkpointer) != FG_OK)
         fg_log(FG_LOG_WARN, "store_checkpointer_unavailable", "checkpoints stay in the commits");
     if (fg_writer_start(&wc, &srv->writer) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=writer");

@@ -53,10 +53,12 @@ typedef struct fg_stream {
     const fg_stream_text_t *text; /* plain text instead of SSE (in ctl), or NULL */
     bool end_when_live;           /* text: the end was seen in the replay */
     char addr_key[FG_LIMITS_KEY_MAX], cred_key[FG_LIMITS_KEY_MAX]; /* counted against */
+    fg_hangup_watch_t *watch;  /* HTTP/1.1: its socket, watched for the client's hangup */
     h2o_linklist_t dirty_link; /* in the loop's dirty list while dirty */
 } fg_stream_t;
 
 static void flush(fg_stream_t *s);
+static void shut(fg_stream_t *s);
 
 static void release_fly(fg_stream_t *s)
 {
@@ -84,6 +86,7 @@ static void on_dispose(void *p)
     if (s->dirty)
         h2o_linklist_unlink(&s->dirty_link);
     fg_admit_stream_end(s->loop->server, s->addr_key, s->cred_key);
+    fg_hangup_unwatch(&s->loop->hangup, s->watch);
     release_fly(s);
     release_queue(s);
     free(s->q);
@@ -114,12 +117,33 @@ static void cut_off(fg_stream_t *s)
     if (s->sending && s->req != NULL) {
         /* The send in flight never completes while the client does not read: make it fail.
          * h2o then calls stop. (On HTTP/2 this closes the client's whole connection.) */
-        h2o_socket_t *sock = s->req->conn->callbacks->get_socket(s->req->conn);
-        if (sock != NULL)
-            shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+        shut(s);
     } else {
         flush(s);
     }
+}
+
+/* Makes h2o close the stream's connection now: a write on the shut socket fails, h2o calls stop
+ * and frees the request (with the stream and its slots). The send in flight fails alike. */
+static void shut(fg_stream_t *s)
+{
+    h2o_socket_t *sock = s->req->conn->callbacks->get_socket(s->req->conn);
+    if (sock != NULL)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    if (!s->sending && fg_buf_append(&s->ctl, "\n", 1) == FG_OK)
+        flush(s);
+}
+
+void fg_stream_hangup(void *stream)
+{
+    fg_stream_t *s = stream;
+    if (s->req == NULL)
+        return;
+    atomic_fetch_add(&s->loop->server->streams_hung_up, 1);
+    fg_hub_detach(&s->loop->hub, &s->sub);
+    release_queue(s);
+    s->closing = true;
+    shut(s);
 }
 
 /* A text stream has shown its last line: it ends once what is queued is sent. */
@@ -428,59 +452,6 @@ void fg_stream_close_all(fg_loop_t *l)
     }
 }
 
-/* The last_event_id query parameter (for clients that cannot send the header). */
-typedef struct {
-    const char *value;
-    size_t len;
-} cursor_param_t;
-
-static int cursor_param(h2o_req_t *req, void *ctx, const char *name, const char *value, size_t vlen)
-{
-    if (strcmp(name, "last_event_id") == 0)
-        *(cursor_param_t *)ctx = (cursor_param_t){value, vlen};
-    return 0;
-}
-
-/* Parses the filter and cursor. Replies 400 and returns -1 on bad input. */
-static int parse_request(h2o_req_t *req, fg_stream_t *s, const char *run_id, size_t run_id_len,
-                         bool *has_cursor, uint64_t *cursor)
-{
-    fg_server_t *srv = fg_loop_of(req)->server;
-    fg_verr_t err;
-    if (run_id != NULL && fg_filter_add_runs(&s->filter, run_id, run_id_len, &err) != FG_OK) {
-        fg_http_verr(req, 400, &err);
-        return -1;
-    }
-    *has_cursor = false;
-    cursor_param_t q = {NULL, 0};
-    fg_params_t params = {
-        .filter = &s->filter, .run_in_path = run_id != NULL, .other = cursor_param, .ctx = &q};
-    if (fg_params_walk(req, srv->cat, &params) != 0)
-        return -1;
-    const char *qcursor = q.value;
-    size_t qcursor_len = q.len;
-    /* The header wins: a reconnecting EventSource sends it, and keeps the original URL. */
-    size_t hlen;
-    const char *h = fg_http_header_by_name(req, "last-event-id", &hlen);
-    const char *src = h ? h : qcursor;
-    size_t srclen = h ? hlen : qcursor_len;
-    if (src != NULL) {
-        if (fg_cursor_parse(src, srclen, cursor) != FG_OK) {
-            char shown[32];
-            snprintf(shown, sizeof(shown), "%.*s", (int)(srclen < 24 ? srclen : 24), src);
-            for (char *p = shown; *p; p++)
-                if ((unsigned char)*p < 0x20)
-                    *p = '?';
-            fg_http_error(req, 400, "invalid_cursor",
-                          "the cursor (Last-Event-ID or last_event_id) must be a sequence number",
-                          h ? "Last-Event-ID" : "last_event_id", shown, -1);
-            return -1;
-        }
-        *has_cursor = true;
-    }
-    return 0;
-}
-
 static fg_stream_t *stream_new(h2o_req_t *req, size_t ctl_limit)
 {
     fg_stream_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_dispose);
@@ -500,8 +471,8 @@ int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_
     fg_stream_t *s = stream_new(req, 1 << 20);
     bool has_cursor;
     uint64_t cursor = 0;
-    if (parse_request(req, s, run_id.len ? run_id.base : NULL, run_id.len, &has_cursor, &cursor) !=
-        0)
+    if (fg_stream_parse(req, &s->filter, run_id.len ? run_id.base : NULL, run_id.len, &has_cursor,
+                        &cursor) != 0)
         return 0;
     return start(req, s, who, has_cursor, cursor);
 }
@@ -578,6 +549,10 @@ static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL,
                           H2O_STRLIT("no"));
     h2o_start_response(req, &s->gen);
+    if (req->version < 0x200) { /* HTTP/2 connections are read all along: h2o sees a hangup */
+        h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+        s->watch = sock ? fg_hangup_watch(&l->hangup, h2o_socket_get_fd(sock), s) : NULL;
+    }
     if (s->text == NULL)
         fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
     if (cs != FG_CURSOR_OK && s->text == NULL)

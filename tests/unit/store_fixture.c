@@ -64,7 +64,7 @@ void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t
                              .projections = &views,
                              .nprojections = 1};
     if (fx->checkpoints)
-        assert_int_equal(fg_checkpointer_start(fx->store, 20, &fx->checkpointer), FG_OK);
+        assert_int_equal(fg_checkpointer_start(fx->store, 20, 1, &fx->checkpointer), FG_OK);
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
 }
 
