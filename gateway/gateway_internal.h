@@ -56,7 +56,8 @@ typedef struct fg_loop {
     h2o_timeout_t hb_timeout;            /* ticks a few times per heartbeat interval */
     h2o_timeout_entry_t hb_entry;
     fg_hangup_t hangup;           /* its HTTP/1.1 streams' sockets, watched for hangups */
-    h2o_timeout_t hangup_timeout; /* polls them every FG_HANGUP_POLL_MS */
+    h2o_socket_t *hangup_sock;    /* the set's fd (a dup), watched by the loop */
+    h2o_timeout_t hangup_timeout; /* polls them every FG_HANGUP_POLL_MS too */
     h2o_timeout_entry_t hangup_entry;
     fg_hub_t hub;
     h2o_linklist_t dirty_streams; /* streams with frames to send after this batch (stream.c) */

@@ -7,9 +7,10 @@
  * notices there itself.
  *
  * Each loop keeps an epoll set of its HTTP/1.1 streams' sockets, watched for the peer's hangup
- * only (EPOLLRDHUP, EPOLLHUP, EPOLLERR: never for data), and polls it without waiting from a
- * timer every FG_HANGUP_POLL_MS; the stream of a socket that hung up is handed to the callback,
- * which makes h2o close the connection. One loop's thread only.
+ * only (EPOLLRDHUP, EPOLLHUP, EPOLLERR: never for data). The set's own fd is watched by the loop,
+ * which polls the set (without waiting) as soon as it is readable, and from a timer every
+ * FG_HANGUP_POLL_MS should that watch be missing; the stream of a socket that hung up is handed
+ * to the callback, which makes h2o close the connection. One loop's thread only.
  */
 #ifndef FG_GATEWAY_HANGUP_H
 #define FG_GATEWAY_HANGUP_H

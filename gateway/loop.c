@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     h2o_multithread_message_t super;
@@ -176,6 +177,16 @@ static void on_heartbeat(h2o_timeout_entry_t *entry)
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
 }
 
+/* The hangup set is itself watched by the loop (h2o calls back without reading, as for the
+ * listener): a client's FIN or RST is handled as soon as the loop sees it. The timer is the
+ * fallback should that watch be missing. */
+static void on_hangup_ready(h2o_socket_t *sock, const char *err)
+{
+    fg_loop_t *l = sock->data;
+    fg_hangup_poll(&l->hangup, fg_stream_hangup);
+    fg_stream_flush_dirty(l);
+}
+
 static void on_hangup_tick(h2o_timeout_entry_t *entry)
 {
     fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, hangup_entry, entry);
@@ -216,6 +227,12 @@ static void loop_setup(fg_loop_t *l)
     l->hb_entry.cb = on_heartbeat;
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
     fg_hangup_init(&l->hangup);
+    int watched = l->hangup.epfd >= 0 ? dup(l->hangup.epfd) : -1;
+    if (watched >= 0) {
+        l->hangup_sock = h2o_evloop_socket_create(l->loop, watched, H2O_SOCKET_FLAG_DONT_READ);
+        l->hangup_sock->data = l;
+        h2o_socket_read_start(l->hangup_sock, on_hangup_ready);
+    }
     h2o_timeout_init(l->loop, &l->hangup_timeout, FG_HANGUP_POLL_MS);
     l->hangup_entry.cb = on_hangup_tick;
     h2o_timeout_link(l->loop, &l->hangup_timeout, &l->hangup_entry);
@@ -277,6 +294,11 @@ void *fg_loop_main(void *arg)
     }
     h2o_timeout_unlink(&l->hb_entry);
     h2o_timeout_unlink(&l->hangup_entry);
+    if (l->hangup_sock != NULL) {
+        h2o_socket_read_stop(l->hangup_sock);
+        h2o_socket_close(l->hangup_sock); /* closes its copy of the set's fd */
+        l->hangup_sock = NULL;
+    }
     l->drained = !conns_open(l);
     if (!l->drained)
         fg_log(FG_LOG_WARN, "shutdown_grace_expired", "loop=%d streams=%zu publishes=%zu", l->index,
