@@ -8,6 +8,7 @@
 #include "events/buf.h"
 #include "events/catalog.h"
 #include "events/follower.h"
+#include "events/rng.h"
 #include "gateway/hangup.h"
 #include "events/store_checkpoint.h"
 #include "events/redis.h"
@@ -56,6 +57,7 @@ typedef struct fg_loop {
     h2o_timeout_t hb_timeout;            /* ticks a few times per heartbeat interval */
     h2o_timeout_entry_t hb_entry;
     fg_hangup_t hangup;           /* its HTTP/1.1 streams' sockets, watched for hangups */
+    fg_rng_t rng;                 /* jitter (retry hints); the loop's thread */
     h2o_socket_t *hangup_sock;    /* the set's fd (a dup), watched by the loop */
     h2o_timeout_t hangup_timeout; /* polls them every FG_HANGUP_POLL_MS too */
     h2o_timeout_entry_t hangup_entry;

@@ -226,6 +226,7 @@ static void loop_setup(fg_loop_t *l)
     h2o_timeout_init(l->loop, &l->hb_timeout, tick < 50 ? 50 : tick);
     l->hb_entry.cb = on_heartbeat;
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
+    fg_rng_seed(&l->rng);
     fg_hangup_init(&l->hangup);
     int watched = l->hangup.epfd >= 0 ? dup(l->hangup.epfd) : -1;
     if (watched >= 0) {

@@ -553,8 +553,12 @@ static int start(h2o_req_t *req, fg_stream_t *s, const fg_principal_t *who, bool
         h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
         s->watch = sock ? fg_hangup_watch(&l->hangup, h2o_socket_get_fd(sock), s) : NULL;
     }
+    /* The reconnection hint is drawn from [retry_ms, 2 x retry_ms): after a crash or a network
+     * blip the clients come back spread over that time, not in the same millisecond. */
     if (s->text == NULL)
-        fg_sse_append_retry(&s->ctl, (unsigned)srv->cfg->retry_ms);
+        fg_sse_append_retry(
+            &s->ctl, (unsigned)(srv->cfg->retry_ms +
+                                (int64_t)(fg_rng_unit(&l->rng) * (double)srv->cfg->retry_ms)));
     if (cs != FG_CURSOR_OK && s->text == NULL)
         emit_reset(s, cursor, cs, s->cursor);
     if (l->stopping) {
