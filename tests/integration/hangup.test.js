@@ -14,9 +14,9 @@ const { spawnSync } = require('node:child_process');
 const { Server, request, tmpDir, sleep } = require('./lib');
 
 // An SSE stream over HTTP/1.1 on its own socket; resolves once the 200 head arrived.
-function open1(port, { secure = false, ca } = {}) {
+function open1(port, { secure = false, ca, from } = {}) {
   return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: '127.0.0.1', port });
+    const raw = net.connect({ host: '127.0.0.1', port, localAddress: from });
     const sock = secure ? tls.connect({ socket: raw, ca, host: '127.0.0.1', ALPNProtocols: ['http/1.1'] }) : raw;
     let head = '';
     sock.setEncoding('utf8');
@@ -53,9 +53,9 @@ async function released(base, conns, ms = 5000) {
   }
 }
 
-async function openMany(n, open) {
+async function openMany(n, open, wave = 100) {
   const out = [];
-  for (let i = 0; i < n; i += 100) out.push(...await Promise.all(Array.from({ length: Math.min(100, n - i) }, open)));
+  for (let i = 0; i < n; i += wave) out.push(...await Promise.all(Array.from({ length: Math.min(wave, n - i) }, (_, k) => open(i + k))));
   return out;
 }
 
@@ -133,4 +133,26 @@ test('TLS: HTTP/1.1 streams closed by their clients are released within a second
       await sleep(20);
     }
   } finally { await srv.stop(); srv.cleanup(); fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('reconnect storm: 10,000 streams dropped at once and reopened at once are all accepted', { timeout: 240000 }, async () => {
+  // ten client addresses, 1,000 streams each: the default limits.max_streams_per_address
+  const srv = await new Server().start();
+  try {
+    const port = Number(new URL(srv.base).port);
+    const idle = (await gauges(srv.base)).conns + 1;
+    const from = (i) => `127.0.0.${2 + (i % 10)}`;
+    const first = await openMany(10000, (i) => open1(port, { from: from(i) }), 500);
+    assert.deepEqual([...new Set(first.map((s) => s.status))], [200]);
+    assert.equal((await gauges(srv.base)).streams, 10000);
+    // a proxy restarts: every connection drops, and every client comes back at once
+    for (const s of first) s.raw.destroy();
+    const again = await openMany(10000, (i) => open1(port, { from: from(i) }), 500);
+    const statuses = new Map();
+    for (const s of again) statuses.set(s.status, (statuses.get(s.status) || 0) + 1);
+    assert.deepEqual([...statuses], [[200, 10000]], 'every reconnect accepted');
+    assert.equal((await gauges(srv.base)).streams, 10000, 'the dropped ones are gone');
+    for (const s of again) s.raw.destroy();
+    assert.ok(await released(srv.base, idle) < 1000);
+  } finally { await srv.stop(); srv.cleanup(); }
 });
