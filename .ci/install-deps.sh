@@ -16,7 +16,7 @@ pkgs=(
 # `install-deps.sh bench` adds what only the benchmarks use (nginx serves both: the tests run the
 # example config in config/, the benchmarks a webhook sink).
 if [ "${1:-}" = "bench" ]; then
-  pkgs+=(wrk)
+  pkgs+=(wrk libnginx-mod-nchan)
 fi
 
 missing=()

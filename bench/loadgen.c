@@ -8,7 +8,7 @@
  *
  *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
  *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K] [--steps S]
- *              [--pub-port P2]
+ *              [--pub-port P2] [--pub-path PATH] [--sub-path PATH]
  *
  * --pub-port P2 publishes to another server than the one streamed from (cluster mode: publish
  * on node A, receive on node B).
@@ -64,6 +64,9 @@ static double rate = 0;
 static int settle_ms = 300;
 static bool spin = false; /* busy-poll instead of sleeping in epoll_wait */
 static int h2conns = 0;   /* 0: one HTTP/1.1 connection per stream; K: HTTP/2 over K */
+/* --pub-path, --sub-path: another server's routes (nginx + Nchan: /pub takes one event as the
+ * body, /sub is an EventSource whose first frame is a comment, as flowgate's is a retry) */
+static const char *pub_path = "/v1/events", *sub_path = "/v1/stream?types=log_line";
 
 /* --- latency samples ---------------------------------------------------------------------- */
 static int64_t *lat;
@@ -82,6 +85,7 @@ typedef struct {
     int idx;
     bool headers_done;
     int chunk_state; /* 0 size, 1 size-ext/CR, 2 data, 3 data CR, 4 data LF */
+    bool unchunked;  /* no Transfer-Encoding: chunked (the body ends with the connection) */
     size_t chunk_left;
     char *buf; /* decoded body not yet scanned */
     size_t len, cap;
@@ -174,6 +178,13 @@ static void count_frames(sse_conn_t *c, const char *p, size_t n)
 /* Decodes HTTP/1.1 chunked transfer coding. */
 static void on_body(sse_conn_t *c, const char *p, size_t n)
 {
+    if (c->unchunked) { /* a body that runs until the connection closes (Nchan) */
+        if (c->sampled)
+            body_bytes(c, p, n);
+        else
+            count_frames(c, p, n);
+        return;
+    }
     for (size_t i = 0; i < n;) {
         char ch = p[i];
         switch (c->chunk_state) {
@@ -241,6 +252,7 @@ static void on_sse_readable(sse_conn_t *c)
             size_t hl = (size_t)(e - c->hdr) + 4;
             off = hl - (c->hlen - take);
             c->headers_done = true;
+            c->unchunked = memmem(c->hdr, hl, "hunked", 6) == NULL;
             ready_streams++;
         }
         uint64_t before = total_frames;
@@ -391,11 +403,10 @@ static size_t build_request(char *out, size_t cap, int n, int64_t t)
     }
     if (n > 1)
         body[bl++] = ']';
-    int hl =
-        snprintf(out, cap,
-                 "POST /v1/events HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                 "Content-Length: %zu\r\n\r\n",
-                 bl);
+    int hl = snprintf(out, cap,
+                      "POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      pub_path, bl);
     memcpy(out + hl, body, bl);
     return (size_t)hl + bl;
 }
@@ -439,7 +450,7 @@ static bool pub_readable(pub_conn_t *p)
     size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
     if (p->rlen < (size_t)(e - p->resp) + 4 + body)
         return false;
-    if (strncmp(p->resp, "HTTP/1.1 202", 12) != 0) {
+    if (strncmp(p->resp, "HTTP/1.1 20", 11) != 0) { /* 202 here, 201/202 from Nchan */
         fprintf(stderr, "publish failed: %.200s\n", p->resp);
         exit(1);
     }
@@ -473,11 +484,11 @@ static long rss_kib(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"port", 1, 0, 'p'},   {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
-        {"events", 1, 0, 'e'}, {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
-        {"rate", 1, 0, 'r'},   {"settle-ms", 1, 0, 'S'}, {"spin", 0, 0, 'x'},
-        {"h2", 1, 0, 'H'},     {"steps", 1, 0, 'T'},     {"pub-port", 1, 0, 'Q'},
-        {0, 0, 0, 0}};
+        {"port", 1, 0, 'p'},     {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
+        {"events", 1, 0, 'e'},   {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
+        {"rate", 1, 0, 'r'},     {"settle-ms", 1, 0, 'S'}, {"spin", 0, 0, 'x'},
+        {"h2", 1, 0, 'H'},       {"steps", 1, 0, 'T'},     {"pub-port", 1, 0, 'Q'},
+        {"pub-path", 1, 0, 'U'}, {"sub-path", 1, 0, 'V'},  {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -517,6 +528,12 @@ int main(int argc, char **argv)
         case 'Q':
             pub_port = atoi(optarg);
             break;
+        case 'U':
+            pub_path = optarg;
+            break;
+        case 'V':
+            sub_path = optarg;
+            break;
         default:
             fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");
             return 2;
@@ -531,8 +548,9 @@ int main(int argc, char **argv)
 
     long rss0 = rss_kib();
     conns = calloc((size_t)nstreams, sizeof(*conns));
-    const char *get = "GET /v1/stream?types=log_line HTTP/1.1\r\nHost: bench\r\n"
-                      "Accept: text/event-stream\r\n\r\n";
+    char get[512];
+    snprintf(get, sizeof(get),
+             "GET %s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", sub_path);
     if (h2conns > 0) {
         h2s = calloc((size_t)h2conns, sizeof(*h2s));
         for (int k = 0; k < h2conns; k++) {
