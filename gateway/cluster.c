@@ -8,6 +8,8 @@
 #include "gateway/gateway_internal.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,4 +119,62 @@ int fg_cluster_follow(fg_server_t *srv)
                                .ctl_seq = srv->cluster_ctl_seq,
                                .ctl_sub = srv->cluster_ctl_sub};
     return fg_follower_start(&fc, &srv->follower);
+}
+
+/* One declared subscription on its way through the log; the main thread waits for it. */
+typedef struct {
+    fg_wh_op_t op;
+    fg_repl_op_t repl;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} declare_t;
+
+static void declare_done(fg_writer_job_t *job)
+{
+    declare_t *d = (declare_t *)job;
+    pthread_mutex_lock(&d->lock);
+    d->done = true;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void fg_cluster_declare(fg_server_t *srv)
+{
+    size_t i;
+    json_t *spec;
+    json_array_foreach(srv->cfg->subscriptions, i, spec)
+    {
+        declare_t *d = calloc(1, sizeof(*d));
+        if (d == NULL)
+            return;
+        fg_wh_op_init(&d->op, srv->outbox, FG_WH_OP_DECLARE, NULL, spec);
+        d->repl.kind = &srv->repl_kinds[0];
+        d->repl.body = fg_wh_op_encode(&d->op);
+        d->op.job.repl = &d->repl;
+        d->op.job.done = declare_done;
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->cond, NULL);
+        /* answered once applied here, or at once when it cannot be written: never left */
+        if (d->repl.body != NULL && fg_sequencer_submit(srv->sequencer, &d->op.job) == FG_OK) {
+            pthread_mutex_lock(&d->lock);
+            while (!d->done)
+                pthread_cond_wait(&d->cond, &d->lock);
+            pthread_mutex_unlock(&d->lock);
+        } else {
+            d->op.job.status = FG_ERR_CLOSED;
+        }
+        if (d->op.job.status == FG_OK)
+            fg_log(FG_LOG_INFO, "webhook_declared", "index=%zu through=shared_log", i);
+        else
+            fg_log(FG_LOG_ERROR, "webhook_declare_failed",
+                   "index=%zu error=\"%s\" the declared subscription is not in the shared log "
+                   "yet: it is declared again at this node's next start",
+                   i, d->op.err.message[0] ? d->op.err.message : fg_strerror(d->op.job.status));
+        fg_wh_op_dispose(&d->op);
+        json_decref(d->repl.body);
+        pthread_mutex_destroy(&d->lock);
+        pthread_cond_destroy(&d->cond);
+        free(d);
+    }
 }

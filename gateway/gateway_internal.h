@@ -147,6 +147,8 @@ int fg_cluster_check(fg_server_t *srv, char *err, size_t errcap);
 int fg_cluster_start(fg_server_t *srv);
 /* Then, after the dispatcher: the follower (the log into this store). */
 int fg_cluster_follow(fg_server_t *srv);
+/* Then the subscriptions declared in the config, through the log (each one waited for). */
+void fg_cluster_declare(fg_server_t *srv);
 /* cluster_snapshot.c: before the store opens, a store that ends below the log's floor is
  * replaced by a live peer's copy (always FG_OK: without one the node starts on its own); this
  * node's url (cluster.advertise_url, else the one it listens on) in Redis for its peers; and the

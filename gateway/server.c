@@ -13,6 +13,7 @@
 #include "gateway/http_util.h"
 #include "gateway/pending.h"
 #include "webhooks/outbox_store.h"
+#include "webhooks/subscription.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -338,13 +339,16 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     {
         if (damaged)
             break; /* nothing is written into a damaged store */
-        if (cfg->r.cluster) {
-            fg_log(FG_LOG_WARN, "cluster_webhooks_unavailable",
-                   "webhooks.subscriptions are not served in cluster mode yet: ignored");
-            break;
-        }
         fg_verr_t verr;
-        rc = fg_wh_outbox_declare(srv->outbox, srv->store, declared, &verr);
+        if (cfg->r.cluster) { /* checked here, declared through the log once it runs */
+            fg_wh_sub_t probe;
+            fg_wh_sub_init(&probe);
+            rc = fg_wh_sub_apply_json(&probe, declared, true, cat, cfg->r.allow, cfg->r.nallow,
+                                      &verr);
+            fg_wh_sub_dispose(&probe);
+        } else {
+            rc = fg_wh_outbox_declare(srv->outbox, srv->store, declared, &verr);
+        }
         if (rc != FG_OK) {
             if (rc == FG_ERR_INVALID)
                 snprintf(err, errcap, "config key webhooks.subscriptions[%zu]: %s", di,
@@ -492,8 +496,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster_follower");
         abort();
     }
-    if (cfg->r.cluster)
+    if (cfg->r.cluster) {
         fg_cluster_advertise(cfg, port);
+        fg_cluster_declare(srv);
+    }
     pthread_mutex_lock(&srv->phase_lock);
     srv->serving = true;
     pthread_cond_broadcast(&srv->phase_cond);

@@ -269,6 +269,56 @@ int fg_wh_replay_parse(const json_t *b, fg_wh_replay_range_t *range, fg_verr_t *
     return FG_OK;
 }
 
+/* The subscription a declaration makes: its id from its url ("wh_cfg_" + 16 hex digits of
+ * SHA-256), the secret of the one it replaces unless it gives one (else secret). NULL with
+ * *rc when the spec does not validate (err) or memory is short. */
+static fg_wh_sub_t *declared(fg_wh_outbox_t *o, const json_t *spec, const char *secret,
+                             fg_verr_t *err, int *rc)
+{
+    fg_wh_sub_t *sub = calloc(1, sizeof(*sub));
+    if (sub == NULL) {
+        *rc = FG_ERR_NOMEM;
+        return NULL;
+    }
+    fg_wh_sub_init(sub);
+    snprintf(sub->secret, sizeof(sub->secret), "%s", secret);
+    if ((*rc = fg_wh_sub_apply_json(sub, spec, true, o->cat, o->allow, o->nallow, err)) != FG_OK) {
+        free(sub);
+        return NULL;
+    }
+    unsigned char digest[32];
+    SHA256((const unsigned char *)sub->url, strlen(sub->url), digest);
+    snprintf(sub->id, sizeof(sub->id), "wh_cfg_");
+    for (int i = 0; i < 8; i++)
+        snprintf(sub->id + 7 + 2 * i, 3, "%02x", digest[i]);
+    fg_wh_sub_t *old = find(o, sub->id, NULL);
+    if (old != NULL && json_object_get(spec, "secret") == NULL) {
+        memcpy(sub->secret, old->secret, sizeof(sub->secret));
+        memcpy(sub->old_secret, old->old_secret, sizeof(sub->old_secret));
+        sub->old_secret_until_us = old->old_secret_until_us;
+    }
+    return sub;
+}
+
+/* Puts a declared subscription (stored already) in the set, in place of the one with its id. */
+static int adopt(fg_wh_outbox_t *o, fg_wh_sub_t *sub)
+{
+    size_t index;
+    fg_wh_sub_t *old = find(o, sub->id, &index);
+    if (old != NULL) {
+        fg_wh_sub_dispose(old);
+        free(old);
+        o->subs[index] = sub;
+        return FG_OK;
+    }
+    if (add(o, sub) != FG_OK) {
+        fg_wh_sub_dispose(sub);
+        free(sub);
+        return FG_ERR_NOMEM;
+    }
+    return FG_OK;
+}
+
 static int op_apply(fg_writer_job_t *job, fg_store_t *s)
 {
     fg_wh_op_t *op = (fg_wh_op_t *)((char *)job - offsetof(fg_wh_op_t, job));
@@ -362,6 +412,16 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
                           (json_int_t)op->first_seq, "last_seq", (json_int_t)op->last_seq);
         return FG_OK;
     }
+    case FG_WH_OP_DECLARE:
+        if ((sub = declared(o, op->body, op->secret, &op->err, &rc)) == NULL)
+            return rc;
+        if ((rc = persist(s, sub, op->now_us)) != FG_OK) {
+            fg_wh_sub_dispose(sub);
+            free(sub);
+            return rc;
+        }
+        op->result = fg_wh_sub_to_json(sub, false);
+        return adopt(o, sub);
     case FG_WH_OP_DELETE:
         if ((sub = find(o, op->id, &index)) == NULL)
             return FG_ERR_NOT_FOUND;
@@ -378,27 +438,10 @@ static int op_apply(fg_writer_job_t *job, fg_store_t *s)
 
 int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, fg_verr_t *err)
 {
-    fg_wh_sub_t *sub = calloc(1, sizeof(*sub));
+    int rc;
+    fg_wh_sub_t *sub = declared(o, spec, "", err, &rc);
     if (sub == NULL)
-        return FG_ERR_NOMEM;
-    fg_wh_sub_init(sub);
-    int rc = fg_wh_sub_apply_json(sub, spec, true, o->cat, o->allow, o->nallow, err);
-    if (rc != FG_OK) {
-        free(sub);
         return rc;
-    }
-    unsigned char digest[32];
-    SHA256((const unsigned char *)sub->url, strlen(sub->url), digest);
-    snprintf(sub->id, sizeof(sub->id), "wh_cfg_");
-    for (int i = 0; i < 8; i++)
-        snprintf(sub->id + 7 + 2 * i, 3, "%02x", digest[i]);
-    size_t index;
-    fg_wh_sub_t *old = find(o, sub->id, &index);
-    if (old != NULL && json_object_get(spec, "secret") == NULL) {
-        memcpy(sub->secret, old->secret, sizeof(sub->secret));
-        memcpy(sub->old_secret, old->old_secret, sizeof(sub->old_secret));
-        sub->old_secret_until_us = old->old_secret_until_us;
-    }
     rc = fg_store_begin(s);
     if (rc == FG_OK && (rc = persist(s, sub, fg_time_now_us())) == FG_OK)
         rc = fg_store_commit(s, fg_store_last_seq(s));
@@ -408,18 +451,7 @@ int fg_wh_outbox_declare(fg_wh_outbox_t *o, fg_store_t *s, const json_t *spec, f
         free(sub);
         return FG_ERR_IO;
     }
-    if (old != NULL) {
-        fg_wh_sub_dispose(old);
-        free(old);
-        o->subs[index] = sub;
-        return FG_OK;
-    }
-    if (add(o, sub) != FG_OK) {
-        fg_wh_sub_dispose(sub);
-        free(sub);
-        return FG_ERR_NOMEM;
-    }
-    return FG_OK;
+    return adopt(o, sub);
 }
 
 int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, bool enabled,
@@ -451,7 +483,7 @@ void fg_wh_op_init(fg_wh_op_t *op, fg_wh_outbox_t *o, fg_wh_op_kind_t kind, cons
     fg_uuid_new(uuid);
     snprintf(op->new_id, sizeof(op->new_id), "wh_%s", uuid);
     snprintf(op->salt, sizeof(op->salt), "%.16s", uuid + 19);
-    if ((kind == FG_WH_OP_CREATE || kind == FG_WH_OP_ROTATE) &&
+    if ((kind == FG_WH_OP_CREATE || kind == FG_WH_OP_ROTATE || kind == FG_WH_OP_DECLARE) &&
         fg_wh_secret_generate(op->secret) != FG_OK)
         op->secret[0] = '\0'; /* CREATE generates its own then; ROTATE fails */
 }

@@ -80,13 +80,15 @@ void fg_wh_delivery_id(char out[FG_WH_DELIVERY_ID_MAX], const char *sub_id, uint
                        int64_t at_us, const char *salt);
 
 typedef enum {
-    FG_WH_OP_CREATE, /* body: the subscription */
-    FG_WH_OP_PATCH,  /* body: the fields to change */
-    FG_WH_OP_DELETE, /* drops the subscription and its deliveries */
-    FG_WH_OP_ROTATE, /* new secret; the old one keeps signing for FG_WH_SECRET_GRACE_US */
-    FG_WH_OP_RETRY,  /* id is a delivery: a failed or dead one is due again now */
-    FG_WH_OP_REPLAY, /* body {"since_seq":N} or {"since":time}, optional "until": new deliveries */
-} fg_wh_op_kind_t;
+    FG_WH_OP_CREATE,  /* body: the subscription */
+    FG_WH_OP_PATCH,   /* body: the fields to change */
+    FG_WH_OP_DELETE,  /* drops the subscription and its deliveries */
+    FG_WH_OP_ROTATE,  /* new secret; the old one keeps signing for FG_WH_SECRET_GRACE_US */
+    FG_WH_OP_RETRY,   /* id is a delivery: a failed or dead one is due again now */
+    FG_WH_OP_REPLAY,  /* body {"since_seq":N} or {"since":time}, optional "until": new deliveries */
+    FG_WH_OP_DECLARE, /* body: a subscription declared in the config (cluster mode; see
+                         fg_wh_outbox_declare): created or replaced under its url's id */
+} fg_wh_op_kind_t;    /* (numbers travel in the shared log: new kinds go last) */
 
 #define FG_WH_REPLAY_MAX 100000 /* events one replay may cover */
 #define FG_WH_REPLAY_CHUNK 1000 /* events one replay job walks: publishes go in between */

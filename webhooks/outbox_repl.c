@@ -57,7 +57,7 @@ static fg_writer_job_t *op_decode(void *ctx, const json_t *body)
 {
     const json_t *k = json_object_get(body, "k");
     if (!json_is_integer(k) || json_integer_value(k) < FG_WH_OP_CREATE ||
-        json_integer_value(k) > FG_WH_OP_REPLAY)
+        json_integer_value(k) > FG_WH_OP_DECLARE)
         return NULL;
     decoded_t *d = calloc(1, sizeof(*d));
     if (d == NULL)

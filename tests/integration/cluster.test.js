@@ -329,6 +329,26 @@ test('webhook leases: shared out across the nodes, taken over when the owner is 
   } finally { rx.close(); await teardown(c); }
 });
 
+test('a subscription declared in the config is declared through the log: the same on every node, each event delivered once', async () => {
+  const rx = await receiver();
+  const c = await cluster(2, { ...HOOKS, FLOWGATE_WEBHOOK_URL: rx.url, FLOWGATE_WEBHOOK_TYPES: 'log_line' });
+  try {
+    const lists = await Promise.all(c.nodes.map(async (n) => (await request(n.base, 'GET', '/v1/webhooks')).json));
+    const ids = lists.map((l) => (l.data || l.webhooks || l).map((w) => w.id));
+    assert.equal(ids[0].length, 1, JSON.stringify(lists[0]));
+    assert.match(ids[0][0], /^wh_cfg_[0-9a-f]{16}$/);
+    assert.deepEqual(ids[1], ids[0]);
+    const secrets = await Promise.all(c.nodes.map(async (n) => (await request(n.base, 'GET', `/v1/webhooks/${ids[0][0]}/secret`)).json.secret));
+    assert.equal(secrets[0], secrets[1], 'one secret: the first declaration made it, the second kept it');
+    const run = uuid();
+    for (let i = 0; i < 10; i++) await publish(c.nodes[i % 2].base, ev.log(run, `d${i}`));
+    await until(() => rx.got.length >= 10, 'ten deliveries');
+    await sleep(500);
+    assert.equal(rx.got.length, 10);
+    assert.equal(new Set(rx.got.map((g) => g.id)).size, 10);
+  } finally { rx.close(); await teardown(c); }
+});
+
 test('a node stopped gracefully lets its webhook leases go at once: the others take over well within the lease time', async () => {
   const c = await cluster(3, { ...HOOKS, FLOWGATE_CLUSTER_LEASE_MS: '6000' });
   try {
