@@ -61,20 +61,9 @@ applied() { curl -s "http://127.0.0.1:$1/metrics" | awk '$1=="flowgate_cluster_a
 if [ "${1:-}" = webhooks ]; then
     ROUNDS=${2:-2}
     SINK_PORT=18955
-    cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/body;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$SINK_PORT; location / { return 204; } }
-}
-NGINX
-    nginx -c "$WORK/nginx.conf" -p "$WORK"
-    trap 'stop_all; redis_stop; nginx -c "$WORK/nginx.conf" -p "$WORK" -s stop 2>/dev/null; rm -rf "$WORK"' EXIT
+    . bench/sink.sh
+    sink_start "$WORK" "$SINK_PORT"
+    trap 'stop_all; redis_stop; sink_stop "$WORK"; rm -rf "$WORK"' EXIT
     for r in $(seq "$ROUNDS"); do
         for n in single 1 2 3; do
             echo "=== round $r: $([ $n = single ] && echo "one node, embedded store" || echo "cluster, $n node(s)")"

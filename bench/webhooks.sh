@@ -12,24 +12,9 @@ BIN=${FLOWGATE_BIN:-./build/flowgate}
 ulimit -n 20000 2>/dev/null || true
 WORK=$(mktemp -d /tmp/fg-whbench-XXXXXX)
 SINK_PORT=18900
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/body;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$SINK_PORT;
-        location / { return 204; }
-    }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -p "$WORK"
-trap 'nginx -c "$WORK/nginx.conf" -p "$WORK" -s stop 2>/dev/null; rm -rf "$WORK"' EXIT
-sleep 0.3
+. bench/sink.sh
+sink_start "$WORK" "$SINK_PORT"
+trap 'sink_stop "$WORK"; rm -rf "$WORK"' EXIT
 
 BODY='{"type":"log_line","run_id":"3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60","step_id":"0b7d2e51-1111-4c1e-9f2a-1b2c3d4e5f61","step_name":"bench","stream":"stdout","line":"t1","id":"01a2036c-ed9c-711f-b9d9-b6dfc7152e46","at":"2026-11-22T13:00:00.000000Z"}'
 cat > "$WORK/post.lua" <<LUA

@@ -44,7 +44,7 @@ fg_sync_mode_t fg_config_sync_mode(const fg_config_t *cfg)
     /* Unset in cluster mode: the store is a projection of the shared log, which keeps every
      * acknowledged event (Redis, before the 202). What a power cut takes from the store's last
      * commits is read again from the log; waiting for the disk at each commit would only delay
-     * every node's streams (p50 2.5 -> 1.0 ms publish on A to frame on B, bench/README.md). */
+     * every node's streams (p50 2.5 -> 1.2 ms publish on A to frame on B, bench/README.md). */
     if (cfg->synchronous[0] == '\0' && cfg->cluster_redis_url[0] != '\0')
         return FG_SYNC_NORMAL;
     return FG_SYNC_FULL;
