@@ -8,7 +8,10 @@
  *
  *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
  *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K] [--steps S]
- *              [--pub-port P2] [--pub-path PATH] [--sub-path PATH]
+ *              [--pub-port P2] [--pub-path PATH] [--sub-path PATH] [--pipeline D]
+ *
+ * --pipeline D keeps up to D publish requests in flight per publisher connection (HTTP/1.1
+ * pipelining: answers come back in order), as an engine that does not wait for each answer.
  *
  * --pub-port P2 publishes to another server than the one streamed from (cluster mode: publish
  * on node A, receive on node B).
@@ -67,6 +70,7 @@ static int h2conns = 0;   /* 0: one HTTP/1.1 connection per stream; K: HTTP/2 ov
 /* --pub-path, --sub-path: another server's routes (nginx + Nchan: /pub takes one event as the
  * body, /sub is an EventSource whose first frame is a comment, as flowgate's is a retry) */
 static const char *pub_path = "/v1/events", *sub_path = "/v1/stream?types=log_line";
+static int depth = 1; /* --pipeline D: requests in flight per publisher connection */
 
 /* --- latency samples ---------------------------------------------------------------------- */
 static int64_t *lat;
@@ -361,13 +365,15 @@ static void h2_readable(h2_conn_t *h)
 }
 
 /* --- publishers --------------------------------------------------------------------------- */
+#define MAX_PIPELINE 64
 typedef struct {
     int fd;
-    bool busy;
+    int inflight; /* requests sent and not answered (up to --pipeline) */
     char resp[256 * 1024];
     size_t rlen;
-    int64_t sent_at;
-    int events_in_flight;
+    int64_t sent_at[MAX_PIPELINE]; /* per request in flight, oldest at head */
+    int events[MAX_PIPELINE];
+    int head;
 } pub_conn_t;
 
 static pub_conn_t *pubs;
@@ -427,14 +433,14 @@ static void pub_send(pub_conn_t *p, int n)
         }
         off += (size_t)w;
     }
-    p->busy = true;
-    p->sent_at = t;
-    p->rlen = 0;
-    p->events_in_flight = n;
+    int k = (p->head + p->inflight) % MAX_PIPELINE;
+    p->sent_at[k] = t;
+    p->events[k] = n;
+    p->inflight++;
 }
 
-/* Returns true when a whole response has arrived. */
-static bool pub_readable(pub_conn_t *p)
+/* Reads what arrived and accounts for every whole response in it (pipelined in order). */
+static void pub_readable(pub_conn_t *p)
 {
     for (;;) {
         ssize_t r = read(p->fd, p->resp + p->rlen, sizeof(p->resp) - p->rlen - 1);
@@ -442,23 +448,30 @@ static bool pub_readable(pub_conn_t *p)
             break;
         p->rlen += (size_t)r;
     }
-    p->resp[p->rlen] = '\0';
-    char *e = strstr(p->resp, "\r\n\r\n");
-    if (e == NULL)
-        return false;
-    char *cl = strcasestr(p->resp, "content-length:");
-    size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
-    if (p->rlen < (size_t)(e - p->resp) + 4 + body)
-        return false;
-    if (strncmp(p->resp, "HTTP/1.1 20", 11) != 0) { /* 202 here, 201/202 from Nchan */
-        fprintf(stderr, "publish failed: %.200s\n", p->resp);
-        exit(1);
+    for (;;) {
+        p->resp[p->rlen] = '\0';
+        char *e = strstr(p->resp, "\r\n\r\n");
+        if (e == NULL)
+            return;
+        *e = '\0'; /* the length is looked for in this response's head only */
+        char *cl = strcasestr(p->resp, "content-length:");
+        size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0;
+        *e = '\r';
+        size_t whole = (size_t)(e - p->resp) + 4 + body;
+        if (p->rlen < whole)
+            return;
+        if (strncmp(p->resp, "HTTP/1.1 20", 11) != 0) { /* 202 here, 201/202 from Nchan */
+            fprintf(stderr, "publish failed: %.200s\n", p->resp);
+            exit(1);
+        }
+        publish_ns_total += now_ns() - p->sent_at[p->head];
+        published += (uint64_t)p->events[p->head];
+        publish_requests++;
+        p->head = (p->head + 1) % MAX_PIPELINE;
+        p->inflight--;
+        memmove(p->resp, p->resp + whole, p->rlen - whole);
+        p->rlen -= whole;
     }
-    publish_ns_total += now_ns() - p->sent_at;
-    published += (uint64_t)p->events_in_flight;
-    publish_requests++;
-    p->busy = false;
-    return true;
 }
 
 static long rss_kib(void)
@@ -483,12 +496,14 @@ static long rss_kib(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"port", 1, 0, 'p'},     {"pid", 1, 0, 'P'},       {"streams", 1, 0, 's'},
-        {"events", 1, 0, 'e'},   {"batch", 1, 0, 'b'},     {"publishers", 1, 0, 'k'},
-        {"rate", 1, 0, 'r'},     {"settle-ms", 1, 0, 'S'}, {"spin", 0, 0, 'x'},
-        {"h2", 1, 0, 'H'},       {"steps", 1, 0, 'T'},     {"pub-port", 1, 0, 'Q'},
-        {"pub-path", 1, 0, 'U'}, {"sub-path", 1, 0, 'V'},  {0, 0, 0, 0}};
+    static const struct option opts[] = {{"port", 1, 0, 'p'},     {"pid", 1, 0, 'P'},
+                                         {"streams", 1, 0, 's'},  {"events", 1, 0, 'e'},
+                                         {"batch", 1, 0, 'b'},    {"publishers", 1, 0, 'k'},
+                                         {"rate", 1, 0, 'r'},     {"settle-ms", 1, 0, 'S'},
+                                         {"spin", 0, 0, 'x'},     {"h2", 1, 0, 'H'},
+                                         {"steps", 1, 0, 'T'},    {"pub-port", 1, 0, 'Q'},
+                                         {"pub-path", 1, 0, 'U'}, {"sub-path", 1, 0, 'V'},
+                                         {"pipeline", 1, 0, 'D'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -533,6 +548,10 @@ int main(int argc, char **argv)
             break;
         case 'V':
             sub_path = optarg;
+            break;
+        case 'D':
+            depth = atoi(optarg);
+            depth = depth < 1 ? 1 : depth > MAX_PIPELINE ? MAX_PIPELINE : depth;
             break;
         default:
             fprintf(stderr, "see the comment at the top of bench/loadgen.c\n");
@@ -614,13 +633,13 @@ int main(int argc, char **argv)
     while ((published < to_send || total_frames < expected) && now_ns() < deadline) {
         int64_t t = now_ns();
         for (int i = 0; i < npub && sent < to_send; i++) {
-            if (pubs[i].busy || (rate > 0 && t < next_send))
-                continue;
-            int n = (int)(to_send - sent < (uint64_t)per ? to_send - sent : (uint64_t)per);
-            pub_send(&pubs[i], n);
-            sent += (uint64_t)n;
-            if (rate > 0)
-                next_send += interval;
+            while (pubs[i].inflight < depth && sent < to_send && !(rate > 0 && t < next_send)) {
+                int n = (int)(to_send - sent < (uint64_t)per ? to_send - sent : (uint64_t)per);
+                pub_send(&pubs[i], n);
+                sent += (uint64_t)n;
+                if (rate > 0)
+                    next_send += interval;
+            }
         }
         int timeout = 1;
         if (rate > 0 && sent < to_send) {

@@ -6,12 +6,13 @@
 # (synchronous=full: every event is on disk before it is acknowledged). Alternates A B A B and
 # prints each figure and the ratio. Prints figures; never fails on them.
 # Needs `.ci/install-deps.sh bench` (nginx, libnginx-mod-nchan).
-#   bash bench/nchan.sh [rounds]    (default 2)
+#   bash bench/nchan.sh [rounds]    (default 2; DEPTH=1 for one request in flight)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWGATE_BIN:-./build/flowgate}
 GEN=${FG_LOADGEN:-./build/fg_loadgen}
 ROUNDS=${1:-2}
+DEPTH=${DEPTH:-32} # publish requests in flight per publisher connection (HTTP/1.1 pipelining)
 ulimit -n 20000 2>/dev/null || true
 WORK=$(mktemp -d /tmp/fg-nchan-XXXXXX)
 NPORT=18972
@@ -62,12 +63,12 @@ run() {
     shift 4
     flowgate
     a=$("$GEN" --port "$FPORT" --pid "$PID" --streams "$streams" --events "$events" --batch 1 \
-        --publishers "$pubs" "$@" | grep -E "delivered|latency" | tr '\n' ' ')
+        --publishers "$pubs" --pipeline "$DEPTH" "$@" | grep -E "delivered|latency" | tr '\n' ' ')
     stop_all
     nginx -c "$WORK/nginx.conf" -p "$WORK"
     sleep 0.3
     b=$("$GEN" --port "$NPORT" --streams "$streams" --events "$events" --batch 1 \
-        --publishers "$pubs" --pub-path /pub --sub-path /sub "$@" | grep -E "delivered|latency" |
+        --publishers "$pubs" --pipeline "$DEPTH" --pub-path /pub --sub-path /sub "$@" | grep -E "delivered|latency" |
         tr '\n' ' ')
     stop_all
     ra=$(echo "$a" | grep -o '[0-9]* deliveries/s' | cut -d' ' -f1)
@@ -79,10 +80,11 @@ run() {
 }
 
 for r in $(seq "$ROUNDS"); do
-    echo "=== round $r (single-event POSTs, one request in flight per publisher connection)"
+    echo "=== round $r (single-event POSTs, up to $DEPTH in flight per publisher connection)"
     run "1,000 streams x 1,000 events, 1 publisher" 1000 1000 1
     run "1,000 streams x 1,000 events, 4 publishers" 1000 1000 4
     run "10,000 streams x 100 events, 4 publishers" 10000 100 4
     run "100 streams x 10,000 events, 4 publishers" 100 10000 4
-    run "1,000 streams at 100 events/s for 10 s" 1000 1000 16 --rate 100
+    DEPTH=1 run "1,000 streams at 100 events/s for 10 s" 1000 1000 16 --rate 100
+    DEPTH=1 run "1,000 streams at 500 events/s for 10 s" 1000 5000 16 --rate 500
 done
