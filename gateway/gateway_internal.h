@@ -35,6 +35,7 @@
 typedef struct fg_server fg_server_t;
 
 #define FG_STREAM_MAX_IOV 256 /* event frames per h2o_send */
+#define FG_FLUSH_SLICE_US 250 /* a loop's streams are flushed in slices of this much time */
 
 /* One HTTP thread: an h2o evloop with its own listener, store reader and stream hub. Everything
  * here is created, touched and freed only by that thread (h2o keeps per-thread buffer pools),
@@ -62,12 +63,16 @@ typedef struct fg_loop {
     h2o_timeout_t hangup_timeout; /* polls them every FG_HANGUP_POLL_MS too */
     h2o_timeout_entry_t hangup_entry;
     fg_hub_t hub;
-    h2o_linklist_t dirty_streams; /* streams with frames to send after this batch (stream.c) */
+    h2o_linklist_t dirty_streams; /* streams with frames to send, oldest first (stream.c) */
+    uint64_t batch_gen;           /* counts the writer's batches taken by this loop */
     /* One h2o_send's vector (stream.c): h2o copies the array (only the buffers it points to must
      * live until proceed), so one per loop serves every stream. */
     h2o_iovec_t send_iov[FG_STREAM_MAX_IOV + 1];
     size_t pending_publishes; /* jobs submitted and not yet answered */
-    _Atomic size_t nstreams;  /* SSE responses started and not yet disposed (metrics read it) */
+    /* Set by the writer's threads with each answer they send this loop, cleared by the loop as
+     * it takes them: a flush slice ends early so a publisher is answered at once. Atomic. */
+    _Atomic bool replies_waiting;
+    _Atomic size_t nstreams; /* SSE responses started and not yet disposed (metrics read it) */
     bool stopping;
     bool drained; /* every connection closed before the loop ended */
     _Atomic bool running;
@@ -244,9 +249,14 @@ int fg_stream_text(h2o_req_t *req, const fg_principal_t *p, fg_filter_t *filter,
 /* stream.c: live delivery from the hub (the hub's deliver callback). */
 void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx);
 
-/* stream.c: sends what live delivery queued on the loop; call after each batch of hub publishes.
+/* stream.c: sends what is queued on the loop's streams, in the order they were marked, for about
+ * budget_us of this thread's time. Returns true when streams are left for the next slice or a
+ * send was made (h2o then has completions to run): the loop polls without waiting. The
+ * loop calls it after each turn of its event loop, so the requests and replies that came in
+ * are handled between slices (a publisher is answered while a large fan-out goes out) and a
+ * stream whose turn comes later takes every event queued meanwhile in one send.
  * (l->dirty_streams is initialised with the loop.) */
-void fg_stream_flush_dirty(fg_loop_t *l);
+bool fg_stream_flush_slice(fg_loop_t *l, int64_t budget_us);
 
 /* stream.c: a heartbeat comment to each stream idle for sse.heartbeat_ms. */
 void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms);

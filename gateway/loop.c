@@ -112,12 +112,12 @@ static void on_batches(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
     while (!h2o_linklist_is_empty(messages)) {
         batch_msg_t *m = H2O_STRUCT_FROM_MEMBER(batch_msg_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
+        l->batch_gen++;
         for (size_t i = 0; i < m->batch->n; i++)
             fg_hub_publish(&l->hub, m->batch->events[i]);
         fg_batch_release(m->batch);
         free(m);
     }
-    fg_stream_flush_dirty(l);
 }
 
 static void on_ctl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
@@ -184,14 +184,12 @@ static void on_hangup_ready(h2o_socket_t *sock, const char *err)
 {
     fg_loop_t *l = sock->data;
     fg_hangup_poll(&l->hangup, fg_stream_hangup);
-    fg_stream_flush_dirty(l);
 }
 
 static void on_hangup_tick(h2o_timeout_entry_t *entry)
 {
     fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, hangup_entry, entry);
     fg_hangup_poll(&l->hangup, fg_stream_hangup);
-    fg_stream_flush_dirty(l);
     h2o_timeout_link(l->loop, &l->hangup_timeout, &l->hangup_entry);
 }
 
@@ -283,8 +281,11 @@ void *fg_loop_main(void *arg)
     h2o_socket_read_start(l->listener, on_accept);
 
     int64_t deadline = 0;
+    bool more = false;
     for (;;) {
-        h2o_evloop_run(l->loop, l->stopping ? 20 : INT32_MAX);
+        /* After a slice that sent, h2o's completions wait in its pending list: poll, not wait. */
+        h2o_evloop_run(l->loop, more ? 0 : l->stopping ? 20 : INT32_MAX);
+        more = fg_stream_flush_slice(l, FG_FLUSH_SLICE_US);
         if (!l->stopping)
             continue;
         if (deadline == 0)

@@ -21,6 +21,7 @@ static void on_req_dispose(void *v)
 static void on_job_done(fg_writer_job_t *job)
 {
     fg_pending_t *p = job->udata;
+    atomic_store_explicit(&p->loop->replies_waiting, true, memory_order_relaxed);
     h2o_multithread_send_message(&p->loop->reply_rx, &p->msg);
 }
 
@@ -67,6 +68,8 @@ int fg_pending_resubmit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
 
 void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
+    fg_loop_t *l = H2O_STRUCT_FROM_MEMBER(fg_loop_t, reply_rx, rx);
+    atomic_store_explicit(&l->replies_waiting, false, memory_order_relaxed);
     while (!h2o_linklist_is_empty(messages)) {
         h2o_multithread_message_t *m =
             H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);

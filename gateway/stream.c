@@ -34,14 +34,15 @@ typedef struct fg_stream {
     h2o_req_t *req; /* NULL after stop */
     fg_loop_t *loop;
     fg_filter_t filter;
-    uint64_t cursor; /* every event <= cursor was queued or does not match */
-    bool live;       /* false while replaying from the store */
-    bool sending;    /* an h2o_send is in flight (waiting for proceed) */
-    bool closing;    /* end the response once the queue is flushed */
-    bool finished;   /* the final send was made */
-    bool dirty;      /* in the loop's flush list */
-    bool counted;    /* included in loop->nstreams */
-    fg_event_t **q;  /* ring of queued events (references held) */
+    uint64_t cursor;    /* every event <= cursor was queued or does not match */
+    bool live;          /* false while replaying from the store */
+    bool sending;       /* an h2o_send is in flight (waiting for proceed) */
+    bool closing;       /* end the response once the queue is flushed */
+    bool finished;      /* the final send was made */
+    bool dirty;         /* in the loop's flush list */
+    uint64_t dirty_gen; /* the loop's batch_gen when it was put in the flush list */
+    bool counted;       /* included in loop->nstreams */
+    fg_event_t **q;     /* ring of queued events (references held) */
     size_t qhead, qlen, qcap;
     size_t qbytes;    /* bytes of the queued frames */
     fg_event_t **fly; /* events of the send in flight (references held) */
@@ -96,12 +97,21 @@ static void on_dispose(void *p)
     fg_filter_dispose(&s->filter);
 }
 
+/* Puts the stream at the tail of its loop's flush list (fg_stream_flush_slice). */
 static void mark_dirty(fg_stream_t *s)
 {
     if (s->dirty)
         return;
     s->dirty = true;
+    s->dirty_gen = s->loop->batch_gen;
     h2o_linklist_insert(&s->loop->dirty_streams, &s->dirty_link);
+}
+
+/* The stream's frames are behind: its last send is not taken yet, or it has waited its turn in
+ * the flush list since an earlier batch. Only then do the queue's caps bind. */
+static bool behind(const fg_stream_t *s)
+{
+    return s->sending || (s->dirty && s->dirty_gen != s->loop->batch_gen);
 }
 
 /* Cuts off a stream that does not keep up. The client resumes from its last id. */
@@ -158,7 +168,7 @@ static void enqueue_text(fg_stream_t *s, fg_event_t *ev, bool capped)
 {
     const fg_config_t *cfg = s->loop->server->cfg;
     int r = s->text->render(s->text->ctx, ev, &s->ctl);
-    if (r < 0 || (capped && s->sending && s->ctl.len > (size_t)cfg->queue_max_bytes)) {
+    if (r < 0 || (capped && behind(s) && s->ctl.len > (size_t)cfg->queue_max_bytes)) {
         cut_off(s);
         return;
     }
@@ -172,8 +182,9 @@ static void enqueue_text(fg_stream_t *s, fg_event_t *ev, bool capped)
 }
 
 /* Queues one event (taking a reference). Live events respect the stream's caps, which only
- * bind while a send is in flight: a stream is slow when its client has not taken the previous
- * write yet, not when one large commit arrives at an idle stream. */
+ * bind while the stream is behind: a stream is slow when its client has not taken the previous
+ * write yet (or the loop's turn has not come back to it), not when one large commit arrives at
+ * an idle stream. */
 static void enqueue(fg_stream_t *s, fg_event_t *ev, bool capped)
 {
     const fg_config_t *cfg = s->loop->server->cfg;
@@ -181,7 +192,7 @@ static void enqueue(fg_stream_t *s, fg_event_t *ev, bool capped)
         enqueue_text(s, ev, capped);
         return;
     }
-    if (capped && s->sending &&
+    if (capped && behind(s) &&
         (s->qlen + 1 > (size_t)cfg->queue_max_events ||
          s->qbytes + ev->frame_len > (size_t)cfg->queue_max_bytes)) {
         cut_off(s);
@@ -368,7 +379,8 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     s->sending = false;
     if (!s->live && !s->closing && s->qlen == 0)
         replay_page(s);
-    flush(s);
+    if (s->qlen > 0 || s->ctl.len > 0 || s->closing)
+        mark_dirty(s); /* its turn comes in the loop's next slice, after the streams before it */
 }
 
 static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
@@ -389,15 +401,22 @@ void fg_stream_deliver(fg_hub_sub_t *sub, fg_event_t *ev, void *ctx)
     enqueue(s, ev, true);
 }
 
-/* Flushes every stream that received events since the last call. */
-void fg_stream_flush_dirty(fg_loop_t *l)
+bool fg_stream_flush_slice(fg_loop_t *l, int64_t budget_us)
 {
+    if (h2o_linklist_is_empty(&l->dirty_streams))
+        return false;
+    int64_t until = fg_time_mono_us() + budget_us;
+    size_t n = 0;
     while (!h2o_linklist_is_empty(&l->dirty_streams)) {
+        if (++n % 8 == 0 && (atomic_load_explicit(&l->replies_waiting, memory_order_relaxed) ||
+                             fg_time_mono_us() >= until))
+            return true;
         fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, dirty_link, l->dirty_streams.next);
         h2o_linklist_unlink(&s->dirty_link);
         s->dirty = false;
         flush(s);
     }
+    return true; /* sends were (probably) made: their completions are h2o's to run */
 }
 
 /* The credential ran out: a final auth_expired frame, then the end. The client signs in again
@@ -429,7 +448,6 @@ void fg_stream_heartbeat(fg_loop_t *l, int64_t now_ms)
         if (fg_sse_append_comment(&s->ctl, "hb") == FG_OK)
             mark_dirty(s);
     }
-    fg_stream_flush_dirty(l);
 }
 
 void fg_stream_close_all(fg_loop_t *l)
