@@ -133,7 +133,8 @@ void fg_admit_stream_end(fg_server_t *srv, const char *addr_key, const char *cre
         fg_limits_stream_close(srv->limits, cred_key);
 }
 
-int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events)
+/* Takes events from the publisher's bucket: 0, or how long (ms) until they would fit. */
+static int64_t publish_take(h2o_req_t *req, const char *who, size_t events)
 {
     fg_server_t *srv = fg_loop_of(req)->server;
     const fg_config_t *cfg = srv->cfg;
@@ -141,19 +142,30 @@ int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events)
         return 0;
     char key[FG_LIMITS_KEY_MAX];
     if (who != NULL) {
-        snprintf(key, sizeof(key), "p:c:%s", who->name);
+        snprintf(key, sizeof(key), "p:c:%s", who);
     } else {
         char peer[INET6_ADDRSTRLEN + 1];
         peer_of(req, peer, sizeof(peer));
         snprintf(key, sizeof(key), "p:a:%s", peer);
     }
-    int64_t wait = fg_limits_take(srv->limits, key, (int64_t)events, cfg->publish_rate,
-                                  cfg->publish_burst, fg_time_now_us());
+    return fg_limits_take(srv->limits, key, (int64_t)events, cfg->publish_rate, cfg->publish_burst,
+                          fg_time_now_us());
+}
+
+int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events)
+{
+    int64_t wait = publish_take(req, who ? who->name : NULL, events);
     if (wait == 0)
         return 0;
+    const fg_config_t *cfg = fg_loop_of(req)->server->cfg;
     too_many(req, "rate_limited", "publishing faster than limits.publish_rate allows",
              "publish_rate", cfg->publish_rate, wait);
     return -1;
+}
+
+bool fg_admit_publish_quiet(h2o_req_t *req, const char *who, size_t events)
+{
+    return publish_take(req, who, events) == 0;
 }
 
 /* --- connections -------------------------------------------------------------------------- */

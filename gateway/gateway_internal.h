@@ -22,6 +22,7 @@
 #include "gateway/config.h"
 #include "gateway/hub.h"
 #include "gateway/limits.h"
+#include "gateway/pipeline.h"
 #include "gateway/routes.h"
 #include "gateway/tls.h"
 #include "webhooks/dispatcher.h"
@@ -31,6 +32,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+
+typedef struct fg_pending fg_pending_t;
 
 typedef struct fg_server fg_server_t;
 
@@ -63,6 +66,7 @@ typedef struct fg_loop {
     h2o_timeout_t hangup_timeout; /* polls them every FG_HANGUP_POLL_MS too */
     h2o_timeout_entry_t hangup_entry;
     fg_hub_t hub;
+    fg_pipeline_t pipeline;       /* publishes read ahead on its HTTP/1.1 connections */
     h2o_linklist_t dirty_streams; /* streams with frames to send, oldest first (stream.c) */
     uint64_t batch_gen;           /* counts the writer's batches taken by this loop */
     /* One h2o_send's vector (stream.c): h2o copies the array (only the buffers it points to must
@@ -193,6 +197,10 @@ int fg_admit_request(h2o_req_t *req); /* URL, headers, query parameters, filter 
 int fg_admit_stream(h2o_req_t *req, const fg_principal_t *who, char *addr_key, char *cred_key);
 void fg_admit_stream_end(fg_server_t *srv, const char *addr_key, const char *cred_key);
 int fg_admit_publish(h2o_req_t *req, const fg_principal_t *who, size_t events);
+/* admission.c: the same bucket for a publish read ahead on req's connection (pipeline.c), by the
+ * principal's name (NULL: by address), without an answer: true when it fits (taken), false when
+ * it does not (nothing taken). */
+bool fg_admit_publish_quiet(h2o_req_t *req, const char *who, size_t events);
 /* A new connection: false when it was over limits.max_connections (answered 503 unless tls,
  * then closed). */
 bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock, bool tls);
@@ -205,6 +213,12 @@ bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock, bool tls);
  * FG_OK or an fg_err_t, which its caller answers with fg_http_fail (5xx) or its own 4xx.
  */
 int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+/* publish.c: a request read ahead behind req (pipeline.h) whose body is one JSON event, by the
+ * principal named who (NULL: none) with the Idempotency-Key key (NULL: none): validated, let
+ * through the publish rate limit and submitted; its pending is answered once attached. NULL
+ * when it does not qualify (nothing submitted, nothing taken): it takes the normal path. */
+fg_pending_t *fg_publish_ahead(h2o_req_t *req, const char *body, size_t len, const char *who,
+                               const char *key);
 int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id);
 int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);

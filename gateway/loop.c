@@ -51,7 +51,7 @@ int fg_loop_on_req(h2o_handler_t *self, h2o_req_t *req)
         fg_log(FG_LOG_DEBUG, "request", "method=%.*s path=\"%.*s\" version=%d.%d",
                (int)req->method.len, req->method.base, (int)(p.len > 200 ? 200 : p.len), p.base,
                req->version >> 8, req->version & 0xff);
-    if (fg_admit_request(req) != 0 || fg_cors_apply(req))
+    if (fg_admit_request(req) != 0 || fg_cors_apply(req) || fg_pipeline_claim(req))
         return 0;
     bool known;
     char allow[64];
@@ -225,6 +225,7 @@ static void loop_setup(fg_loop_t *l)
     l->hb_entry.cb = on_heartbeat;
     h2o_timeout_link(l->loop, &l->hb_timeout, &l->hb_entry);
     fg_rng_seed(&l->rng);
+    fg_pipeline_init(&l->pipeline);
     fg_hangup_init(&l->hangup);
     int watched = l->hangup.epfd >= 0 ? dup(l->hangup.epfd) : -1;
     if (watched >= 0) {
@@ -285,6 +286,7 @@ void *fg_loop_main(void *arg)
     for (;;) {
         /* After a slice that sent, h2o's completions wait in its pending list: poll, not wait. */
         h2o_evloop_run(l->loop, more ? 0 : l->stopping ? 20 : INT32_MAX);
+        fg_pipeline_sweep(l);
         more = fg_stream_flush_slice(l, FG_FLUSH_SLICE_US);
         if (!l->stopping)
             continue;
@@ -296,6 +298,7 @@ void *fg_loop_main(void *arg)
     }
     h2o_timeout_unlink(&l->hb_entry);
     h2o_timeout_unlink(&l->hangup_entry);
+    fg_pipeline_dispose(&l->pipeline);
     if (l->hangup_sock != NULL) {
         h2o_socket_read_stop(l->hangup_sock);
         h2o_socket_close(l->hangup_sock); /* closes its copy of the set's fd */

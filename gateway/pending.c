@@ -35,6 +35,15 @@ static int to_store(void *ctx, fg_writer_job_t *job)
     return fg_writer_submit(srv->writer, job);
 }
 
+/* Binds the pending to req until the answer: a record in the request pool forgets it should the
+ * request end first. */
+static void bind_request(fg_pending_t *p, h2o_req_t *req)
+{
+    p->req = req;
+    p->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*p->ref), on_req_dispose);
+    p->ref->p = p;
+}
+
 int fg_pending_submit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
 {
     return fg_pending_submit_to(p, req, job, to_store, fg_loop_of(req)->server);
@@ -45,9 +54,8 @@ int fg_pending_submit_to(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job,
 {
     fg_loop_t *l = fg_loop_of(req);
     p->loop = l;
-    p->req = req;
-    p->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*p->ref), on_req_dispose);
-    p->ref->p = p;
+    p->ahead = false;
+    bind_request(p, req);
     job->done = on_job_done;
     job->udata = p;
     int rc = submit(ctx, job);
@@ -57,6 +65,40 @@ int fg_pending_submit_to(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job,
     }
     l->pending_publishes++;
     return FG_OK;
+}
+
+int fg_pending_submit_ahead(fg_pending_t *p, fg_loop_t *l, fg_writer_job_t *job)
+{
+    p->loop = l;
+    p->req = NULL;
+    p->ref = NULL;
+    p->ahead = true;
+    p->done = p->abandoned = false;
+    job->done = on_job_done;
+    job->udata = p;
+    int rc = to_store(l->server, job);
+    if (rc == FG_OK)
+        l->pending_publishes++;
+    return rc;
+}
+
+void fg_pending_attach(fg_pending_t *p, h2o_req_t *req)
+{
+    p->ahead = false;
+    if (!p->done) {
+        bind_request(p, req);
+        return;
+    }
+    p->answer(p, req);
+    p->release(p);
+}
+
+void fg_pending_abandon(fg_pending_t *p)
+{
+    if (p->done)
+        p->release(p);
+    else
+        p->abandoned = true;
 }
 
 int fg_pending_resubmit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job)
@@ -77,6 +119,10 @@ void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messa
         fg_pending_t *p = H2O_STRUCT_FROM_MEMBER(fg_pending_t, msg, m);
         p->loop->pending_publishes--;
         p->again = false;
+        if (p->ahead && !p->abandoned) {
+            p->done = true; /* kept for its request (fg_pending_attach) */
+            continue;
+        }
         if (p->req != NULL) {
             p->ref->p = NULL;
             p->answer(p, p->req);

@@ -26,6 +26,10 @@ struct fg_pending {
     h2o_req_t *req; /* NULL once the request ended */
     struct fg_pending_ref *ref;
     bool again; /* answer submitted the job once more (fg_pending_resubmit): no release yet */
+    /* Submitted ahead of its request (fg_pending_submit_ahead): */
+    bool ahead;     /* its request has not come yet */
+    bool done;      /* the job was answered while its request had not come */
+    bool abandoned; /* its request will never come: release at the answer */
 };
 
 /**
@@ -48,6 +52,21 @@ int fg_pending_submit_to(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job,
  * (FG_ERR_CLOSED) nothing was submitted, and answer must reply itself.
  */
 int fg_pending_resubmit(fg_pending_t *p, h2o_req_t *req, fg_writer_job_t *job);
+
+/**
+ * Submits job for a request that has not come yet: one read ahead of the current request on its
+ * HTTP/1.1 connection (pipeline.c). Its answer waits for fg_pending_attach (or is dropped after
+ * fg_pending_abandon). FG_OK, or FG_ERR_CLOSED with nothing submitted.
+ */
+int fg_pending_submit_ahead(fg_pending_t *p, struct fg_loop *l, fg_writer_job_t *job);
+
+/** The request of a pending submitted ahead has come: answered now if its job is done, else
+ * when it is. */
+void fg_pending_attach(fg_pending_t *p, h2o_req_t *req);
+
+/** The request of a pending submitted ahead will never come (its connection closed): released
+ * now if its job is done, else when it is. */
+void fg_pending_abandon(fg_pending_t *p);
 
 /** The loop's reply receiver callback. */
 void fg_pending_on_replies(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);

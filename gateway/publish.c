@@ -84,6 +84,53 @@ static void answer(fg_pending_t *p, h2o_req_t *req)
     fg_buf_dispose(&b);
 }
 
+fg_pending_t *fg_publish_ahead(h2o_req_t *req, const char *body, size_t len, const char *who,
+                               const char *key)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    fg_server_t *srv = l->server;
+    const fg_config_t *cfg = srv->cfg;
+    if (len == 0 || len > (size_t)cfg->max_body_bytes || l->stopping ||
+        fg_health_state(&srv->health) == FG_HEALTH_CORRUPT)
+        return NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+    pub_ctx_t *c = calloc(1, sizeof(*c));
+    if (c != NULL) {
+        c->events = calloc(1, sizeof(*c->events));
+        c->results = calloc(1, sizeof(*c->results));
+    }
+    fg_verr_t err;
+    if (c == NULL || c->events == NULL || c->results == NULL ||
+        fg_pub_event_prepare(srv->cat, root, key, (size_t)cfg->max_event_bytes, fg_time_now_us(),
+                             &c->events[0], &err) != FG_OK) {
+        json_decref(root);
+        if (c != NULL)
+            ctx_free(c);
+        return NULL;
+    }
+    json_decref(root);
+    c->job.n = 1;
+    if (!fg_admit_publish_quiet(req, who, 1)) {
+        ctx_free(c);
+        return NULL;
+    }
+    c->started_us = fg_time_mono_us();
+    c->job.events = c->events;
+    c->job.results = c->results;
+    c->pending.answer = answer;
+    c->pending.release = release;
+    if (fg_pending_submit_ahead(&c->pending, l, &c->job) != FG_OK) {
+        ctx_free(c);
+        return NULL;
+    }
+    return &c->pending;
+}
+
 typedef enum { BODY_JSON, BODY_NDJSON } body_kind_t;
 
 /* Checks the Content-Type. Missing means JSON. Returns 0, or replies 415 and returns -1. */
@@ -318,6 +365,10 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
     if (fg_pending_submit(&c->pending, req, &c->job) != FG_OK) {
         fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
         ctx_free(c);
+        return 0;
     }
+    /* Single-event POSTs pipelined behind this one are committed with it (pipeline.c). */
+    if (kind == BODY_JSON && fg_http_header(req, H2O_TOKEN_CONTENT_ENCODING, &klen) == NULL)
+        fg_pipeline_read_ahead(req, who ? who->name : NULL, who ? who->exp_us : 0, key);
     return 0;
 }

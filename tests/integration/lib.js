@@ -105,11 +105,11 @@ async function publish(base, body, headers) {
 }
 
 // Every stored event (paging through GET /v1/events).
-async function storedEvents(base, query = '') {
+async function storedEvents(base, query = '', headers = {}) {
   const out = [];
   let after = 0;
   for (;;) {
-    const r = await request(base, 'GET', `/v1/events?after=${after}&limit=1000${query}`);
+    const r = await request(base, 'GET', `/v1/events?after=${after}&limit=1000${query}`, { headers });
     if (r.status !== 200) throw new Error(`GET /v1/events ${r.status} ${r.text}`);
     out.push(...r.json.events);
     if (r.json.events.length === 0) return out;

@@ -29,8 +29,11 @@ void on_commit(void *ctx, fg_event_t **evs, size_t n)
             snprintf(fx->workflows[fx->nannounced], 16, "%s", evs[i]->workflow);
             fx->announced[fx->nannounced++] = evs[i]->seq;
         }
+        if (evs[i]->seq > fx->announced_through)
+            fx->announced_through = evs[i]->seq;
         fg_event_release(evs[i]);
     }
+    pthread_cond_broadcast(&fx->cond);
     pthread_mutex_unlock(&fx->lock);
 }
 
@@ -134,10 +137,17 @@ job_t *make_job(fixture_t *fx, const char **texts, size_t n)
     return j;
 }
 
+/* Waits for the job's answer, and for its new events' announcement (made after the answers). */
 void wait_job(job_t *j)
 {
     pthread_mutex_lock(&j->fx->lock);
     while (!j->done)
+        pthread_cond_wait(&j->fx->cond, &j->fx->lock);
+    uint64_t last = 0;
+    for (size_t i = 0; j->job.status == FG_OK && i < j->job.n; i++)
+        if (!j->job.results[i].duplicate && j->job.results[i].seq > last)
+            last = j->job.results[i].seq;
+    while (j->fx->announced_through < last)
         pthread_cond_wait(&j->fx->cond, &j->fx->lock);
     pthread_mutex_unlock(&j->fx->lock);
 }

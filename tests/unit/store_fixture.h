@@ -25,6 +25,7 @@ typedef struct {
     pthread_cond_t cond;
     uint64_t announced[4096]; /* seqs handed to on_commit, in order */
     size_t nannounced;
+    uint64_t announced_through; /* the highest seq announced (lock) */
     char workflows[4096][16];
     bool rebuild_views; /* the run views' sync at the next start */
     fg_runview_t *rv;   /* the run views, the writer's projection */
