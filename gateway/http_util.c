@@ -5,7 +5,9 @@
 #include "events/text.h"
 #include "events/buf.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void fg_http_json(h2o_req_t *req, int status, const char *body, size_t len)
@@ -181,4 +183,33 @@ int fg_query_next(fg_query_iter_t *it, h2o_mem_pool_t *pool, char **name, size_t
         return 1;
     }
     return 0;
+}
+
+#define TRIM_MAX 1024 /* input bytes at most copied (else the buffer stays as it is) */
+
+/* HTTP/1.1: h2o keeps the request's bytes in the connection's input buffer (4 KiB at least, a
+ * read's reserve) until the response ends, when it consumes them; a stream's response lasts.
+ * Once its head is sent nothing reads those bytes again but that consume (h2o reads no more
+ * input during the response, the request's fields were read to make the head, and the stream
+ * copied what it keeps), so the buffer is swapped for a copy of just what it holds: ~4 KiB
+ * less per idle stream. A later read grows it again as usual. */
+void fg_http1_trim_input(h2o_req_t *req)
+{
+    if (req->version >= 0x200)
+        return; /* HTTP/2: the connection's streams share the buffer, read all along */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    h2o_buffer_t *in = sock != NULL ? sock->input : NULL;
+    if (in == NULL || in->bytes == NULL || in->_fd != -1 || in->size == 0 || in->size > TRIM_MAX ||
+        in->capacity <= in->size)
+        return;
+    h2o_buffer_t *small = malloc(offsetof(h2o_buffer_t, _buf) + in->size);
+    if (small == NULL)
+        return; /* the big one stays */
+    memcpy(small->_buf, in->bytes, in->size);
+    small->size = small->capacity = in->size;
+    small->bytes = small->_buf;
+    small->_prototype = in->_prototype;
+    small->_fd = -1;
+    sock->input = small;
+    h2o_buffer_dispose(&in);
 }

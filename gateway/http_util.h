@@ -71,4 +71,12 @@ void fg_query_init(fg_query_iter_t *it, h2o_req_t *req);
 int fg_query_next(fg_query_iter_t *it, h2o_mem_pool_t *pool, char **name, size_t *name_len,
                   char **value, size_t *value_len);
 
+/**
+ * A streaming HTTP/1.1 response whose head has been sent: h2o keeps the request's bytes in the
+ * connection's input buffer (4 KiB at least) until the response ends; they are moved to a
+ * buffer of their size (~4 KiB less per idle stream). Nothing else may point into them any
+ * more: call it once the head went out (the first proceed), with what the handler keeps
+ * copied. HTTP/2 and larger inputs are left as they are.
+ */
+void fg_http1_trim_input(h2o_req_t *req);
 #endif

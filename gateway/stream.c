@@ -42,6 +42,7 @@ typedef struct fg_stream {
     bool dirty;         /* in the loop's flush list */
     uint64_t dirty_gen; /* the loop's batch_gen when it was put in the flush list */
     bool counted;       /* included in loop->nstreams */
+    bool trimmed;       /* the connection's input buffer was made small (fg_http1_trim_input) */
     fg_event_t **q;     /* ring of queued events (references held) */
     size_t qhead, qlen, qcap;
     size_t qbytes;    /* bytes of the queued frames */
@@ -375,6 +376,10 @@ static void replay_page(fg_stream_t *s)
 static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
 {
     fg_stream_t *s = H2O_STRUCT_FROM_MEMBER(fg_stream_t, gen, gen);
+    if (!s->trimmed) { /* the response's head has gone out with the first send */
+        s->trimmed = true;
+        fg_http1_trim_input(req);
+    }
     release_fly(s);
     s->sending = false;
     if (!s->live && !s->closing && s->qlen == 0)

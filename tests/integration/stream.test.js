@@ -119,3 +119,35 @@ test('a data line with CR/LF from a custom field stays one event', async () => {
   assert.equal(c.events()[0].body.line, 'multi\nline\r\ntext');
   c.close();
 });
+
+// While an HTTP/1.1 stream lasts, the request's bytes move out of the connection's 4 KiB input
+// buffer into one of their size (memory per idle stream). A request pipelined behind the stream
+// moves with them and is answered when the stream ends, and the connection then reads on as usual.
+test('a stream that ends leaves its connection working, with a request pipelined behind it', async () => {
+  const net = require('node:net');
+  const srv = await new Server().start();
+  try {
+    const run = uuid();
+    await publish(srv.base, [ev.runCreated(run, 'ci'), ev.status(run, 'pending', 'running', 'ci')]);
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    let got = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => { got += d; });
+    const until = async (pred, what) => {
+      for (let i = 0; i < 500 && !pred(); i++) await sleep(10);
+      assert.ok(pred(), `waiting for ${what}; got:\n${got}`);
+    };
+    await new Promise((r) => sock.on('connect', r));
+    sock.write(`GET /v1/runs/${run}/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n` +
+      'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(100);
+    await publish(srv.base, [ev.log(run, 'one')]); // a text stream's head goes with its first line
+    await until(() => got.includes('[build] [stdout] one'), 'the first line');
+    await publish(srv.base, [ev.log(run, 'two'), ev.status(run, 'running', 'completed', 'ci')]);
+    await until(() => (got.match(/HTTP\/1\.1 200/g) || []).length === 2, 'the pipelined answer');
+    assert.match(got, /two\n\r\n0\r\n\r\nHTTP\/1\.1 200/); // the stream's end, then the next answer
+    sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => (got.match(/HTTP\/1\.1 200/g) || []).length === 3, 'an answer on the same connection');
+    sock.destroy();
+  } finally { await srv.stop(); srv.cleanup(); }
+});
