@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -194,8 +195,29 @@ static int install(const char *dir, const char *copy)
     return rename(copy, path) == 0 ? FG_OK : FG_ERR_IO;
 }
 
+/* Copies left by a node that died while it served or fetched one (each a whole store). The data
+ * directory is this process's (its lock is held), so none of them is in use. */
+static void remove_stale_copies(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *db = strstr(e->d_name, ".db"); /* snapshot-….db, or its -journal */
+        if (strncmp(e->d_name, "snapshot-", 9) != 0 || db == NULL ||
+            (db[3] != '\0' && db[3] != '-'))
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            fg_log(FG_LOG_INFO, "cluster_snapshot_stale_removed", "file=%s", path);
+    }
+    closedir(d);
+}
+
 int fg_cluster_bootstrap(const fg_config_t *cfg, char *err, size_t errcap)
 {
+    remove_stale_copies(cfg->data_dir);
     fg_redis_t *r = NULL;
     char why[320];
     if (fg_redis_open(cfg->cluster_redis_url, cfg->cluster_redis_timeout_ms, &r, why,

@@ -6,7 +6,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { Server, sse, publish, request, storedEvents, ev, uuid, sleep } = require('./lib');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Server, sse, publish, request, storedEvents, ev, uuid, sleep, tmpDir } = require('./lib');
 const { Redis } = require('./redis');
 
 async function cluster(n, env = {}) {
@@ -527,9 +529,15 @@ test('a node that joins after retention trimmed the log starts from a live peer\
     await publish(b.base, ev.status(runs[1], 'running', 'completed'));
     await until(async () => Number(await c.redis.cmd('GET', 'fg:purged')) > 20, 'the log trimmed');
     const head = (await publish(a.base, ev.log(runs[2], 'last'))).seq;
-    const late = await new Server({ env: { FLOWGATE_CLUSTER_REDIS_URL: c.redis.url, FLOWGATE_CLUSTER_NODE_ID: 'late', ...env } }).start();
+    // copies left in its directory by an earlier crash (mid-serve, mid-fetch) are removed first
+    const dir = tmpDir();
+    const stale = ['snapshot-4242-0.db', 'snapshot-incoming.db', 'snapshot-incoming.db-journal'];
+    for (const f of [...stale, 'snapshot-notes.txt']) fs.writeFileSync(path.join(dir, f), 'x'.repeat(4096));
+    const late = await new Server({ dataDir: dir, env: { FLOWGATE_CLUSTER_REDIS_URL: c.redis.url, FLOWGATE_CLUSTER_NODE_ID: 'late', ...env } }).start();
     c.nodes.push(late);
     assert.match(late.log, /event=cluster_snapshot_installed peer=n[01] .*ok=1/);
+    for (const f of stale) assert.match(late.log, new RegExp(`event=cluster_snapshot_stale_removed file=\\S*${f.replace(/\./g, '\\.')}\\b`));
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('snapshot-')), ['snapshot-notes.txt']);
     await applied(late, head);
     assert.doesNotMatch(late.log, /cluster_log_behind/);
     for (const p of ['/v1/runs', ...runs.map((r) => `/v1/runs/${r}`), '/v1/approvals', '/v1/webhooks', `/v1/webhooks/${sub.json.id}`]) {
