@@ -143,6 +143,7 @@ static const key_t_ keys[] = {
     L("webhooks.allow_networks", allow_networks, cidr_ok),
     S("auth.mode", auth_mode, "auto|none|required", NULL),
     J("auth.keys", K_ARRAY, auth_keys),
+    J("logs.mask", K_ARRAY, logs_mask),
     S("auth.jwt.hs256_secret", jwt_secret, NULL, NULL),
     S("auth.jwt.public_key_file", jwt_public_key_file, NULL, NULL),
     S("auth.cookie", auth_cookie, NULL, nonempty),
@@ -213,6 +214,8 @@ void fg_config_dispose(fg_config_t *cfg)
     json_decref(cfg->custom_types);
     json_decref(cfg->subscriptions);
     json_decref(cfg->auth_keys);
+    json_decref(cfg->logs_mask);
+    cfg->logs_mask = NULL;
     cfg->custom_types = NULL;
     cfg->subscriptions = NULL;
     cfg->auth_keys = NULL;

@@ -87,6 +87,7 @@ typedef struct {
     char allow_networks[4096];    /* webhooks.allow_networks: comma list of CIDRs, "" = none */
     char auth_mode[16];           /* auth.mode: auto | none | required */
     json_t *auth_keys;            /* auth.keys (owned), NULL when none */
+    json_t *logs_mask;            /* logs.mask (owned): literals and {"regex"}, NULL when none */
     char jwt_secret[512];         /* auth.jwt.hs256_secret, "" = none */
     char jwt_public_key_file[PATH_MAX]; /* auth.jwt.public_key_file, "" = none */
     char auth_cookie[64];               /* auth.cookie: the cookie a credential may come in */

@@ -13,6 +13,7 @@
 #include "events/store_checkpoint.h"
 #include "events/redis.h"
 #include "events/health.h"
+#include "events/mask.h"
 #include "events/sequencer.h"
 #include "events/histogram.h"
 #include "events/runview.h"
@@ -95,8 +96,9 @@ struct fg_server {
     fg_wh_dispatcher_t *dispatcher;  /* sends the deliveries */
     fg_auth_t *auth;                 /* credentials (auth.keys, auth.jwt.*) */
     bool auth_on;                    /* every route but health needs a credential */
-    fg_limits_t *limits;             /* per-client stream counts and publish buckets */
-    _Atomic int64_t connections;     /* open client connections */
+    fg_mask_t *mask;     /* logs.mask, applied to every event published here; immutable, or NULL */
+    fg_limits_t *limits; /* per-client stream counts and publish buckets */
+    _Atomic int64_t connections;          /* open client connections */
     _Atomic uint64_t connections_refused; /* over limits.max_connections */
     fg_loop_t *loops;
     size_t nloops;

@@ -95,7 +95,7 @@ fg_pending_t *fg_publish_ahead(h2o_req_t *req, const char *body, size_t len, con
         return NULL;
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root)) {
+    if (root == NULL || !json_is_object(root) || fg_mask_event(srv->mask, root) != FG_OK) {
         json_decref(root);
         return NULL;
     }
@@ -335,6 +335,9 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
     fg_verr_t err;
     size_t done = 0;
     for (; done < n; done++) {
+        /* secrets out first (logs.mask): nothing after this sees them */
+        if ((rc = fg_mask_event(srv->mask, objs[done])) != FG_OK)
+            break;
         rc = fg_pub_event_prepare(srv->cat, objs[done], batch ? NULL : key,
                                   (size_t)cfg->max_event_bytes, now, &c->events[done], &err);
         if (rc != FG_OK)

@@ -141,6 +141,7 @@ static void server_free(fg_server_t *srv)
     fg_wh_outbox_destroy(srv->outbox);
     fg_repl_destroy(srv->repl);
     fg_auth_destroy(srv->auth);
+    fg_mask_destroy(srv->mask);
     fg_limits_destroy(srv->limits);
     if (srv->store)
         fg_store_close(srv->store);
@@ -317,7 +318,8 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
         server_free(srv);
         return rc;
     }
-    if ((rc = setup_auth(srv, err, errcap)) != FG_OK) {
+    if ((rc = setup_auth(srv, err, errcap)) != FG_OK ||
+        (rc = fg_mask_create(cfg->logs_mask, &srv->mask, err, errcap)) != FG_OK) {
         server_free(srv);
         return rc;
     }

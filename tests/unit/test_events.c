@@ -33,6 +33,7 @@ int run_basics_tests(void); /* test_basics.c */
 int run_store_tests(void);
 int run_runview_tests(void);
 int run_store_guard_tests(void);
+int run_mask_tests(void); /* test_mask.c */
 
 static fg_catalog_t *cat;
 
@@ -508,5 +509,5 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
     return failed | run_basics_tests() | run_store_tests() | run_runview_tests() |
-           run_store_guard_tests();
+           run_store_guard_tests() | run_mask_tests();
 }
