@@ -89,6 +89,8 @@ typedef struct {
     json_t *auth_keys;            /* auth.keys (owned), NULL when none */
     json_t *logs_mask;            /* logs.mask (owned): literals and {"regex"}, NULL when none */
     char jwt_secret[512];         /* auth.jwt.hs256_secret, "" = none */
+    char ingest_ironflow_secret[512]; /* ingest.ironflow.secret: its deliveries' HMAC key, "" = off
+                                       */
     char jwt_public_key_file[PATH_MAX]; /* auth.jwt.public_key_file, "" = none */
     char auth_cookie[64];               /* auth.cookie: the cookie a credential may come in */
     char cors_origins[4096];            /* cors.origins: comma list of exact origins */

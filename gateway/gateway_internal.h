@@ -215,6 +215,12 @@ bool fg_admit_connection(fg_server_t *srv, h2o_socket_t *sock, bool tls);
  * FG_OK or an fg_err_t, which its caller answers with fg_http_fail (5xx) or its own 4xx.
  */
 int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+/* publish.c: publishes parsed event objects (taken over: objs and its references) for req, as a
+ * POST /v1/events would (rate limit, logs.mask, validation, one commit, the 202 or the error);
+ * batch: answer with an array. key: the Idempotency-Key or NULL. read_ahead: single-event POSTs
+ * pipelined behind req may join (pipeline.h). Always answers req. */
+void fg_publish_objects(h2o_req_t *req, const fg_principal_t *who, json_t **objs, size_t n,
+                        bool batch, const char *key, bool read_ahead);
 /* publish.c: a request read ahead behind req (pipeline.h) whose body is one JSON event, by the
  * principal named who (NULL: none) with the Idempotency-Key key (NULL: none): validated, let
  * through the publish rate limit and submitted; its pending is answered once attached. NULL
@@ -236,6 +242,8 @@ int fg_openapi_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
 /* webhooks_api.c: /v1/webhooks[/{id}[/…]] and /v1/deliveries/{id}[/retry] */
 int fg_wh_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_cluster_snapshot_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+/* ingest.c: POST /v1/ingest/{engine} (ingest.h); signed by the engine, no credential. */
+int fg_ingest_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t engine);
 int fg_wh_create_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_wh_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
 int fg_wh_patch_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);

@@ -299,13 +299,6 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
     bool batch;
     if (parse_body(req, body, kind, (size_t)cfg->max_batch_events, &objs, &n, &batch) != 0)
         return 0;
-    if (fg_admit_publish(req, who, n) != 0) {
-        for (size_t i = 0; i < n; i++)
-            json_decref(objs[i]);
-        free(objs);
-        return 0;
-    }
-
     size_t klen;
     const char *key = fg_http_header_by_name(req, "idempotency-key", &klen);
     char keybuf[FG_EVENT_ID_MAX + 2];
@@ -313,6 +306,24 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
         snprintf(keybuf, sizeof(keybuf), "%.*s",
                  (int)(klen <= FG_EVENT_ID_MAX ? klen : FG_EVENT_ID_MAX + 1), key);
         key = keybuf;
+    }
+    /* Single-event POSTs pipelined behind this one are committed with it (pipeline.c). */
+    bool ahead =
+        kind == BODY_JSON && fg_http_header(req, H2O_TOKEN_CONTENT_ENCODING, &klen) == NULL;
+    fg_publish_objects(req, who, objs, n, batch, key, ahead);
+    return 0;
+}
+
+void fg_publish_objects(h2o_req_t *req, const fg_principal_t *who, json_t **objs, size_t n,
+                        bool batch, const char *key, bool read_ahead)
+{
+    fg_server_t *srv = fg_loop_of(req)->server;
+    const fg_config_t *cfg = srv->cfg;
+    if (fg_admit_publish(req, who, n) != 0) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(objs[i]);
+        free(objs);
+        return;
     }
 
     pub_ctx_t *c = calloc(1, sizeof(*c));
@@ -327,7 +338,7 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
         if (c != NULL)
             ctx_free(c);
         out_of_memory(req);
-        return 0;
+        return;
     }
     int64_t now = fg_time_now_us();
     c->started_us = fg_time_mono_us();
@@ -358,7 +369,7 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
         else
             out_of_memory(req);
         ctx_free(c);
-        return 0;
+        return;
     }
     c->batch = batch;
     c->job.events = c->events;
@@ -368,10 +379,8 @@ int fg_publish_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
     if (fg_pending_submit(&c->pending, req, &c->job) != FG_OK) {
         fg_http_fail(req, FG_ERR_CLOSED, "the server is shutting down");
         ctx_free(c);
-        return 0;
+        return;
     }
-    /* Single-event POSTs pipelined behind this one are committed with it (pipeline.c). */
-    if (kind == BODY_JSON && fg_http_header(req, H2O_TOKEN_CONTENT_ENCODING, &klen) == NULL)
+    if (read_ahead)
         fg_pipeline_read_ahead(req, who ? who->name : NULL, who ? who->exp_us : 0, key);
-    return 0;
 }

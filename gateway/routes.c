@@ -14,6 +14,7 @@
 
 const fg_route_t fg_routes[] = {
     {"POST", "/v1/events", fg_publish_handle, PUB},
+    {"POST", "/v1/ingest/{engine}", fg_ingest_handle, 0},
     {"GET", "/v1/events", fg_query_handle, SUB},
     {"GET", "/v1/stream", fg_stream_handle, SUB},
     {"GET", "/v1/runs/{run_id}/stream", fg_stream_handle, SUB},
