@@ -223,6 +223,21 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
                   uint64_t *scanned_to);
 
 /**
+ * Where a stream that wants the newest n events matching f (of those up to upto) starts:
+ * *after is the cursor to replay after (0 when fewer than n match; upto when n is 0).
+ * FG_OK, FG_ERR_IO or FG_ERR_NOMEM.
+ */
+int fg_store_start_of_last(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                           uint64_t upto, uint64_t n, uint64_t *after);
+
+/**
+ * Where a stream that wants the events received at or after since_us (of those up to upto)
+ * starts: *after is the cursor to replay after (upto when none). Found by bisection on the
+ * sequence, receive times growing with it. FG_OK or FG_ERR_IO.
+ */
+int fg_store_start_of_since(fg_store_reader_t *r, int64_t since_us, uint64_t upto, uint64_t *after);
+
+/**
  * The stored JSON of event seq, malloc'd into *json (caller frees). FG_ERR_NOT_FOUND when
  * retention has removed it.
  */

@@ -166,12 +166,14 @@ static int in_list(fg_buf_t *sql, const char *col, size_t n, int *next)
 
 /* Builds "SELECT … WHERE seq > ?1 AND seq <= ?2 [AND type IN (…)] [AND run_id IN (…)]
  * [AND workflow IN (…)] ORDER BY seq LIMIT ?3", the filter's values numbered from ?4 on in
- * that order. */
-static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, fg_buf_t *sql)
+ * that order. newest: "SELECT seq … ORDER BY seq DESC LIMIT 1 OFFSET ?3" instead (the ?3-th
+ * newest but one). */
+static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, bool newest, fg_buf_t *sql)
 {
     int next = 4;
-    int rc = fg_buf_puts(sql, "SELECT seq, type, id, run_id, workflow, body FROM events"
-                              " WHERE seq > ?1 AND seq <= ?2");
+    int rc = fg_buf_puts(sql, newest ? "SELECT seq FROM events WHERE seq > ?1 AND seq <= ?2"
+                                     : "SELECT seq, type, id, run_id, workflow, body FROM events"
+                                       " WHERE seq > ?1 AND seq <= ?2");
     if (!f->any_type) {
         size_t ntypes = 0;
         for (size_t i = 0; i < fg_catalog_count(cat); i++)
@@ -182,21 +184,19 @@ static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, fg_buf_t *
         rc |= in_list(sql, "run_id", f->nruns, &next);
     if (f->nworkflows > 0)
         rc |= in_list(sql, "workflow", f->nworkflows, &next);
-    rc |= fg_buf_puts(sql, " ORDER BY seq LIMIT ?3");
+    rc |= fg_buf_puts(sql,
+                      newest ? " ORDER BY seq DESC LIMIT 1 OFFSET ?3" : " ORDER BY seq LIMIT ?3");
     return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
 }
 
-int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
-                  uint64_t after, uint64_t upto, size_t limit, fg_event_t **out, size_t *n,
-                  uint64_t *scanned_to)
+/* Prepares the filter's query (build_query) with its values bound. */
+static int prepare_filtered(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                            bool newest, uint64_t after, uint64_t upto, int64_t n,
+                            sqlite3_stmt **out)
 {
-    *n = 0;
-    *scanned_to = upto;
-    if (upto <= after || limit == 0)
-        return FG_OK;
     fg_buf_t sql;
     fg_buf_init(&sql, 64 * 1024);
-    if (build_query(cat, f, &sql) != FG_OK) {
+    if (build_query(cat, f, newest, &sql) != FG_OK) {
         fg_buf_dispose(&sql);
         return FG_ERR_NOMEM;
     }
@@ -208,7 +208,7 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
     int p = 1;
     sqlite3_bind_int64(st, p++, (sqlite3_int64)after);
     sqlite3_bind_int64(st, p++, (sqlite3_int64)upto);
-    sqlite3_bind_int64(st, p++, (sqlite3_int64)limit);
+    sqlite3_bind_int64(st, p++, (sqlite3_int64)n);
     if (!f->any_type) {
         for (size_t i = 0; i < fg_catalog_count(cat); i++) {
             if (fg_filter_type_ok(f, (int)i))
@@ -219,6 +219,76 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
         sqlite3_bind_text(st, p++, f->runs[i], -1, SQLITE_STATIC);
     for (size_t i = 0; i < f->nworkflows; i++)
         sqlite3_bind_text(st, p++, f->workflows[i], -1, SQLITE_STATIC);
+    *out = st;
+    return FG_OK;
+}
+
+int fg_store_start_of_last(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                           uint64_t upto, uint64_t n, uint64_t *after)
+{
+    *after = upto;
+    if (n == 0)
+        return FG_OK;
+    sqlite3_stmt *st;
+    int rc = prepare_filtered(r, cat, f, true, 0, upto, (int64_t)(n - 1), &st);
+    if (rc != FG_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *after = (uint64_t)sqlite3_column_int64(st, 0) - 1;
+    else if (rc == SQLITE_DONE)
+        *after = 0; /* fewer than n: all of them */
+    int err = rc == SQLITE_ROW || rc == SQLITE_DONE ? FG_OK : fg_store_db_error(r->db, "last");
+    sqlite3_finalize(st);
+    return err;
+}
+
+int fg_store_start_of_since(fg_store_reader_t *r, int64_t since_us, uint64_t upto, uint64_t *after)
+{
+    /* received_us grows with seq (the writer stamps each commit): bisect on the primary key */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            r->db, "SELECT seq, received_us FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1", -1,
+            &st, NULL) != SQLITE_OK)
+        return fg_store_db_error(r->db, "since_prepare");
+    uint64_t lo = 0, hi = upto + 1; /* the answer is the first seq in (lo, hi] received >= since */
+    int err = FG_OK;
+    while (lo + 1 < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)mid);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+            int64_t at = sqlite3_column_int64(st, 1);
+            if (seq > upto || at >= since_us)
+                hi = mid;
+            else
+                lo = seq;
+        } else if (rc == SQLITE_DONE) {
+            hi = mid;
+        } else {
+            err = fg_store_db_error(r->db, "since");
+            break;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    *after = hi - 1 < upto ? hi - 1 : upto;
+    return err;
+}
+
+int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                  uint64_t after, uint64_t upto, size_t limit, fg_event_t **out, size_t *n,
+                  uint64_t *scanned_to)
+{
+    *n = 0;
+    *scanned_to = upto;
+    if (upto <= after || limit == 0)
+        return FG_OK;
+    sqlite3_stmt *st;
+    int rc = prepare_filtered(r, cat, f, false, after, upto, (int64_t)limit, &st);
+    if (rc != FG_OK)
+        return rc;
 
     int err = FG_OK;
     size_t rows = 0;

@@ -151,3 +151,61 @@ test('a stream that ends leaves its connection working, with a request pipelined
     sock.destroy();
   } finally { await srv.stop(); srv.cleanup(); }
 });
+
+// History on subscribe (issue #14): last=N starts a stream with the newest N matching events,
+// since=RFC 3339 with those received since then; then live, without gap or duplicate. A
+// reconnecting client's Last-Event-ID wins over both.
+test('history on subscribe: last=N and since=', async () => {
+  const srv = await new Server().start();
+  try {
+    const a = uuid(), b = uuid();
+    await publish(srv.base, Array.from({ length: 20 }, (_, i) => ev.log(a, `a${i}`)));
+    await publish(srv.base, Array.from({ length: 5 }, (_, i) => ev.log(b, `b${i}`)));
+    await sleep(30);
+    const mark = new Date().toISOString();
+    await sleep(30);
+    await publish(srv.base, [ev.log(a, 'a20'), ev.log(b, 'b5')]);
+    const lines = (s) => s.frames.filter((f) => f.event === 'log_line').map((f) => JSON.parse(f.data).line);
+
+    let s = await sse(`${srv.base}/v1/runs/${a}/stream?last=5`);
+    await s.waitFrames(5);
+    assert.deepEqual(lines(s), ['a16', 'a17', 'a18', 'a19', 'a20']);
+    await publish(srv.base, ev.log(a, 'live'));
+    await s.waitFrames(6);
+    assert.deepEqual(lines(s).slice(5), ['live']);
+    s.close();
+
+    s = await sse(`${srv.base}/v1/stream?types=log_line&last=3`);
+    await s.waitFrames(3);
+    assert.deepEqual(lines(s), ['a20', 'b5', 'live']);
+    s.close();
+
+    s = await sse(`${srv.base}/v1/runs/${b}/stream?last=100`); // fewer than asked: all of them
+    await s.waitFrames(6);
+    assert.deepEqual(lines(s), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
+    s.close();
+
+    s = await sse(`${srv.base}/v1/stream?types=log_line&since=${encodeURIComponent(mark)}`);
+    await s.waitFrames(3);
+    assert.deepEqual(lines(s), ['a20', 'b5', 'live']);
+    s.close();
+
+    // both: the later start; the header wins over both
+    s = await sse(`${srv.base}/v1/runs/${a}/stream?last=10&since=${encodeURIComponent(mark)}`);
+    await s.waitFrames(2);
+    assert.deepEqual(lines(s), ['a20', 'live']);
+    s.close();
+    const seqOfA19 = (await request(srv.base, 'GET', `/v1/runs/${a}/logs?limit=1000`)).json.lines.find((l) => l.line === 'a19').seq;
+    s = await sse(`${srv.base}/v1/runs/${a}/stream?last=1`, { headers: { 'last-event-id': String(seqOfA19) } });
+    await s.waitFrames(2);
+    assert.deepEqual(lines(s), ['a20', 'live']);
+    s.close();
+
+    for (const [q, code] of [['last=0', 'invalid_last'], ['last=abc', 'invalid_last'], ['last=10001', 'invalid_last'],
+      ['since=yesterday', 'invalid_since'], ['since=2026-13-01T00:00:00Z', 'invalid_since']]) {
+      const r = await request(srv.base, 'GET', `/v1/stream?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal(r.json.error, code, q);
+    }
+  } finally { await srv.stop(); srv.cleanup(); }
+});
