@@ -11,6 +11,7 @@
 
 #include "tests/unit/store_fixture.h"
 #include "events/store_checkpoint.h"
+#include "events/timefmt.h"
 #include "events/transitions.h"
 #include "webhooks/outbox_store.h"
 
@@ -21,6 +22,49 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Where a stream's history starts: last=N on its filter, since=T by the receive times. */
+static void test_history_starts(void **state)
+{
+    fixture_t *fx = *state;
+    start_writer(fx, false, 0);
+    publish_lines(fx, 0, 10); /* seqs 1..10 */
+    usleep(3000);
+    int64_t mark = fg_time_now_us();
+    usleep(3000);
+    publish_lines(fx, 10, 20); /* seqs 11..20 */
+    fg_store_reader_t *r = open_reader(fx);
+    fg_filter_t logs, runs;
+    fg_filter_init(&logs);
+    fg_filter_init(&runs);
+    fg_verr_t err;
+    assert_int_equal(fg_filter_add_types(&logs, fx->cat, "log_line", 8, &err), FG_OK);
+    assert_int_equal(fg_filter_add_types(&runs, fx->cat, "run_created", 11, &err), FG_OK);
+    uint64_t after = 99;
+    assert_int_equal(fg_store_start_of_last(r, fx->cat, &logs, 20, 5, &after), FG_OK);
+    assert_int_equal(after, 15); /* replays 16..20 */
+    assert_int_equal(fg_store_start_of_last(r, fx->cat, &logs, 12, 5, &after), FG_OK);
+    assert_int_equal(after, 7); /* of those up to 12 */
+    assert_int_equal(fg_store_start_of_last(r, fx->cat, &logs, 20, 100, &after), FG_OK);
+    assert_int_equal(after, 0); /* fewer than asked: all */
+    assert_int_equal(fg_store_start_of_last(r, fx->cat, &runs, 20, 1, &after), FG_OK);
+    assert_int_equal(after, 0);
+    assert_int_equal(fg_store_start_of_last(r, fx->cat, &logs, 20, 0, &after), FG_OK);
+    assert_int_equal(after, 20);
+    assert_int_equal(fg_store_start_of_since(r, mark, 20, &after), FG_OK);
+    assert_int_equal(after, 10);
+    assert_int_equal(fg_store_start_of_since(r, mark, 15, &after), FG_OK);
+    assert_int_equal(after, 10);
+    assert_int_equal(fg_store_start_of_since(r, mark, 8, &after), FG_OK);
+    assert_int_equal(after, 8); /* nothing since then up to 8: live from there */
+    assert_int_equal(fg_store_start_of_since(r, 0, 20, &after), FG_OK);
+    assert_int_equal(after, 0);
+    assert_int_equal(fg_store_start_of_since(r, mark + 3600000000LL, 20, &after), FG_OK);
+    assert_int_equal(after, 20);
+    fg_filter_dispose(&logs);
+    fg_filter_dispose(&runs);
+    fg_store_reader_close(r);
+}
 
 int run_store_tests(void);
 
@@ -398,6 +442,7 @@ int run_store_tests(void)
         cmocka_unit_test_setup_teardown(test_concurrent_producers_get_contiguous_sequences, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_open_rejects_a_corrupt_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_starts, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
