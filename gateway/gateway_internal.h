@@ -232,6 +232,9 @@ int fg_stream_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_
 int fg_runs_list_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_run_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id);
 int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run_id);
+/* runs_api.c: GET /v1/runs/{run_id}/logs/download: the whole log (or a step's) as a text file,
+ * a page at a time, gzip'd when the client takes it. */
+int fg_run_logs_download_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run);
 int fg_approvals_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_console_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);

@@ -11,6 +11,7 @@
  * credential limited to some runs sees only those.
  */
 #include "events/cursor.h"
+#include "events/log.h"
 #include "events/runview.h"
 #include "events/timefmt.h"
 #include "events/transitions.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define DEFAULT_LIMIT 50
 #define MAX_BODY (8u << 20) /* a page of 1,000 long log lines stays well under this */
@@ -394,4 +396,160 @@ int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t ru
     text->render = render_line;
     text->ctx = fw;
     return fg_stream_text(req, who, &f, q.after, text);
+}
+
+/* --- GET /v1/runs/{run_id}/logs/download -------------------------------------------------------
+ */
+
+#define DL_PAGE 1000 /* lines read per send: memory stays bounded whatever the log's size */
+
+/* A download in progress: a page of text per send, gzip'd when the client takes it. */
+typedef struct {
+    h2o_generator_t gen;
+    fg_loop_t *loop;
+    fg_logs_query_t q;
+    char run_id[FG_UUID_LEN + 1], step_id[FG_UUID_LEN + 1];
+    uint64_t upto;    /* the log as it was when the download began */
+    fg_buf_t page;    /* the text (or its compressed form) being sent */
+    bool gzip, zinit; /* z is live */
+    z_stream z;
+} dl_t;
+
+static void dl_dispose(void *p)
+{
+    dl_t *d = p;
+    fg_buf_dispose(&d->page);
+    if (d->zinit)
+        deflateEnd(&d->z);
+}
+
+/* Compresses in (len bytes; finish: the end) onto out. FG_OK or FG_ERR_NOMEM. */
+static int dl_deflate(dl_t *d, const char *in, size_t len, bool finish, fg_buf_t *out)
+{
+    d->z.next_in = (Bytef *)in;
+    d->z.avail_in = (uInt)len;
+    for (;;) {
+        char chunk[16384];
+        d->z.next_out = (Bytef *)chunk;
+        d->z.avail_out = sizeof(chunk);
+        int zr = deflate(&d->z, finish ? Z_FINISH : Z_NO_FLUSH);
+        if (zr == Z_STREAM_ERROR ||
+            fg_buf_append(out, chunk, sizeof(chunk) - d->z.avail_out) != FG_OK)
+            return FG_ERR_NOMEM;
+        if (finish ? zr == Z_STREAM_END : d->z.avail_in == 0 && d->z.avail_out != 0)
+            return FG_OK;
+    }
+}
+
+/* Reads and sends the next page, the final one when the log (as it was) is all sent. */
+static void dl_next(h2o_generator_t *gen, h2o_req_t *req)
+{
+    dl_t *d = H2O_STRUCT_FROM_MEMBER(dl_t, gen, gen);
+    fg_buf_t text;
+    fg_buf_init(&text, MAX_BODY);
+    uint64_t next = d->q.after;
+    int rc = fg_runview_logs(d->loop->reader, &d->q, &text, &next);
+    bool last = rc != FG_OK || text.len == 0 || next <= d->q.after || next >= d->upto;
+    if (rc != FG_OK) /* the response has begun: end it short (the client sees a cut download) */
+        fg_log(FG_LOG_WARN, "log_download_cut", "run=%s rc=%d", d->run_id, rc);
+    d->q.after = next;
+    d->page.len = 0;
+    if (d->gzip) {
+        if (dl_deflate(d, text.data ? text.data : "", text.len, last, &d->page) != FG_OK)
+            last = true;
+    } else if (text.len > 0 && fg_buf_append(&d->page, text.data, text.len) != FG_OK) {
+        last = true;
+    }
+    fg_buf_dispose(&text);
+    h2o_iovec_t v = h2o_iovec_init(d->page.data ? d->page.data : "", d->page.len);
+    h2o_send(req, &v, 1, last ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void dl_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)gen;
+    (void)req;
+}
+
+/* True when Accept-Encoding takes gzip (q=0 refuses it). */
+static bool takes_gzip(h2o_req_t *req)
+{
+    size_t n;
+    const char *a = fg_http_header(req, H2O_TOKEN_ACCEPT_ENCODING, &n);
+    const char *g = a ? memmem(a, n, "gzip", 4) : NULL;
+    if (g == NULL)
+        return false;
+    const char *end = a + n, *q = g + 4;
+    while (q < end && *q == ' ')
+        q++;
+    return !(end - q >= 4 && memcmp(q, ";q=0", 4) == 0 &&
+             (end - q == 4 || q[4] == ',' ||
+              (end - q >= 6 && memcmp(q + 4, ".0", 2) == 0 && (end - q == 6 || q[6] == ','))));
+}
+
+int fg_run_logs_download_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t run)
+{
+    fg_loop_t *l = fg_loop_of(req);
+    char run_id[FG_UUID_LEN + 1];
+    if (path_run(req, run.base, run.len, run_id) != 0)
+        return 0;
+    dl_t *d = h2o_mem_alloc_shared(&req->pool, sizeof(*d), dl_dispose);
+    memset(d, 0, sizeof(*d));
+    fg_buf_init(&d->page, 0);
+    memcpy(d->run_id, run_id, sizeof(run_id));
+    d->q = (fg_logs_query_t){.run_id = d->run_id, .limit = DL_PAGE, .text = true};
+    logs_params_t params = {.q = &d->q};
+    size_t limit = DL_PAGE;
+    uint64_t after = 0;
+    if (walk_query(req, &limit, &after, logs_param, &params) != 0)
+        return 0;
+    d->q.after = after; /* a download may begin after a line already had */
+    if (params.step_id[0] != '\0') {
+        memcpy(d->step_id, params.step_id, sizeof(d->step_id));
+        d->q.step_id = d->step_id;
+    }
+    fg_filter_t f;
+    fg_filter_init(&f);
+    int bad = narrow(req, who, "log_line", run_id, &f);
+    fg_filter_dispose(&f);
+    if (bad != 0)
+        return 0;
+    int rc = fg_runview_run_known(l->reader, run_id);
+    uint64_t purged;
+    if (rc == FG_OK)
+        rc = fg_store_reader_bounds(l->reader, &d->upto, &purged);
+    if (rc != FG_OK) {
+        answer(req, rc, NULL, run_id);
+        return 0;
+    }
+    d->loop = l;
+    d->gzip = takes_gzip(req);
+    if (d->gzip) {
+        if (deflateInit2(&d->z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+            fg_http_fail(req, FG_ERR_NOMEM, "out of memory");
+            return 0;
+        }
+        d->zinit = true;
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
+                       H2O_STRLIT("gzip"));
+    }
+    char disp[128];
+    int dn = snprintf(disp, sizeof(disp), "attachment; filename=\"run-%s%s%.8s.log\"", run_id,
+                      d->q.step_id ? "-step-" : "", d->q.step_id ? d->q.step_id : "");
+    h2o_iovec_t dv = h2o_strdup(&req->pool, disp, (size_t)dn);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_DISPOSITION, NULL, dv.base,
+                   dv.len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL,
+                   H2O_STRLIT("Accept-Encoding"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    d->gen.proceed = dl_next;
+    d->gen.stop = dl_stop;
+    h2o_start_response(req, &d->gen);
+    dl_next(&d->gen, req);
+    return 0;
 }

@@ -407,3 +407,63 @@ test('run views show a credential only its runs and types', async () => {
     assert.equal(r.json.approvals.length, 1);
   } finally { await srv.stop(); srv.cleanup(); fs.rmSync(dir, { recursive: true, force: true }); }
 });
+
+// Download (issue #14): a run's whole log, or one step's, as a text file (Content-Disposition),
+// read a page at a time (memory stays flat whatever the log's size), gzip'd when the client
+// takes it; the same text as the log pages.
+test('logs: download the whole log or a step\'s, plain or gzip, in bounded memory', async () => {
+  const zlib = require('node:zlib');
+  const srv = await new Server().start();
+  try {
+    const run = uuid(), s1 = uuid(), s2 = uuid();
+    const N = 60000;
+    for (let i = 0; i < N; i += 1000) {
+      const body = Array.from({ length: 1000 }, (_, k) => JSON.stringify({ type: 'log_line', run_id: run, step_id: (i + k) % 2 ? s2 : s1,
+        step_name: (i + k) % 2 ? 'test' : 'build', stream: (i + k) % 3 ? 'stdout' : 'stderr', line: `line ${i + k} ${'x'.repeat(40)}` })).join('\n');
+      const r = await request(srv.base, 'POST', '/v1/events', { raw: true, body, headers: { 'content-type': 'application/x-ndjson' } });
+      assert.equal(r.status, 202);
+    }
+    const rssAnon = () => Number(fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8').match(/RssAnon:\s+(\d+)/)[1]);
+    const before = rssAnon();
+    const res = await fetch(`${srv.base}/v1/runs/${run}/logs/download`, { headers: { 'accept-encoding': 'identity' } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-disposition'), new RegExp(`^attachment; filename="run-${run}\\.log"$`));
+    assert.match(res.headers.get('content-type'), /^text\/plain/);
+    const text = await res.text();
+    const grown = rssAnon() - before;
+    const lines = text.split('\n');
+    assert.equal(lines.length, N + 1);
+    assert.equal(lines[0], `[build] [stderr] line 0 ${'x'.repeat(40)}`);
+    assert.equal(lines[N - 1], `[test] [stdout] line ${N - 1} ${'x'.repeat(40)}`);
+    // the same text as the log pages
+    const page = await request(srv.base, 'GET', `/v1/runs/${run}/logs?limit=1000`, { headers: { accept: 'text/plain' } });
+    assert.ok(text.startsWith(page.text));
+    assert.ok(grown < 20 * 1024, `anonymous memory grew ${grown} KiB for ${text.length} bytes`);
+    // gzip, one step, after a cursor
+    const gz = await fetch(`${srv.base}/v1/runs/${run}/logs/download?step_id=${s2}`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(gz.headers.get('content-encoding'), 'gzip');
+    const stepText = (await gz.text());
+    assert.equal(stepText.split('\n').length, N / 2 + 1);
+    assert.ok(stepText.split('\n').slice(0, -1).every((l) => l.startsWith('[test] ')));
+    assert.match(gz.headers.get('content-disposition'), new RegExp(`filename="run-${run}-step-${s2.slice(0, 8)}\\.log"`));
+    // errors in the one shape
+    let r = await request(srv.base, 'GET', `/v1/runs/${uuid()}/logs/download`);
+    assert.equal(r.status, 404);
+    assert.equal(r.json.error, 'run_not_found');
+    r = await request(srv.base, 'GET', '/v1/runs/nope/logs/download');
+    assert.equal(r.status, 400);
+    r = await request(srv.base, 'GET', `/v1/runs/${run}/logs/download?step_id=x`);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_step_id');
+    // the gzip'd bytes as sent decompress to the plain download
+    const gzBytes = await new Promise((resolve, reject) => {
+      require('node:http').get(`${srv.base}/v1/runs/${run}/logs/download`, { headers: { 'accept-encoding': 'gzip' } }, (res2) => {
+        const chunks = [];
+        res2.on('data', (c) => chunks.push(c));
+        res2.on('end', () => resolve(Buffer.concat(chunks)));
+      }).on('error', reject);
+    });
+    assert.ok(gzBytes.length < text.length / 4, `${gzBytes.length} compressed bytes for ${text.length}`);
+    assert.equal(zlib.gunzipSync(gzBytes).toString(), text);
+  } finally { await srv.stop(); srv.cleanup(); }
+});
