@@ -84,7 +84,7 @@ test: test-release test-asan test-tsan test-fuzz
 
 # Fuzz longer: each harness FUZZ_SECONDS (default 300), one after the other.
 fuzz: build-fuzz
-	@for h in event sse query config auth url retry_after ingest_ironflow; do \
+	@for h in event sse query config auth url retry_after ingest_ironflow ingest_github; do \
 	  bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_$$h tests/fuzz/corpus/$$h \
 	    $(FUZZ_BUILD)/tests/fuzz/corpus/$$h $(FUZZ_SECONDS) || exit 1; \
 	done

@@ -124,6 +124,10 @@ int fg_runview_approvals(fg_store_reader_t *r, const fg_approvals_query_t *q, in
 /** FG_OK when some stored event named the run, FG_ERR_NOT_FOUND, or FG_ERR_IO. */
 int fg_runview_run_known(fg_store_reader_t *r, const char *run_id);
 
+/** The run's status (fg_run_status_t; -1 while none is known): FG_OK, FG_ERR_NOT_FOUND when no
+ * event of the run is stored, FG_ERR_IO. */
+int fg_runview_run_status(fg_store_reader_t *r, const char *run_id, int *status);
+
 /* GET /v1/runs/{run_id}/logs */
 typedef struct {
     const char *run_id;

@@ -443,6 +443,21 @@ int fg_runview_run_known(fg_store_reader_t *r, const char *run_id)
     return snap_end(&q);
 }
 
+int fg_runview_run_status(fg_store_reader_t *r, const char *run_id, int *status)
+{
+    snap_t q;
+    snap_begin(&q, r);
+    *status = -1;
+    sqlite3_stmt *st = snap_prepare(&q, "SELECT status FROM rv_runs WHERE run_id = ?1");
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    if (snap_row(&q, st))
+        *status = sqlite3_column_int(st, 0);
+    else if (q.rc == FG_OK)
+        q.rc = FG_ERR_NOT_FOUND;
+    sqlite3_finalize(st);
+    return snap_end(&q);
+}
+
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *out, uint64_t *next)
 {
     snap_t q;

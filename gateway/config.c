@@ -146,6 +146,7 @@ static const key_t_ keys[] = {
     J("logs.mask", K_ARRAY, logs_mask),
     S("auth.jwt.hs256_secret", jwt_secret, NULL, NULL),
     S("ingest.ironflow.secret", ingest_ironflow_secret, NULL, NULL),
+    S("ingest.github.secret", ingest_github_secret, NULL, NULL),
     S("auth.jwt.public_key_file", jwt_public_key_file, NULL, NULL),
     S("auth.cookie", auth_cookie, NULL, nonempty),
     L("cors.origins", cors_origins, origin_ok),

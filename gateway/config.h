@@ -91,6 +91,8 @@ typedef struct {
     char jwt_secret[512];         /* auth.jwt.hs256_secret, "" = none */
     char ingest_ironflow_secret[512]; /* ingest.ironflow.secret: its deliveries' HMAC key, "" = off
                                        */
+    char
+        ingest_github_secret[512]; /* ingest.github.secret: the GitHub webhook's secret, "" = off */
     char jwt_public_key_file[PATH_MAX]; /* auth.jwt.public_key_file, "" = none */
     char auth_cookie[64];               /* auth.cookie: the cookie a credential may come in */
     char cors_origins[4096];            /* cors.origins: comma list of exact origins */

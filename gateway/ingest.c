@@ -4,6 +4,7 @@
  */
 #include "gateway/ingest.h"
 #include "events/log.h"
+#include "events/runview.h"
 #include "gateway/body.h"
 #include "gateway/gateway_internal.h"
 #include "gateway/http_util.h"
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const fg_ingest_adapter_t *const adapters[] = {&fg_ingest_ironflow};
+static const fg_ingest_adapter_t *const adapters[] = {&fg_ingest_ironflow, &fg_ingest_github};
 
 const fg_ingest_adapter_t *fg_ingest_find(const char *name, size_t len)
 {
@@ -55,6 +56,8 @@ static const char *secret_of(const fg_config_t *cfg, const fg_ingest_adapter_t *
 {
     if (a == &fg_ingest_ironflow)
         return cfg->ingest_ironflow_secret;
+    if (a == &fg_ingest_github)
+        return cfg->ingest_github_secret;
     return "";
 }
 
@@ -80,6 +83,23 @@ static bool signed_by(const char *secret, const char *sig, size_t sig_len, h2o_i
     for (size_t i = 0; i < sig_len; i++) /* hex digits in either case */
         got[i] = (char)(i >= 7 && sig[i] >= 'A' && sig[i] <= 'F' ? sig[i] - 'A' + 'a' : sig[i]);
     return CRYPTO_memcmp(got, want, want_len) == 0;
+}
+
+/* A request header's value into out (cut to cap - 1 bytes); "" when absent or name is NULL. */
+static void header_copy(h2o_req_t *req, const char *name, char *out, size_t cap)
+{
+    size_t n;
+    const char *v = name ? fg_http_header_by_name(req, name, &n) : NULL;
+    snprintf(out, cap, "%.*s", v ? (int)(n < cap ? n : cap - 1) : 0, v ? v : "");
+}
+
+/* fg_ingest_meta_t.run_status on the loop's reader: a failed read counts as unknown (-1). */
+static int run_status(void *ctx, const char *run_id)
+{
+    fg_loop_t *l = ctx;
+    int status = -1;
+    int rc = fg_runview_run_status(l->reader, run_id, &status);
+    return rc == FG_ERR_NOT_FOUND ? -2 : rc == FG_OK ? status : -1;
 }
 
 int fg_ingest_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t engine)
@@ -117,9 +137,16 @@ int fg_ingest_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t engi
                       "header", a->signature_header, -1);
         return 0;
     }
+    char event[64] = "", delivery[80] = "";
+    header_copy(req, a->event_header, event, sizeof(event));
+    header_copy(req, a->delivery_header, delivery, sizeof(delivery));
+    fg_ingest_meta_t meta = {.event = event[0] ? event : NULL,
+                             .delivery = delivery[0] ? delivery : NULL,
+                             .run_status = run_status,
+                             .ctx = fg_loop_of(req)};
     json_t *events = NULL;
     fg_verr_t err;
-    int rc = a->map(body.base, body.len, &events, &err);
+    int rc = a->map(body.base, body.len, &meta, &events, &err);
     if (rc == FG_ERR_INVALID) {
         fg_http_verr(req, 400, &err);
         return 0;

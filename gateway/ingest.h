@@ -17,19 +17,33 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* What a mapper is told besides the body. */
 typedef struct {
-    const char *name;             /* the {engine} in the route */
+    const char *event;    /* the value of the adapter's event_header, or NULL */
+    const char *delivery; /* the value of its delivery_header, or NULL */
+    /* The current status of a run (fg_run_status_t; -1 while none; -2 when no event of it is
+     * stored) as this node's views have it, for mappings that must not move a run backwards. */
+    int (*run_status)(void *ctx, const char *run_id);
+    void *ctx;
+} fg_ingest_meta_t;
+
+typedef struct {
+    const char *name;             /* the {engine} in the route, and ingest.<name>.secret */
     const char *signature_header; /* lowercase; holds "sha256=<hex>" */
+    const char *event_header;     /* lowercase, or NULL: the delivery's kind */
+    const char *delivery_header;  /* lowercase, or NULL: the delivery's id */
     /**
-     * Maps a body whose signature was checked to catalog events. Pure (no I/O), fuzzed.
-     * FG_OK with *events, a new JSON array of event objects (maybe empty: nothing to store), each
-     * with an id that makes the engine's retries of the same delivery one event; or
-     * FG_ERR_INVALID with err (answered 400); FG_ERR_NOMEM.
+     * Maps a body whose signature was checked to catalog events. Pure (no I/O but meta's
+     * run_status), fuzzed. FG_OK with *events, a new JSON array of event objects (maybe empty:
+     * nothing to store, a 204), each with an id that makes the engine's retries of the same
+     * delivery one event; or FG_ERR_INVALID with err (answered 400); FG_ERR_NOMEM.
      */
-    int (*map)(const char *body, size_t len, json_t **events, fg_verr_t *err);
+    int (*map)(const char *body, size_t len, const fg_ingest_meta_t *meta, json_t **events,
+               fg_verr_t *err);
 } fg_ingest_adapter_t;
 
 extern const fg_ingest_adapter_t fg_ingest_ironflow; /* ingest_ironflow.c */
+extern const fg_ingest_adapter_t fg_ingest_github;   /* ingest_github.c */
 
 /** The adapter named name (len bytes), or NULL. */
 const fg_ingest_adapter_t *fg_ingest_find(const char *name, size_t len);

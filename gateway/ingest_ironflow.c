@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static int map(const char *body, size_t len, json_t **events, fg_verr_t *err)
+static int map(const char *body, size_t len, const fg_ingest_meta_t *meta, json_t **events,
+               fg_verr_t *err)
 {
+    (void)meta;
     *events = NULL;
     json_error_t jerr;
     json_t *ev = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

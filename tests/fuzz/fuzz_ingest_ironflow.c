@@ -14,8 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *a = NULL, *b = NULL;
     fg_verr_t err;
-    int ra = fg_ingest_ironflow.map((const char *)data, size, &a, &err);
-    int rb = fg_ingest_ironflow.map((const char *)data, size, &b, &err);
+    fg_ingest_meta_t meta = {0};
+    int ra = fg_ingest_ironflow.map((const char *)data, size, &meta, &a, &err);
+    int rb = fg_ingest_ironflow.map((const char *)data, size, &meta, &b, &err);
     if (ra != rb)
         abort();
     if (ra == FG_OK) {
