@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define FG_RLOG_NODES "fg:nodes"
+#define FG_RLOG_NODES_LEFT "fg:nodes:left" /* counts nodes that left (their leases are free) */
 #define FG_RLOG_LEASE_TOKENS "fg:lease:tokens"
 
 /**

@@ -147,6 +147,10 @@ static void release_all(fg_wh_owner_t *o)
     free(copy);
     uint64_t live;
     fg_rnodes_beat(o->redis, o->cfg.node_id, 0, &live);
+    /* the others look at this count between rounds: they take the freed leases at once */
+    redisReply *rep = fg_redis_cmdf(o->redis, "INCR " FG_RLOG_NODES_LEFT);
+    if (rep != NULL)
+        freeReplyObject(rep);
     if (n > 0)
         fg_log(FG_LOG_INFO, "webhook_leases_released", "count=%zu", n);
 }
@@ -266,6 +270,16 @@ static void round_once(fg_wh_owner_t *o)
 
 #define LOOK_MS 200 /* how often the subscriptions' version is looked at between rounds */
 
+/* How many nodes have left the cluster so far (FG_RLOG_NODES_LEFT); -1 when Redis is away. */
+static long long nodes_left(fg_wh_owner_t *o)
+{
+    redisReply *rep = fg_redis_cmdf(o->redis, "GET " FG_RLOG_NODES_LEFT);
+    long long n = rep == NULL ? -1 : rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return n;
+}
+
 static void *owner_main(void *arg)
 {
     fg_wh_owner_t *o = arg;
@@ -273,6 +287,7 @@ static void *owner_main(void *arg)
     int64_t every = o->cfg.lease_ms / 3 > 50 ? o->cfg.lease_ms / 3 : 50;
     int64_t next_round = 0;
     uint64_t seen = UINT64_MAX, version = 0;
+    long long left_seen = nodes_left(o);
     pthread_mutex_lock(&o->lock);
     while (!o->stopping) {
         bool drain = o->release_now;
@@ -281,6 +296,9 @@ static void *owner_main(void *arg)
          * a new one is delivered without waiting for the renewal) */
         bool changed =
             fg_wh_store_read_subs_version(o->reader, &version) == FG_OK && version != seen;
+        long long left = nodes_left(o);
+        changed |= left != left_seen; /* a node left: its share is free now, not at its lapse */
+        left_seen = left;
         if (drain) {
             release_all(o);
         } else if (changed || fg_time_mono_ms() >= next_round) {
