@@ -135,7 +135,8 @@ typedef struct {
     unsigned streams;    /* bits: 1 stdout, 2 stderr, 4 system; 0: all */
     uint64_t after;      /* lines after this seq */
     size_t limit;
-    bool text; /* "[step] [stream] line\n" per line instead of JSON */
+    bool text;       /* "[step] [stream] line\n" per line instead of JSON */
+    bool strip_ansi; /* terminal escape sequences removed from the lines (ansi.h) */
 } fg_logs_query_t;
 
 /** Parses a log stream name (stdout, stderr, system) into its bit; 0 when it is not one. */
@@ -162,10 +163,11 @@ int fg_runview_gauges(fg_store_reader_t *r, fg_runview_gauges_t *g);
 
 /**
  * Appends a stored log_line event (JSON text) as text when it is of step_id (NULL: any) and of
- * one of the streams (bits; 0: any); nothing otherwise. FG_OK, or FG_ERR_TOO_LARGE.
+ * one of the streams (bits; 0: any); nothing otherwise. strip: without its terminal escape
+ * sequences (ansi.h). FG_OK, FG_ERR_TOO_LARGE or FG_ERR_NOMEM.
  */
 int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const char *step_id,
-                              unsigned streams);
+                              unsigned streams, bool strip);
 
 /** Appends one log line as text ("[step] [stream] line\n", one output line per line in it). */
 int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, const char *line,

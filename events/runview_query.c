@@ -6,12 +6,14 @@
 #include "events/log.h"
 #include "events/money.h"
 #include "events/runview.h"
+#include "events/ansi.h"
 #include "events/store_db.h"
 #include "events/transitions.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -406,7 +408,7 @@ int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, con
 }
 
 int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const char *step_id,
-                              unsigned streams)
+                              unsigned streams, bool strip)
 {
     json_t *obj = json_loadb(json, len, 0, NULL);
     const char *step = json_string_value(json_object_get(obj, "step_id"));
@@ -416,9 +418,21 @@ int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const
     if (json_is_string(stream) && json_is_string(line) &&
         (step_id == NULL || (step && strcasecmp(step, step_id) == 0)) &&
         (streams == 0 ||
-         (streams & fg_log_stream_bit(json_string_value(stream), json_string_length(stream)))))
-        rc = fg_runview_log_text(out, name ? name : "?", json_string_value(stream),
-                                 json_string_value(line), json_string_length(line));
+         (streams & fg_log_stream_bit(json_string_value(stream), json_string_length(stream))))) {
+        size_t n = json_string_length(line);
+        char *copy = strip ? malloc(n + 1) : NULL;
+        if (strip && copy == NULL) {
+            rc = FG_ERR_NOMEM;
+        } else {
+            if (copy != NULL) {
+                memcpy(copy, json_string_value(line), n);
+                n = fg_ansi_strip(copy, n);
+            }
+            rc = fg_runview_log_text(out, name ? name : "?", json_string_value(stream),
+                                     copy ? copy : json_string_value(line), n);
+            free(copy);
+        }
+    }
     json_decref(obj);
     return rc;
 }
@@ -456,6 +470,39 @@ int fg_runview_run_status(fg_store_reader_t *r, const char *run_id, int *status)
         q.rc = FG_ERR_NOT_FOUND;
     sqlite3_finalize(st);
     return snap_end(&q);
+}
+
+/* Appends a stored log_line event as a JSON page entry ({"seq":…, then its members}) with its
+ * line's terminal escape sequences removed. */
+static int json_stripped(fg_buf_t *out, size_t n, uint64_t seq, const char *body, size_t blen)
+{
+    json_t *obj = json_loadb(body, blen, 0, NULL), *line = json_object_get(obj, "line");
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return FG_OK;
+    }
+    int rc = FG_OK;
+    if (json_is_string(line)) {
+        size_t len = json_string_length(line);
+        char *copy = malloc(len + 1);
+        if (copy == NULL) {
+            json_decref(obj);
+            return FG_ERR_NOMEM;
+        }
+        memcpy(copy, json_string_value(line), len);
+        len = fg_ansi_strip(copy, len);
+        if (json_string_setn(line, copy, len) != 0)
+            rc = FG_ERR_NOMEM;
+        free(copy);
+    }
+    char *s = rc == FG_OK ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(obj);
+    if (s == NULL)
+        return FG_ERR_NOMEM;
+    rc = fg_buf_printf(out, "%s{\"seq\":%" PRIu64 ",", n ? "," : "", seq);
+    rc |= fg_buf_puts(out, s + 1);
+    free(s);
+    return rc == FG_OK ? FG_OK : FG_ERR_TOO_LARGE;
 }
 
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *out, uint64_t *next)
@@ -503,7 +550,9 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
         const char *body = (const char *)sqlite3_column_text(st, 1);
         size_t blen = (size_t)sqlite3_column_bytes(st, 1);
         if (lq->text) {
-            put(&q, fg_runview_log_event_text(out, body, blen, NULL, 0));
+            put(&q, fg_runview_log_event_text(out, body, blen, NULL, 0, lq->strip_ansi));
+        } else if (lq->strip_ansi) {
+            put(&q, json_stripped(out, n, last, body, blen));
         } else if (blen > 2 && body[0] == '{') {
             /* The stored event as it is, with its seq first: no parsing, no re-encoding. */
             put(&q, fg_buf_printf(out, "%s{\"seq\":%" PRIu64 ",", n ? "," : "", last));

@@ -261,6 +261,7 @@ done:
 typedef struct {
     char step_id[FG_UUID_LEN + 1]; /* "" for every step */
     unsigned streams;              /* 0: all */
+    bool strip;                    /* terminal escape sequences removed */
 } follow_t;
 
 static int render_line(void *ctx, const fg_event_t *ev, fg_buf_t *out)
@@ -268,7 +269,8 @@ static int render_line(void *ctx, const fg_event_t *ev, fg_buf_t *out)
     const follow_t *fw = ctx;
     if (ev->type_idx == FG_EV_LOG_LINE)
         return fg_runview_log_event_text(out, ev->json, ev->json_len,
-                                         fw->step_id[0] ? fw->step_id : NULL, fw->streams) == FG_OK
+                                         fw->step_id[0] ? fw->step_id : NULL, fw->streams,
+                                         fw->strip) == FG_OK
                    ? 0
                    : -1;
     if (ev->type_idx != FG_EV_RUN_STATUS_CHANGED)
@@ -295,6 +297,7 @@ typedef struct {
     fg_logs_query_t *q;
     char step_id[FG_UUID_LEN + 1]; /* "" for every step */
     bool follow;
+    int ansi; /* -1: not given (strip for text, keep for JSON), 0 keep, 1 strip */
 } logs_params_t;
 
 static int logs_param(h2o_req_t *req, void *ctx, const char *name, const char *value, size_t vlen)
@@ -317,6 +320,13 @@ static int logs_param(h2o_req_t *req, void *ctx, const char *name, const char *v
                           -1);
             return -1;
         }
+    } else if (strcmp(name, "ansi") == 0) {
+        if (strcmp(value, "keep") != 0 && strcmp(value, "strip") != 0) {
+            fg_http_error(req, 400, "invalid_ansi", "ansi must be keep or strip", "ansi", value,
+                          -1);
+            return -1;
+        }
+        p->ansi = strcmp(value, "strip") == 0;
     } else if (strcmp(name, "follow") == 0) {
         if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
             p->follow = true;
@@ -338,11 +348,12 @@ int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t ru
     if (path_run(req, s, len, run_id) != 0)
         return 0;
     fg_logs_query_t q = {.run_id = run_id, .limit = 100};
-    logs_params_t params = {.q = &q};
+    logs_params_t params = {.q = &q, .ansi = -1};
     if (walk_query(req, &q.limit, &q.after, logs_param, &params) != 0)
         return 0;
     bool follow = params.follow;
     q.text = wants_text(req, follow);
+    q.strip_ansi = params.ansi < 0 ? q.text : params.ansi == 1;
     if (follow && !q.text) {
         fg_http_error(req, 406, "not_acceptable",
                       "follow=1 streams text/plain; for JSON events use /v1/runs/{run_id}/stream",
@@ -392,6 +403,7 @@ int fg_run_logs_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t ru
     follow_t *fw = h2o_mem_alloc_pool(&req->pool, sizeof(*fw));
     memcpy(fw->step_id, params.step_id, sizeof(fw->step_id));
     fw->streams = q.streams;
+    fw->strip = q.strip_ansi;
     fg_stream_text_t *text = h2o_mem_alloc_pool(&req->pool, sizeof(*text));
     text->render = render_line;
     text->ctx = fw;
@@ -498,12 +510,13 @@ int fg_run_logs_download_handle(h2o_req_t *req, const fg_principal_t *who, h2o_i
     fg_buf_init(&d->page, 0);
     memcpy(d->run_id, run_id, sizeof(run_id));
     d->q = (fg_logs_query_t){.run_id = d->run_id, .limit = DL_PAGE, .text = true};
-    logs_params_t params = {.q = &d->q};
+    logs_params_t params = {.q = &d->q, .ansi = -1};
     size_t limit = DL_PAGE;
     uint64_t after = 0;
     if (walk_query(req, &limit, &after, logs_param, &params) != 0)
         return 0;
-    d->q.after = after; /* a download may begin after a line already had */
+    d->q.after = after;                 /* a download may begin after a line already had */
+    d->q.strip_ansi = params.ansi != 0; /* a text file: stripped unless asked to keep them */
     if (params.step_id[0] != '\0') {
         memcpy(d->step_id, params.step_id, sizeof(d->step_id));
         d->q.step_id = d->step_id;

@@ -467,3 +467,29 @@ test('logs: download the whole log or a step\'s, plain or gzip, in bounded memor
     assert.equal(zlib.gunzipSync(gzBytes).toString(), text);
   } finally { await srv.stop(); srv.cleanup(); }
 });
+
+// ansi=keep|strip (issue #14): build logs' colours as escape sequences. JSON keeps them unless
+// asked (the console renders them); text and downloads strip them unless asked to keep them.
+test('logs: ansi=keep|strip on JSON pages, text pages, follow and downloads', async () => {
+  const srv = await new Server().start();
+  try {
+    const run = uuid();
+    const colored = '\u001b[32mok\u001b[0m \u001b]8;;https://example.com\u0007link\u001b]8;;\u0007';
+    await publish(srv.base, [{ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'build', stream: 'stdout', line: colored }]);
+    const json = async (q) => (await request(srv.base, 'GET', `/v1/runs/${run}/logs?${q}`)).json.lines[0].line;
+    const text = async (q) => (await request(srv.base, 'GET', `/v1/runs/${run}/logs?${q}`, { headers: { accept: 'text/plain' } })).text;
+    assert.equal(await json(''), colored);
+    assert.equal(await json('ansi=keep'), colored);
+    assert.equal(await json('ansi=strip'), 'ok link');
+    assert.equal(await text(''), '[build] [stdout] ok link\n');
+    assert.equal(await text('ansi=keep'), `[build] [stdout] ${colored}\n`);
+    assert.equal((await request(srv.base, 'GET', `/v1/runs/${run}/logs/download`)).text, '[build] [stdout] ok link\n');
+    assert.equal((await request(srv.base, 'GET', `/v1/runs/${run}/logs/download?ansi=keep`)).text, `[build] [stdout] ${colored}\n`);
+    const st = (from, to) => ({ type: 'run_status_changed', run_id: run, workflow_name: 'ci', from, to, cost_usd: '0', duration_ms: 0 });
+    await publish(srv.base, [st('pending', 'running'), st('running', 'completed')]);
+    assert.equal((await request(srv.base, 'GET', `/v1/runs/${run}/logs?follow=1`)).text, '[build] [stdout] ok link\n');
+    const r = await request(srv.base, 'GET', `/v1/runs/${run}/logs?ansi=colour`);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_ansi');
+  } finally { await srv.stop(); srv.cleanup(); }
+});

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "events/ansi.h"
 #include "events/catalog.h"
 #include "events/cursor.h"
 #include "events/filter.h"
@@ -213,6 +214,37 @@ static void test_money(void **state)
     assert_string_equal(buf, "0.00");
 }
 
+/* --- terminal escape sequences ------------------------------------------------------------------
+ */
+
+static void expect_strip(const char *in, size_t len, const char *want)
+{
+    char buf[256];
+    memcpy(buf, in, len);
+    size_t n = fg_ansi_strip(buf, len);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(buf, want, n);
+}
+
+#define STRIP(in, want) expect_strip(in, sizeof(in) - 1, want)
+
+static void test_ansi_strip(void **state)
+{
+    (void)state;
+    STRIP("plain", "plain");
+    STRIP("\x1b[32mok\x1b[0m", "ok");
+    STRIP("\x1b[1;38;5;196mred\x1b[m and \x1b[38;2;255;0;0mtrue\x1b[39m", "red and true");
+    STRIP("\x1b]8;;https://example.com\x07link\x1b]8;;\x07", "link");
+    STRIP("\x1b]0;title\x1b\\after", "after");
+    STRIP("a\x1b(Bb\x1b=c\x1b"
+          "7d",
+          "abcd"); /* charset, keypad, cursor save */
+    STRIP("caf\xc3\xa9 \x1b[2Kdone", "caf\xc3\xa9 done");
+    STRIP("cut\x1b[3", "cut");
+    STRIP("end\x1b", "end");
+    STRIP("\x1b]8;;unterminated", "");
+}
+
 int run_basics_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +254,7 @@ int run_basics_tests(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_ansi_strip),
     };
     return cmocka_run_group_tests_name("basics", tests, NULL, NULL);
 }
