@@ -26,6 +26,18 @@ const fg_ingest_adapter_t *fg_ingest_find(const char *name, size_t len)
     return NULL;
 }
 
+json_t *fg_ingest_parse(const char *body, size_t len, fg_verr_t *err)
+{
+    json_error_t jerr;
+    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (v == NULL) {
+        char pos[32];
+        snprintf(pos, sizeof(pos), "%d:%d", jerr.line, jerr.column);
+        fg_verr_set(err, "invalid_json", "position", pos, "%s", jerr.text);
+    }
+    return v;
+}
+
 int fg_ingest_derived_uuid(const char *ns, const char *data, size_t len, char out[37])
 {
     unsigned char h[EVP_MAX_MD_SIZE];

@@ -45,6 +45,10 @@ typedef struct {
 extern const fg_ingest_adapter_t fg_ingest_ironflow; /* ingest_ironflow.c */
 extern const fg_ingest_adapter_t fg_ingest_github;   /* ingest_github.c */
 
+/** Parses a delivery's body as JSON: the value (a new reference), or NULL with err filled
+ * (invalid_json with its position) for the adapter to return FG_ERR_INVALID. */
+json_t *fg_ingest_parse(const char *body, size_t len, fg_verr_t *err);
+
 /** The adapter named name (len bytes), or NULL. */
 const fg_ingest_adapter_t *fg_ingest_find(const char *name, size_t len);
 

@@ -237,13 +237,9 @@ static int map(const char *body, size_t len, const fg_ingest_meta_t *meta, json_
         *events = json_array(); /* ping and every other event: answered, nothing stored */
         return *events ? FG_OK : FG_ERR_NOMEM;
     }
-    json_error_t jerr;
-    json_t *p = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (p == NULL) {
-        char pos[32];
-        snprintf(pos, sizeof(pos), "%d:%d", jerr.line, jerr.column);
-        return fg_verr_set(err, "invalid_json", "position", pos, "%s", jerr.text);
-    }
+    json_t *p = fg_ingest_parse(body, len, err);
+    if (p == NULL)
+        return FG_ERR_INVALID;
     const char *action = str(p, "action");
     if (!json_is_object(p) || action == NULL) {
         json_decref(p);

@@ -20,13 +20,9 @@ static int map(const char *body, size_t len, const fg_ingest_meta_t *meta, json_
 {
     (void)meta;
     *events = NULL;
-    json_error_t jerr;
-    json_t *ev = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (ev == NULL) {
-        char pos[32];
-        snprintf(pos, sizeof(pos), "%d:%d", jerr.line, jerr.column);
-        return fg_verr_set(err, "invalid_json", "position", pos, "%s", jerr.text);
-    }
+    json_t *ev = fg_ingest_parse(body, len, err);
+    if (ev == NULL)
+        return FG_ERR_INVALID;
     if (!json_is_object(ev)) {
         json_decref(ev);
         return fg_verr_set(err, "invalid_event", NULL, NULL, "an ironflow event is a JSON object");
