@@ -192,3 +192,20 @@ test('GET /v1/events stops a page of large events near 4 MiB; next_after continu
     assert.deepEqual(all.map((e) => e.seq), seqs);
   } finally { await big.stop(); big.cleanup(); }
 });
+
+// A publisher reads its own events right after their 202: the answer is sent before the loops
+// are told of the commit (so a fan-out does not hold it up), and GET /v1/events still reads
+// what is committed, not only what its loop has announced.
+test('read your own writes: an event is in GET /v1/events as soon as its 202 came', async () => {
+  const srv = await new Server().start();
+  try {
+    const run = uuid();
+    for (let i = 0; i < 200; i++) {
+      const p = await publish(srv.base, ev.log(run, `rw${i}`));
+      const r = await request(srv.base, 'GET', `/v1/events?after=${p.seq - 1}&limit=1`);
+      assert.equal(r.json.events.length, 1, `seq ${p.seq} not read back`);
+      assert.equal(r.json.events[0].seq, p.seq);
+      assert.equal(r.json.next_after, p.seq);
+    }
+  } finally { await srv.stop(); srv.cleanup(); }
+});
