@@ -438,7 +438,8 @@ test('logs: download the whole log or a step\'s, plain or gzip, in bounded memor
     // the same text as the log pages
     const page = await request(srv.base, 'GET', `/v1/runs/${run}/logs?limit=1000`, { headers: { accept: 'text/plain' } });
     assert.ok(text.startsWith(page.text));
-    assert.ok(grown < 20 * 1024, `anonymous memory grew ${grown} KiB for ${text.length} bytes`);
+    // (the sanitizer builds keep freed memory in quarantine: measured in the release build)
+    if (process.env.FG_SANITIZED !== '1') assert.ok(grown < 20 * 1024, `anonymous memory grew ${grown} KiB for ${text.length} bytes`);
     // gzip, one step, after a cursor
     const gz = await fetch(`${srv.base}/v1/runs/${run}/logs/download?step_id=${s2}`, { headers: { 'accept-encoding': 'gzip' } });
     assert.equal(gz.headers.get('content-encoding'), 'gzip');
