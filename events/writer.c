@@ -281,7 +281,7 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
         commits_work(w);
     }
 
-    /* The new events in sequence order: made here, announced after the producers are answered. */
+    /* Announce the new events in sequence order, then answer the producers. */
     size_t count = 0;
     for (fg_writer_job_t *j = jobs; j && rc == FG_OK; j = j->next)
         for (size_t i = 0; j->status == FG_OK && i < j->n; i++)
@@ -315,18 +315,21 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
         atomic_fetch_add(&w->stats.events, made);
         atomic_fetch_add(&w->stats.duplicates, dups);
     }
-    /* The producers first: a publisher's next request is on its way while the loops fan out. */
-    while (jobs) {
-        fg_writer_job_t *next = jobs->next;
-        jobs->done(jobs);
-        jobs = next;
-    }
+    /* Announced before the producers are answered: whoever got a 202 finds its event in the
+     * loops' hubs, and once the last job is answered (shutdown waits for that) nothing of this
+     * commit is still being handed out. Announcing only queues the events on the loops: they
+     * write them after answering (fg_stream_flush_slice). */
     if (made > 0 && w->cfg.on_commit)
         w->cfg.on_commit(w->cfg.on_commit_ctx, evs, made);
     else
         for (size_t i = 0; i < made; i++)
             fg_event_release(evs[i]);
     free(evs);
+    while (jobs) {
+        fg_writer_job_t *next = jobs->next;
+        jobs->done(jobs);
+        jobs = next;
+    }
 }
 
 static void run_retention(fg_writer_t *w)

@@ -75,8 +75,8 @@ typedef struct {
      * failed commit the writer probes once a second while idle until commits work again.
      * NULL: the writer keeps its own. */
     fg_health_t *health;
-    /* Called on the writer thread after each commit, once the commit's jobs are answered, with
-     * the new events in sequence order; the callee takes over one reference of each event.
+    /* Called on the writer thread after each commit, before the commit's jobs are answered,
+     * with the new events in sequence order; the callee takes over one reference of each event.
      * May be NULL. */
     void (*on_commit)(void *ctx, fg_event_t **events, size_t n);
     void *on_commit_ctx;

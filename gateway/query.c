@@ -44,8 +44,8 @@ int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param
     fg_buf_t b;
     fg_buf_init(&b, 0);
     int brc = fg_buf_puts(&b, "{\"events\":[");
-    /* Up to what this reader sees committed: a publisher reads its own event right after its
-     * 202 (answered before the loops are told of the commit), whatever its loop has seen. */
+    /* Up to what this reader sees committed, whatever this loop has taken of the writer's
+     * announcements yet: a publisher reads its own event right after its 202 on any loop. */
     uint64_t upto = l->hub.high_seq, cursor = after, left = limit, stored = 0, purged;
     if (fg_store_reader_bounds(l->reader, &stored, &purged) == FG_OK && stored > upto)
         upto = stored;

@@ -193,9 +193,8 @@ test('GET /v1/events stops a page of large events near 4 MiB; next_after continu
   } finally { await big.stop(); big.cleanup(); }
 });
 
-// A publisher reads its own events right after their 202: the answer is sent before the loops
-// are told of the commit (so a fan-out does not hold it up), and GET /v1/events still reads
-// what is committed, not only what its loop has announced.
+// A publisher reads its own events right after their 202, on any loop: GET /v1/events reads
+// what is committed, not only what its loop has taken of the writer's announcements.
 test('read your own writes: an event is in GET /v1/events as soon as its 202 came', async () => {
   const srv = await new Server().start();
   try {
