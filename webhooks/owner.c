@@ -201,6 +201,9 @@ static void round_once(fg_wh_owner_t *o)
                 }
                 forget(o, k);
             } else {
+                /* a renewal after the lease lapsed in Redis takes it anew, with a new token:
+                 * the fence and the release must use that one */
+                o->leases[k].token = token;
                 o->leases[k].trusted_until_ms = start + trust;
             }
             break;

@@ -369,6 +369,36 @@ test('a node stopped gracefully lets its webhook leases go at once: the others t
   } finally { await teardown(c); }
 });
 
+// A lease that lapsed in Redis while its node still held it (a renewal late under load) is
+// taken anew by the renewal, with a new token: the node must fence and release with that one,
+// else its outcomes are ignored and its leases are left to lapse when it stops.
+test('a lease taken anew by its renewal: outcomes still count, and a stop still lets it go', async () => {
+  const rx = await receiver();
+  const env = { ...HOOKS, FLOWGATE_CLUSTER_LEASE_MS: '6000' };
+  const c = await cluster(1, env); // alone: the renewal, not another node, takes the lease anew
+  try {
+    const [a] = c.nodes;
+    const sub = await request(a.base, 'POST', '/v1/webhooks', { body: { url: rx.url, event_types: ['log_line'] } });
+    assert.equal(sub.status, 201, sub.text);
+    const held = async (n) => metric((await request(n.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_leases_held');
+    await until(async () => (await held(a)) === 1, 'the lease taken');
+    const before = await c.redis.cmd('GET', `fg:lease:${sub.json.id}`);
+    await c.redis.cmd('DEL', `fg:lease:${sub.json.id}`); // lapsed, as if the renewal came late
+    await until(async () => { const v = await c.redis.cmd('GET', `fg:lease:${sub.json.id}`); return v && v !== before; }, 'the lease taken anew', 5000);
+    const run = uuid();
+    for (let i = 0; i < 3; i++) await publish(a.base, ev.log(run, `after ${i}`));
+    await until(() => rx.got.length >= 3, 'the deliveries');
+    await sleep(500);
+    assert.equal(metric((await request(a.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_outcomes_fenced_total'), 0);
+    const b = await new Server({ env: { FLOWGATE_CLUSTER_REDIS_URL: c.redis.url, FLOWGATE_CLUSTER_NODE_ID: 'late', ...env } }).start();
+    c.nodes.push(b);
+    const t0 = Date.now();
+    await a.stop();
+    await until(async () => (await held(b)) === 1, 'the lease taken over', 8000);
+    assert.ok(Date.now() - t0 < 4500, `took ${Date.now() - t0} ms: the lease was left to lapse`);
+  } finally { rx.close(); await teardown(c); }
+});
+
 // A client that follows the log across nodes: when its node goes away it resumes on another
 // with Last-Event-ID, as an EventSource behind a load balancer does.
 class Roaming {
