@@ -291,6 +291,7 @@ static void *owner_main(void *arg)
     int64_t next_round = 0;
     uint64_t seen = UINT64_MAX, version = 0;
     long long left_seen = nodes_left(o);
+    bool released = false; /* release_all ran (whatever stopped the loop, it runs once) */
     pthread_mutex_lock(&o->lock);
     while (!o->stopping) {
         bool drain = o->release_now;
@@ -304,6 +305,7 @@ static void *owner_main(void *arg)
         left_seen = left;
         if (drain) {
             release_all(o);
+            released = true;
         } else if (changed || fg_time_mono_ms() >= next_round) {
             seen = version;
             next_round = fg_time_mono_ms() + every;
@@ -327,9 +329,10 @@ static void *owner_main(void *arg)
         if (!o->stopping && !o->release_now)
             pthread_cond_timedwait(&o->cond, &o->lock, &ts);
     }
-    bool drained = o->release_now;
     pthread_mutex_unlock(&o->lock);
-    if (!drained)
+    /* a stop can come before the thread saw release_now (it was in a round): the leases still
+     * go now, never left to lapse */
+    if (!released)
         release_all(o);
     return NULL;
 }

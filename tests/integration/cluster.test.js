@@ -369,6 +369,28 @@ test('a node stopped gracefully lets its webhook leases go at once: the others t
   } finally { await teardown(c); }
 });
 
+// The stop can come while the lease thread waits on Redis (a slow round): it must still let the
+// leases go when Redis answers again, not leave them to lapse (it once left the loop on the stop
+// without releasing, because the release had been asked for but had not run).
+test('a node stopped while its lease thread waits on Redis still lets its leases go', async () => {
+  const c = await cluster(2, { ...HOOKS, FLOWGATE_CLUSTER_LEASE_MS: '6000' });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const r = await request(c.nodes[i].base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:9/p${i}`, event_types: ['log_line'] } });
+      assert.equal(r.status, 201, r.text);
+    }
+    const held = async (n) => metric((await request(n.base, 'GET', '/metrics')).text, 'flowgate_cluster_webhook_leases_held');
+    await until(async () => (await held(c.nodes[0])) === 1 && (await held(c.nodes[1])) === 1, 'one lease per node');
+    await c.redis.cmd('CLIENT', 'PAUSE', '1200', 'ALL'); // every node's next command waits
+    await sleep(400); // the lease thread looks at Redis every 200 ms: it is waiting now
+    const t0 = Date.now();
+    await c.nodes[1].stop();
+    await until(async () => (await held(c.nodes[0])) === 2, 'the stopped node\'s lease taken over', 8000);
+    assert.ok(Date.now() - t0 < 4500, `took ${Date.now() - t0} ms: the lease was left to lapse`);
+    assert.match(c.nodes[1].log, /event=webhook_leases_released count=1/);
+  } finally { await teardown(c); }
+});
+
 // A lease that lapsed in Redis while its node still held it (a renewal late under load) is
 // taken anew by the renewal, with a new token: the node must fence and release with that one,
 // else its outcomes are ignored and its leases are left to lapse when it stops.
