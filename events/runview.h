@@ -137,6 +137,7 @@ typedef struct {
     size_t limit;
     bool text;       /* "[step] [stream] line\n" per line instead of JSON */
     bool strip_ansi; /* terminal escape sequences removed from the lines (ansi.h) */
+    uint64_t upto;   /* lines up to this seq only; 0: no bound */
 } fg_logs_query_t;
 
 /** Parses a log stream name (stdout, stderr, system) into its bit; 0 when it is not one. */
@@ -168,6 +169,19 @@ int fg_runview_gauges(fg_store_reader_t *r, fg_runview_gauges_t *g);
  */
 int fg_runview_log_event_text(fg_buf_t *out, const char *json, size_t len, const char *step_id,
                               unsigned streams, bool strip);
+
+/**
+ * Appends one stored log_line event (body, blen bytes: its JSON) as a page entry: text, or JSON
+ * ({"seq":…, then its members}, after a comma unless it is the page's first, n == 0); strip:
+ * without its terminal escape sequences. FG_OK, FG_ERR_TOO_LARGE or FG_ERR_NOMEM.
+ */
+int fg_runview_log_entry(fg_buf_t *out, size_t n, uint64_t seq, const char *body, size_t blen,
+                         bool text, bool strip);
+
+/** The newest seq of the run's events up to upto (0: none), and the log's purge point: what a
+ * download of the run's log as it is now depends on. FG_OK or FG_ERR_IO. */
+int fg_runview_log_version(fg_store_reader_t *r, const char *run_id, uint64_t upto, uint64_t *last,
+                           uint64_t *purged);
 
 /** Appends one log line as text ("[step] [stream] line\n", one output line per line in it). */
 int fg_runview_log_text(fg_buf_t *out, const char *step, const char *stream, const char *line,

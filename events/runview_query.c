@@ -505,6 +505,38 @@ static int json_stripped(fg_buf_t *out, size_t n, uint64_t seq, const char *body
     return rc == FG_OK ? FG_OK : FG_ERR_TOO_LARGE;
 }
 
+int fg_runview_log_entry(fg_buf_t *out, size_t n, uint64_t seq, const char *body, size_t blen,
+                         bool text, bool strip)
+{
+    if (text)
+        return fg_runview_log_event_text(out, body, blen, NULL, 0, strip);
+    if (strip)
+        return json_stripped(out, n, seq, body, blen);
+    if (blen < 2 || body[0] != '{')
+        return FG_OK;
+    /* The stored event as it is, with its seq first: no parsing, no re-encoding. */
+    int rc = fg_buf_printf(out, "%s{\"seq\":%" PRIu64 ",", n ? "," : "", seq);
+    rc |= fg_buf_append(out, body + 1, blen - 1);
+    return rc == FG_OK ? FG_OK : FG_ERR_TOO_LARGE;
+}
+
+int fg_runview_log_version(fg_store_reader_t *r, const char *run_id, uint64_t upto, uint64_t *last,
+                           uint64_t *purged)
+{
+    snap_t q;
+    snap_begin(&q, r);
+    sqlite3_stmt *st = snap_prepare(&q, "SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?1"
+                                        " AND seq <= ?2");
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)upto);
+    *last = snap_row(&q, st) ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    st = snap_prepare(&q, "SELECT value FROM meta WHERE key = 'purged_through'");
+    *purged = snap_row(&q, st) ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return snap_end(&q);
+}
+
 int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *out, uint64_t *next)
 {
     snap_t q;
@@ -522,6 +554,8 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
     if (lq->step_id != NULL)
         fg_buf_puts(&sql, " AND lower(json_extract(body, '$.step_id')) = ?");
     sql_in(&sql, "json_extract(body, '$.stream')", nstreams);
+    if (lq->upto > 0)
+        fg_buf_puts(&sql, " AND seq <= ?");
     fg_buf_puts(&sql, " ORDER BY seq LIMIT ?");
     st = snap_prepare(&q, sql.data);
     fg_buf_dispose(&sql);
@@ -534,6 +568,8 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
         for (int i = 0; i < 3; i++)
             if ((lq->streams >> i) & 1)
                 sqlite3_bind_text(st, k++, log_streams[i], -1, SQLITE_STATIC);
+        if (lq->upto > 0)
+            sqlite3_bind_int64(st, k++, (sqlite3_int64)lq->upto);
         sqlite3_bind_int64(st, k, (sqlite3_int64)lq->limit);
     }
     if (!lq->text)
@@ -549,15 +585,7 @@ int fg_runview_logs(fg_store_reader_t *r, const fg_logs_query_t *lq, fg_buf_t *o
         last = (uint64_t)sqlite3_column_int64(st, 0);
         const char *body = (const char *)sqlite3_column_text(st, 1);
         size_t blen = (size_t)sqlite3_column_bytes(st, 1);
-        if (lq->text) {
-            put(&q, fg_runview_log_event_text(out, body, blen, NULL, 0, lq->strip_ansi));
-        } else if (lq->strip_ansi) {
-            put(&q, json_stripped(out, n, last, body, blen));
-        } else if (blen > 2 && body[0] == '{') {
-            /* The stored event as it is, with its seq first: no parsing, no re-encoding. */
-            put(&q, fg_buf_printf(out, "%s{\"seq\":%" PRIu64 ",", n ? "," : "", last));
-            put(&q, fg_buf_append(out, body + 1, blen - 1));
-        }
+        put(&q, fg_runview_log_entry(out, n, last, body, blen, lq->text, lq->strip_ansi));
         n++;
     }
     sqlite3_finalize(st);

@@ -144,6 +144,7 @@ static const key_t_ keys[] = {
     S("auth.mode", auth_mode, "auto|none|required", NULL),
     J("auth.keys", K_ARRAY, auth_keys),
     J("logs.mask", K_ARRAY, logs_mask),
+    I("logs.search_index", logs_search_index, 0, 1),
     S("auth.jwt.hs256_secret", jwt_secret, NULL, NULL),
     S("ingest.ironflow.secret", ingest_ironflow_secret, NULL, NULL),
     S("ingest.github.secret", ingest_github_secret, NULL, NULL),
@@ -187,6 +188,7 @@ void fg_config_defaults(fg_config_t *cfg)
     cfg->retention_max_events = 0;
     cfg->retention_interval_s = 60;
     cfg->integrity_check_ms = 2000;
+    cfg->logs_search_index = 1;
     snprintf(cfg->transitions, sizeof(cfg->transitions), "warn");
     cfg->heartbeat_ms = 15000;
     cfg->retry_ms = 2000;

@@ -88,6 +88,7 @@ typedef struct {
     char auth_mode[16];           /* auth.mode: auto | none | required */
     json_t *auth_keys;            /* auth.keys (owned), NULL when none */
     json_t *logs_mask;            /* logs.mask (owned): literals and {"regex"}, NULL when none */
+    int64_t logs_search_index;    /* logs.search_index: 1 = keep the log lines' search index */
     char jwt_secret[512];         /* auth.jwt.hs256_secret, "" = none */
     char ingest_ironflow_secret[512]; /* ingest.ironflow.secret: its deliveries' HMAC key, "" = off
                                        */

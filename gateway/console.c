@@ -1,8 +1,8 @@
 /*
  * console.c - the web console's files (gateway/console/), built into the binary: GET / is the
- * page, GET /console/app.js, /console/app.css and /console/icon.svg (also /favicon.ico) what it
- * loads. The console uses the public
- * API only, with the caller's own credential. Static bytes: any thread.
+ * page, GET /console/app.js, /console/log.js, /console/app.css and /console/icon.svg (also
+ * /favicon.ico) what it loads. The console uses the public API only, with the caller's own
+ * credential. Static bytes: any thread.
  */
 #include "events/text.h"
 #include "gateway/gateway_internal.h"
@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const char fg_console_html[], fg_console_js[], fg_console_css[], fg_console_icon[];
-extern const size_t fg_console_html_len, fg_console_js_len, fg_console_css_len, fg_console_icon_len;
+extern const char fg_console_html[], fg_console_js[], fg_console_logjs[], fg_console_css[],
+    fg_console_icon[];
+extern const size_t fg_console_html_len, fg_console_js_len, fg_console_logjs_len,
+    fg_console_css_len, fg_console_icon_len;
 
 typedef struct {
     const char *path;
@@ -24,6 +26,7 @@ typedef struct {
 static const asset_t assets[] = {
     {"/", "text/html; charset=utf-8", fg_console_html, &fg_console_html_len},
     {"/console/app.js", "text/javascript; charset=utf-8", fg_console_js, &fg_console_js_len},
+    {"/console/log.js", "text/javascript; charset=utf-8", fg_console_logjs, &fg_console_logjs_len},
     {"/console/app.css", "text/css; charset=utf-8", fg_console_css, &fg_console_css_len},
     {"/console/icon.svg", "image/svg+xml", fg_console_icon, &fg_console_icon_len},
     /* browsers ask for it on every page that names no icon, the API's JSON pages included */

@@ -16,6 +16,7 @@
 #include "events/mask.h"
 #include "events/sequencer.h"
 #include "events/histogram.h"
+#include "events/logindex.h"
 #include "events/runview.h"
 #include "events/store.h"
 #include "events/writer.h"
@@ -86,10 +87,12 @@ typedef struct fg_loop {
 struct fg_server {
     const fg_config_t *cfg;
     const fg_catalog_t *cat;
-    int lock_fd;           /* data_dir/flowgate.lock, held while the server lives */
-    fg_store_t *store;     /* the event log: opened before the threads, closed after them */
-    fg_runview_t *runview; /* the run views' writer side: the writer's from start to stop
-                              (NULL when the store is damaged); loops query on their reader */
+    int lock_fd;             /* data_dir/flowgate.lock, held while the server lives */
+    fg_store_t *store;       /* the event log: opened before the threads, closed after them */
+    fg_runview_t *runview;   /* the run views' writer side: the writer's from start to stop
+                                (NULL when the store is damaged); loops query on their reader */
+    fg_logindex_t *logindex; /* the log lines' search index: the writer's from start to stop
+                                (NULL when logs.search_index is 0 or the store is damaged) */
     fg_writer_t *writer;
     fg_checkpointer_t *checkpointer; /* the store's checkpoints, off the writer's commits */
     fg_wh_outbox_t *outbox;          /* webhook subscriptions; the writer's from start to stop */

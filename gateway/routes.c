@@ -37,6 +37,7 @@ const fg_route_t fg_routes[] = {
     {"GET", "/v1/openapi.json", fg_openapi_handle, 0},
     {"GET", "/", fg_console_handle, 0},
     {"GET", "/console/app.js", fg_console_handle, 0},
+    {"GET", "/console/log.js", fg_console_handle, 0},
     {"GET", "/console/app.css", fg_console_handle, 0},
     {"GET", "/console/icon.svg", fg_console_handle, 0},
     {"GET", "/favicon.ico", fg_console_handle, 0},

@@ -267,25 +267,151 @@
       h('h2', {}, 'Steps'), stepsTable(run.steps));
   }
 
-  async function runView(id) {
+  // The log toolbar: search (substring or regex, a stream), previous/next match, timestamps,
+  // follow, download. Matches come from the server's search with their seqs.
+  function logTools(id, view) {
+    const input = h('input', { type: 'search', id: 'log-search', placeholder: 'Search the log', 'aria-label': 'search the log' });
+    const regex = h('input', { type: 'checkbox', id: 'log-regex' });
+    const stream = h('select', { id: 'log-stream', 'aria-label': 'stream' },
+      ['', 'stdout', 'stderr', 'system'].map((s) => h('option', { value: s }, s || 'every stream')));
+    const prev = h('button', { type: 'button', id: 'log-prev', title: 'previous match (Shift+Enter)' }, '↑');
+    const next = h('button', { type: 'button', id: 'log-next', title: 'next match (Enter)' }, '↓');
+    const found = h('span', { id: 'log-found', class: 'found' }, '');
+    const stamps = h('input', { type: 'checkbox', id: 'log-ts' });
+    stamps.checked = localStorage.getItem('flowgate.timestamps') === '1';
+    const follow = h('button', { type: 'button', id: 'log-follow', class: 'follow' }, 'Following');
+    const q = new URLSearchParams();
+    if (token()) q.set('access_token', token());
+    const download = h('a', { id: 'log-download', href: `/v1/runs/${encodeURIComponent(id)}/logs/download${q.size ? `?${q}` : ''}` }, 'Download');
+    const bar = h('div', { class: 'log-tools' }, input, h('label', {}, regex, ' regex'), stream, prev, next, found,
+      h('span', { class: 'spacer' }), h('label', {}, stamps, ' timestamps'), follow, download);
+    const showStamps = () => { view.el.classList.toggle('show-ts', stamps.checked); localStorage.setItem('flowgate.timestamps', stamps.checked ? '1' : '0'); };
+    stamps.addEventListener('change', showStamps);
+    showStamps();
+    view.onFollow = () => {
+      follow.textContent = view.follow ? 'Following' : `Paused${view.unseen ? ` · ${view.unseen} new` : ''} ↓`;
+      follow.classList.toggle('paused', !view.follow);
+    };
+    follow.addEventListener('click', () => view.toBottom());
+
+    const search = { seqs: [], at: -1, gen: 0, needle: '', regex: null };
+    const clear = () => {
+      for (const el of view.el.querySelectorAll('.ln.hit')) el.classList.remove('hit', 'current');
+      for (const m of view.el.querySelectorAll('mark')) m.replaceWith(...m.childNodes);
+    };
+    const markRow = (row) => {
+      row.classList.add('hit');
+      const t = row.querySelector('.text');
+      if (!search.needle || search.regex) return;
+      const walker = document.createTreeWalker(t, NodeFilter.SHOW_TEXT);
+      const texts = [];
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) texts.push(n);
+      const low = search.needle.toLowerCase();
+      for (const n of texts) { // each occurrence inside one text node gets a <mark>
+        let at = n.data.toLowerCase().indexOf(low);
+        let node = n;
+        while (at >= 0) {
+          const hit = node.splitText(at);
+          node = hit.splitText(low.length);
+          hit.replaceWith(h('mark', {}, hit.data));
+          at = node.data.toLowerCase().indexOf(low);
+        }
+      }
+    };
+    const show = () => {
+      found.classList.remove('error');
+      found.textContent = search.seqs.length ? `${search.at + 1} / ${search.seqs.length}` : (input.value || stream.value ? 'no match' : '');
+    };
+    const go = (delta) => {
+      if (!search.seqs.length) return;
+      search.at = (search.at + delta + search.seqs.length) % search.seqs.length;
+      for (const el of view.el.querySelectorAll('.ln.current')) el.classList.remove('current');
+      const row = view.bySeq.get(search.seqs[search.at]);
+      if (row) { row.classList.add('current'); view.reveal(row); }
+      show();
+    };
+    const run = async () => {
+      const gen = ++search.gen;
+      clear();
+      search.seqs = []; search.at = -1;
+      search.needle = input.value; search.regex = regex.checked && input.value ? input.value : null;
+      if (!input.value && !stream.value) { show(); return; }
+      const p = new URLSearchParams({ limit: '1000' });
+      if (input.value) p.set(regex.checked ? 'regex' : 'q', input.value);
+      if (stream.value) p.set('stream', stream.value);
+      found.textContent = 'searching…';
+      try {
+        for (let after = 0; search.seqs.length < 10000;) {
+          p.set('after', String(after));
+          const page = await api(`/v1/runs/${encodeURIComponent(id)}/logs?${p}`);
+          if (gen !== search.gen) return;
+          for (const l of page.lines) {
+            search.seqs.push(l.seq);
+            const row = view.bySeq.get(l.seq);
+            if (row) markRow(row);
+          }
+          if (page.next_after >= page.last_seq || page.next_after <= after) break;
+          after = page.next_after;
+        }
+      } catch (e) {
+        if (gen !== search.gen) return;
+        found.textContent = e.message;
+        found.classList.add('error');
+        return;
+      }
+      go(1);
+    };
+    let timer = null;
+    input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 300); });
+    input.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter') return;
+      e.preventDefault();
+      clearTimeout(timer);
+      if (search.needle !== input.value || (search.regex !== null) !== (regex.checked && !!input.value)) run();
+      else go(e.shiftKey ? -1 : 1);
+    });
+    regex.addEventListener('change', run);
+    stream.addEventListener('change', run);
+    prev.addEventListener('click', () => go(-1));
+    next.addEventListener('click', () => go(1));
+    // a live line that matches joins the matches
+    const live = (l, row) => {
+      if (!row || (!input.value && !stream.value) || search.seqs.length === 0 && found.textContent === 'searching…') return;
+      if (stream.value && l.stream !== stream.value) return;
+      const t = row.querySelector('.text').textContent;
+      if (input.value) {
+        if (regex.checked) { try { if (!new RegExp(input.value, 'i').test(t)) return; } catch { return; } }
+        else if (!t.toLowerCase().includes(input.value.toLowerCase())) return;
+      }
+      search.seqs.push(l.seq);
+      markRow(row);
+      show();
+    };
+    return { bar, live, close: () => { clearTimeout(timer); search.gen++; } };
+  }
+
+  async function runView(id, lineWanted) {
     const run = await api(`/v1/runs/${encodeURIComponent(id)}`);
     let head = runHeader(run);
     const log = h('div', { class: 'log', id: 'log', tabindex: '0' });
     const count = h('label', {}, '');
+    const view = new window.FlowgateLog.LogView(log, { max: MAX_LOG_LINES, short, link: (n) => `#/runs/${encodeURIComponent(id)}/L${n}` });
+    const tools = logTools(id, view);
+    const target = (n) => {
+      for (const el of log.querySelectorAll('.ln.target')) el.classList.remove('target');
+      const row = document.getElementById(`L${n}`);
+      if (row) { row.classList.add('target'); view.reveal(row); }
+    };
+    view.onPermalink = (n) => { history.replaceState(null, '', view.link(n)); target(n); };
     main.replaceChildren(h('a', { href: '#/runs' }, '← Runs'), head,
-      h('div', { class: 'tail-bar' }, h('h2', {}, 'Log'), count), log);
+      h('div', { class: 'tail-bar' }, h('h2', {}, 'Log'), count), tools.bar, log);
     let lastLog = 0;
-    let lines = 0;
     const append = (l) => {
       if (!(l.seq > lastLog)) return; // shown already
       lastLog = l.seq;
-      const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
-      log.append(h('div', { class: `ln ${l.stream}`, 'data-seq': l.seq },
-        h('span', { class: 'step', title: l.step_name || '' }, l.step_name || short(l.step_id)),
-        h('span', { class: 'stream' }, l.stream), h('span', { class: 'text' }, l.line)));
-      if (++lines > MAX_LOG_LINES) { log.firstElementChild.remove(); lines--; }
-      count.textContent = `${lines} line${lines === 1 ? '' : 's'}`;
-      if (stick) log.scrollTop = log.scrollHeight;
+      const row = view.append(l);
+      tools.live(l, row);
+      count.textContent = `${view.number} line${view.number === 1 ? '' : 's'}`;
     };
     // History: every stored line, a page at a time.
     for (let after = 0; ;) {
@@ -294,8 +420,9 @@
       if (page.lines.length < 1000) break;
       after = page.next_after;
     }
-    if (!lines) count.textContent = 'no lines yet';
-    log.scrollTop = log.scrollHeight;
+    if (!view.number) count.textContent = 'no lines yet';
+    view.toBottom();
+    if (lineWanted) target(lineWanted);
     // Live, from the run view's snapshot: status and step events refresh the header.
     let timer = null;
     const live = new Live(`/v1/runs/${encodeURIComponent(id)}/stream`, run.last_seq,
@@ -307,7 +434,7 @@
           try { const next = runHeader(await api(`/v1/runs/${encodeURIComponent(id)}`)); head.replaceWith(next); head = next; } catch { /* next event */ }
         }, 100);
       });
-    return { close: () => { clearTimeout(timer); live.close(); } };
+    return { id, target, close: () => { clearTimeout(timer); tools.close(); live.close(); } };
   }
 
   async function approvalsView() {
@@ -345,15 +472,18 @@
   // --- routing -------------------------------------------------------------------------------
 
   async function route() {
-    if (current) { current.close(); current = null; }
     const hash = location.hash || '#/runs';
-    const m = hash.match(/^#\/runs\/([^/]+)$/);
+    const m = hash.match(/^#\/runs\/([^/?#]+)(?:\/L(\d+)|#L(\d+))?$/);
+    const lineWanted = m ? Number(m[2] || m[3]) || 0 : 0;
+    // a permalink on the run already shown: no reload, the line is brought into view
+    if (m && current && current.id === decodeURIComponent(m[1])) { if (lineWanted) current.target(lineWanted); return; }
     const name = m ? 'run' : hash.startsWith('#/approvals') ? 'approvals' : 'runs';
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === (name === 'run' ? 'runs' : name));
+    if (current) { current.close(); current = null; }
     const seq = ++route.n;
     try {
       startQueue().catch(() => {}); // the header count, whatever the page
-      const view = await (name === 'run' ? runView(decodeURIComponent(m[1])) : name === 'approvals' ? approvalsView() : runsView());
+      const view = await (name === 'run' ? runView(decodeURIComponent(m[1]), lineWanted) : name === 'approvals' ? approvalsView() : runsView());
       if (seq !== route.n) view.close(); else current = view; // navigated away meanwhile
     } catch (e) {
       if (seq !== route.n) return;

@@ -33,7 +33,8 @@ int run_basics_tests(void); /* test_basics.c */
 int run_store_tests(void);
 int run_runview_tests(void);
 int run_store_guard_tests(void);
-int run_mask_tests(void); /* test_mask.c */
+int run_mask_tests(void);      /* test_mask.c */
+int run_logsearch_tests(void); /* test_logsearch.c */
 
 static fg_catalog_t *cat;
 
@@ -509,5 +510,5 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
     return failed | run_basics_tests() | run_store_tests() | run_runview_tests() |
-           run_store_guard_tests() | run_mask_tests();
+           run_store_guard_tests() | run_mask_tests() | run_logsearch_tests();
 }

@@ -1,0 +1,80 @@
+/*
+ * logindex.h - searching a run's log lines (GET /v1/runs/{run_id}/logs?q=&regex=&exclude=…).
+ *
+ * Writer side (logindex.c), writer thread only: a full-text index of every stored log line's
+ * text as people read it (escape sequences removed), SQLite FTS5 with the trigram tokenizer, so
+ * a substring of three characters or more is found without reading the run's lines. It is one of
+ * the writer's projections (projection.h): written in the transaction that stores the lines,
+ * trimmed by retention, caught up at start (rebuilt when missing or made by another version).
+ * meta holds logindex_version and logindex_seq (the last event looked at).
+ *
+ * Read side (logsearch.c), on a loop's store reader: one snapshot per page. The index only finds
+ * candidates; every line shown is checked against the whole query, so the answer is the same
+ * with or without it (a needle under three characters, a regex, or the index switched off read
+ * the run's lines instead). Matching is case-insensitive for ASCII letters unless asked.
+ */
+#ifndef FG_EVENTS_LOGINDEX_H
+#define FG_EVENTS_LOGINDEX_H
+
+#include "events/buf.h"
+#include "events/projection.h"
+#include "events/runview.h"
+#include "events/store.h"
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- writer side ---------------------------------------------------------------------------- */
+
+typedef struct fg_logindex fg_logindex_t;
+
+#define FG_LOGINDEX_VERSION 1 /* another one in meta means rebuild */
+
+/** Creates the index's table when missing and prepares its statements. FG_OK/FG_ERR_IO. */
+int fg_logindex_open(fg_store_t *store, fg_logindex_t **out);
+
+void fg_logindex_close(fg_logindex_t *li);
+
+/** Brings the index up to the store before the writer takes jobs (see runview_sync). */
+int fg_logindex_sync(fg_logindex_t *li, bool force, uint64_t *applied, bool *rebuilt);
+
+/** Removes the index (logs.search_index off): searches read the lines. Before the writer
+ * starts. FG_OK/FG_ERR_IO. */
+int fg_logindex_drop(fg_store_t *store);
+
+/** The writer's hooks for the index (projection.h); li must outlive the writer. */
+fg_projection_t fg_logindex_projection(fg_logindex_t *li);
+
+/* --- read side ------------------------------------------------------------------------------ */
+
+#define FG_LOGSEARCH_MAX_EXCLUDES 8
+#define FG_LOGSEARCH_BUDGET_MS 150 /* a page stops looking after this; next_after goes on */
+
+typedef struct {
+    fg_logs_query_t logs; /* run, step, streams, after, limit, text, strip_ansi */
+    const char *q;        /* substring, or NULL */
+    size_t q_len;
+    const regex_t *regex; /* compiled by the caller (REG_ICASE unless case-sensitive), or NULL */
+    const char *exclude[FG_LOGSEARCH_MAX_EXCLUDES]; /* lines holding any of these are left out */
+    size_t nexclude;
+    bool case_sensitive;
+    uint64_t upto; /* the last seq to look at (time bounds); 0: no bound */
+} fg_logsearch_t;
+
+/**
+ * Appends the run's lines after s->logs.after that match, in order, at most s->logs.limit, in
+ * the shape fg_runview_logs uses. *next is where to go on: the last match after a full page, the
+ * last line looked at when the page stopped at its time budget, else the end of the run as it
+ * was. There is more to look at while next_after < last_seq (and, with upto, next_after < upto).
+ * FG_ERR_NOT_FOUND for an unknown run.
+ */
+int fg_logsearch(fg_store_reader_t *r, const fg_logsearch_t *s, fg_buf_t *out, uint64_t *next);
+
+/** The line a search looks at: escape sequences removed. True when text (len bytes) holds
+ * needle (ASCII letters folded unless case_sensitive). */
+bool fg_logsearch_contains(const char *text, size_t len, const char *needle, size_t nlen,
+                           bool case_sensitive);
+
+#endif
