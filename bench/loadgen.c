@@ -7,7 +7,7 @@
  * connection (with --pid), and publish throughput. One thread, epoll, raw HTTP/1.1 on loopback.
  *
  *   fg_loadgen --port P [--pid PID] [--streams N] [--events M] [--batch B] [--publishers K]
- *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K] [--steps S]
+ *              [--rate EV_PER_S] [--settle-ms MS] [--spin] [--h2 K] [--steps S] [--build-log]
  *              [--pub-port P2] [--pub-path PATH] [--sub-path PATH] [--pipeline D]
  *
  * --pipeline D keeps up to D publish requests in flight per publisher connection (HTTP/1.1
@@ -18,6 +18,9 @@
  *
  * --steps S spreads the log lines over S steps (and S / 16 runs), so the run views see new
  * steps all the time instead of one step's lines (the default: one run, one step).
+ *
+ * --build-log makes each line read like a compiler's (about 90 bytes after the timestamp, the
+ * numbers in it varying), for what indexing real lines costs; the default line is the number.
  *
  * --h2 K opens the N streams as HTTP/2 streams over K connections (prior knowledge; h2o
  * allows 100 concurrent streams per connection), as a browser with many tabs on one origin does.
@@ -380,7 +383,22 @@ static pub_conn_t *pubs;
 static uint64_t published, publish_requests;
 static int64_t publish_ns_total;
 
-static int nsteps = 1;     /* --steps */
+static int nsteps = 1;  /* --steps */
+static bool build_log;  /* --build-log */
+static uint64_t nlines; /* lines written, for --build-log's varying text */
+
+/* The text after the timestamp in a line: nothing, or a compiler's progress line. */
+static const char *line_tail(char *buf, size_t cap)
+{
+    if (!build_log)
+        return "";
+    uint64_t n = nlines++;
+    snprintf(buf, cap,
+             " [%3d%%] Building C object src/CMakeFiles/app.dir/module_%02d/file_%04d.c.o"
+             " (gcc -O2 -Wall -fPIC)",
+             (int)(n % 100), (int)(n % 97), (int)(n % 1009));
+    return buf;
+}
 static uint64_t next_step; /* the step of the next event, cycling through nsteps */
 
 static size_t build_request(char *out, size_t cap, int n, int64_t t)
@@ -389,13 +407,14 @@ static size_t build_request(char *out, size_t cap, int n, int64_t t)
     size_t bl = 0;
     if (n > 1)
         body[bl++] = '[';
+    char tail[160];
     for (int i = 0; i < n; i++) {
         if (nsteps <= 1) {
             bl += (size_t)snprintf(
                 body + bl, sizeof(body) - bl,
                 "%s{\"type\":\"log_line\",\"run_id\":\"" RUN_ID "\",\"step_id\":\"" STEP_ID
-                "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld\"}",
-                i ? "," : "", (long long)t);
+                "\",\"step_name\":\"bench\",\"stream\":\"stdout\",\"line\":\"%lld%s\"}",
+                i ? "," : "", (long long)t, line_tail(tail, sizeof(tail)));
             continue;
         }
         uint64_t step = next_step++ % (uint64_t)nsteps;
@@ -403,9 +422,9 @@ static size_t build_request(char *out, size_t cap, int n, int64_t t)
             body + bl, sizeof(body) - bl,
             "%s{\"type\":\"log_line\",\"run_id\":\"3f1c2a4e-8b9d-4c1e-9f2a-%012llx\","
             "\"step_id\":\"0b7d2e51-1111-4c1e-9f2a-%012llx\",\"step_name\":\"bench\","
-            "\"stream\":\"stdout\",\"line\":\"%lld\"}",
+            "\"stream\":\"stdout\",\"line\":\"%lld%s\"}",
             i ? "," : "", (unsigned long long)(step / 16 + 1), (unsigned long long)(step + 1),
-            (long long)t);
+            (long long)t, line_tail(tail, sizeof(tail)));
     }
     if (n > 1)
         body[bl++] = ']';
@@ -496,14 +515,23 @@ static long rss_kib(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"port", 1, 0, 'p'},     {"pid", 1, 0, 'P'},
-                                         {"streams", 1, 0, 's'},  {"events", 1, 0, 'e'},
-                                         {"batch", 1, 0, 'b'},    {"publishers", 1, 0, 'k'},
-                                         {"rate", 1, 0, 'r'},     {"settle-ms", 1, 0, 'S'},
-                                         {"spin", 0, 0, 'x'},     {"h2", 1, 0, 'H'},
-                                         {"steps", 1, 0, 'T'},    {"pub-port", 1, 0, 'Q'},
-                                         {"pub-path", 1, 0, 'U'}, {"sub-path", 1, 0, 'V'},
-                                         {"pipeline", 1, 0, 'D'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"port", 1, 0, 'p'},
+                                         {"pid", 1, 0, 'P'},
+                                         {"streams", 1, 0, 's'},
+                                         {"events", 1, 0, 'e'},
+                                         {"batch", 1, 0, 'b'},
+                                         {"publishers", 1, 0, 'k'},
+                                         {"rate", 1, 0, 'r'},
+                                         {"settle-ms", 1, 0, 'S'},
+                                         {"spin", 0, 0, 'x'},
+                                         {"h2", 1, 0, 'H'},
+                                         {"steps", 1, 0, 'T'},
+                                         {"pub-port", 1, 0, 'Q'},
+                                         {"pub-path", 1, 0, 'U'},
+                                         {"sub-path", 1, 0, 'V'},
+                                         {"pipeline", 1, 0, 'D'},
+                                         {"build-log", 0, 0, 'L'},
+                                         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -539,6 +567,9 @@ int main(int argc, char **argv)
             break;
         case 'T':
             nsteps = atoi(optarg);
+            break;
+        case 'L':
+            build_log = true;
             break;
         case 'Q':
             pub_port = atoi(optarg);

@@ -2,14 +2,14 @@
 # Runs the benchmarks of issue #2 against a fresh flowgate and prints the figures.
 # It never fails on a figure: benchmarks report, tests judge behaviour.
 #   bash bench/run.sh [scenario...]   scenarios: fanout fanout10k latency latency1 latency-h2
-#   fanout-h2 publish views (default: all)
+#   fanout-h2 publish views logs-publish logs-search logs-download (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWGATE_BIN:-./build/flowgate}
 GEN=${FG_LOADGEN:-./build/fg_loadgen}
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish views)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish views logs-publish logs-search logs-download)
 
 start() {
     DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
@@ -83,6 +83,37 @@ for s in "${scenarios[@]}"; do
             echo "-- GET $path (wrk: 2 threads, 16 connections, 5 s)"
             wrk -t2 -c16 -d5s --latency "http://127.0.0.1:$PORT$path" | grep -E 'Requests/sec|  50%|  99%'
         done
+        stop ;;
+    logs-publish)
+        # what the search index (logs.search_index) costs a publish of compiler-like lines,
+        # index on (A) and off (B), alternating
+        for idx in 1 0 1 0; do
+            echo "== logs.search_index=$idx: batches of 100 over 8 connections, 300,000 build-log lines"
+            start FLOWGATE_LOGS_SEARCH_INDEX=$idx
+            "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 300000 --batch 100 --publishers 8 --build-log | grep -E 'published|publish'
+            echo "   store: $(du -cb "$DATA"/flowgate.db* | tail -1 | cut -f1) bytes"; stop
+            echo "== logs.search_index=$idx: single-event POSTs over 64 connections, 100,000 build-log lines"
+            start FLOWGATE_LOGS_SEARCH_INDEX=$idx
+            "$GEN" --port "$PORT" --pid "$PID" --streams 0 --events 100000 --batch 1 --publishers 64 --build-log | grep -E 'published|publish'; stop
+        done ;;
+    logs-search|logs-download)
+        # one run of 1,000,000 compiler-like lines (about 130 MiB of text)
+        echo "== $s: one run of 1,000,000 lines"
+        start
+        "$GEN" --port "$PORT" --streams 0 --events 1000000 --batch 100 --publishers 4 --build-log | grep -E 'published'
+        RUN=3f1c2a4e-8b9d-4c1e-9f2a-1b2c3d4e5f60
+        if [ "$s" = logs-search ]; then
+            echo "-- with the index"
+            node bench/logs.js search "$PORT" "$RUN"
+            kill -TERM "$PID"; wait "$PID" 2>/dev/null
+            env FLOWGATE_LOGS_SEARCH_INDEX=0 "$BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" 2> "$DATA/log2" &
+            PID=$!
+            for _ in $(seq 100); do grep -q 'event=listening' "$DATA/log2" 2>/dev/null && break; sleep 0.1; done
+            echo "-- without it (logs.search_index=0: every line of the run read)"
+            node bench/logs.js search "$PORT" "$RUN"
+        else
+            node bench/logs.js download "$PORT" "$RUN" "$PID"
+        fi
         stop ;;
     *) echo "unknown scenario $s" >&2 ;;
     esac

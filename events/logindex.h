@@ -1,23 +1,23 @@
 /*
  * logindex.h - searching a run's log lines (GET /v1/runs/{run_id}/logs?q=&regex=&exclude=…).
  *
- * Writer side (logindex.c), writer thread only: a full-text index of every stored log line's
- * text as people read it (escape sequences removed), SQLite FTS5 with the trigram tokenizer, so
- * a substring of three characters or more is found without reading the run's lines. It is one of
- * the writer's projections (projection.h): written in the transaction that stores the lines,
- * trimmed by retention, caught up at start (rebuilt when missing or made by another version).
- * meta holds logindex_version and logindex_seq (the last event looked at).
+ * Writer side (logindex.c), a thread of its own: a full-text index of every stored log line's
+ * text as people read it (escape sequences removed) in a file beside the store (logindex.db),
+ * SQLite FTS5 with the trigram tokenizer, so a substring of three characters or more is found
+ * without reading the run's lines. It follows what the log has committed, a chunk at a time at
+ * the lowest CPU priority, removes what retention removed, and is made anew when missing,
+ * damaged, of another version or of another store. Publishing never waits for it.
  *
  * Read side (logsearch.c), on a loop's store reader: one snapshot per page. The index only finds
- * candidates; every line shown is checked against the whole query, so the answer is the same
- * with or without it (a needle under three characters, a regex, or the index switched off read
- * the run's lines instead). Matching is case-insensitive for ASCII letters unless asked.
+ * candidates up to the last event it covers, and the lines past that are read; every line shown
+ * is checked against the whole query, so the answer is the same with or without it (a needle
+ * under three characters, a regex without a literal, or the index switched off read the run's
+ * lines instead). Matching is case-insensitive for ASCII letters unless asked.
  */
 #ifndef FG_EVENTS_LOGINDEX_H
 #define FG_EVENTS_LOGINDEX_H
 
 #include "events/buf.h"
-#include "events/projection.h"
 #include "events/runview.h"
 #include "events/store.h"
 
@@ -30,22 +30,23 @@
 
 typedef struct fg_logindex fg_logindex_t;
 
-#define FG_LOGINDEX_VERSION 1 /* another one in meta means rebuild */
+#define FG_LOGINDEX_VERSION 1 /* another one in the file means rebuild */
 
-/** Creates the index's table when missing and prepares its statements. FG_OK/FG_ERR_IO. */
-int fg_logindex_open(fg_store_t *store, fg_logindex_t **out);
+/** Starts indexing store's log lines into the file at path (force: made anew). The store must
+ * outlive fg_logindex_stop. FG_OK, FG_ERR_NOMEM or FG_ERR_IO. */
+int fg_logindex_start(fg_store_t *store, const char *path, bool force, fg_logindex_t **out);
 
-void fg_logindex_close(fg_logindex_t *li);
+/** Stops the thread and closes the file (NULL: nothing). */
+void fg_logindex_stop(fg_logindex_t *li);
 
-/** Brings the index up to the store before the writer takes jobs (see runview_sync). */
-int fg_logindex_sync(fg_logindex_t *li, bool force, uint64_t *applied, bool *rebuilt);
+/** The last event the index has looked at (committed in it). Any thread. */
+uint64_t fg_logindex_covered(const fg_logindex_t *li);
 
-/** Removes the index (logs.search_index off): searches read the lines. Before the writer
- * starts. FG_OK/FG_ERR_IO. */
-int fg_logindex_drop(fg_store_t *store);
+/** The index file's path once it is open and known to be this store's, else NULL. Any thread. */
+const char *fg_logindex_ready(const fg_logindex_t *li);
 
-/** The writer's hooks for the index (projection.h); li must outlive the writer. */
-fg_projection_t fg_logindex_projection(fg_logindex_t *li);
+/** Deletes the index file (logs.search_index off: searches read the lines). FG_OK/FG_ERR_IO. */
+int fg_logindex_remove(const char *path);
 
 /* --- read side ------------------------------------------------------------------------------ */
 
@@ -56,11 +57,13 @@ typedef struct {
     fg_logs_query_t logs; /* run, step, streams, after, limit, text, strip_ansi */
     const char *q;        /* substring, or NULL */
     size_t q_len;
-    const regex_t *regex; /* compiled by the caller (REG_ICASE unless case-sensitive), or NULL */
+    const regex_t *regex;   /* compiled by the caller (REG_ICASE unless case-sensitive), or NULL */
+    const char *regex_text; /* its source: a literal every match holds is looked up (or NULL) */
     const char *exclude[FG_LOGSEARCH_MAX_EXCLUDES]; /* lines holding any of these are left out */
     size_t nexclude;
     bool case_sensitive;
-    uint64_t upto; /* the last seq to look at (time bounds); 0: no bound */
+    uint64_t upto;              /* the last seq to look at (time bounds); 0: no bound */
+    const fg_logindex_t *index; /* the index, or NULL: none */
 } fg_logsearch_t;
 
 /**

@@ -91,8 +91,9 @@ struct fg_server {
     fg_store_t *store;       /* the event log: opened before the threads, closed after them */
     fg_runview_t *runview;   /* the run views' writer side: the writer's from start to stop
                                 (NULL when the store is damaged); loops query on their reader */
-    fg_logindex_t *logindex; /* the log lines' search index: the writer's from start to stop
-                                (NULL when logs.search_index is 0 or the store is damaged) */
+    fg_logindex_t *logindex; /* the log lines' search index, its own thread from start to stop
+                                (NULL when logs.search_index is 0 or the store is damaged);
+                                immutable while the loops run */
     fg_writer_t *writer;
     fg_checkpointer_t *checkpointer; /* the store's checkpoints, off the writer's commits */
     fg_wh_outbox_t *outbox;          /* webhook subscriptions; the writer's from start to stop */

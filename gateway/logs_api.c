@@ -181,7 +181,8 @@ static void search(h2o_req_t *req, fg_logs_query_t *q, const fg_logs_params_t *p
                         .q = p->needle,
                         .q_len = p->needle_len,
                         .nexclude = p->nexclude,
-                        .case_sensitive = p->case_sensitive};
+                        .case_sensitive = p->case_sensitive,
+                        .index = l->server->logindex};
     memcpy(s.exclude, p->exclude, sizeof(s.exclude));
     regex_t re;
     if (p->regex != NULL) {
@@ -195,6 +196,7 @@ static void search(h2o_req_t *req, fg_logs_query_t *q, const fg_logs_params_t *p
             return;
         }
         s.regex = &re;
+        s.regex_text = p->regex;
     }
     uint64_t top, purged;
     int rc = fg_store_reader_bounds(l->reader, &top, &purged);

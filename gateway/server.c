@@ -138,7 +138,7 @@ static void server_free(fg_server_t *srv)
     }
     free(srv->loops);
     fg_runview_close(srv->runview);
-    fg_logindex_close(srv->logindex);
+    fg_logindex_stop(srv->logindex);
     fg_wh_outbox_destroy(srv->outbox);
     fg_repl_destroy(srv->repl);
     fg_auth_destroy(srv->auth);
@@ -193,7 +193,8 @@ static void check_store(fg_server_t *srv)
 }
 
 /* What the writer keeps beside the log (projection.h): the outbox's tables, and the run views
- * and the log lines' search index caught up with the log before any job is taken. A damaged store
+ * caught up with the log before any job is taken; and the log lines' search index, which
+ * follows the log on its own thread. A damaged store
  * gets neither: the writer then refuses every job, and the gateway still serves what it can read.
  */
 static int open_projections(fg_server_t *srv, char *err, size_t errcap)
@@ -211,18 +212,14 @@ static int open_projections(fg_server_t *srv, char *err, size_t errcap)
     if (rc == FG_OK && applied > 0)
         fg_log(FG_LOG_INFO, "run_views_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
                (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
+    /* the log lines' search index: a file of its own beside the store, kept by its own thread */
+    char index_path[4200];
+    snprintf(index_path, sizeof(index_path), "%s/logindex.db", srv->cfg->data_dir);
     if (rc == FG_OK && srv->cfg->logs_search_index == 0)
-        rc = fg_logindex_drop(srv->store);
-    else if (rc == FG_OK) {
-        t0 = fg_time_mono_ms();
-        applied = 0;
-        rc = fg_logindex_open(srv->store, &srv->logindex);
-        if (rc == FG_OK)
-            rc = fg_logindex_sync(srv->logindex, srv->cfg->rebuild_views != 0, &applied, &rebuilt);
-        if (rc == FG_OK && applied > 0)
-            fg_log(FG_LOG_INFO, "log_index_synced", "rebuilt=%d events=%llu ms=%lld", rebuilt,
-                   (unsigned long long)applied, (long long)(fg_time_mono_ms() - t0));
-    }
+        rc = fg_logindex_remove(index_path);
+    else if (rc == FG_OK)
+        rc =
+            fg_logindex_start(srv->store, index_path, srv->cfg->rebuild_views != 0, &srv->logindex);
     if (rc == FG_OK)
         return FG_OK;
     char why[192];
@@ -230,7 +227,7 @@ static int open_projections(fg_server_t *srv, char *err, size_t errcap)
         fg_store_failure(srv->store, why, sizeof(why)) == FG_ERR_CORRUPT || rc == FG_ERR_CORRUPT;
     fg_runview_close(srv->runview);
     srv->runview = NULL;
-    fg_logindex_close(srv->logindex);
+    fg_logindex_stop(srv->logindex);
     srv->logindex = NULL;
     if (damaged) {
         store_damaged(srv, why);
@@ -453,12 +450,10 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     PHASE_WAIT(srv, srv->loops_ready == srv->nloops);
 
     /* the run views (when the store could open them), then the outbox */
-    fg_projection_t projections[3];
+    fg_projection_t projections[2];
     size_t nprojections = 0;
     if (srv->runview != NULL)
         projections[nprojections++] = fg_runview_projection(srv->runview);
-    if (srv->logindex != NULL)
-        projections[nprojections++] = fg_logindex_projection(srv->logindex);
     projections[nprojections++] = fg_wh_outbox_projection(srv->outbox);
     fg_writer_config_t wc = {
         .nprojections = nprojections,
@@ -560,14 +555,14 @@ void fg_server_stop(fg_server_t *srv)
     srv->checkpointer = NULL;
     fg_runview_close(srv->runview); /* its statements go before the store closes */
     srv->runview = NULL;
-    fg_logindex_close(srv->logindex);
-    srv->logindex = NULL;
     pthread_mutex_lock(&srv->phase_lock);
     srv->writer_stopped = true;
     pthread_cond_broadcast(&srv->phase_cond);
     pthread_mutex_unlock(&srv->phase_lock);
     for (size_t i = 0; i < srv->nloops; i++)
         pthread_join(srv->loops[i].thread, NULL);
+    fg_logindex_stop(srv->logindex); /* the loops used it; its reader goes before the store */
+    srv->logindex = NULL;
     bool all_drained = true;
     for (size_t i = 0; i < srv->nloops; i++)
         all_drained &= srv->loops[i].drained;

@@ -119,6 +119,7 @@ test('log search: substring, regex, exclude, case, step, stream and time bounds;
     await srv.stop();
     srv.env = {};
     await srv.start();
+    for (let i = 0; i < 200 && !/event=log_index_synced/.test(srv.log); i++) await sleep(50);
     assert.match(srv.log, /event=log_index_synced rebuilt=1 events=\d+/);
     const again = await answers();
     assert.equal(again[0].at(-1).line, 'late error line');

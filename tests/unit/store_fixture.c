@@ -55,9 +55,7 @@ void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t
     bool rebuilt;
     assert_int_equal(fg_runview_open(fx->store, fx->cat, &fx->rv), FG_OK);
     assert_int_equal(fg_runview_sync(fx->rv, fx->rebuild_views, &applied, &rebuilt), FG_OK);
-    assert_int_equal(fg_logindex_open(fx->store, &fx->li), FG_OK);
-    assert_int_equal(fg_logindex_sync(fx->li, fx->rebuild_views, &applied, &rebuilt), FG_OK);
-    fg_projection_t views[2] = {fg_runview_projection(fx->rv), fg_logindex_projection(fx->li)};
+    fg_projection_t views = fg_runview_projection(fx->rv);
     fg_writer_config_t wc = {.store = fx->store,
                              .cat = fx->cat,
                              .enforce_transitions = enforce,
@@ -66,8 +64,8 @@ void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t
                              .retention_interval_ms = 50,
                              .on_commit = on_commit,
                              .on_commit_ctx = fx,
-                             .projections = views,
-                             .nprojections = 2};
+                             .projections = &views,
+                             .nprojections = 1};
     if (fx->checkpoints)
         assert_int_equal(fg_checkpointer_start(fx->store, 20, 1, &fx->checkpointer), FG_OK);
     assert_int_equal(fg_writer_start(&wc, &fx->writer), FG_OK);
@@ -85,8 +83,6 @@ void stop_writer(fixture_t *fx)
     fx->checkpointer = NULL;
     fg_runview_close(fx->rv);
     fx->rv = NULL;
-    fg_logindex_close(fx->li);
-    fx->li = NULL;
     fg_store_close(fx->store);
     fx->writer = NULL;
     fx->store = NULL;

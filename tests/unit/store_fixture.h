@@ -1,12 +1,10 @@
 /*
  * store_fixture.h - the unit tests' store and writer fixture (store_fixture.c), shared by
- * test_store.c (the log and the writer), test_runview.c and test_logsearch.c (the run views
- * and the log index the writer keeps).
+ * test_store.c (the log and the writer) and test_runview.c (the run views the writer keeps).
  */
 #ifndef FG_TESTS_STORE_FIXTURE_H
 #define FG_TESTS_STORE_FIXTURE_H
 
-#include "events/logindex.h"
 #include "events/runview.h"
 #include "events/store.h"
 #include "events/writer.h"
@@ -31,7 +29,6 @@ typedef struct {
     char workflows[4096][16];
     bool rebuild_views; /* the run views' sync at the next start */
     fg_runview_t *rv;   /* the run views, the writer's projection */
-    fg_logindex_t *li;  /* the log search index, another */
     bool checkpoints;   /* start_writer starts a checkpointer (store_checkpoint.h) too */
     struct fg_checkpointer *checkpointer;
 } fixture_t;

@@ -1,7 +1,8 @@
 /*
- * test_logsearch.c - the log search (events/logindex.h): the substring test, the index written
- * with the lines and trimmed by retention, and searches that find the same lines with the index
- * as by reading the run (the index is really used: a line taken out of it is no longer found).
+ * test_logsearch.c - the log search (events/logindex.h): the substring test, the index thread
+ * following the log, made anew when forced or stale, trimmed by retention, and searches that
+ * find the same lines with the index as by reading the run (the index is really used up to the
+ * seq it covers: a line taken out of it is no longer found; lines past it are read).
  */
 #include "events/err.h"
 #include "events/logindex.h"
@@ -58,9 +59,11 @@ static void publish_mixed(fixture_t *fx, int n)
 }
 
 /* The seqs a search finds, page after page (limit 7), as a comma list. */
-static void search_seqs(fg_store_reader_t *r, const char *q, char *out, size_t cap)
+static void search_seqs(fg_store_reader_t *r, const fg_logindex_t *li, const char *q, char *out,
+                        size_t cap)
 {
-    fg_logsearch_t s = {.logs = {.run_id = RUN, .limit = 7}, .q = q, .q_len = strlen(q)};
+    fg_logsearch_t s = {
+        .logs = {.run_id = RUN, .limit = 7}, .q = q, .q_len = strlen(q), .index = li};
     size_t len = 0;
     out[0] = '\0';
     for (int pages = 0; pages < 100; pages++) {
@@ -87,12 +90,54 @@ static void search_seqs(fg_store_reader_t *r, const char *q, char *out, size_t c
     fail_msg("the search never ended");
 }
 
-static void exec_db(fixture_t *fx, const char *sql)
+static void index_path(fixture_t *fx, char *path, size_t cap)
 {
+    snprintf(path, cap, "%s/logindex.db", fx->dir);
+}
+
+/* Runs sql on the index file (the indexer idle meanwhile). */
+static void exec_index(fixture_t *fx, const char *sql)
+{
+    char path[128];
+    index_path(fx, path, sizeof(path));
     sqlite3 *db;
-    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+}
+
+static int64_t index_rows(fixture_t *fx)
+{
+    char path[128];
+    index_path(fx, path, sizeof(path));
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM log_fts", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Starts the indexer and waits (bounded) until it has looked at every event. */
+static fg_logindex_t *start_index(fixture_t *fx, bool force)
+{
+    char path[128];
+    index_path(fx, path, sizeof(path));
+    fg_logindex_t *li = NULL;
+    assert_int_equal(fg_logindex_start(fx->store, path, force, &li), FG_OK);
+    for (int i = 0; i < 500; i++) {
+        if (fg_logindex_ready(li) != NULL &&
+            fg_logindex_covered(li) >= fg_store_last_seq(fx->store))
+            return li;
+        usleep(10000);
+    }
+    fail_msg("the index did not catch up");
+    return NULL;
 }
 
 static void test_search_finds_the_same_with_and_without_the_index(void **state)
@@ -100,79 +145,67 @@ static void test_search_finds_the_same_with_and_without_the_index(void **state)
     fixture_t *fx = *state;
     start_writer(fx, true, 0);
     publish_mixed(fx, 60);
-    /* every line indexed in the commit that stored it, colours removed */
-    assert_int_equal(count_rows(fx, "SELECT count(*) FROM log_fts"), 60);
-    assert_int_equal(count_rows(fx, "SELECT count(*) FROM log_fts WHERE log_fts MATCH '\"err\"'"),
-                     20);
-    assert_int_equal(count_rows(fx, "SELECT count(*) FROM log_fts WHERE log_fts MATCH '\"1mE\"'"),
-                     0);
-    stop_writer(fx);
-    char err[256], indexed[2048], scanned[2048], without[2048];
+    fg_logindex_t *li = start_index(fx, false);
+    /* every line indexed, colours removed */
+    assert_int_equal(index_rows(fx), 60);
+    fg_store_reader_t *r = open_reader(fx);
+    char indexed[2048], scanned[2048];
     const char *queries[] = {"error: build", "DEPRECATED", "ok: compiled 5", "d 1", "no such"};
     for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
-        assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)),
-                         FG_OK);
-        fg_store_reader_t *r = open_reader(fx);
-        search_seqs(r, queries[k], indexed, sizeof(indexed));
-        fg_store_reader_close(r);
-        fg_store_close(fx->store);
-        /* the index said to be behind: the run's lines are read instead */
-        exec_db(fx, "UPDATE meta SET value = 0 WHERE key = 'logindex_seq'");
-        assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)),
-                         FG_OK);
-        r = open_reader(fx);
-        search_seqs(r, queries[k], scanned, sizeof(scanned));
-        fg_store_reader_close(r);
-        fg_store_close(fx->store);
-        fx->store = NULL;
-        exec_db(fx, "UPDATE meta SET value = (SELECT max(seq) FROM events) WHERE key ="
-                    " 'logindex_seq'");
+        search_seqs(r, li, queries[k], indexed, sizeof(indexed));
+        search_seqs(r, NULL, queries[k], scanned, sizeof(scanned));
         assert_string_equal(indexed, scanned);
     }
     /* "error: build": every third line from the first (seq 2, after the run_created) */
-    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
-    fg_store_reader_t *r = open_reader(fx);
-    search_seqs(r, "error: build", indexed, sizeof(indexed));
-    assert_true(strncmp(indexed, "2,5,8,11,", 9) == 0);
-    fg_store_reader_close(r);
-    fg_store_close(fx->store);
-    fx->store = NULL;
-    /* the index is what finds them: a line taken out of it is not found while it covers the run */
-    exec_db(fx, "DELETE FROM log_fts WHERE rowid = 5");
-    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
-    r = open_reader(fx);
-    search_seqs(r, "error: build", without, sizeof(without));
-    assert_true(strncmp(without, "2,8,11,", 7) == 0);
-    /* a needle under three characters reads the lines */
-    search_seqs(r, "d ", scanned, sizeof(scanned));
+    search_seqs(r, li, "error: build", indexed, sizeof(indexed));
+    assert_string_equal(indexed, "2,5,8,11,14,17,20,23,26,29,32,35,38,41,44,47,50,53,56,59,");
+    /* The index is what finds them up to the seq it covers, and the lines after it are read: with
+     * line 5 and line 35 taken out of it, and it said to cover up to 31, 5 is not found (its
+     * absence shows the index was asked) and 35 is (read). */
+    exec_index(fx, "DELETE FROM log_fts WHERE rowid IN (5, 35); UPDATE meta SET value = 31"
+                   " WHERE key = 'seq'");
+    search_seqs(r, li, "error: build", indexed, sizeof(indexed));
+    assert_string_equal(indexed, "2,8,11,14,17,20,23,26,29,32,35,38,41,44,47,50,53,56,59,");
+    search_seqs(r, NULL, "error: build", scanned, sizeof(scanned));
+    assert_non_null(strstr(scanned, ",5,"));
+    /* a needle under three characters reads the lines, with the index's text where it has it */
+    search_seqs(r, li, "d ", scanned, sizeof(scanned));
     assert_non_null(strstr(scanned, ",5,"));
     fg_store_reader_close(r);
-    fg_store_close(fx->store);
-    fx->store = NULL;
-    /* a start with store.rebuild_views rebuilds the index too */
-    fx->rebuild_views = true;
-    start_writer(fx, true, 0);
-    assert_int_equal(count_rows(fx, "SELECT count(*) FROM log_fts"), 60);
+    fg_logindex_stop(li);
+    /* made anew when forced (store.rebuild_views), or of another version */
+    li = start_index(fx, true);
+    assert_int_equal(index_rows(fx), 60);
+    fg_logindex_stop(li);
+    exec_index(fx, "DELETE FROM log_fts WHERE rowid < 30; UPDATE meta SET value = 99 WHERE key ="
+                   " 'version'");
+    li = start_index(fx, false);
+    assert_int_equal(index_rows(fx), 60);
+    /* lines stored later are indexed as they come */
+    publish_mixed(fx, 3);
+    for (int i = 0; i < 500 && fg_logindex_covered(li) < fg_store_last_seq(fx->store); i++)
+        usleep(10000);
+    assert_int_equal(index_rows(fx), 63);
+    fg_logindex_stop(li);
 }
 
 static void test_retention_trims_the_index(void **state)
 {
     fixture_t *fx = *state;
     start_writer(fx, true, 10);
+    fg_logindex_t *li = start_index(fx, false);
     publish_mixed(fx, 100);
     int64_t indexed = -1, lines = -2;
-    for (int i = 0; i < 200; i++) {
-        indexed = count_rows(fx, "SELECT count(*) FROM log_fts");
+    for (int i = 0; i < 300; i++) {
+        indexed = index_rows(fx);
         lines = count_rows(fx, "SELECT count(*) FROM events WHERE type = 'log_line'");
         if (indexed == lines && lines <= 11)
             break;
         usleep(20000);
     }
+    fg_logindex_stop(li);
     assert_true(lines <= 11);
     assert_int_equal(indexed, lines);
-    assert_int_equal(count_rows(fx, "SELECT count(*) FROM log_fts WHERE rowid <"
-                                    " (SELECT min(seq) FROM events)"),
-                     0);
 }
 
 int run_logsearch_tests(void)
