@@ -17,6 +17,7 @@
  */
 #include "events/logindex.h"
 #include "events/ansi.h"
+#include "events/buf.h"
 #include "events/err.h"
 #include "events/log.h"
 #include "events/store_db.h"
@@ -56,10 +57,14 @@ struct fg_logindex {
     _Atomic uint64_t covered; /* the last event looked at (committed to the index) */
     atomic_bool ready;        /* the file is open and this store's: searches may use it */
     /* the thread's own */
-    sqlite3 *db;               /* the index file */
-    fg_store_reader_t *reader; /* the log, read */
-    sqlite3_stmt *ins, *mark;  /* INSERT INTO log_fts; UPDATE meta seq */
-    char *text;                /* the line being indexed, stripped */
+    sqlite3 *db;                  /* the index file */
+    fg_store_reader_t *reader;    /* the log, read */
+    sqlite3_stmt *ins, *mark;     /* INSERT INTO log_fts; UPDATE meta seq */
+    uint64_t seqs[CHUNK_LINES];   /* the chunk being indexed: its events' seqs, */
+    size_t offs[CHUNK_LINES + 1]; /* where each one's JSON begins in bodies */
+    fg_buf_t bodies;
+    size_t nchunk;
+    char *text; /* the line being indexed, stripped */
     size_t text_cap;
     uint64_t trimmed; /* retention's point already applied */
 };
@@ -189,66 +194,89 @@ static int index_line(fg_logindex_t *li, uint64_t seq, const char *json, size_t 
     return rc == SQLITE_DONE ? FG_OK : FG_ERR_IO;
 }
 
+/* Copies the next chunk of committed log lines after covered into li's chunk, in one short
+ * read transaction (a long one would keep the store's checkpoints from resetting its log).
+ * *at: the last event looked at; *top: the log's last committed event. */
+static int read_chunk(fg_logindex_t *li, uint64_t *at, uint64_t *top)
+{
+    sqlite3 *rdb = fg_store_reader_db(li->reader);
+    uint64_t from = atomic_load(&li->covered);
+    *at = from;
+    *top = from;
+    li->nchunk = 0;
+    li->bodies.len = 0;
+    if (!exec_ok(rdb, "BEGIN"))
+        return FG_ERR_IO;
+    sqlite3_stmt *st = NULL;
+    int rc = FG_ERR_IO;
+    /* what the log holds committed in this snapshot (a number given out may still be in the
+     * writer's transaction) */
+    if (sqlite3_prepare_v2(rdb, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *top = (uint64_t)sqlite3_column_int64(st, 0);
+        rc = FG_OK;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    uint64_t upto = *top < from + CHUNK_EVENTS ? *top : from + CHUNK_EVENTS;
+    if (rc == FG_OK && upto > from) {
+        rc = sqlite3_prepare_v2(rdb,
+                                "SELECT seq, body FROM events WHERE seq > ?1 AND seq <= ?2 AND"
+                                " type = 'log_line' ORDER BY seq LIMIT ?3",
+                                -1, &st, NULL) == SQLITE_OK
+                 ? FG_OK
+                 : FG_ERR_IO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)upto);
+        sqlite3_bind_int(st, 3, CHUNK_LINES);
+        *at = upto; /* a short chunk looked at everything up to upto */
+        int step = SQLITE_DONE;
+        while (rc == FG_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+            li->seqs[li->nchunk] = seq;
+            li->offs[li->nchunk] = li->bodies.len;
+            if (fg_buf_append(&li->bodies, sqlite3_column_text(st, 1),
+                              (size_t)sqlite3_column_bytes(st, 1)) != FG_OK)
+                rc = FG_ERR_NOMEM;
+            if (++li->nchunk == CHUNK_LINES)
+                *at = seq;
+        }
+        if (rc == FG_OK && step != SQLITE_DONE)
+            rc = FG_ERR_IO;
+        li->offs[li->nchunk] = li->bodies.len;
+    }
+    sqlite3_finalize(st);
+    exec_ok(rdb, "COMMIT");
+    return rc;
+}
+
 /* Indexes the next chunk of committed lines; *lines counts them, *more says the log goes on. */
 static int index_chunk(fg_logindex_t *li, size_t *lines, bool *more)
 {
     *lines = 0;
     *more = false;
-    sqlite3 *rdb = fg_store_reader_db(li->reader);
-    uint64_t from = atomic_load(&li->covered), at = from;
-    sqlite3_stmt *st = NULL;
-    if (!exec_ok(rdb, "BEGIN"))
+    uint64_t at, top;
+    int rc = read_chunk(li, &at, &top);
+    if (rc != FG_OK || at == atomic_load(&li->covered))
+        return rc;
+    if (!exec_ok(li->db, "BEGIN IMMEDIATE"))
         return FG_ERR_IO;
-    int rc = FG_OK;
-    /* what the log holds committed, in this snapshot (a number given out may still be in the
-     * writer's transaction) */
-    uint64_t top = 0;
-    if (sqlite3_prepare_v2(rdb, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) !=
-            SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
+    for (size_t i = 0; i < li->nchunk && rc == FG_OK; i++)
+        rc = index_line(li, li->seqs[i], li->bodies.data + li->offs[i],
+                        li->offs[i + 1] - li->offs[i]);
+    sqlite3_bind_int64(li->mark, 1, (sqlite3_int64)at);
+    if (rc == FG_OK && (sqlite3_step(li->mark) != SQLITE_DONE || !exec_ok(li->db, "COMMIT")))
         rc = FG_ERR_IO;
-    else
-        top = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    uint64_t upto = top < from + CHUNK_EVENTS ? top : from + CHUNK_EVENTS;
-    if (rc == FG_OK && upto > from &&
-        sqlite3_prepare_v2(rdb,
-                           "SELECT seq, body FROM events WHERE seq > ?1 AND seq <= ?2 AND type ="
-                           " 'log_line' ORDER BY seq LIMIT ?3",
-                           -1, &st, NULL) != SQLITE_OK)
-        rc = FG_ERR_IO;
-    if (rc == FG_OK && upto > from) {
-        if (!exec_ok(li->db, "BEGIN IMMEDIATE"))
-            rc = FG_ERR_IO;
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)upto);
-        sqlite3_bind_int(st, 3, CHUNK_LINES);
-        at = upto; /* a short chunk looked at everything up to upto */
-        int step = SQLITE_DONE;
-        while (rc == FG_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-            uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-            rc = index_line(li, seq, (const char *)sqlite3_column_text(st, 1),
-                            (size_t)sqlite3_column_bytes(st, 1));
-            if (++*lines == CHUNK_LINES)
-                at = seq;
-        }
-        if (rc == FG_OK && step != SQLITE_DONE)
-            rc = FG_ERR_IO;
-        sqlite3_bind_int64(li->mark, 1, (sqlite3_int64)at);
-        if (rc == FG_OK && (sqlite3_step(li->mark) != SQLITE_DONE || !exec_ok(li->db, "COMMIT")))
-            rc = FG_ERR_IO;
-        sqlite3_reset(li->mark);
-        if (rc != FG_OK)
-            exec_ok(li->db, "ROLLBACK");
+    sqlite3_reset(li->mark);
+    if (rc != FG_OK) {
+        exec_ok(li->db, "ROLLBACK");
+        return rc;
     }
-    sqlite3_finalize(st);
-    exec_ok(rdb, "COMMIT");
-    if (rc == FG_OK) {
-        atomic_store(&li->covered, at);
-        *more = at < top;
-    }
-    return rc;
+    atomic_store(&li->covered, at);
+    *lines = li->nchunk;
+    *more = at < top;
+    return FG_OK;
 }
 
 /* Lines gone from the log leave the index, a chunk per transaction; *more when some are left. */
@@ -335,6 +363,7 @@ int fg_logindex_start(fg_store_t *store, const char *path, bool force, fg_logind
     snprintf(li->path, sizeof(li->path), "%s", path);
     pthread_mutex_init(&li->lock, NULL);
     pthread_cond_init(&li->cond, NULL);
+    fg_buf_init(&li->bodies, 0);
     if (pthread_create(&li->thread, NULL, indexer_main, li) != 0) {
         pthread_mutex_destroy(&li->lock);
         pthread_cond_destroy(&li->cond);
@@ -361,6 +390,7 @@ void fg_logindex_stop(fg_logindex_t *li)
     pthread_mutex_destroy(&li->lock);
     pthread_cond_destroy(&li->cond);
     free(li->text);
+    fg_buf_dispose(&li->bodies);
     free(li);
 }
 

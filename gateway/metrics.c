@@ -78,6 +78,10 @@ int fg_metrics_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t par
         (double)fg_store_last_seq(srv->store));
     one(&b, "flowgate_store_purged_through", "gauge", "Highest sequence number retention removed.",
         (double)fg_store_purged_through(srv->store));
+    if (srv->logindex != NULL) /* searches read the lines past it */
+        one(&b, "flowgate_log_index_covered_seq", "gauge",
+            "The last event the log search index has looked at (logs.search_index).",
+            (double)fg_logindex_covered(srv->logindex));
     head(&b, "flowgate_store_health", "gauge",
          "The store's state: 1 for the current one (ok, cannot_commit, store_corrupt).");
     fg_health_state_t hs = fg_health_state(&srv->health);
