@@ -112,7 +112,7 @@ static int open_file(fg_logindex_t *li)
         sqlite3_busy_timeout(li->db, 5000);
         rc = sqlite3_exec(li->db,
                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                          " PRAGMA cache_size=-16384",
+                          " PRAGMA cache_size=-8192",
                           NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)
@@ -317,7 +317,8 @@ static void *indexer_main(void *arg)
     bool rebuilt = false, reported = false, failed = false;
     char err[256];
     if (open_index(li, &rebuilt) != FG_OK ||
-        fg_store_reader_open(li->store, &li->reader, err, sizeof(err)) != FG_OK) {
+        fg_store_reader_open(li->store, &li->reader, err, sizeof(err)) != FG_OK ||
+        !exec_ok(fg_store_reader_db(li->reader), "PRAGMA cache_size=-2048")) { /* read once */
         fg_log(FG_LOG_ERROR, "log_index_failed", "file=%s searches read the lines", li->path);
         failed = true;
     } else {
