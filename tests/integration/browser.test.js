@@ -4,16 +4,12 @@
 // itself with Last-Event-ID, and ends with every event exactly once.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./chromium');
 const { Server, publish, ev, uuid, sleep } = require('./lib');
 
 test('Chromium EventSource: live events, restart, resume', async () => {
   const srv = await new Server({ env: { FLOWGATE_SSE_RETRY_MS: '300' } }).start();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     // Same origin as the stream: any flowgate page will do.

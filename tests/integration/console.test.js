@@ -7,18 +7,14 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./chromium');
 const { Server, publish, request, uuid, sleep } = require('./lib');
 
 const SHOTS = process.env.FG_SCREENSHOT_DIR || os.tmpdir();
 
 test('console: runs live, approvals queue, run page log tail across a restart', async () => {
   const srv = await new Server({ env: { FLOWGATE_SSE_RETRY_MS: '300' } }).start();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   const errors = [];
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -140,7 +136,7 @@ test('console: asks for a credential when the API needs one, then works with it'
   const cfg = path.join(dir, 'flowgate.json');
   fs.writeFileSync(cfg, JSON.stringify({ auth: { keys: [{ name: 'ops', sha256: hash, scopes: ['subscribe', 'publish'] }] } }));
   const srv = await new Server({ args: ['--config', cfg] }).start();
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  const browser = await launchChromium();
   try {
     const run = uuid();
     const older = Array.from({ length: 130 }, () => ({ type: 'run_created', run_id: uuid(), workflow_name: 'batch' }));

@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('./chromium');
 const { Server, publish, uuid, sleep } = require('./lib');
 
 const SHOTS = process.env.FG_SCREENSHOT_DIR || os.tmpdir();
@@ -16,11 +16,7 @@ const E = '\x1b';
 
 test('console log view: colours, no injection, links, sections, search, permalinks, timestamps, follow', async () => {
   const srv = await new Server().start();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   const errors = [];
   try {
     const run = uuid(); const build = uuid(); const deploy = uuid();
