@@ -80,4 +80,10 @@ int fg_logsearch(fg_store_reader_t *r, const fg_logsearch_t *s, fg_buf_t *out, u
 bool fg_logsearch_contains(const char *text, size_t len, const char *needle, size_t nlen,
                            bool case_sensitive);
 
+/** The longest run of characters every match of the POSIX extended regex re must hold (outside
+ * groups, not made optional by a quantifier), copied to out (NUL-terminated, at most cap - 1
+ * bytes); its length, 0 when it cannot be sure of one (an alternation anywhere). What the index
+ * looks up for a regex; the regex still decides. */
+size_t fg_logsearch_regex_literal(const char *re, char *out, size_t cap);
+
 #endif

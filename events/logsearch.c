@@ -124,10 +124,7 @@ static void literal_end(literal_t *l)
     l->ncur = 0;
 }
 
-/* The longest run of characters every match of the POSIX extended regex re must hold (outside
- * groups, not made optional by a quantifier), copied to out (NUL-terminated); its length, 0 when
- * it cannot be sure of one (an alternation anywhere). The index looks it up; the regex decides. */
-static size_t regex_literal(const char *re, char *out, size_t cap)
+size_t fg_logsearch_regex_literal(const char *re, char *out, size_t cap)
 {
     literal_t l = {.best = out, .best_cap = cap};
     size_t len = strlen(re);
@@ -266,21 +263,27 @@ static bool attach_index(sqlite3 *db, const fg_logindex_t *index)
 static bool look(page_t *p, uint64_t from, uint64_t to, bool index, const char *phrase, int64_t t0,
                  uint64_t *last)
 {
-    static const char *const sql[] = {
-        /* candidates from the index */
+    /* candidates from the index */
+    static const char by_index[] =
         "SELECT e.seq, e.body, c.c0 FROM li.log_fts f JOIN events e ON e.seq = f.rowid JOIN"
         " li.log_fts_content c ON c.id = f.rowid WHERE f.log_fts MATCH ?4 AND f.rowid > ?2 AND"
-        " f.rowid <= ?3 AND e.run_id = ?1 AND e.type = 'log_line' ORDER BY f.rowid",
-        /* every line of the run, with the index's plain text */
+        " f.rowid <= ?3 AND e.run_id = ?1 AND e.type = 'log_line' ORDER BY f.rowid";
+    /* every line of the run, with the index's plain text */
+    static const char with_text[] =
         "SELECT e.seq, e.body, c.c0 FROM events e LEFT JOIN li.log_fts_content c ON c.id = e.seq"
         " WHERE e.run_id = ?1 AND e.seq > ?2 AND e.seq <= ?3 AND e.type = 'log_line'"
-        " ORDER BY e.seq",
-        /* every line of the run, read */
+        " ORDER BY e.seq";
+    /* every line of the run, read */
+    static const char read_all[] =
         "SELECT seq, body, NULL FROM events WHERE run_id = ?1 AND seq > ?2 AND seq <= ?3 AND"
-        " type = 'log_line' ORDER BY seq"};
+        " type = 'log_line' ORDER BY seq";
     const fg_logs_query_t *lq = &p->s->logs;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, sql[!index ? 2 : phrase ? 0 : 1], -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(p->db,
+                           !index   ? read_all
+                           : phrase ? by_index
+                                    : with_text,
+                           -1, &st, NULL) != SQLITE_OK) {
         p->rc = fg_store_db_error(p->db, "log_search");
         return false;
     }
@@ -343,7 +346,7 @@ int fg_logsearch(fg_store_reader_t *r, const fg_logsearch_t *s, fg_buf_t *out, u
     if (covered > lq->after && s->q != NULL)
         phrase = fts_query(s->q, s->q_len);
     else if (covered > lq->after && s->regex_text != NULL &&
-             regex_literal(s->regex_text, lit, sizeof(lit)) > 0)
+             fg_logsearch_regex_literal(s->regex_text, lit, sizeof(lit)) > 0)
         phrase = fts_query(lit, strlen(lit));
     if (!lq->text && p.rc == FG_OK && fg_buf_puts(out, "{\"lines\":[") != FG_OK)
         p.rc = FG_ERR_TOO_LARGE;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <regex.h>
 #include <jansson.h>
 #include <sqlite3.h>
 
@@ -36,6 +37,41 @@ static void test_contains_folds_ascii_only_when_asked(void **state)
     /* non-ASCII bytes compare as they are */
     assert_true(fg_logsearch_contains("caf\xc3\xa9 ok", 7, "\xc3\xa9 o", 4, false));
     assert_false(fg_logsearch_contains("CAF\xc3\x89", 5, "caf\xc3\xa9", 5, false));
+}
+
+static void test_regex_literal_is_what_every_match_holds(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"file_004[0-9]\\.c", "file_004"},
+        {"colou?r", "colo"},
+        {"(foo)?barbaz", "barbaz"},
+        {"x{2,3}abc", "abc"},
+        {"\\bword\\b", "word"},
+        {"[]abc]xyzw", "xyzw"},
+        {"[[:digit:]]+ms elapsed", "ms elapsed"},
+        {"errors+ found", "errors"},
+        {"ab\\.cd", "ab.cd"},
+        {"\\(paren", "(paren"},
+        {"^npm (ERR|WARN)", ""}, /* an alternation: nothing is sure */
+        {"a|bcdef", ""},
+        {"ab*cd", "cd"},
+        {"a.b.c", "a"},
+        {"(abc)(def)", ""},
+        {"^\\[[0-9]+/[0-9]+\\] Linking", "] Linking"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64];
+        size_t n = fg_logsearch_regex_literal(cases[i][0], out, sizeof(out));
+        if (strcmp(out, cases[i][1]) != 0 || n != strlen(cases[i][1]))
+            fail_msg("%s: \"%s\", want \"%s\"", cases[i][0], out, cases[i][1]);
+        /* the cases are regexes glibc takes */
+        regex_t re;
+        assert_int_equal(regcomp(&re, cases[i][0], REG_EXTENDED | REG_NOSUB), 0);
+        regfree(&re);
+    }
+    char small[4];
+    assert_int_equal(fg_logsearch_regex_literal("abcdefgh", small, sizeof(small)), 0);
 }
 
 /* The lines of the test run: colours around some words, the three kinds. */
@@ -212,6 +248,7 @@ int run_logsearch_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contains_folds_ascii_only_when_asked),
+        cmocka_unit_test(test_regex_literal_is_what_every_match_holds),
         cmocka_unit_test_setup_teardown(test_search_finds_the_same_with_and_without_the_index,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_trims_the_index, setup, teardown),
