@@ -234,7 +234,8 @@ static void ranged_answer(dl_t *d)
     char cr[64];
     if (d->total == 0 || (d->suffix && d->last == 0) || first >= d->total) {
         int n = snprintf(cr, sizeof(cr), "bytes */%" PRIu64, d->total);
-        req->res.headers = (h2o_headers_t){NULL}; /* the file's headers: an error is JSON */
+        memset(&req->res.headers, 0,
+               sizeof(req->res.headers)); /* the file's headers: an error is JSON */
         h2o_iovec_t v = h2o_strdup(&req->pool, cr, (size_t)n);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL, v.base, v.len);
         fg_http_error(req, 416, "range_not_satisfiable", "the range starts past the end of the log",
@@ -280,7 +281,7 @@ static void count_some(h2o_timeout_entry_t *entry)
         d->total += text.len;
         fg_buf_dispose(&text);
         if (rc != FG_OK) {
-            d->req->res.headers = (h2o_headers_t){NULL};
+            memset(&d->req->res.headers, 0, sizeof(d->req->res.headers));
             fg_runs_answer(d->req, rc, NULL, d->run_id);
             return;
         }
