@@ -345,8 +345,8 @@ int fg_logsearch(fg_store_reader_t *r, const fg_logsearch_t *s, fg_buf_t *out, u
     char *phrase = NULL;
     if (covered > lq->after && s->q != NULL)
         phrase = fts_query(s->q, s->q_len);
-    else if (covered > lq->after && s->regex_text != NULL &&
-             fg_logsearch_regex_literal(s->regex_text, lit, sizeof(lit)) > 0)
+    if (covered > lq->after && phrase == NULL && s->regex_text != NULL &&
+        fg_logsearch_regex_literal(s->regex_text, lit, sizeof(lit)) > 0)
         phrase = fts_query(lit, strlen(lit));
     if (!lq->text && p.rc == FG_OK && fg_buf_puts(out, "{\"lines\":[") != FG_OK)
         p.rc = FG_ERR_TOO_LARGE;
