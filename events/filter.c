@@ -4,6 +4,7 @@
 #include "events/filter.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,76 @@ void fg_filter_dispose(fg_filter_t *f)
         free(f->workflows[i]);
     free(f->workflows);
     free(f->runs);
+    fg_pfilter_free(f->payload);
+    f->payload = NULL;
     f->workflows = NULL;
     f->runs = NULL;
     f->nworkflows = f->nruns = 0;
+}
+
+int fg_filter_set_payload_json(fg_filter_t *f, const json_t *doc, fg_verr_t *err)
+{
+    fg_pfilter_t *p = NULL;
+    int rc = fg_pfilter_compile_json(doc, &p, err);
+    if (rc != FG_OK)
+        return rc;
+    fg_pfilter_free(f->payload);
+    f->payload = p;
+    return FG_OK;
+}
+
+int fg_filter_set_payload(fg_filter_t *f, const char *text, size_t len, fg_verr_t *err)
+{
+    fg_pfilter_t *p = NULL;
+    int rc = fg_pfilter_compile(text, len, &p, err);
+    if (rc != FG_OK)
+        return rc;
+    fg_pfilter_free(f->payload);
+    f->payload = p;
+    return FG_OK;
+}
+
+/* The event last parsed on this thread: a stored event's JSON never changes, so its seq, text
+ * and length name it. Freed with the thread. */
+typedef struct {
+    uint64_t seq;
+    const char *json;
+    size_t len;
+    json_t *doc; /* NULL when the text is not JSON */
+} parsed_t;
+
+static pthread_key_t parsed_key;
+static pthread_once_t parsed_once = PTHREAD_ONCE_INIT;
+
+static void parsed_free(void *p)
+{
+    parsed_t *c = p;
+    json_decref(c->doc);
+    free(c);
+}
+
+static void parsed_init(void)
+{
+    pthread_key_create(&parsed_key, parsed_free);
+}
+
+static const json_t *parsed_event(const fg_event_t *ev)
+{
+    pthread_once(&parsed_once, parsed_init);
+    parsed_t *c = pthread_getspecific(parsed_key);
+    if (c == NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL)
+            return NULL;
+        pthread_setspecific(parsed_key, c);
+    }
+    if (c->json != ev->json || c->seq != ev->seq || c->len != ev->json_len) {
+        json_decref(c->doc);
+        c->doc = json_loadb(ev->json, ev->json_len, 0, NULL);
+        c->json = ev->json;
+        c->seq = ev->seq;
+        c->len = ev->json_len;
+    }
+    return c->doc;
 }
 
 typedef int (*item_fn)(fg_filter_t *f, const void *ctx, const char *s, size_t n, fg_verr_t *err);
@@ -189,5 +257,5 @@ bool fg_filter_match(const fg_filter_t *f, const fg_event_t *ev)
         if (!hit)
             return false;
     }
-    return true;
+    return f->payload == NULL || fg_pfilter_match(f->payload, parsed_event(ev));
 }

@@ -1,7 +1,8 @@
 /*
  * filter.h - what a subscriber wants: event types (exact names, `approval_*` prefix wildcards,
- * `*`), run ids and workflow names. Empty dimensions match everything; a dimension with values
- * matches an event that has one of them (types AND runs AND workflows).
+ * `*`), run ids and workflow names, and a filter on the event's fields (pfilter.h). Empty
+ * dimensions match everything; a dimension with values matches an event that has one of them
+ * (types AND runs AND workflows AND the payload filter).
  *
  * Built on the thread that parses the request, then read-only: matching is lock-free.
  */
@@ -12,6 +13,7 @@
 #include "events/err.h"
 #include "events/event.h"
 #include "events/ids.h"
+#include "events/pfilter.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,7 +29,8 @@ typedef struct {
     size_t nruns;
     char (*runs)[FG_UUID_LEN + 1]; /* nruns lowercase run ids; owned, NULL when none */
     size_t nworkflows;
-    char **workflows; /* nworkflows names; owned, NULL when none */
+    char **workflows;      /* nworkflows names; owned, NULL when none */
+    fg_pfilter_t *payload; /* on the event's fields; owned, NULL when none */
 } fg_filter_t;
 
 /** Initialises a filter that matches every event. */
@@ -51,13 +54,20 @@ int fg_filter_add_runs(fg_filter_t *f, const char *list, size_t len, fg_verr_t *
 /** Adds a comma list of workflow names. Errors as above ("invalid_filter"). */
 int fg_filter_add_workflows(fg_filter_t *f, const char *list, size_t len, fg_verr_t *err);
 
+/** Sets the filter on the event's fields from its JSON text (pfilter.h; errors as there). */
+int fg_filter_set_payload(fg_filter_t *f, const char *text, size_t len, fg_verr_t *err);
+
+/** The same from a parsed document. */
+int fg_filter_set_payload_json(fg_filter_t *f, const json_t *doc, fg_verr_t *err);
+
 /** True when the type index passes the type dimension. */
 static inline bool fg_filter_type_ok(const fg_filter_t *f, int type_idx)
 {
     return f->any_type || (f->types[type_idx >> 6] >> (type_idx & 63) & 1);
 }
 
-/** True when the event passes every dimension. */
+/** True when the event passes every dimension. A payload filter reads the event's JSON parsed
+ * once per thread: streams matched one after another against the same event share the parse. */
 bool fg_filter_match(const fg_filter_t *f, const fg_event_t *ev);
 
 #endif

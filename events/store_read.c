@@ -164,16 +164,22 @@ static int in_list(fg_buf_t *sql, const char *col, size_t n, int *next)
     return rc | fg_buf_puts(sql, n ? ")" : "NULL)");
 }
 
+typedef enum {
+    Q_ROWS,        /* the events, oldest first, LIMIT ?3 */
+    Q_NEWEST_SEQ,  /* the seq of the ?3-th newest but one */
+    Q_NEWEST_ROWS, /* the events, newest first, LIMIT ?3 */
+} query_t;
+
 /* Builds "SELECT … WHERE seq > ?1 AND seq <= ?2 [AND type IN (…)] [AND run_id IN (…)]
- * [AND workflow IN (…)] ORDER BY seq LIMIT ?3", the filter's values numbered from ?4 on in
- * that order. newest: "SELECT seq … ORDER BY seq DESC LIMIT 1 OFFSET ?3" instead (the ?3-th
- * newest but one). */
-static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, bool newest, fg_buf_t *sql)
+ * [AND workflow IN (…)] ORDER BY seq …", the filter's values numbered from ?4 on in that order.
+ * A payload filter is not SQL: the caller checks each event against it. */
+static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, query_t q, fg_buf_t *sql)
 {
     int next = 4;
-    int rc = fg_buf_puts(sql, newest ? "SELECT seq FROM events WHERE seq > ?1 AND seq <= ?2"
-                                     : "SELECT seq, type, id, run_id, workflow, body FROM events"
-                                       " WHERE seq > ?1 AND seq <= ?2");
+    int rc = fg_buf_puts(sql, q == Q_NEWEST_SEQ
+                                  ? "SELECT seq FROM events WHERE seq > ?1 AND seq <= ?2"
+                                  : "SELECT seq, type, id, run_id, workflow, body FROM events"
+                                    " WHERE seq > ?1 AND seq <= ?2");
     if (!f->any_type) {
         size_t ntypes = 0;
         for (size_t i = 0; i < fg_catalog_count(cat); i++)
@@ -184,19 +190,19 @@ static int build_query(const fg_catalog_t *cat, const fg_filter_t *f, bool newes
         rc |= in_list(sql, "run_id", f->nruns, &next);
     if (f->nworkflows > 0)
         rc |= in_list(sql, "workflow", f->nworkflows, &next);
-    rc |= fg_buf_puts(sql,
-                      newest ? " ORDER BY seq DESC LIMIT 1 OFFSET ?3" : " ORDER BY seq LIMIT ?3");
+    rc |= fg_buf_puts(sql, q == Q_NEWEST_SEQ    ? " ORDER BY seq DESC LIMIT 1 OFFSET ?3"
+                           : q == Q_NEWEST_ROWS ? " ORDER BY seq DESC LIMIT ?3"
+                                                : " ORDER BY seq LIMIT ?3");
     return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
 }
 
 /* Prepares the filter's query (build_query) with its values bound. */
 static int prepare_filtered(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
-                            bool newest, uint64_t after, uint64_t upto, int64_t n,
-                            sqlite3_stmt **out)
+                            query_t q, uint64_t after, uint64_t upto, int64_t n, sqlite3_stmt **out)
 {
     fg_buf_t sql;
     fg_buf_init(&sql, 64 * 1024);
-    if (build_query(cat, f, newest, &sql) != FG_OK) {
+    if (build_query(cat, f, q, &sql) != FG_OK) {
         fg_buf_dispose(&sql);
         return FG_ERR_NOMEM;
     }
@@ -223,14 +229,51 @@ static int prepare_filtered(fg_store_reader_t *r, const fg_catalog_t *cat, const
     return FG_OK;
 }
 
+/* The event from which the newest n matching a filter with a payload part begin, newest first:
+ * each event is checked in C. */
+static int newest_matching(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
+                           uint64_t upto, uint64_t n, uint64_t *after)
+{
+    sqlite3_stmt *st;
+    int rc = prepare_filtered(r, cat, f, Q_NEWEST_ROWS, 0, upto, -1, &st);
+    if (rc != FG_OK)
+        return rc;
+    uint64_t found = 0;
+    *after = 0; /* fewer than n: all of them */
+    while (found < n && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        int idx = type ? fg_catalog_find(cat, type, strlen(type)) : -1;
+        if (idx < 0)
+            continue;
+        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        fg_event_t *ev = fg_event_create(
+            seq, idx, fg_catalog_type(cat, (size_t)idx)->name,
+            (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+            (const char *)sqlite3_column_text(st, 4), (const char *)sqlite3_column_text(st, 5),
+            (size_t)sqlite3_column_bytes(st, 5));
+        if (ev == NULL) {
+            sqlite3_finalize(st);
+            return FG_ERR_NOMEM;
+        }
+        if (fg_filter_match(f, ev) && ++found == n)
+            *after = seq - 1;
+        fg_event_release(ev);
+    }
+    int err = found == n || rc == SQLITE_DONE ? FG_OK : fg_store_db_error(r->db, "last");
+    sqlite3_finalize(st);
+    return err;
+}
+
 int fg_store_start_of_last(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter_t *f,
                            uint64_t upto, uint64_t n, uint64_t *after)
 {
     *after = upto;
     if (n == 0)
         return FG_OK;
+    if (f->payload != NULL)
+        return newest_matching(r, cat, f, upto, n, after);
     sqlite3_stmt *st;
-    int rc = prepare_filtered(r, cat, f, true, 0, upto, (int64_t)(n - 1), &st);
+    int rc = prepare_filtered(r, cat, f, Q_NEWEST_SEQ, 0, upto, (int64_t)(n - 1), &st);
     if (rc != FG_OK)
         return rc;
     rc = sqlite3_step(st);
@@ -286,7 +329,7 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
     if (upto <= after || limit == 0)
         return FG_OK;
     sqlite3_stmt *st;
-    int rc = prepare_filtered(r, cat, f, false, after, upto, (int64_t)limit, &st);
+    int rc = prepare_filtered(r, cat, f, Q_ROWS, after, upto, (int64_t)limit, &st);
     if (rc != FG_OK)
         return rc;
 
@@ -309,6 +352,10 @@ int fg_store_read(fg_store_reader_t *r, const fg_catalog_t *cat, const fg_filter
         if (ev == NULL) {
             err = FG_ERR_NOMEM;
             break;
+        }
+        if (f->payload != NULL && !fg_filter_match(f, ev)) { /* not SQL: checked here */
+            fg_event_release(ev);
+            continue;
         }
         out[(*n)++] = ev;
     }

@@ -149,3 +149,30 @@ int fg_body_get(h2o_req_t *req, size_t max_bytes, h2o_iovec_t *out)
     *out = h2o_iovec_init(data, len);
     return 0;
 }
+
+json_t *fg_body_object(h2o_req_t *req, size_t max_bytes)
+{
+    size_t len;
+    const char *ct = fg_http_header(req, H2O_TOKEN_CONTENT_TYPE, &len);
+    if (ct != NULL && !(len >= 16 && h2o_lcstris(ct, 16, H2O_STRLIT("application/json")))) {
+        fg_http_error(req, 415, "unsupported_media_type", "Content-Type must be application/json",
+                      NULL, NULL, -1);
+        return NULL;
+    }
+    h2o_iovec_t body;
+    if (fg_body_get(req, max_bytes, &body) != 0)
+        return NULL;
+    if (body.len == 0) {
+        fg_http_error(req, 400, "empty_body", "the body must be a JSON object", NULL, NULL, -1);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *obj = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        fg_http_error(req, 400, "invalid_json", obj ? "the body must be a JSON object" : jerr.text,
+                      NULL, NULL, -1);
+        return NULL;
+    }
+    return obj;
+}

@@ -7,6 +7,7 @@
 #define FG_GATEWAY_BODY_H
 
 #include <h2o.h>
+#include <jansson.h>
 #include <stddef.h>
 
 /* The least h2o reads of one request body before refusing it itself (server.c): the largest
@@ -23,5 +24,12 @@
  * an empty body gives out->len 0.
  */
 int fg_body_get(h2o_req_t *req, size_t max_bytes, h2o_iovec_t *out);
+
+/**
+ * The body (fg_body_get) parsed as one JSON object (duplicate keys refused); a new reference.
+ * NULL after answering: 415 when Content-Type is given and is not application/json, 400
+ * empty_body or invalid_json, or fg_body_get's errors.
+ */
+json_t *fg_body_object(h2o_req_t *req, size_t max_bytes);
 
 #endif

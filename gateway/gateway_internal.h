@@ -252,6 +252,7 @@ int fg_cluster_snapshot_handle(h2o_req_t *req, const fg_principal_t *who, h2o_io
 /* ingest.c: POST /v1/ingest/{engine} (ingest.h); signed by the engine, no credential. */
 int fg_ingest_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t engine);
 int fg_wh_create_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
+int fg_filters_test_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param);
 int fg_wh_get_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
 int fg_wh_patch_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);
 int fg_wh_delete_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id);

@@ -20,6 +20,12 @@ static int shared(const fg_catalog_t *cat, const fg_params_t *p, const char *nam
         return fg_filter_add_runs(p->filter, value, vlen, err);
     if (p->filter != NULL && strcmp(name, "workflow") == 0)
         return fg_filter_add_workflows(p->filter, value, vlen, err);
+    if (p->filter != NULL && strcmp(name, "filter") == 0) {
+        if (p->filter->payload != NULL)
+            return fg_verr_set(err, "invalid_filter", "filter", NULL,
+                               "filter: give one (combine with $and)");
+        return fg_filter_set_payload(p->filter, value, vlen, err);
+    }
     if (p->after != NULL && strcmp(name, "after") == 0) {
         if (fg_cursor_parse(value, vlen, p->after) != FG_OK)
             return fg_verr_set(err, "invalid_cursor", "after", value,

@@ -23,6 +23,7 @@ const fg_route_t fg_routes[] = {
     {"GET", "/v1/runs/{run_id}/logs", fg_run_logs_handle, SUB},
     {"GET", "/v1/runs/{run_id}/logs/download", fg_run_logs_download_handle, SUB},
     {"GET", "/v1/approvals", fg_approvals_handle, SUB},
+    {"POST", "/v1/filters/test", fg_filters_test_handle, SUB},
     {"GET", "/v1/webhooks", fg_wh_list_handle, ADM},
     {"POST", "/v1/webhooks", fg_wh_create_handle, ADM},
     {"GET", "/v1/webhooks/{id}", fg_wh_get_handle, ADM},

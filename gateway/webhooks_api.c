@@ -100,34 +100,6 @@ static void op_answer(fg_pending_t *p, h2o_req_t *req)
     fg_http_fail(req, c->op.job.status, "the change could not be committed");
 }
 
-/* Parses the request body as one JSON object. Replies 400/415 and returns NULL on bad input. */
-static json_t *body_object(h2o_req_t *req)
-{
-    size_t len;
-    const char *ct = fg_http_header(req, H2O_TOKEN_CONTENT_TYPE, &len);
-    if (ct != NULL && !(len >= 16 && h2o_lcstris(ct, 16, H2O_STRLIT("application/json")))) {
-        fg_http_error(req, 415, "unsupported_media_type", "Content-Type must be application/json",
-                      NULL, NULL, -1);
-        return NULL;
-    }
-    h2o_iovec_t body;
-    if (fg_body_get(req, (size_t)fg_loop_of(req)->server->cfg->max_body_bytes, &body) != 0)
-        return NULL;
-    if (body.len == 0) {
-        fg_http_error(req, 400, "empty_body", "the body must be a JSON object", NULL, NULL, -1);
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *obj = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        fg_http_error(req, 400, "invalid_json", obj ? "the body must be a JSON object" : jerr.text,
-                      NULL, NULL, -1);
-        return NULL;
-    }
-    return obj;
-}
-
 /* A replay's range checked, and its size counted, on this loop's reader before anything is
  * written: past FG_WH_REPLAY_MAX events it is a 413 and nothing is enqueued. Answers and returns
  * false (dropping body) when it does not fit. */
@@ -429,7 +401,7 @@ int fg_wh_create_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t p
 {
     if (!serving(req))
         return 0;
-    json_t *body = body_object(req);
+    json_t *body = fg_body_object(req, (size_t)fg_loop_of(req)->server->cfg->max_body_bytes);
     return body ? submit_op(req, FG_WH_OP_CREATE, NULL, body, 201) : 0;
 }
 
@@ -444,7 +416,7 @@ int fg_wh_patch_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t id
     char idbuf[48];
     if (!take_id(req, id, idbuf, SUB))
         return 0;
-    json_t *body = body_object(req);
+    json_t *body = fg_body_object(req, (size_t)fg_loop_of(req)->server->cfg->max_body_bytes);
     return body ? submit_op(req, FG_WH_OP_PATCH, idbuf, body, 200) : 0;
 }
 
@@ -477,7 +449,7 @@ int fg_wh_replay_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t i
     char idbuf[48];
     if (!take_id(req, id, idbuf, SUB))
         return 0;
-    json_t *body = body_object(req);
+    json_t *body = fg_body_object(req, (size_t)fg_loop_of(req)->server->cfg->max_body_bytes);
     return body && replay_fits(req, body) ? submit_op(req, FG_WH_OP_REPLAY, idbuf, body, 202) : 0;
 }
 

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *known_fields[] = {"url",         "event_types", "run_id",  "workflow",
-                                     "description", "enabled",     "headers", "max_in_flight",
-                                     "ordering",    "signature",   "secret",  "format"};
+static const char *known_fields[] = {
+    "url",           "event_types", "run_id",    "workflow", "description", "enabled", "headers",
+    "max_in_flight", "ordering",    "signature", "secret",   "format",      "filter"};
 
 /* Headers flowgate sets itself, or that would break the request. */
 static const char *reserved_headers[] = {"webhook-id",
@@ -164,6 +164,11 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
     const json_t *wfs = json_object_get(spec, "workflow");
     if (wfs != NULL && !json_is_null(wfs) &&
         (rc = add_list(&out->filter, cat, wfs, "workflow", err)) != FG_OK)
+        goto fail;
+
+    const json_t *payload = json_object_get(spec, "filter");
+    if (payload != NULL && !json_is_null(payload) &&
+        (rc = fg_filter_set_payload_json(&out->filter, payload, err)) != FG_OK)
         goto fail;
 
     const json_t *desc = json_object_get(spec, "description");
@@ -351,10 +356,11 @@ json_t *fg_wh_sub_to_json(const fg_wh_sub_t *sub, bool with_secret)
     json_object_set_new(o, "url", json_string(sub->url));
     json_t *types = json_object_get(sub->spec, "event_types");
     json_object_set_new(o, "event_types", types ? json_deep_copy(types) : json_pack("[s]", "*"));
-    for (const char *k = "run_id"; k; k = strcmp(k, "run_id") == 0 ? "workflow" : NULL) {
-        json_t *v = json_object_get(sub->spec, k);
+    static const char *const optional[] = {"run_id", "workflow", "filter"};
+    for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
+        json_t *v = json_object_get(sub->spec, optional[i]);
         if (v != NULL && !json_is_null(v))
-            json_object_set_new(o, k, json_deep_copy(v));
+            json_object_set_new(o, optional[i], json_deep_copy(v));
     }
     json_object_set_new(o, "description", json_string(sub->description));
     json_object_set_new(o, "enabled", json_boolean(sub->enabled));

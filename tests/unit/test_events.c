@@ -35,6 +35,7 @@ int run_runview_tests(void);
 int run_store_guard_tests(void);
 int run_mask_tests(void);      /* test_mask.c */
 int run_logsearch_tests(void); /* test_logsearch.c */
+int run_pfilter_tests(void);   /* test_pfilter.c */
 
 static fg_catalog_t *cat;
 
@@ -510,5 +511,5 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("events", tests, setup, teardown);
     return failed | run_basics_tests() | run_store_tests() | run_runview_tests() |
-           run_store_guard_tests() | run_mask_tests() | run_logsearch_tests();
+           run_store_guard_tests() | run_mask_tests() | run_logsearch_tests() | run_pfilter_tests();
 }
