@@ -18,6 +18,7 @@
 
 #define MAX_LIMIT 1000
 #define PAGE 100            /* events read from the store at a time */
+#define SHORT_READS 64      /* reads a page with events ends after when few match */
 #define MAX_BODY (4u << 20) /* a response stops growing past this */
 
 int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param)
@@ -49,7 +50,7 @@ int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param
     uint64_t upto = l->hub.high_seq, cursor = after, left = limit, stored = 0, purged;
     if (fg_store_reader_bounds(l->reader, &stored, &purged) == FG_OK && stored > upto)
         upto = stored;
-    size_t count = 0;
+    size_t count = 0, short_reads = 0;
     while (left > 0 && b.len < MAX_BODY) {
         fg_event_t *evs[PAGE];
         size_t n = 0, want = left < PAGE ? (size_t)left : PAGE;
@@ -74,9 +75,12 @@ int fg_query_handle(h2o_req_t *req, const fg_principal_t *who, h2o_iovec_t param
         for (size_t k = 0; k < n; k++)
             fg_event_release(evs[k]);
         left -= i;
-        if (i == n && n < want) {
-            cursor = scanned > cursor ? scanned : cursor; /* the log is exhausted up to here */
-            break;
+        if (i == n && n < want) { /* read to scanned: fewer matched (a payload filter) */
+            cursor = scanned > cursor ? scanned : cursor;
+            /* the end of the log; or enough read for a page that has something to show (a
+             * page comes back empty only at the end) */
+            if (scanned >= upto || (count > 0 && ++short_reads >= SHORT_READS))
+                break;
         }
     }
     fg_filter_dispose(&f);
