@@ -2,14 +2,14 @@
 # Runs the benchmarks of issue #2 against a fresh flowgate and prints the figures.
 # It never fails on a figure: benchmarks report, tests judge behaviour.
 #   bash bench/run.sh [scenario...]   scenarios: fanout fanout10k latency latency1 latency-h2
-#   fanout-h2 publish views logs-publish logs-search logs-download (default: all)
+#   fanout-h2 publish views logs-publish logs-search logs-download filters (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWGATE_BIN:-./build/flowgate}
 GEN=${FG_LOADGEN:-./build/fg_loadgen}
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish views logs-publish logs-search logs-download)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(fanout fanout10k latency latency1 latency-h2 fanout-h2 publish views logs-publish logs-search logs-download filters)
 
 start() {
     DATA=$(mktemp -d /tmp/fg-bench-XXXXXX)
@@ -84,6 +84,18 @@ for s in "${scenarios[@]}"; do
             wrk -t2 -c16 -d5s --latency "http://127.0.0.1:$PORT$path" | grep -E 'Requests/sec|  50%|  99%'
         done
         stop ;;
+    filters)
+        # payload filters (issue #15): 1,000 streams with a filter on the event's fields against
+        # the same streams with a type filter only, the same events (every one matches both),
+        # alternating A B A B
+        PF='%7B%22step_name%22%3A%22bench%22%2C%22stream%22%3A%7B%22%24in%22%3A%5B%22stdout%22%2C%22stderr%22%5D%7D%7D'
+        for round in 1 2; do
+            echo "== A: 1,000 streams, types=log_line, x 1,000 events (round $round)"
+            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 1000 --batch 100 --publishers 4 | grep -E 'delivered|latency'; stop
+            echo "== B: 1,000 streams, types=log_line and filter={\"step_name\":\"bench\",\"stream\":{\"\$in\":[\"stdout\",\"stderr\"]}} (round $round)"
+            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 1000 --batch 100 --publishers 4 \
+                --sub-path "/v1/stream?types=log_line&filter=$PF" | grep -E 'delivered|latency'; stop
+        done ;;
     logs-publish)
         # what the search index (logs.search_index) costs a publish of compiler-like lines,
         # index on (A) and off (B), alternating

@@ -52,11 +52,17 @@ int fg_filter_set_payload(fg_filter_t *f, const char *text, size_t len, fg_verr_
 
 /* The event last parsed on this thread: a stored event's JSON never changes, so its seq, text
  * and length name it. Freed with the thread. */
+#define MEMO 8 /* filters whose answer for the event is remembered */
+
 typedef struct {
     uint64_t seq;
     const char *json;
     size_t len;
     json_t *doc; /* NULL when the text is not JSON */
+    /* what shared filters (pfilter.h) answered for it: streams using one filter ask once */
+    uint64_t memo_filter[MEMO]; /* fg_pfilter_serial */
+    bool memo_match[MEMO];
+    size_t nmemo, next_memo;
 } parsed_t;
 
 static pthread_key_t parsed_key;
@@ -74,7 +80,7 @@ static void parsed_init(void)
     pthread_key_create(&parsed_key, parsed_free);
 }
 
-static const json_t *parsed_event(const fg_event_t *ev)
+static parsed_t *parsed_event(const fg_event_t *ev)
 {
     pthread_once(&parsed_once, parsed_init);
     parsed_t *c = pthread_getspecific(parsed_key);
@@ -89,8 +95,28 @@ static const json_t *parsed_event(const fg_event_t *ev)
         c->json = ev->json;
         c->seq = ev->seq;
         c->len = ev->json_len;
+        c->nmemo = c->next_memo = 0;
     }
-    return c->doc;
+    return c;
+}
+
+/* The payload filter's answer for the event, remembered for the next stream that shares it. */
+static bool payload_match(const fg_pfilter_t *f, const fg_event_t *ev)
+{
+    parsed_t *c = parsed_event(ev);
+    if (c == NULL)
+        return false;
+    uint64_t serial = fg_pfilter_serial(f);
+    for (size_t i = 0; i < c->nmemo; i++)
+        if (c->memo_filter[i] == serial)
+            return c->memo_match[i];
+    bool m = fg_pfilter_match(f, c->doc);
+    size_t slot = c->next_memo++ % MEMO;
+    c->memo_filter[slot] = serial;
+    c->memo_match[slot] = m;
+    if (c->nmemo < MEMO)
+        c->nmemo++;
+    return m;
 }
 
 typedef int (*item_fn)(fg_filter_t *f, const void *ctx, const char *s, size_t n, fg_verr_t *err);
@@ -257,5 +283,5 @@ bool fg_filter_match(const fg_filter_t *f, const fg_event_t *ev)
         if (!hit)
             return false;
     }
-    return f->payload == NULL || fg_pfilter_match(f->payload, parsed_event(ev));
+    return f->payload == NULL || payload_match(f->payload, ev);
 }

@@ -5,7 +5,11 @@
  */
 #include "events/pfilter.h"
 
+#include "events/text.h"
+
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +41,24 @@ typedef struct node {
     bool exists;   /* $exists */
 } node_t;
 
+/* Compiled filters are shared: the same filter (its members sorted, compact) compiled again is
+ * the same object, so the streams that use one filter can share what it answered for an event
+ * (filter.c). Shared ones sit in a hash table, under its lock; their trees are read-only. */
 struct fg_pfilter {
-    node_t *root;
-    json_t *doc; /* what it was compiled from */
+    node_t *root;            /* immutable after compile */
+    json_t *doc;             /* what it was compiled from; immutable */
+    char *key;               /* the canonical text; immutable */
+    uint64_t hash;           /* of key; immutable */
+    uint64_t serial;         /* unique for the process's life; immutable */
+    size_t refs;             /* interned's lock */
+    struct fg_pfilter *next; /* in its bucket; interned's lock */
 };
+
+#define BUCKETS 1024
+static struct {
+    pthread_mutex_t lock;
+    fg_pfilter_t *buckets[BUCKETS];
+} interned = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const struct {
     const char *name;
@@ -301,6 +319,14 @@ static int compile_filter(compile_t *c, const json_t *doc, int depth, node_t **o
     return FG_OK;
 }
 
+static void destroy(fg_pfilter_t *f)
+{
+    node_free(f->root);
+    json_decref(f->doc);
+    free(f->key);
+    free(f);
+}
+
 int fg_pfilter_compile_json(const json_t *doc, fg_pfilter_t **out, fg_verr_t *err)
 {
     compile_t c = {.err = err};
@@ -308,13 +334,31 @@ int fg_pfilter_compile_json(const json_t *doc, fg_pfilter_t **out, fg_verr_t *er
     if (f == NULL)
         return FG_ERR_NOMEM;
     int rc = compile_filter(&c, doc, 1, &f->root);
-    if (rc == FG_OK && (f->doc = json_deep_copy(doc)) == NULL)
+    if (rc == FG_OK && ((f->doc = json_deep_copy(doc)) == NULL ||
+                        (f->key = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) == NULL))
         rc = FG_ERR_NOMEM;
     if (rc != FG_OK) {
-        fg_pfilter_free(f);
+        destroy(f);
         return c.nomem ? FG_ERR_NOMEM : rc;
     }
-    *out = f;
+    f->hash = fg_fnv1a(f->key, strlen(f->key));
+    f->refs = 1;
+    static _Atomic uint64_t serials;
+    f->serial = atomic_fetch_add(&serials, 1) + 1;
+    pthread_mutex_lock(&interned.lock);
+    fg_pfilter_t **b = &interned.buckets[f->hash % BUCKETS], *same = *b;
+    while (same != NULL && (same->hash != f->hash || strcmp(same->key, f->key) != 0))
+        same = same->next;
+    if (same != NULL) {
+        same->refs++;
+    } else {
+        f->next = *b;
+        *b = f;
+    }
+    pthread_mutex_unlock(&interned.lock);
+    if (same != NULL)
+        destroy(f);
+    *out = same != NULL ? same : f;
     return FG_OK;
 }
 
@@ -337,9 +381,22 @@ void fg_pfilter_free(fg_pfilter_t *f)
 {
     if (f == NULL)
         return;
-    node_free(f->root);
-    json_decref(f->doc);
-    free(f);
+    pthread_mutex_lock(&interned.lock);
+    bool last = --f->refs == 0;
+    if (last) {
+        fg_pfilter_t **p = &interned.buckets[f->hash % BUCKETS];
+        while (*p != f)
+            p = &(*p)->next;
+        *p = f->next;
+    }
+    pthread_mutex_unlock(&interned.lock);
+    if (last)
+        destroy(f);
+}
+
+uint64_t fg_pfilter_serial(const fg_pfilter_t *f)
+{
+    return f->serial;
 }
 
 json_t *fg_pfilter_json(const fg_pfilter_t *f)

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct fg_pfilter fg_pfilter_t;
 
@@ -38,13 +39,18 @@ typedef struct fg_pfilter fg_pfilter_t;
  */
 int fg_pfilter_compile(const char *text, size_t len, fg_pfilter_t **out, fg_verr_t *err);
 
-/** The same from a parsed document (not kept). */
+/** The same from a parsed document (not kept). The same filter compiled twice (members in any
+ * order) is one shared object: fg_pfilter_free drops a reference. */
 int fg_pfilter_compile_json(const json_t *doc, fg_pfilter_t **out, fg_verr_t *err);
 
+/** Drops a reference (NULL: nothing). Any thread. */
 void fg_pfilter_free(fg_pfilter_t *f);
 
 /** True when the event (its parsed JSON object) matches. */
 bool fg_pfilter_match(const fg_pfilter_t *f, const json_t *event);
+
+/** A number no other filter of this process has had (a freed one's address may come again). */
+uint64_t fg_pfilter_serial(const fg_pfilter_t *f);
 
 /** The filter as compiled from (a new reference to a copy of the document). */
 json_t *fg_pfilter_json(const fg_pfilter_t *f);
