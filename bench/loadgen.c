@@ -13,6 +13,8 @@
  * --pipeline D keeps up to D publish requests in flight per publisher connection (HTTP/1.1
  * pipelining: answers come back in order), as an engine that does not wait for each answer.
  *
+ * --sub-path PATH: "{i}" in it becomes each stream's number (0…N-1), for streams that differ.
+ *
  * --pub-port P2 publishes to another server than the one streamed from (cluster mode: publish
  * on node A, receive on node B).
  *
@@ -619,6 +621,11 @@ int main(int argc, char **argv)
             continue;
         }
         c->fd = connect_to(port);
+        const char *at = strstr(sub_path, "{i}"); /* each stream its own: {i} is its number */
+        if (at != NULL)
+            snprintf(get, sizeof(get),
+                     "GET %.*s%d%s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n",
+                     (int)(at - sub_path), sub_path, i, at + 3);
         if (write(c->fd, get, strlen(get)) != (ssize_t)strlen(get))
             die("write");
         fcntl(c->fd, F_SETFL, O_NONBLOCK);

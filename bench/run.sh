@@ -90,11 +90,14 @@ for s in "${scenarios[@]}"; do
         # alternating A B A B
         PF='%7B%22step_name%22%3A%22bench%22%2C%22stream%22%3A%7B%22%24in%22%3A%5B%22stdout%22%2C%22stderr%22%5D%7D%7D'
         for round in 1 2; do
-            echo "== A: 1,000 streams, types=log_line, x 1,000 events (round $round)"
-            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 1000 --batch 100 --publishers 4 | grep -E 'delivered|latency'; stop
+            echo "== A: 1,000 streams, types=log_line, x 5,000 events (round $round)"
+            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 5000 --batch 100 --publishers 4 | grep -E 'delivered|latency'; stop
             echo "== B: 1,000 streams, types=log_line and filter={\"step_name\":\"bench\",\"stream\":{\"\$in\":[\"stdout\",\"stderr\"]}} (round $round)"
-            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 1000 --batch 100 --publishers 4 \
+            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 5000 --batch 100 --publishers 4 \
                 --sub-path "/v1/stream?types=log_line&filter=$PF" | grep -E 'delivered|latency'; stop
+            echo "== C: 1,000 streams, types=log_line and 1,000 different filters {\"step_name\":\"bench\",\"seq_note\":{\"\$ne\":\"<i>\"}} (round $round)"
+            start; "$GEN" --port "$PORT" --pid "$PID" --streams 1000 --events 5000 --batch 100 --publishers 4 \
+                --sub-path "/v1/stream?types=log_line&filter=%7B%22step_name%22%3A%22bench%22%2C%22seq_note%22%3A%7B%22%24ne%22%3A%22{i}%22%7D%7D" | grep -E 'delivered|latency'; stop
         done ;;
     logs-publish)
         # what the search index (logs.search_index) costs a publish of compiler-like lines,
