@@ -58,7 +58,8 @@ typedef struct {
     uint64_t seq;
     const char *json;
     size_t len;
-    json_t *doc; /* NULL when the text is not JSON */
+    json_t *doc;            /* NULL when the text is not JSON */
+    fg_pfilter_view_t view; /* of doc */
     /* what shared filters (pfilter.h) answered for it: streams using one filter ask once */
     uint64_t memo_filter[MEMO]; /* fg_pfilter_serial */
     bool memo_match[MEMO];
@@ -92,6 +93,7 @@ static parsed_t *parsed_event(const fg_event_t *ev)
     if (c->json != ev->json || c->seq != ev->seq || c->len != ev->json_len) {
         json_decref(c->doc);
         c->doc = json_loadb(ev->json, ev->json_len, 0, NULL);
+        fg_pfilter_view_init(&c->view, c->doc);
         c->json = ev->json;
         c->seq = ev->seq;
         c->len = ev->json_len;
@@ -110,7 +112,7 @@ static bool payload_match(const fg_pfilter_t *f, const fg_event_t *ev)
     for (size_t i = 0; i < c->nmemo; i++)
         if (c->memo_filter[i] == serial)
             return c->memo_match[i];
-    bool m = fg_pfilter_match(f, c->doc);
+    bool m = fg_pfilter_match_view(f, &c->view);
     size_t slot = c->next_memo++ % MEMO;
     c->memo_filter[slot] = serial;
     c->memo_match[slot] = m;

@@ -35,6 +35,7 @@ typedef struct node {
     /* a condition */
     char **path; /* segments */
     size_t npath;
+    uint64_t head_hash; /* of path[0] (fg_pfilter_view_t) */
     op_t op;
     json_t *value; /* $eq/$ne: the scalar; $in/$nin: the array; $prefix: the string */
     double num;    /* $gt…$lte */
@@ -201,6 +202,8 @@ static int split_path(compile_t *c, const char *key, node_t *cond)
             return FG_ERR_NOMEM;
         }
         cond->path[cond->npath++] = seg;
+        if (cond->npath == 1)
+            cond->head_hash = fg_fnv1a(seg, n);
         if (dot == NULL)
             return FG_OK;
         p = dot + 1;
@@ -406,15 +409,39 @@ json_t *fg_pfilter_json(const fg_pfilter_t *f)
 
 /* --- matching -------------------------------------------------------------------------------- */
 
-/* The value at the path, or NULL. */
-static const json_t *lookup(const json_t *v, char *const *path, size_t n)
+void fg_pfilter_view_init(fg_pfilter_view_t *v, const json_t *doc)
 {
-    for (size_t i = 0; i < n && v != NULL; i++) {
+    v->doc = doc;
+    v->n = 0;
+    if (!json_is_object(doc) || json_object_size(doc) > FG_PFILTER_VIEW_MAX)
+        return; /* looked up in the document itself */
+    const char *k;
+    const json_t *val;
+    json_object_foreach((json_t *)doc, k, val)
+    {
+        v->key[v->n] = k;
+        v->hash[v->n] = fg_fnv1a(k, strlen(k));
+        v->val[v->n++] = val;
+    }
+}
+
+/* The value at the condition's path, or NULL: its first member found by hash in the view. */
+static const json_t *lookup(const node_t *c, const fg_pfilter_view_t *view)
+{
+    const json_t *v = NULL;
+    if (view->n > 0 || !json_is_object(view->doc) || json_object_size(view->doc) == 0) {
+        for (size_t i = 0; i < view->n && v == NULL; i++)
+            if (view->hash[i] == c->head_hash && strcmp(view->key[i], c->path[0]) == 0)
+                v = view->val[i];
+    } else {
+        v = json_object_get(view->doc, c->path[0]);
+    }
+    for (size_t i = 1; i < c->npath && v != NULL; i++) {
         if (json_is_object(v)) {
-            v = json_object_get(v, path[i]);
-        } else if (json_is_array(v) && path[i][0] >= '0' && path[i][0] <= '9') {
+            v = json_object_get(v, c->path[i]);
+        } else if (json_is_array(v) && c->path[i][0] >= '0' && c->path[i][0] <= '9') {
             char *end;
-            unsigned long k = strtoul(path[i], &end, 10);
+            unsigned long k = strtoul(c->path[i], &end, 10);
             v = *end == '\0' ? json_array_get(v, k) : NULL;
         } else {
             v = NULL;
@@ -447,9 +474,9 @@ static bool same(const json_t *a, const json_t *b)
     return json_equal((json_t *)a, (json_t *)b) != 0;
 }
 
-static bool cond_match(const node_t *n, const json_t *event)
+static bool cond_match(const node_t *n, const fg_pfilter_view_t *event)
 {
-    const json_t *v = lookup(event, n->path, n->npath);
+    const json_t *v = lookup(n, event);
     double d;
     switch (n->op) {
     case OP_EQ:
@@ -481,7 +508,7 @@ static bool cond_match(const node_t *n, const json_t *event)
     return false;
 }
 
-static bool node_match(const node_t *n, const json_t *event)
+static bool node_match(const node_t *n, const fg_pfilter_view_t *event)
 {
     switch (n->kind) {
     case N_COND:
@@ -502,7 +529,14 @@ static bool node_match(const node_t *n, const json_t *event)
     return false;
 }
 
+bool fg_pfilter_match_view(const fg_pfilter_t *f, const fg_pfilter_view_t *event)
+{
+    return event->doc != NULL && node_match(f->root, event);
+}
+
 bool fg_pfilter_match(const fg_pfilter_t *f, const json_t *event)
 {
-    return event != NULL && node_match(f->root, event);
+    fg_pfilter_view_t view;
+    fg_pfilter_view_init(&view, event);
+    return fg_pfilter_match_view(f, &view);
 }

@@ -49,6 +49,22 @@ void fg_pfilter_free(fg_pfilter_t *f);
 /** True when the event (its parsed JSON object) matches. */
 bool fg_pfilter_match(const fg_pfilter_t *f, const json_t *event);
 
+/* An event prepared for many filters: its members with their names' hashes, so a filter finds
+ * one by comparing numbers. Valid while the document lives. */
+#define FG_PFILTER_VIEW_MAX 32 /* members; an event with more is looked up in the document */
+typedef struct {
+    const json_t *doc; /* NULL: not JSON (nothing matches) */
+    size_t n;          /* 0 with more than FG_PFILTER_VIEW_MAX members */
+    uint64_t hash[FG_PFILTER_VIEW_MAX];
+    const char *key[FG_PFILTER_VIEW_MAX];
+    const json_t *val[FG_PFILTER_VIEW_MAX];
+} fg_pfilter_view_t;
+
+void fg_pfilter_view_init(fg_pfilter_view_t *v, const json_t *doc);
+
+/** fg_pfilter_match on a prepared event. */
+bool fg_pfilter_match_view(const fg_pfilter_t *f, const fg_pfilter_view_t *event);
+
 /** A number no other filter of this process has had (a freed one's address may come again). */
 uint64_t fg_pfilter_serial(const fg_pfilter_t *f);
 
