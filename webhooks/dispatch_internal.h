@@ -64,6 +64,10 @@ struct endpoint {
     long max_conns;           /* the pool's size, as last set */
     fg_wh_breaker_t breaker;  /* closed, or open while the endpoint keeps failing */
     bool recovering; /* its breaker closed: hold until the failed ones are made due (in order) */
+    /* rate_limit_per_s: a token bucket of attempts, refilled at the rate up to its burst */
+    double tokens;
+    int64_t tokens_at_us;   /* when tokens was brought up to date (monotonic) */
+    int64_t paced_until_us; /* waiting for a token until then (monotonic), or -1 */
 };
 
 typedef struct {

@@ -168,6 +168,7 @@ endpoint_t *fg_wd_endpoint_new(struct fg_wh_dispatcher *d)
         abort();
     ep->d = d;
     ep->curl_due_us = -1;
+    ep->paced_until_us = -1;
     ep->check = true;
     fg_wh_breaker_init(&ep->breaker);
     curl_multi_setopt(ep->multi, CURLMOPT_SOCKETFUNCTION, on_socket);

@@ -115,6 +115,28 @@ static void take_marks(struct fg_wh_dispatcher *d)
     pthread_mutex_unlock(&d->marks_lock);
 }
 
+/* How many attempts a paced endpoint may start now (SIZE_MAX unpaced). The bucket holds at
+ * most a 10 ms share of the rate (one at least), so attempts go out evenly spaced; when it is
+ * empty, paced_until_us says when the next one may. */
+static size_t pace_allowed(endpoint_t *ep, double rate, int64_t now_us)
+{
+    ep->paced_until_us = -1;
+    if (rate <= 0)
+        return SIZE_MAX;
+    double burst = rate / 100 > 1 ? rate / 100 : 1;
+    if (ep->tokens_at_us == 0)
+        ep->tokens = burst;
+    else
+        ep->tokens += (double)(now_us - ep->tokens_at_us) * rate / 1e6;
+    if (ep->tokens > burst)
+        ep->tokens = burst;
+    ep->tokens_at_us = now_us;
+    if (ep->tokens >= 1)
+        return (size_t)ep->tokens;
+    ep->paced_until_us = now_us + (int64_t)((1 - ep->tokens) * 1e6 / rate) + 1;
+    return 0;
+}
+
 static void schedule_round(struct fg_wh_dispatcher *d)
 {
     if (d->cfg.health != NULL && fg_health_state(d->cfg.health) == FG_HEALTH_CORRUPT)
@@ -145,6 +167,12 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         if (admits == 0)
             continue;
         size_t budget = admits < 0 ? (size_t)(ds->sub.max_in_flight - ep->in_flight) : 1;
+        size_t paced = pace_allowed(ep, ds->sub.rate_per_s, fg_time_mono_us());
+        if (paced == 0) {
+            ep->check = true; /* looked at again when a token has come (wait_ms) */
+            continue;
+        }
+        budget = paced < budget ? paced : budget;
         ep->check = false;
         /* the claimed ones are still due in the store until their outcome commits */
         size_t want = (size_t)(ds->sub.max_in_flight - ep->in_flight + ep->claimed);
@@ -173,6 +201,8 @@ static void schedule_round(struct fg_wh_dispatcher *d)
             if (in_hand && due[k].attempts == 0 && due[k].seq > ep->from_seq)
                 ep->from_seq = due[k].seq;
         }
+        if (ds->sub.rate_per_s > 0)
+            ep->tokens -= (double)nstarted;
         ep->more = n == limit;
         if (ep->more && ep->in_flight < ds->sub.max_in_flight)
             ep->check = true; /* a full page of claimed ones: look again */
@@ -209,9 +239,11 @@ static int wait_ms(struct fg_wh_dispatcher *d, int64_t next_tick_ms)
         return 0;
     int64_t now = fg_time_mono_us(), until = next_tick_ms * 1000;
     for (size_t i = 0; i < d->nsubs; i++) {
-        int64_t due = d->subs[i].ep->curl_due_us;
+        int64_t due = d->subs[i].ep->curl_due_us, paced = d->subs[i].ep->paced_until_us;
         if (due >= 0 && due < until)
             until = due;
+        if (paced >= 0 && d->subs[i].ep->check && paced < until)
+            until = paced;
     }
     return until <= now ? 0 : (int)((until - now + 999) / 1000);
 }

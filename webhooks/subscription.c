@@ -12,9 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *known_fields[] = {
-    "url",           "event_types", "run_id",    "workflow", "description", "enabled", "headers",
-    "max_in_flight", "ordering",    "signature", "secret",   "format",      "filter"};
+static const char *known_fields[] = {"url",         "event_types",     "run_id",  "workflow",
+                                     "description", "enabled",         "headers", "max_in_flight",
+                                     "ordering",    "signature",       "secret",  "format",
+                                     "filter",      "rate_limit_per_s"};
 
 /* Headers flowgate sets itself, or that would break the request. */
 static const char *reserved_headers[] = {"webhook-id",
@@ -197,6 +198,15 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
     }
     out->max_in_flight = mif ? (int)json_integer_value(mif) : 4;
 
+    const json_t *rate = json_object_get(spec, "rate_limit_per_s");
+    if (rate != NULL && !json_is_null(rate) &&
+        (!json_is_number(rate) || !(json_number_value(rate) >= 0.01) ||
+         json_number_value(rate) > FG_WH_MAX_RATE)) {
+        rc = bad_field(err, "rate_limit_per_s", "must be a number from 0.01 to 100000 (or null)");
+        goto fail;
+    }
+    out->rate_per_s = rate != NULL && !json_is_null(rate) ? json_number_value(rate) : 0;
+
     const json_t *ord = json_object_get(spec, "ordering");
     if (ord != NULL) {
         const char *o = json_string_value(ord);
@@ -369,6 +379,8 @@ json_t *fg_wh_sub_to_json(const fg_wh_sub_t *sub, bool with_secret)
         json_object_set_new(h, sub->header_names[i], json_string(sub->header_values[i]));
     json_object_set_new(o, "headers", h);
     json_object_set_new(o, "max_in_flight", json_integer(sub->max_in_flight));
+    json_object_set_new(o, "rate_limit_per_s",
+                        sub->rate_per_s > 0 ? json_real(sub->rate_per_s) : json_null());
     json_object_set_new(o, "ordering",
                         json_string(sub->ordering == FG_WH_ORDER_PER_RUN ? "per_run" : "none"));
     json_object_set_new(o, "signature",

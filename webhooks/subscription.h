@@ -24,6 +24,7 @@
 #define FG_WH_MAX_HEADER_VALUE 1024
 #define FG_WH_MAX_DESCRIPTION 1024
 #define FG_WH_MAX_IN_FLIGHT 100
+#define FG_WH_MAX_RATE 100000 /* rate_limit_per_s */
 
 typedef enum { FG_WH_ORDER_NONE = 0, FG_WH_ORDER_PER_RUN } fg_wh_ordering_t;
 typedef enum { FG_WH_SIG_STANDARD = 0, FG_WH_SIG_GITHUB } fg_wh_sigmode_t;
@@ -40,6 +41,7 @@ typedef struct {
     char *header_names[FG_WH_MAX_HEADERS];  /* owned, lower-case */
     char *header_values[FG_WH_MAX_HEADERS]; /* owned */
     int max_in_flight;                      /* 1..FG_WH_MAX_IN_FLIGHT, default 4 */
+    double rate_per_s; /* rate_limit_per_s: attempts started per second at most; 0: no limit */
     fg_wh_ordering_t ordering;
     fg_wh_sigmode_t signature;
     fg_wh_format_t format;             /* json (the event as stored), slack or discord */

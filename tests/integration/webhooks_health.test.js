@@ -1,0 +1,75 @@
+'use strict';
+// Endpoint health (issue #15, part 2): a subscription's rate_limit_per_s paces its attempts
+// (none dropped, none sooner than the rate allows), while another subscription's deliveries go
+// at once; the setting is shown, changed and refused when bad.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { Server, publish, request, uuid, sleep } = require('./lib');
+
+// A receiver on 127.0.0.2 that notes when each request came, by path.
+async function receiver() {
+  const got = [];
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { got.push({ path: req.url, at: Date.now(), id: req.headers['webhook-id'] }); res.writeHead(204); res.end(); });
+  });
+  await new Promise((res) => srv.listen(0, '127.0.0.2', res));
+  return { got, base: `http://127.0.0.2:${srv.address().port}`, close: () => { srv.closeAllConnections(); srv.close(); } };
+}
+
+test('rate_limit_per_s paces one endpoint, drops nothing, and holds back no other', async () => {
+  const rx = await receiver();
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32' } }).start();
+  try {
+    const RATE = 20;
+    const sub = async (path, extra) => {
+      const r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: rx.base + path, event_types: ['log_line'], max_in_flight: 10, ...extra } });
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    const paced = await sub('/paced', { rate_limit_per_s: RATE });
+    assert.equal(paced.rate_limit_per_s, RATE);
+    const free = await sub('/free', {});
+    assert.equal(free.rate_limit_per_s, null);
+    const run = uuid();
+    const N = 50;
+    const t0 = Date.now();
+    await publish(srv.base, Array.from({ length: N }, (_, i) => ({ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'build', stream: 'stdout', line: `line ${i}` })));
+    const of = (p) => rx.got.filter((g) => g.path === p);
+    for (let i = 0; i < 400 && of('/free').length < N; i++) await sleep(10);
+    assert.equal(of('/free').length, N, 'the other subscription got every event');
+    // the paced one is not done when the other is: it goes at its rate
+    const elapsed = (Date.now() - t0) / 1000;
+    assert.ok(of('/paced').length < N && of('/paced').length <= RATE * elapsed + 3,
+      `paced: ${of('/paced').length} in ${elapsed} s`);
+    for (let i = 0; i < 1000 && of('/paced').length < N; i++) await sleep(10);
+    assert.equal(of('/paced').length, N, 'nothing dropped');
+    assert.equal(new Set(of('/paced').map((g) => g.id)).size, N, 'each event once');
+    // never more than the rate allows in any second (a token to start with, and the rate after)
+    const at = of('/paced').map((g) => g.at).sort((a, b) => a - b);
+    for (let i = 0; i < at.length; i++) {
+      const inSecond = at.filter((x) => x >= at[i] && x < at[i] + 1000).length;
+      assert.ok(inSecond <= RATE + 2, `${inSecond} attempts within a second from #${i}`);
+    }
+    assert.ok(at[N - 1] - t0 >= ((N - 2) / RATE) * 1000, `${N} attempts at ${RATE}/s took ${at[N - 1] - t0} ms`);
+
+    // changed and removed through the API; bad values refused, nothing changed
+    for (const bad of [0, -1, 'fast', 1e9, true]) {
+      const r = await request(srv.base, 'PATCH', `/v1/webhooks/${paced.id}`, { body: { rate_limit_per_s: bad } });
+      assert.equal(r.status, 400, `${bad}`);
+      assert.equal(r.json.error, 'invalid_field');
+      assert.match(r.json.message, /rate_limit_per_s/);
+    }
+    let r = await request(srv.base, 'PATCH', `/v1/webhooks/${paced.id}`, { body: { rate_limit_per_s: 0.5 } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.rate_limit_per_s, 0.5);
+    r = await request(srv.base, 'PATCH', `/v1/webhooks/${paced.id}`, { body: { rate_limit_per_s: null } });
+    assert.equal(r.json.rate_limit_per_s, null);
+    // unpaced again: a burst goes at once
+    const before = of('/paced').length;
+    await publish(srv.base, Array.from({ length: 20 }, (_, i) => ({ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'build', stream: 'stdout', line: `more ${i}` })));
+    for (let i = 0; i < 300 && of('/paced').length < before + 20; i++) await sleep(10);
+    assert.equal(of('/paced').length, before + 20);
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
