@@ -17,6 +17,21 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* The subscription's client certificate and CA (copied by libcurl), or none. */
+static void set_tls(CURL *e, const fg_wh_auth_t *a)
+{
+    struct curl_blob cert = {a->cert, a->cert_len, CURL_BLOB_COPY};
+    struct curl_blob key = {a->key, a->key_len, CURL_BLOB_COPY};
+    struct curl_blob ca = {a->ca, a->ca_len, CURL_BLOB_COPY};
+    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, a->cert ? &cert : NULL);
+    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, a->key ? &key : NULL);
+    curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, a->ca ? &ca : NULL);
+    if (a->cert != NULL) {
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+}
+
 static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
 {
     char line[2048];
@@ -146,6 +161,8 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
     }
     for (size_t i = 0; i < ds->sub.nheaders; i++)
         t->headers = add_header(t->headers, ds->sub.header_names[i], ds->sub.header_values[i]);
+    if (ds->sub.auth.authorization != NULL)
+        t->headers = add_header(t->headers, "Authorization", ds->sub.auth.authorization);
 
     /* Every option is set on every use, so a reused handle carries nothing over. */
     CURL *e = t->easy;
@@ -170,6 +187,7 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
      * HTTP/1.1 waiting would serialise every request to the host. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, ds->sub.target.https ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    set_tls(e, &ds->sub.auth);
     if (curl_multi_add_handle(ep->multi, e) != CURLM_OK) {
         curl_slist_free_all(t->headers);
         t->headers = NULL;

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *known_fields[] = {"url",         "event_types",     "run_id",  "workflow",
-                                     "description", "enabled",         "headers", "max_in_flight",
-                                     "ordering",    "signature",       "secret",  "format",
-                                     "filter",      "rate_limit_per_s"};
+static const char *known_fields[] = {"url",         "event_types",      "run_id",  "workflow",
+                                     "description", "enabled",          "headers", "max_in_flight",
+                                     "ordering",    "signature",        "secret",  "format",
+                                     "filter",      "rate_limit_per_s", "auth",    "tls"};
 
 /* Headers flowgate sets itself, or that would break the request. */
 static const char *reserved_headers[] = {"webhook-id",
@@ -76,6 +76,7 @@ void fg_wh_sub_dispose(fg_wh_sub_t *sub)
     free(sub->description);
     json_decref(sub->spec);
     fg_filter_dispose(&sub->filter);
+    fg_wh_auth_dispose(&sub->auth);
     for (size_t i = 0; i < sub->nheaders; i++) {
         free(sub->header_names[i]);
         free(sub->header_values[i]);
@@ -154,6 +155,9 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
         rc = FG_ERR_NOMEM;
         goto fail;
     }
+    if ((rc = fg_wh_auth_parse(&out->auth, json_object_get(spec, "auth"),
+                               json_object_get(spec, "tls"), out->target.https, err)) != FG_OK)
+        goto fail;
 
     const json_t *types = json_object_get(spec, "event_types");
     if (types != NULL && (rc = add_list(&out->filter, cat, types, "event_types", err)) != FG_OK)
@@ -261,6 +265,11 @@ static int build(fg_wh_sub_t *out, const json_t *spec, const fg_catalog_t *cat,
                 rc = fg_verr_set(err, "invalid_field", "headers", name,
                                  "header names must be tokens and values printable strings of at "
                                  "most 1024 bytes");
+                goto fail;
+            }
+            if (out->auth.authorization != NULL && strcasecmp(name, "authorization") == 0) {
+                rc = fg_verr_set(err, "invalid_field", "headers", name,
+                                 "headers: authorization comes from auth; give one of them");
                 goto fail;
             }
             for (size_t i = 0; i < sizeof(reserved_headers) / sizeof(reserved_headers[0]); i++) {
@@ -379,6 +388,12 @@ json_t *fg_wh_sub_to_json(const fg_wh_sub_t *sub, bool with_secret)
         json_object_set_new(h, sub->header_names[i], json_string(sub->header_values[i]));
     json_object_set_new(o, "headers", h);
     json_object_set_new(o, "max_in_flight", json_integer(sub->max_in_flight));
+    json_t *auth = fg_wh_auth_view(json_object_get(sub->spec, "auth"));
+    json_t *tls = fg_wh_tls_view(json_object_get(sub->spec, "tls"));
+    if (auth != NULL) /* never the secrets */
+        json_object_set_new(o, "auth", auth);
+    if (tls != NULL)
+        json_object_set_new(o, "tls", tls);
     json_object_set_new(o, "rate_limit_per_s",
                         sub->rate_per_s > 0 ? json_real(sub->rate_per_s) : json_null());
     json_object_set_new(o, "ordering",

@@ -11,6 +11,7 @@
 #include "events/err.h"
 #include "events/event.h"
 #include "events/filter.h"
+#include "webhooks/sub_auth.h"
 #include "webhooks/addr.h"
 #include "webhooks/chat.h"
 #include "webhooks/outbox_store.h"
@@ -42,6 +43,7 @@ typedef struct {
     char *header_values[FG_WH_MAX_HEADERS]; /* owned */
     int max_in_flight;                      /* 1..FG_WH_MAX_IN_FLIGHT, default 4 */
     double rate_per_s; /* rate_limit_per_s: attempts started per second at most; 0: no limit */
+    fg_wh_auth_t auth; /* auth and tls: the Authorization header, client certificate, CA */
     fg_wh_ordering_t ordering;
     fg_wh_sigmode_t signature;
     fg_wh_format_t format;             /* json (the event as stored), slack or discord */
