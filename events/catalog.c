@@ -44,6 +44,18 @@ static const fg_field_spec_t f_log_line[] = {F("run_id", UUID),    F("step_id", 
 static const fg_field_spec_t f_user_signed[] = {F("user_id", UUID), F("username", NAME),
                                                 OPT("at", TIME)};
 static const fg_field_spec_t f_user_signed_out[] = {F("user_id", UUID), OPT("at", TIME)};
+/* operational: subscription_id, and the endpoint's host (never its url: a chat hook's path is its
+ * secret) */
+static const fg_field_spec_t f_wh_endpoint[] = {
+    F("subscription_id", NAME), F("host", NAME),       OPT("error", STRING), OPT("failures", UINT),
+    OPT("down_ms", UINT),       OPT("reason", STRING), OPT("at", TIME)};
+static const fg_field_spec_t f_wh_dead[] = {F("subscription_id", NAME),
+                                            F("host", NAME),
+                                            F("delivery_id", NAME),
+                                            F("attempts", UINT),
+                                            OPT("error", STRING),
+                                            OPT("http_status", UINT),
+                                            OPT("at", TIME)};
 
 #define T(n, f)                                                                                    \
     {                                                                                              \
@@ -62,6 +74,10 @@ static const fg_type_spec_t builtin[FG_EV_BUILTIN_COUNT] = {
     T("user_signed_in", f_user_signed),
     T("user_signed_up", f_user_signed),
     T("user_signed_out", f_user_signed_out),
+    T("webhook.endpoint_failing", f_wh_endpoint),
+    T("webhook.endpoint_recovered", f_wh_endpoint),
+    T("webhook.endpoint_disabled", f_wh_endpoint),
+    T("webhook.delivery_dead", f_wh_dead),
 };
 
 struct fg_catalog {

@@ -64,6 +64,11 @@ enum {
     FG_EV_USER_SIGNED_IN,
     FG_EV_USER_SIGNED_UP,
     FG_EV_USER_SIGNED_OUT,
+    /* flowgate's own, about its webhook endpoints (webhooks/opevents.c): published by it only */
+    FG_EV_WEBHOOK_ENDPOINT_FAILING,
+    FG_EV_WEBHOOK_ENDPOINT_RECOVERED,
+    FG_EV_WEBHOOK_ENDPOINT_DISABLED,
+    FG_EV_WEBHOOK_DELIVERY_DEAD,
     FG_EV_BUILTIN_COUNT
 };
 

@@ -353,6 +353,15 @@ void fg_publish_objects(h2o_req_t *req, const fg_principal_t *who, json_t **objs
                                   (size_t)cfg->max_event_bytes, now, &c->events[done], &err);
         if (rc != FG_OK)
             break;
+        int t = c->events[done].type_idx;
+        if (t >= FG_EV_WEBHOOK_ENDPOINT_FAILING && t <= FG_EV_WEBHOOK_DELIVERY_DEAD) {
+            fg_pub_event_dispose(&c->events[done]);
+            rc = fg_verr_set(&err, "reserved_type", "type",
+                             fg_catalog_type(srv->cat, (size_t)t)->name,
+                             "webhook.* events are flowgate's own: it publishes them about its"
+                             " webhook endpoints");
+            break;
+        }
     }
     for (size_t i = 0; i < n; i++)
         json_decref(objs[i]);

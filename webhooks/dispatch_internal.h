@@ -197,6 +197,13 @@ void fg_wd_flush_results(struct fg_wh_dispatcher *d);
 /** Releases the ops the writer has committed (their claims, recovered endpoints). */
 void fg_wd_release_done(struct fg_wh_dispatcher *d);
 
+/* --- opevents.c ---------------------------------------------------------------------------- */
+
+/** {"type", "subscription_id", "host"}: an operational event to add fields to (new reference). */
+json_t *fg_wd_endpoint_event(const char *type, const char *sub_id, const char *host);
+/** Publishes an operational event (taken over), without waiting; logged when it cannot be. */
+void fg_wd_emit(struct fg_wh_dispatcher *d, json_t *event);
+
 /* --- dispatcher.c -------------------------------------------------------------------------- */
 
 /** The subscription with id, or NULL. */

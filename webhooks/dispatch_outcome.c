@@ -26,6 +26,15 @@ void fg_wd_results_free(result_t *r, size_t n)
     free(r);
 }
 
+/* What went wrong with an attempt, in a few words: its error, else its HTTP status. */
+static const char *describe(const result_t *r, char *buf, size_t cap)
+{
+    if (r->error[0] != '\0' || r->a.http_status == 0)
+        return r->error;
+    snprintf(buf, cap, "HTTP %d", r->a.http_status);
+    return buf;
+}
+
 /* Feeds an attempt's outcome to its endpoint's breaker, and logs the breaker opening or closing
  * (once per change, never per attempt). error is the attempt's, or "". */
 static void breaker_outcome(struct fg_wh_dispatcher *d, transfer_t *t, result_t *r, bool ok,
@@ -46,11 +55,20 @@ static void breaker_outcome(struct fg_wh_dispatcher *d, transfer_t *t, result_t 
                " while one probe at a time goes out",
                t->sub_id, host, ep->breaker.consecutive, error,
                (long long)(ep->breaker.probe_at_ms - now_ms));
+        json_t *ev = fg_wd_endpoint_event("webhook.endpoint_failing", t->sub_id, host);
+        char what[32];
+        json_object_set_new(ev, "error",
+                            json_string(error[0] ? error : describe(r, what, sizeof(what))));
+        json_object_set_new(ev, "failures", json_integer(ep->breaker.consecutive));
+        fg_wd_emit(d, ev);
     } else if (c == FG_WH_BREAKER_CLOSED_AGAIN) {
         atomic_fetch_sub(&d->stats.breakers_open, 1);
         fg_log(FG_LOG_INFO, "webhook_endpoint_recovered",
                "id=%s host=%s down_ms=%lld failed_probes=%u its backlog drains now", t->sub_id,
                host, (long long)(now_ms - before.opened_at_ms), before.probes);
+        json_t *ev = fg_wd_endpoint_event("webhook.endpoint_recovered", t->sub_id, host);
+        json_object_set_new(ev, "down_ms", json_integer(now_ms - before.opened_at_ms));
+        fg_wd_emit(d, ev);
         /* The backlog drains from its oldest once the writer has made what failed during the
          * outage due now (with this outcome): until then the endpoint waits. */
         r->recovered = true;
@@ -127,6 +145,11 @@ void fg_wd_finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
         /* disabled from now on (this thread sees it before the store does): a new failing
          * period starts if it is enabled again */
         dsub_t *ds = fg_wd_find_sub(d, t->sub_id);
+        json_t *ev = fg_wd_endpoint_event("webhook.endpoint_disabled", t->sub_id,
+                                          ds != NULL ? ds->sub.target.host : NULL);
+        json_object_set_new(ev, "reason", json_string(status == 410 ? "gone" : "failing_too_long"));
+        json_object_set_new(ev, "error", json_string(r->error));
+        fg_wd_emit(d, ev);
         if (ds != NULL)
             ds->sub.enabled = false;
         ep->first_failure_us = 0;
@@ -143,6 +166,16 @@ void fg_wd_finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     if (delay_ms < 0) {
         r->a.new_status = FG_DELIVERY_DEAD;
         atomic_fetch_add(&d->stats.dead, 1);
+        dsub_t *ds = fg_wd_find_sub(d, t->sub_id);
+        json_t *ev = fg_wd_endpoint_event("webhook.delivery_dead", t->sub_id,
+                                          ds != NULL ? ds->sub.target.host : NULL);
+        json_object_set_new(ev, "delivery_id", json_string(t->delivery_id));
+        json_object_set_new(ev, "attempts", json_integer(t->attempt));
+        char what[32];
+        json_object_set_new(ev, "error", json_string(describe(r, what, sizeof(what))));
+        if (status > 0)
+            json_object_set_new(ev, "http_status", json_integer(status));
+        fg_wd_emit(d, ev);
     } else {
         r->a.new_status = FG_DELIVERY_FAILED;
         r->a.next_at_us = now + delay_ms * 1000;

@@ -411,5 +411,14 @@ json_t *fg_wh_sub_to_json(const fg_wh_sub_t *sub, bool with_secret)
 
 bool fg_wh_sub_matches(const fg_wh_sub_t *sub, const fg_event_t *ev)
 {
-    return fg_filter_match(&sub->filter, ev);
+    if (!fg_filter_match(&sub->filter, ev))
+        return false;
+    if (ev->type_idx < FG_EV_WEBHOOK_ENDPOINT_FAILING || ev->type_idx > FG_EV_WEBHOOK_DELIVERY_DEAD)
+        return true;
+    /* an endpoint is not told about itself: no loop of failures about failures */
+    json_t *obj = json_loadb(ev->json, ev->json_len, 0, NULL);
+    const char *about = json_string_value(json_object_get(obj, "subscription_id"));
+    bool other = about == NULL || strcmp(about, sub->id) != 0;
+    json_decref(obj);
+    return other;
 }

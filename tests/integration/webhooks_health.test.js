@@ -1,18 +1,25 @@
 'use strict';
 // Endpoint health (issue #15, part 2): a subscription's rate_limit_per_s paces its attempts
 // (none dropped, none sooner than the rate allows), while another subscription's deliveries go
-// at once; the setting is shown, changed and refused when bad.
+// at once; the setting is shown, changed and refused when bad. Operational events: an endpoint
+// failing, recovering, disabled, and a dead delivery are webhook.* events on the bus, streamed
+// and delivered like others, never to the subscription they are about; nobody else may publish
+// them.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { Server, publish, request, uuid, sleep } = require('./lib');
+const { Server, SseClient, publish, request, uuid, sleep } = require('./lib');
 
 // A receiver on 127.0.0.2 that notes when each request came, by path.
-async function receiver() {
+async function receiver(answer = () => 204) {
   const got = [];
   const srv = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => { got.push({ path: req.url, at: Date.now(), id: req.headers['webhook-id'] }); res.writeHead(204); res.end(); });
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ path: req.url, at: Date.now(), id: req.headers['webhook-id'], body: Buffer.concat(chunks).toString() });
+      res.writeHead(answer(req.url)); res.end();
+    });
   });
   await new Promise((res) => srv.listen(0, '127.0.0.2', res));
   return { got, base: `http://127.0.0.2:${srv.address().port}`, close: () => { srv.closeAllConnections(); srv.close(); } };
@@ -71,5 +78,64 @@ test('rate_limit_per_s paces one endpoint, drops nothing, and holds back no othe
     await publish(srv.base, Array.from({ length: 20 }, (_, i) => ({ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'build', stream: 'stdout', line: `more ${i}` })));
     for (let i = 0; i < 300 && of('/paced').length < before + 20; i++) await sleep(10);
     assert.equal(of('/paced').length, before + 20);
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
+
+test('operational events: failing, recovered, disabled, dead; streamed, delivered, never about oneself', async () => {
+  let health = { '/flaky': 500, '/gone': 410, '/short': 503 };
+  const rx = await receiver((p) => health[p] || 204);
+  const srv = await new Server({ env: {
+    FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32',
+    FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms',
+    FLOWGATE_WEBHOOKS_BREAKER_FAILURES: '3',
+    FLOWGATE_WEBHOOKS_BREAKER_PROBE_MS: '100',
+    FLOWGATE_WEBHOOKS_BREAKER_PROBE_MAX_MS: '200',
+  } }).start();
+  try {
+    const ops = await new SseClient(`${srv.base}/v1/stream?types=webhook.*`).open();
+    const sub = async (p, extra) => {
+      const r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: rx.base + p, ...extra } });
+      assert.equal(r.status, 201, r.text);
+      return r.json.id;
+    };
+    // /watch hears about the others; /flaky listens to webhook.* too but must not hear of itself
+    const watch = await sub('/watch', { event_types: ['webhook.*'] });
+    const flaky = await sub('/flaky', { event_types: ['log_line', 'webhook.*'] });
+    const gone = await sub('/gone', { event_types: ['log_line'] });
+    const short = await sub('/short', { event_types: ['log_line'] });
+    await request(srv.base, 'PATCH', `/v1/webhooks/${short}`, { body: { description: 'no retries left soon' } });
+    const run = uuid();
+    await publish(srv.base, Array.from({ length: 4 }, (_, i) => ({ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'b', stream: 'stdout', line: `l${i}` })));
+    const seen = (type, id) => ops.events().find((e) => e.type === type && e.body.subscription_id === id);
+    const until = async (pred, what) => { for (let i = 0; i < 600 && !pred(); i++) await sleep(25); assert.ok(pred(), what); };
+    await until(() => seen('webhook.endpoint_failing', flaky), 'failing');
+    await until(() => seen('webhook.endpoint_disabled', gone), 'disabled');
+    await until(() => seen('webhook.delivery_dead', short), 'dead');
+    const failing = seen('webhook.endpoint_failing', flaky).body;
+    assert.equal(failing.host, '127.0.0.2');
+    assert.match(failing.error, /500/);
+    assert.ok(failing.failures >= 3);
+    assert.ok(!JSON.stringify(ops.events()).includes(rx.base), 'never the url');
+    assert.equal(seen('webhook.endpoint_disabled', gone).body.reason, 'gone');
+    const dead = seen('webhook.delivery_dead', short).body;
+    assert.equal(dead.http_status, 503);
+    assert.ok(dead.attempts >= 8 && dead.delivery_id);
+    // the endpoint comes back: recovered
+    health = { '/gone': 410, '/short': 503 };
+    await until(() => seen('webhook.endpoint_recovered', flaky), 'recovered');
+    assert.ok(seen('webhook.endpoint_recovered', flaky).body.down_ms >= 0);
+    // /watch got them as webhooks; /flaky got the others' but none about itself
+    const bodies = (p) => rx.got.filter((g) => g.path === p).map((g) => JSON.parse(g.body));
+    await until(() => bodies('/watch').some((b) => b.type === 'webhook.endpoint_recovered'), '/watch told');
+    assert.ok(bodies('/watch').some((b) => b.type === 'webhook.endpoint_failing' && b.subscription_id === flaky));
+    await until(() => bodies('/flaky').some((b) => b.subscription_id === gone), '/flaky told of /gone');
+    await sleep(300);
+    assert.ok(bodies('/flaky').every((b) => b.subscription_id !== flaky), 'nothing about itself');
+    assert.ok(bodies('/watch').every((b) => b.subscription_id !== watch));
+    // only flowgate publishes them
+    const r = await request(srv.base, 'POST', '/v1/events', { body: { type: 'webhook.delivery_dead', subscription_id: flaky, host: 'x', delivery_id: 'd', attempts: 1 } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'reserved_type');
+    ops.close();
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });

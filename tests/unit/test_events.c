@@ -110,6 +110,14 @@ static const char *good_events[] = {
     "{\"type\":\"user_signed_in\",\"user_id\":\"" USER "\",\"username\":\"ana\"," AT "}",
     "{\"type\":\"user_signed_up\",\"user_id\":\"" USER "\",\"username\":\"ana\"}",
     "{\"type\":\"user_signed_out\",\"user_id\":\"" USER "\",\"at\":\"2026-11-22T10:15:30+02:00\"}",
+    "{\"type\":\"webhook.endpoint_failing\",\"subscription_id\":\"wh_1\",\"host\":\"x.example\","
+    "\"error\":\"HTTP 500\",\"failures\":5}",
+    "{\"type\":\"webhook.endpoint_recovered\",\"subscription_id\":\"wh_1\",\"host\":\"x.example\","
+    "\"down_ms\":1200}",
+    "{\"type\":\"webhook.endpoint_disabled\",\"subscription_id\":\"wh_1\",\"host\":\"x.example\","
+    "\"reason\":\"gone\"}",
+    "{\"type\":\"webhook.delivery_dead\",\"subscription_id\":\"wh_1\",\"host\":\"x.example\","
+    "\"delivery_id\":\"dl_1\",\"attempts\":8,\"http_status\":503}",
 };
 
 static void test_every_type_accepts_a_good_event(void **state)
