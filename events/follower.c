@@ -115,6 +115,13 @@ static bool from_header(const fg_catalog_t *cat, const fg_rlog_entry_t *e, fg_pu
         return false;
     ev->from = atoi(from);
     ev->to = atoi(to);
+    /* a trace context ends the header when the event has one: a tab and exactly its shape */
+    if (end - p > FG_TRACEPARENT_LEN && end[-FG_TRACEPARENT_LEN - 1] == '\t' &&
+        fg_traceparent_valid(end - FG_TRACEPARENT_LEN, FG_TRACEPARENT_LEN)) {
+        memcpy(ev->traceparent, end - FG_TRACEPARENT_LEN, FG_TRACEPARENT_LEN);
+        ev->traceparent[FG_TRACEPARENT_LEN] = '\0';
+        end -= FG_TRACEPARENT_LEN + 1;
+    }
     ev->json = malloc(e->json_len + 1);
     ev->workflow = end > p ? strndup(p, (size_t)(end - p)) : NULL;
     if (ev->json == NULL || (end > p && ev->workflow == NULL)) {

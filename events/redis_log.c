@@ -119,7 +119,7 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, fg_writer_job
         for (size_t i = 0; i < jobs[j]->n; i++) {
             const fg_pub_event_t *ev = &jobs[j]->events[i];
             hcap += 64 + strlen(fg_catalog_type(cat, (size_t)ev->type_idx)->name) + strlen(ev->id) +
-                    (ev->workflow ? strlen(ev->workflow) : 0) + 2 * 40;
+                    (ev->workflow ? strlen(ev->workflow) : 0) + 2 * 40 + FG_TRACEPARENT_LEN + 1;
         }
     }
     size_t argc = 3 + 5 + 3 + m + 6 * events + 1;
@@ -160,9 +160,11 @@ int fg_rlog_append_publish(fg_redis_t *r, const fg_catalog_t *cat, fg_writer_job
             ARG(ev->run_id, strlen(ev->run_id));
             NUM("%d", ev->from);
             NUM("%d", ev->to);
-            int w = sprintf(nums + used, "%s\t%d\t%d\t%s\t%s\t%s\t%s",
+            /* the trace context, when the event has one, last (redis_log.h) */
+            int w = sprintf(nums + used, "%s\t%d\t%d\t%s\t%s\t%s\t%s%s%s",
                             fg_catalog_type(cat, (size_t)ev->type_idx)->name, ev->from, ev->to,
-                            ev->run_id, ev->step_id, ev->id, ev->workflow ? ev->workflow : "");
+                            ev->run_id, ev->step_id, ev->id, ev->workflow ? ev->workflow : "",
+                            ev->traceparent[0] ? "\t" : "", ev->traceparent);
             ARG(nums + used, (size_t)w);
             used += (size_t)w + 1;
             ARG(ev->json, ev->json_len);

@@ -86,8 +86,9 @@ typedef struct {
     size_t kind_len, body_len, origin_len;
     const char *json; /* the stored form (valid while the reply lives) */
     size_t json_len;
-    /* "type\tfrom\tto\trun_id\tstep_id\tid\tworkflow": the event's parts a reader needs,
-     * so it need not parse the JSON; NULL in an entry written without it */
+    /* "type\tfrom\tto\trun_id\tstep_id\tid\tworkflow[\ttraceparent]": the event's parts a
+     * reader needs, so it need not parse the JSON (the trace context when it has one: a tab and
+     * 55 characters of its shape); NULL in an entry written without it */
     const char *header;
     size_t header_len;
     int64_t received_us;

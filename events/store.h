@@ -238,10 +238,11 @@ int fg_store_start_of_last(fg_store_reader_t *r, const fg_catalog_t *cat, const 
 int fg_store_start_of_since(fg_store_reader_t *r, int64_t since_us, uint64_t upto, uint64_t *after);
 
 /**
- * The stored JSON of event seq, malloc'd into *json (caller frees). FG_ERR_NOT_FOUND when
- * retention has removed it.
+ * The stored JSON of event seq, malloc'd into *json (caller frees), and the trace context it
+ * was published with ("" when none). FG_ERR_NOT_FOUND when retention has removed it.
  */
-int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len);
+int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len,
+                               char traceparent[FG_TRACEPARENT_LEN + 1]);
 
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);

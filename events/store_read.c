@@ -121,9 +121,10 @@ void fg_store_reader_close(fg_store_reader_t *r)
     free(r);
 }
 
-int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len)
+int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len,
+                               char traceparent[FG_TRACEPARENT_LEN + 1])
 {
-    sqlite3_stmt *st = fg_store_reader_stmt(r, "SELECT body FROM events WHERE seq=?1");
+    sqlite3_stmt *st = fg_store_reader_stmt(r, "SELECT body, traceparent FROM events WHERE seq=?1");
     if (st == NULL)
         return fg_store_db_error(r->db, "event_json");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
@@ -137,6 +138,8 @@ int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, 
             memcpy(*json, sqlite3_column_text(st, 0), *len);
             (*json)[*len] = '\0';
         }
+        const char *tp = (const char *)sqlite3_column_text(st, 1);
+        snprintf(traceparent, FG_TRACEPARENT_LEN + 1, "%s", tp != NULL ? tp : "");
     } else {
         err = rc == SQLITE_DONE ? FG_ERR_NOT_FOUND : fg_store_db_error(r->db, "event_json");
     }

@@ -89,7 +89,7 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS events("
     " seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, run_id TEXT,"
-    " workflow TEXT, received_us INTEGER NOT NULL, body TEXT NOT NULL);"
+    " workflow TEXT, received_us INTEGER NOT NULL, body TEXT NOT NULL, traceparent TEXT);"
     "CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);"
     "CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, workflow TEXT, status INTEGER,"
     " updated_seq INTEGER) WITHOUT ROWID;"
@@ -119,7 +119,17 @@ static int create_schema(sqlite3 *db)
              (int)FG_STORE_APPLICATION_ID, SCHEMA_VERSION, new_epoch(), SCHEMA_VERSION);
     if (fg_store_db_exec(db, "BEGIN IMMEDIATE") != FG_OK)
         return FG_ERR_IO;
+    /* a store made before events had a trace context gets the column (older builds ignore it) */
+    int rc;
+    bool traced = fg_store_db_u64(db,
+                                  "SELECT count(*) FROM pragma_table_info('events') WHERE name ="
+                                  " 'traceparent'",
+                                  &rc) > 0;
+    bool had_events =
+        fg_store_db_u64(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'", &rc) > 0;
     if (fg_store_db_exec(db, schema) != FG_OK || fg_store_db_exec(db, mark) != FG_OK ||
+        (had_events && !traced &&
+         fg_store_db_exec(db, "ALTER TABLE events ADD COLUMN traceparent TEXT") != FG_OK) ||
         fg_store_db_exec(db, "COMMIT") != FG_OK) {
         fg_store_db_exec(db, "ROLLBACK");
         return FG_ERR_IO;
@@ -276,8 +286,8 @@ int fg_store_open(const char *dir, fg_sync_mode_t sync, fg_store_t **out, char *
 
     if (prepare(s->db, "SELECT seq FROM events WHERE id=?1", &s->find_id) ||
         prepare(s->db,
-                "INSERT INTO events(seq,id,type,run_id,workflow,received_us,body)"
-                " VALUES(?1,?2,?3,?4,?5,?6,?7)",
+                "INSERT INTO events(seq,id,type,run_id,workflow,received_us,body,traceparent)"
+                " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
                 &s->append) ||
         prepare(s->db, "SELECT status, workflow FROM runs WHERE run_id=?1", &s->run_get) ||
         prepare(s->db,
@@ -526,6 +536,8 @@ int fg_store_append(fg_store_t *s, uint64_t seq, const fg_pub_event_t *ev, const
         sqlite3_bind_text(s->append, 5, workflow, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->append, 6, received_us);
     sqlite3_bind_text(s->append, 7, ev->json, (int)ev->json_len, SQLITE_STATIC);
+    if (ev->traceparent[0] != '\0')
+        sqlite3_bind_text(s->append, 8, ev->traceparent, -1, SQLITE_STATIC);
     if (fg_store_db_step(s->append) != FG_OK)
         return fg_store_db_error(s->db, "append");
     return FG_OK;

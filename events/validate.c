@@ -163,6 +163,26 @@ static bool depth_ok(const json_t *v, int max)
     return true;
 }
 
+bool fg_traceparent_valid(const char *s, size_t n)
+{
+    if (n != FG_TRACEPARENT_LEN || s[0] != '0' || s[1] != '0' || s[2] != '-' || s[35] != '-' ||
+        s[52] != '-')
+        return false;
+    bool trace_zero = true, parent_zero = true;
+    for (size_t i = 3; i < n; i++) {
+        if (i == 35 || i == 52)
+            continue;
+        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+        if (!hex)
+            return false;
+        if (i < 35)
+            trace_zero &= s[i] == '0';
+        else if (i < 52)
+            parent_zero &= s[i] == '0';
+    }
+    return !trace_zero && !parent_zero;
+}
+
 void fg_pub_event_dispose(fg_pub_event_t *ev)
 {
     free(ev->workflow);

@@ -23,6 +23,12 @@
  */
 #define FG_MAX_JSON_DEPTH 128
 
+#define FG_TRACEPARENT_LEN 55 /* "00-<32 hex>-<16 hex>-<2 hex>" */
+
+/** True when s (n bytes) is a W3C traceparent of version 00: lowercase hex, a trace id and a
+ * parent id that are not all zeros. */
+bool fg_traceparent_valid(const char *s, size_t n);
+
 /* A validated event waiting for its sequence number. Owned by whoever holds it; dispose frees. */
 typedef struct {
     int type_idx;                  /* index in the catalog */
@@ -33,6 +39,7 @@ typedef struct {
     int from, to;                  /* run status change (fg_run_status_t), -1 when none */
     char *json;                    /* stored form, NUL-terminated; owned */
     size_t json_len;               /* bytes of json */
+    char traceparent[FG_TRACEPARENT_LEN + 1]; /* W3C trace context it came with, "" when none */
 } fg_pub_event_t;
 
 /**

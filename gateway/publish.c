@@ -84,6 +84,37 @@ static void answer(fg_pending_t *p, h2o_req_t *req)
     fg_buf_dispose(&b);
 }
 
+/* The request's traceparent header: 0 with out set ("" when none), -1 when it is not one. */
+static int traceparent(h2o_req_t *req, char out[FG_TRACEPARENT_LEN + 1])
+{
+    size_t n;
+    const char *v = fg_http_header_by_name(req, "traceparent", &n);
+    out[0] = '\0';
+    if (v == NULL)
+        return 0;
+    if (!fg_traceparent_valid(v, n))
+        return -1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* A prepared event's last checks: a type only flowgate publishes is refused; the trace context
+ * goes with it. FG_OK or FG_ERR_INVALID with err (the event is disposed). */
+static int finish_event(const fg_catalog_t *cat, fg_pub_event_t *ev, const char *trace,
+                        fg_verr_t *err)
+{
+    int t = ev->type_idx;
+    if (t >= FG_EV_WEBHOOK_ENDPOINT_FAILING && t <= FG_EV_WEBHOOK_DELIVERY_DEAD) {
+        fg_pub_event_dispose(ev);
+        return fg_verr_set(err, "reserved_type", "type", fg_catalog_type(cat, (size_t)t)->name,
+                           "webhook.* events are flowgate's own: it publishes them about its"
+                           " webhook endpoints");
+    }
+    memcpy(ev->traceparent, trace, sizeof(ev->traceparent));
+    return FG_OK;
+}
+
 fg_pending_t *fg_publish_ahead(h2o_req_t *req, const char *body, size_t len, const char *who,
                                const char *key)
 {
@@ -105,9 +136,11 @@ fg_pending_t *fg_publish_ahead(h2o_req_t *req, const char *body, size_t len, con
         c->results = calloc(1, sizeof(*c->results));
     }
     fg_verr_t err;
-    if (c == NULL || c->events == NULL || c->results == NULL ||
+    char trace[FG_TRACEPARENT_LEN + 1];
+    if (c == NULL || c->events == NULL || c->results == NULL || traceparent(req, trace) != 0 ||
         fg_pub_event_prepare(srv->cat, root, key, (size_t)cfg->max_event_bytes, fg_time_now_us(),
-                             &c->events[0], &err) != FG_OK) {
+                             &c->events[0], &err) != FG_OK ||
+        finish_event(srv->cat, &c->events[0], trace, &err) != FG_OK) {
         json_decref(root);
         if (c != NULL)
             ctx_free(c);
@@ -344,6 +377,17 @@ void fg_publish_objects(h2o_req_t *req, const fg_principal_t *who, json_t **objs
     c->started_us = fg_time_mono_us();
     int rc = FG_OK;
     fg_verr_t err;
+    char trace[FG_TRACEPARENT_LEN + 1];
+    if (traceparent(req, trace) != 0) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(objs[i]);
+        free(objs);
+        ctx_free(c);
+        fg_http_error(req, 400, "invalid_traceparent",
+                      "traceparent must be a W3C trace context: 00-<32 hex>-<16 hex>-<2 hex>",
+                      "traceparent", NULL, -1);
+        return;
+    }
     size_t done = 0;
     for (; done < n; done++) {
         /* secrets out first (logs.mask): nothing after this sees them */
@@ -351,17 +395,8 @@ void fg_publish_objects(h2o_req_t *req, const fg_principal_t *who, json_t **objs
             break;
         rc = fg_pub_event_prepare(srv->cat, objs[done], batch ? NULL : key,
                                   (size_t)cfg->max_event_bytes, now, &c->events[done], &err);
-        if (rc != FG_OK)
+        if (rc != FG_OK || (rc = finish_event(srv->cat, &c->events[done], trace, &err)) != FG_OK)
             break;
-        int t = c->events[done].type_idx;
-        if (t >= FG_EV_WEBHOOK_ENDPOINT_FAILING && t <= FG_EV_WEBHOOK_DELIVERY_DEAD) {
-            fg_pub_event_dispose(&c->events[done]);
-            rc = fg_verr_set(&err, "reserved_type", "type",
-                             fg_catalog_type(srv->cat, (size_t)t)->name,
-                             "webhook.* events are flowgate's own: it publishes them about its"
-                             " webhook endpoints");
-            break;
-        }
     }
     for (size_t i = 0; i < n; i++)
         json_decref(objs[i]);

@@ -248,6 +248,8 @@ static json_t *delivery_json(const fg_wh_delivery_row_t *d)
                             : json_null());
     json_object_set_new(o, "created_at", time_or_null(d->created_us));
     json_object_set_new(o, "updated_at", time_or_null(d->updated_us));
+    json_object_set_new(o, "traceparent",
+                        d->traceparent != NULL ? json_string(d->traceparent) : json_null());
     return o;
 }
 

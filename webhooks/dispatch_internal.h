@@ -127,6 +127,7 @@ struct fg_wh_dispatcher {
         uint64_t seq;
         char *json;
         size_t len;
+        char traceparent[FG_TRACEPARENT_LEN + 1];
     } jcache[JSON_CACHE]; /* by seq % JSON_CACHE; events never change */
     dsub_t *subs;         /* enabled and disabled; dispatcher thread */
     size_t nsubs;

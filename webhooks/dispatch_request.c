@@ -42,16 +42,20 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *name, con
     return n;
 }
 
-/* The stored JSON of event seq (malloc'd copy), from the cache when a fan-out just read it. */
-static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, size_t *len)
+/* The stored JSON of event seq (malloc'd copy) and its trace context ("" when none; valid until
+ * the next call), from the cache when a fan-out just read it. */
+static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, size_t *len,
+                      const char **traceparent)
 {
     size_t slot = seq % JSON_CACHE;
     if (d->jcache[slot].json == NULL || d->jcache[slot].seq != seq) {
         char *j;
         size_t n;
-        int rc = fg_store_reader_event_json(d->reader, seq, &j, &n);
+        char tp[FG_TRACEPARENT_LEN + 1];
+        int rc = fg_store_reader_event_json(d->reader, seq, &j, &n, tp);
         if (rc != FG_OK)
             return rc;
+        memcpy(d->jcache[slot].traceparent, tp, sizeof(tp));
         free(d->jcache[slot].json);
         d->jcache[slot].json = j;
         d->jcache[slot].len = n;
@@ -61,6 +65,7 @@ static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, siz
         return FG_ERR_NOMEM;
     memcpy(*json, d->jcache[slot].json, d->jcache[slot].len + 1);
     *len = d->jcache[slot].len;
+    *traceparent = d->jcache[slot].traceparent;
     return FG_OK;
 }
 
@@ -84,7 +89,8 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
     endpoint_t *ep = ds->ep;
     char *json;
     size_t len;
-    int rc = event_json(d, due->seq, &json, &len);
+    const char *trace = "";
+    int rc = event_json(d, due->seq, &json, &len, &trace);
     if (rc != FG_OK && rc != FG_ERR_NOT_FOUND)
         return false;
     if (rc == FG_ERR_NOT_FOUND) {
@@ -163,6 +169,8 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
         t->headers = add_header(t->headers, ds->sub.header_names[i], ds->sub.header_values[i]);
     if (ds->sub.auth.authorization != NULL)
         t->headers = add_header(t->headers, "Authorization", ds->sub.auth.authorization);
+    if (trace[0] != '\0') /* the publisher's trace goes on; none is invented */
+        t->headers = add_header(t->headers, "traceparent", trace);
 
     /* Every option is set on every use, so a reused handle carries nothing over. */
     CURL *e = t->easy;

@@ -13,7 +13,10 @@
 
 #define DUE_WINDOW 512 /* pending rows looked at per round for per-run ordering */
 
-#define DELIVERY_COLUMNS "id, sub_id, seq, status, attempts, next_at_us, created_us, updated_us"
+/* with the trace context its event was published with (the event may be gone: NULL) */
+#define DELIVERY_COLUMNS                                                                           \
+    "id, sub_id, seq, status, attempts, next_at_us, created_us, updated_us,"                       \
+    " (SELECT traceparent FROM events WHERE events.seq = deliveries.seq)"
 
 int fg_wh_store_read_subs(fg_store_reader_t *r, const char *id,
                           void (*cb)(void *ctx, const fg_wh_sub_row_t *sub), void *ctx)
@@ -142,6 +145,7 @@ static void delivery_row(sqlite3_stmt *st, fg_wh_delivery_row_t *d)
     d->next_at_us = sqlite3_column_int64(st, 5);
     d->created_us = sqlite3_column_int64(st, 6);
     d->updated_us = sqlite3_column_int64(st, 7);
+    d->traceparent = (const char *)sqlite3_column_text(st, 8);
 }
 
 int fg_wh_store_read_deliveries(fg_store_reader_t *r, const char *sub_id, int status,

@@ -145,6 +145,7 @@ typedef struct {
     int status;
     unsigned attempts;
     int64_t next_at_us, created_us, updated_us;
+    const char *traceparent; /* its event's trace context (sent with each attempt), or NULL */
 } fg_wh_delivery_row_t;
 
 /* One attempt as the delivery log shows it. */

@@ -33,7 +33,8 @@ static const char *reserved_headers[] = {"webhook-id",
                                          "trailer",
                                          "keep-alive",
                                          "user-agent",
-                                         "proxy-authorization"};
+                                         "proxy-authorization",
+                                         "traceparent"};
 
 void fg_wh_sub_init(fg_wh_sub_t *sub)
 {

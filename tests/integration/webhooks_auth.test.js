@@ -1,8 +1,9 @@
 'use strict';
-// Outbound credentials (issue #15, part 3): Basic and Bearer auth on every attempt, mutual TLS
-// with a client certificate (the endpoint, node's https server, checks it against its CA; the
-// subscription's ca_cert checks the endpoint), secrets write-only in the API and never in the
-// log, and bad credentials refused with a 400 naming the field.
+// Requests as endpoints expect them (issue #15, part 3): Basic and Bearer auth on every attempt,
+// mutual TLS with a client certificate (the endpoint, node's https server, checks it against its
+// CA; the subscription's ca_cert checks the endpoint), secrets write-only in the API and never
+// in the log, bad credentials refused with a 400 naming the field; and the publisher's W3C
+// traceparent stored with the event, sent on each attempt and shown in the delivery log.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -142,4 +143,54 @@ test('mutual TLS: a client certificate the endpoint checks, the endpoint checked
     await srv.stop();
     assert.ok(!srv.log.includes(c.clientKey.split('\n')[1]), 'no key in the log');
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
+
+test('traceparent: taken on publish, stored, sent on every attempt, in the delivery log; none invented', async () => {
+  let failFirst = true;
+  const got = [];
+  const srv0 = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ trace: req.headers.traceparent, body: JSON.parse(Buffer.concat(chunks).toString()) });
+      const fail = failFirst && JSON.parse(Buffer.concat(chunks).toString()).line === 'traced';
+      if (fail) failFirst = false;
+      res.writeHead(fail ? 500 : 204); res.end();
+    });
+  });
+  await new Promise((res) => srv0.listen(0, '127.0.0.2', res));
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '100ms' } }).start();
+  const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const TP2 = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  try {
+    const sub = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${srv0.address().port}/t`, event_types: ['log_line'] } });
+    assert.equal(sub.status, 201);
+    const run = uuid();
+    let r = await request(srv.base, 'POST', '/v1/events', { body: line(run, 'traced'), headers: { traceparent: TP } });
+    assert.equal(r.status, 202, r.text);
+    r = await request(srv.base, 'POST', '/v1/events', { body: [line(run, 'batch a'), line(run, 'batch b')], headers: { traceparent: TP2 } });
+    assert.equal(r.status, 202, r.text);
+    r = await request(srv.base, 'POST', '/v1/events', { body: line(run, 'untraced') });
+    assert.equal(r.status, 202);
+    for (const bad of ['00-xyz', '00-00000000000000000000000000000000-00f067aa0ba902b7-01', `${TP}-00`]) {
+      r = await request(srv.base, 'POST', '/v1/events', { body: line(run, 'bad'), headers: { traceparent: bad } });
+      assert.equal(r.status, 400, bad);
+      assert.equal(r.json.error, 'invalid_traceparent');
+    }
+    for (let i = 0; i < 400 && got.length < 5; i++) await sleep(10);
+    const of = (text) => got.filter((g) => g.body.line === text).map((g) => g.trace);
+    assert.deepEqual(of('traced'), [TP, TP], 'the first attempt and its retry');
+    assert.deepEqual(of('batch a'), [TP2]);
+    assert.deepEqual(of('batch b'), [TP2]);
+    assert.deepEqual(of('untraced'), [undefined], 'none invented');
+    assert.equal(of('bad').length, 0, 'a bad one stored nothing');
+    const log = await request(srv.base, 'GET', `/v1/webhooks/${sub.json.id}/deliveries`);
+    const traces = log.json.deliveries.map((d) => d.traceparent);
+    assert.deepEqual(traces.filter((t) => t === TP).length, 1);
+    assert.deepEqual(traces.filter((t) => t === TP2).length, 2);
+    assert.deepEqual(traces.filter((t) => t === null).length, 1);
+    // a custom header cannot set it
+    r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${srv0.address().port}/x`, headers: { traceparent: TP } } });
+    assert.equal(r.status, 400);
+  } finally { await srv.stop(); srv.cleanup(); srv0.closeAllConnections(); srv0.close(); }
 });

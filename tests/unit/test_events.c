@@ -120,6 +120,28 @@ static const char *good_events[] = {
     "\"delivery_id\":\"dl_1\",\"attempts\":8,\"http_status\":503}",
 };
 
+static void test_traceparent_shape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true},
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", true},
+        {"00-00000000000000000000000000000000-00f067aa0ba902b7-01", false}, /* no trace id */
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false}, /* no parent */
+        {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false}, /* upper case */
+        {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false}, /* a later version */
+        {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", false},
+        {"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (fg_traceparent_valid(cases[i].s, strlen(cases[i].s)) != cases[i].ok)
+            fail_msg("%s: want %s", cases[i].s, cases[i].ok ? "valid" : "invalid");
+}
+
 static void test_every_type_accepts_a_good_event(void **state)
 {
     assert_int_equal(sizeof(good_events) / sizeof(good_events[0]), FG_EV_BUILTIN_COUNT);
@@ -506,6 +528,7 @@ static void test_filter_runs_and_workflows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_traceparent_shape),
         cmocka_unit_test(test_every_type_accepts_a_good_event),
         cmocka_unit_test(test_bad_events),
         cmocka_unit_test(test_every_required_field_of_every_type),

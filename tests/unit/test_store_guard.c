@@ -179,6 +179,28 @@ static void test_an_earlier_store_is_adopted_and_migrated(void **state)
     assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &s, err, sizeof(err)), FG_OK);
     assert_int_equal(fg_wh_store_open(s), FG_OK);
     assert_int_equal(fg_store_last_seq(s), 2);
+    /* events gained their trace context: stored, and read back with the event */
+    fg_pub_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    snprintf(ev.id, sizeof(ev.id), "e3");
+    snprintf(ev.traceparent, sizeof(ev.traceparent), "%s",
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    ev.json = "{\"type\":\"user_signed_in\"}";
+    ev.json_len = strlen(ev.json);
+    assert_int_equal(fg_store_begin(s), FG_OK);
+    assert_int_equal(fg_store_append(s, 3, &ev, "user_signed_in", NULL, 3), FG_OK);
+    assert_int_equal(fg_store_commit(s, 3), FG_OK);
+    fg_store_reader_t *r;
+    assert_int_equal(fg_store_reader_open(s, &r, err, sizeof(err)), FG_OK);
+    char *json, tp[FG_TRACEPARENT_LEN + 1];
+    size_t len;
+    assert_int_equal(fg_store_reader_event_json(r, 3, &json, &len, tp), FG_OK);
+    assert_string_equal(tp, ev.traceparent);
+    free(json);
+    assert_int_equal(fg_store_reader_event_json(r, 2, &json, &len, tp), FG_OK);
+    assert_string_equal(tp, ""); /* one stored before has none */
+    free(json);
+    fg_store_reader_close(r);
     fg_store_close(s);
     assert_int_equal(sql_int(fx->path, "PRAGMA application_id"), FG_STORE_APPLICATION_ID);
     assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), FG_STORE_SCHEMA_VERSION);
