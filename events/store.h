@@ -178,6 +178,8 @@ typedef struct {
     const char *type;
     const char *run_id;   /* "" when none */
     const char *workflow; /* "" when none */
+    const char *json;     /* the stored event */
+    size_t json_len;
 } fg_store_event_ref_t;
 
 /**

@@ -42,11 +42,10 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
 {
     sqlite3_stmt *st = NULL;
     *more = false;
-    if (sqlite3_prepare_v2(
-            fg_store_db(s),
-            "SELECT seq, type, coalesce(run_id,''), coalesce(workflow,'') FROM events" EVENT_RANGE
-            " ORDER BY seq LIMIT ?4",
-            -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(fg_store_db(s),
+                           "SELECT seq, type, coalesce(run_id,''), coalesce(workflow,''), body "
+                           "FROM events" EVENT_RANGE " ORDER BY seq LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
         return fg_store_db_error(fg_store_db(s), "events_each");
     bind_range(st, after_seq, since_us, until_us);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)max + 1);
@@ -60,7 +59,9 @@ int fg_store_events_each(fg_store_t *s, uint64_t after_seq, int64_t since_us, in
         fg_store_event_ref_t ev = {.seq = (uint64_t)sqlite3_column_int64(st, 0),
                                    .type = (const char *)sqlite3_column_text(st, 1),
                                    .run_id = (const char *)sqlite3_column_text(st, 2),
-                                   .workflow = (const char *)sqlite3_column_text(st, 3)};
+                                   .workflow = (const char *)sqlite3_column_text(st, 3),
+                                   .json = (const char *)sqlite3_column_text(st, 4),
+                                   .json_len = (size_t)sqlite3_column_bytes(st, 4)};
         if ((err = cb(ctx, &ev)) != FG_OK)
             break;
     }

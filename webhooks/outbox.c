@@ -219,7 +219,9 @@ static int replay_one(void *ctx, const fg_store_event_ref_t *ev)
                        .type_idx = idx,
                        .type = ev->type,
                        .run_id = ev->run_id,
-                       .workflow = ev->workflow};
+                       .workflow = ev->workflow,
+                       .json = ev->json, /* payload filters read it */
+                       .json_len = ev->json_len};
     if (!fg_wh_sub_matches(r->sub, &view))
         return FG_OK;
     char id[FG_WH_DELIVERY_ID_MAX];

@@ -162,6 +162,12 @@ test('payload filters on webhook subscriptions: only matching events delivered, 
     const bodies = rx.got.map((g) => wh.verify(g.body, g.headers));
     assert.deepEqual(bodies.map((b) => b.run_id).sort(), want.map((e) => e.run_id).sort());
     assert.ok(want.length > 0 && want.length < sent.length);
+    // a replay goes through the filter too
+    const replay = await request(srv.base, 'POST', `/v1/webhooks/${sub.json.id}/replay`, { body: { since_seq: 0 } });
+    assert.equal(replay.status, 202, replay.text);
+    assert.equal(replay.json.enqueued, want.length);
+    for (let i = 0; i < 400 && rx.got.length < 2 * want.length; i++) await sleep(25);
+    assert.equal(rx.got.length, 2 * want.length);
     // the filter removed (null): every status change goes
     r = await request(srv.base, 'PATCH', `/v1/webhooks/${sub.json.id}`, { body: { filter: null } });
     assert.equal(r.status, 200, r.text);
