@@ -97,7 +97,10 @@ struct fg_server {
     fg_writer_t *writer;
     fg_checkpointer_t *checkpointer; /* the store's checkpoints, off the writer's commits */
     fg_wh_outbox_t *outbox;          /* webhook subscriptions; the writer's from start to stop */
-    fg_wh_dispatcher_t *dispatcher;  /* sends the deliveries */
+    fg_wh_dispatcher_t *dispatcher;  /* sends the deliveries; set after the writer starts and
+                                        cleared before it stops, under dispatcher_lock (the
+                                        writer's fan-out reads it under the lock) */
+    pthread_mutex_t dispatcher_lock; /* guards dispatcher between the main and writer threads */
     fg_auth_t *auth;                 /* credentials (auth.keys, auth.jwt.*) */
     bool auth_on;                    /* every route but health needs a credential */
     fg_mask_t *mask;     /* logs.mask, applied to every event published here; immutable, or NULL */

@@ -86,8 +86,10 @@ static void mark_fresh(void *ctx, const char *sub_id)
 void fg_loop_fan_out(void *ctx, fg_event_t **events, size_t n)
 {
     fg_server_t *srv = ctx;
+    pthread_mutex_lock(&srv->dispatcher_lock);
     if (srv->dispatcher != NULL)
         fg_wh_outbox_take_fresh(srv->outbox, mark_fresh, srv->dispatcher);
+    pthread_mutex_unlock(&srv->dispatcher_lock);
     fg_batch_t *batch = fg_batch_create(events, n);
     if (batch == NULL) {
         fg_log(FG_LOG_ERROR, "out_of_memory", "where=on_commit");

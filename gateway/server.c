@@ -312,6 +312,7 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     srv->cfg = cfg;
     srv->cat = cat;
     pthread_mutex_init(&srv->phase_lock, NULL);
+    pthread_mutex_init(&srv->dispatcher_lock, NULL);
     pthread_cond_init(&srv->phase_cond, NULL);
     fg_health_init(&srv->health);
     fg_health_init(&srv->cluster_health);
@@ -503,10 +504,14 @@ int fg_server_start(const fg_config_t *cfg, const fg_catalog_t *cat, fg_server_t
     dc.result_kind = srv->repl ? &srv->repl_kinds[1] : NULL;
     fg_wh_schedule_default(&dc.schedule);
     fg_wh_schedule_parse(cfg->retry_schedule, &dc.schedule); /* checked with the config */
-    if (fg_wh_dispatcher_start(&dc, &srv->dispatcher) != FG_OK) {
+    fg_wh_dispatcher_t *dispatcher;
+    if (fg_wh_dispatcher_start(&dc, &dispatcher) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=webhook_dispatcher");
         abort();
     }
+    pthread_mutex_lock(&srv->dispatcher_lock); /* the writer already commits */
+    srv->dispatcher = dispatcher;
+    pthread_mutex_unlock(&srv->dispatcher_lock);
     if (cfg->r.cluster && fg_cluster_follow(srv) != FG_OK) {
         fg_log(FG_LOG_ERROR, "thread_create_failed", "thread=cluster_follower");
         abort();
@@ -540,8 +545,12 @@ void fg_server_stop(fg_server_t *srv)
      * the writer to stop before they free their queues. */
     PHASE_WAIT(srv, srv->loops_drained == srv->nloops);
     /* The dispatcher before the writer: its last outcomes are committed by the writer. */
-    fg_wh_dispatcher_stop(srv->dispatcher);
+    pthread_mutex_lock(&srv->dispatcher_lock); /* the writer still commits (the follower's,
+                                                  the dispatcher's last outcomes) */
+    fg_wh_dispatcher_t *dispatcher = srv->dispatcher;
     srv->dispatcher = NULL;
+    pthread_mutex_unlock(&srv->dispatcher_lock);
+    fg_wh_dispatcher_stop(dispatcher);
     fg_wh_owner_stop(srv->owner);
     srv->owner = NULL;
     /* cluster mode: nothing more goes to Redis, and the follower's last batch is applied */
