@@ -5,9 +5,9 @@
 // filters are 400s naming the position that change nothing.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const { Webhook } = require('standardwebhooks');
 const { Server, SseClient, publish, request, storedEvents, uuid, sleep } = require('./lib');
+const { receiver } = require('./receiver');
 
 const WF = ['deploy', 'release', 'nightly'];
 const ENV = ['prod', 'staging', undefined];
@@ -123,29 +123,17 @@ test('payload filters on streams, replays, last=N and the events query; bad ones
   } finally { await srv.stop(); srv.cleanup(); }
 });
 
-// A receiver on 127.0.0.2 that keeps every request.
-async function receiver() {
-  const got = [];
-  const srv = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => { got.push({ headers: req.headers, body: Buffer.concat(chunks).toString() }); res.writeHead(204); res.end(); });
-  });
-  await new Promise((res) => srv.listen(0, '127.0.0.2', res));
-  return { got, url: `http://127.0.0.2:${srv.address().port}/hook`, close: () => { srv.closeAllConnections(); srv.close(); } };
-}
-
 test('payload filters on webhook subscriptions: only matching events delivered, shown, changed, refused when bad', async () => {
   const rx = await receiver();
   const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32' } }).start();
   try {
     const [f, pred] = cases[0];
-    const sub = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: rx.url, event_types: ['run_status_changed'], filter: f } });
+    const sub = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `${rx.base}/hook`, event_types: ['run_status_changed'], filter: f } });
     assert.equal(sub.status, 201, sub.text);
     assert.deepEqual(sub.json.filter, f);
     assert.deepEqual((await request(srv.base, 'GET', `/v1/webhooks/${sub.json.id}`)).json.filter, f);
     // refused: a bad filter on create or patch changes nothing
-    let r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: rx.url, filter: { 'labels.env': { $in: 'prod' } } } });
+    let r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `${rx.base}/hook`, filter: { 'labels.env': { $in: 'prod' } } } });
     assert.equal(r.status, 400);
     assert.equal(r.json.error, 'invalid_filter');
     assert.match(r.json.message, /at labels\.env\.\$in/);

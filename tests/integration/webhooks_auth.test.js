@@ -8,10 +8,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
-const https = require('node:https');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { Server, publish, request, uuid, sleep, tmpDir } = require('./lib');
+const { receiver } = require('./receiver');
 
 function openssl(args, cwd) {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
@@ -37,26 +37,10 @@ function certificates() {
   return out;
 }
 
-// A receiver (http, or https asking for a client certificate) on 127.0.0.2.
-async function receiver(tls) {
-  const got = [];
-  const handler = (req, res) => {
-    req.resume();
-    req.on('end', () => {
-      got.push({ path: req.url, auth: req.headers.authorization, peer: req.socket.getPeerCertificate?.()?.subject?.CN });
-      res.writeHead(204); res.end();
-    });
-  };
-  const srv = tls ? https.createServer({ key: tls.serverKey, cert: tls.serverCert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler)
-    : http.createServer(handler);
-  await new Promise((res) => srv.listen(0, '127.0.0.2', res));
-  return { got, base: `${tls ? 'https' : 'http'}://127.0.0.2:${srv.address().port}`, close: () => { srv.closeAllConnections?.(); srv.close(); } };
-}
-
 const line = (run, text) => ({ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'build', stream: 'stdout', line: text });
 
 test('outbound auth: Basic and Bearer sent, secrets write-only and never logged, bad ones refused', async () => {
-  const rx = await receiver(null);
+  const rx = await receiver();
   const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_LOG_LEVEL: 'debug' } }).start();
   const PASSWORD = 'pa55-w0rd-that-must-not-leak';
   const TOKEN = 'tok_7c1d9e-must-not-leak';
@@ -70,8 +54,8 @@ test('outbound auth: Basic and Bearer sent, secrets write-only and never logged,
     await publish(srv.base, line(uuid(), 'hello'));
     for (let i = 0; i < 400 && rx.got.length < 2; i++) await sleep(10);
     const by = (p) => rx.got.find((g) => g.path === p);
-    assert.equal(by('/basic').auth, `Basic ${Buffer.from(`flowgate:${PASSWORD}`).toString('base64')}`);
-    assert.equal(by('/bearer').auth, `Bearer ${TOKEN}`);
+    assert.equal(by('/basic').headers.authorization, `Basic ${Buffer.from(`flowgate:${PASSWORD}`).toString('base64')}`);
+    assert.equal(by('/bearer').headers.authorization, `Bearer ${TOKEN}`);
     // a patch of something else keeps them; the API never shows them
     const p = await request(srv.base, 'PATCH', `/v1/webhooks/${basic.json.id}`, { body: { description: 'with auth' } });
     assert.equal(p.status, 200);
@@ -102,7 +86,7 @@ test('outbound auth: Basic and Bearer sent, secrets write-only and never logged,
 
 test('mutual TLS: a client certificate the endpoint checks, the endpoint checked against ca_cert', async () => {
   const c = certificates();
-  const rx = await receiver(c);
+  const rx = await receiver(() => 204, { key: c.serverKey, cert: c.serverCert, ca: c.ca });
   const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '10s', FLOWGATE_LOG_LEVEL: 'debug' } }).start();
   try {
     const mk = async (p, tls) => request(srv.base, 'POST', '/v1/webhooks', { body: { url: rx.base + p, event_types: ['log_line'], tls } });

@@ -7,23 +7,8 @@
 // them.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const { Server, SseClient, publish, request, uuid, sleep } = require('./lib');
-
-// A receiver on 127.0.0.2 that notes when each request came, by path.
-async function receiver(answer = () => 204) {
-  const got = [];
-  const srv = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ path: req.url, at: Date.now(), id: req.headers['webhook-id'], body: Buffer.concat(chunks).toString() });
-      res.writeHead(answer(req.url)); res.end();
-    });
-  });
-  await new Promise((res) => srv.listen(0, '127.0.0.2', res));
-  return { got, base: `http://127.0.0.2:${srv.address().port}`, close: () => { srv.closeAllConnections(); srv.close(); } };
-}
+const { receiver } = require('./receiver');
 
 test('rate_limit_per_s paces one endpoint, drops nothing, and holds back no other', async () => {
   const rx = await receiver();
