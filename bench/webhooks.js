@@ -2,6 +2,7 @@
 // Webhook benchmarks against a running flowgate (FLOWGATE_URL) and a sink (SINK_URL, e.g. nginx
 // answering 204). Prints figures; never fails on them.
 //   node bench/webhooks.js throughput SUBS EVENTS     deliveries/s with SUBS subscriptions
+//        (PERF_HOOK: as for dead, a shell command run as the drain starts)
 //        (FLOWGATE_URLS=a,b,c: a cluster's nodes, whose deliveries are summed)
 //   node bench/webhooks.js latency RATE SECONDS HANGING SUBS
 //        publish-to-first-attempt p50/p99 at RATE events/s with SUBS subscriptions to an
@@ -72,6 +73,7 @@ async function throughput(subs, events) {
   const publishSecs = (now() - tp) / 1000;
   const t0 = now();
   for (const id of ids) await call('PATCH', `/v1/webhooks/${id}`, { enabled: true });
+  if (process.env.PERF_HOOK) require('node:child_process').execSync(process.env.PERF_HOOK);
   const want = base + subs * events;
   let done = base;
   while (done < want && now() - t0 < 600000) {

@@ -8,7 +8,8 @@
 # Prints figures; never fails on them. Needs nginx and wrk (`.ci/install-deps.sh bench`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN=${FLOWGATE_BIN:-./build/flowgate}
+BUILD=${FLOWGATE_BUILD:-./build}
+BIN=${FLOWGATE_BIN:-$BUILD/flowgate}
 ulimit -n 20000 2>/dev/null || true
 WORK=$(mktemp -d /tmp/fg-whbench-XXXXXX)
 SINK_PORT=18900
@@ -34,17 +35,28 @@ run() {
         [ -n "$PORT" ] && break
         sleep 0.05
     done
-    DATA_DIR="$DATA" FG_SINK=${FG_SINK:-./build/fg_sink} FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
+    DATA_DIR="$DATA" FG_SINK=${FG_SINK:-$BUILD/fg_sink} FLOWGATE_URL="http://127.0.0.1:$PORT" SINK_URL="http://127.0.0.1:$SINK_PORT" node bench/webhooks.js "$@"
     kill -TERM "$PID"; wait "$PID" 2>/dev/null
     rm -rf "$DATA"
 }
 
+# libcurl alone (A) and flowgate (B) on the same sink, alternated A B A B for 1 and for 100
+# subscriptions: the ratio is taken within each pair, as the machine's speed drifts over a day.
 if [ "${1:-all}" = all ] || [ "$1" = throughput ]; then
-    echo "== libcurl's own ceiling here: one thread, one multi handle, nothing else"
-    ./build/fg_curlbase 32 50000 "http://127.0.0.1:$SINK_PORT/"
-    echo "== deliveries per second (signing and outbox on)"
-    run throughput 1 20000
-    run throughput 100 500
+    echo "== deliveries per second against libcurl alone (one thread, one multi handle, nothing else)"
+    for round in 1 2; do
+        for subs in 1 100; do
+            events=$((50000 / subs > 500 ? 50000 / subs : 500))
+            a=$("$BUILD/fg_curlbase" 32 50000 "http://127.0.0.1:$SINK_PORT/")
+            echo "   A $a"
+            b=$(run throughput "$subs" "$events")
+            echo "   B $b"
+            ra=$(grep -o '[0-9]* requests/s' <<<"$a" | cut -d' ' -f1)
+            rb=$(grep -o '[0-9]* deliveries/s' <<<"$b" | cut -d' ' -f1)
+            [ -n "$ra" ] && [ -n "$rb" ] &&
+                echo "round $round, $subs subscription(s): flowgate $rb / libcurl alone $ra = $((100 * rb / ra)) %"
+        done
+    done
 fi
 if [ "${1:-all}" = all ] || [ "$1" = latency ]; then
     echo "== publish-to-first-attempt latency"
