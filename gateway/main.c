@@ -12,6 +12,7 @@
 #include "gateway/server.h"
 
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,6 +88,9 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "hash-key") == 0)
         return hash_key(argc, argv);
+    /* No allocation statistics: they take one process-wide mutex on every SQLite malloc and
+     * free, which the writer, the dispatcher and the loops contended for (before any use). */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},    {"listen", required_argument, NULL, 'l'},
         {"data-dir", required_argument, NULL, 'd'},  {"threads", required_argument, NULL, 't'},

@@ -59,6 +59,11 @@ static const char SQL_DELIVERY_SET[] =
     "UPDATE deliveries SET status=?2, attempts=?3, next_at_us=?4, updated_us=?5"
     " WHERE sub_id=?6 AND id=?1";
 static const char SQL_DELIVERY_STATUS[] = "SELECT status FROM deliveries WHERE sub_id=?1 AND id=?2";
+/* The common case, a pending delivery's first attempt: its former status is known by the update
+ * taking effect, without reading the row first. */
+static const char SQL_DELIVERY_SET_PENDING[] =
+    "UPDATE deliveries SET status=?2, attempts=?3, next_at_us=?4, updated_us=?5"
+    " WHERE sub_id=?6 AND id=?1 AND status=0";
 
 /* Counts a change to the subscription set, in the change's transaction: readers reload when the
  * count moves (fg_wh_store_read_subs_version). */
@@ -204,20 +209,30 @@ int fg_wh_store_delivery_add(fg_store_t *s, const char *id, const char *sub_id, 
     return FG_OK;
 }
 
-int fg_wh_store_attempt_record(fg_store_t *s, const fg_wh_attempt_t *a, int64_t now_us)
+/* Sets a delivery's status after an attempt (sql: SQL_DELIVERY_SET or SQL_DELIVERY_SET_PENDING);
+ * *changed says whether a row took it. */
+static int delivery_set(fg_store_t *s, const char *sql, const fg_wh_attempt_t *a, int64_t now_us,
+                        bool *changed)
 {
-    /* the status it leaves, for the outbox gauges (a delivery deleted meanwhile has none) */
-    sqlite3_stmt *st = fg_store_stmt(s, SQL_DELIVERY_STATUS);
+    sqlite3_stmt *st = fg_store_stmt(s, sql);
     if (st == NULL)
         return fg_store_db_error(fg_store_db(s), "attempt_record");
-    sqlite3_bind_text(st, 1, a->sub_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->delivery_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), was = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, a->new_status);
+    sqlite3_bind_int(st, 3, (int)a->attempt);
+    sqlite3_bind_int64(st, 4, a->next_at_us);
+    sqlite3_bind_int64(st, 5, now_us);
+    sqlite3_bind_text(st, 6, a->sub_id, -1, SQLITE_STATIC);
+    if (fg_store_db_step(st) != FG_OK)
         return fg_store_db_error(fg_store_db(s), "attempt_record");
-    if ((st = fg_store_stmt(s, SQL_ATTEMPT_ADD)) == NULL)
+    *changed = sqlite3_changes(fg_store_db(s)) > 0;
+    return FG_OK;
+}
+
+int fg_wh_store_attempt_record(fg_store_t *s, const fg_wh_attempt_t *a, int64_t now_us)
+{
+    sqlite3_stmt *st = fg_store_stmt(s, SQL_ATTEMPT_ADD);
+    if (st == NULL)
         return fg_store_db_error(fg_store_db(s), "attempt_record");
     sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)a->attempt);
@@ -231,16 +246,25 @@ int fg_wh_store_attempt_record(fg_store_t *s, const fg_wh_attempt_t *a, int64_t 
         sqlite3_bind_text(st, 7, a->response, (int)a->response_len, SQLITE_STATIC);
     if (fg_store_db_step(st) != FG_OK)
         return fg_store_db_error(fg_store_db(s), "attempt_record");
-    if ((st = fg_store_stmt(s, SQL_DELIVERY_SET)) == NULL)
-        return fg_store_db_error(fg_store_db(s), "attempt_record");
-    sqlite3_bind_text(st, 1, a->delivery_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, a->new_status);
-    sqlite3_bind_int(st, 3, (int)a->attempt);
-    sqlite3_bind_int64(st, 4, a->next_at_us);
-    sqlite3_bind_int64(st, 5, now_us);
-    sqlite3_bind_text(st, 6, a->sub_id, -1, SQLITE_STATIC);
-    if (fg_store_db_step(st) != FG_OK)
-        return fg_store_db_error(fg_store_db(s), "attempt_record");
+    /* the status it leaves, for the outbox gauges (a delivery deleted meanwhile has none) */
+    bool changed;
+    int was = FG_DELIVERY_PENDING;
+    if (delivery_set(s, SQL_DELIVERY_SET_PENDING, a, now_us, &changed) != FG_OK)
+        return FG_ERR_IO;
+    if (!changed) { /* a retry, or gone: read what it was */
+        if ((st = fg_store_stmt(s, SQL_DELIVERY_STATUS)) == NULL)
+            return fg_store_db_error(fg_store_db(s), "attempt_record");
+        sqlite3_bind_text(st, 1, a->sub_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->delivery_id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        was = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return fg_store_db_error(fg_store_db(s), "attempt_record");
+        if (was >= 0 && delivery_set(s, SQL_DELIVERY_SET, a, now_us, &changed) != FG_OK)
+            return FG_ERR_IO;
+    }
     if (was >= 0) {
         fg_store_gauge_add(s, G_PENDING,
                            (a->new_status == FG_DELIVERY_PENDING) - (was == FG_DELIVERY_PENDING));
