@@ -101,6 +101,13 @@ uint64_t fg_store_purged_through(const fg_store_t *s);
  * successful commit makes last_seq (the highest sequence appended in it) the store's last_seq.
  */
 int fg_store_begin(fg_store_t *s);
+/**
+ * Begins a transaction whose loss to a power cut would only make work be done again (webhook
+ * outcomes: the attempt is sent again, and receivers dedupe on webhook-id). Under FG_SYNC_FULL
+ * its commit skips its own fsync, as under FG_SYNC_NORMAL; the next fg_store_begin'd commit's
+ * fsync (or a checkpoint's) makes it durable too. A crash of flowgate alone loses nothing.
+ */
+int fg_store_begin_redo_safe(fg_store_t *s);
 
 /**
  * A module's own small value in the store (key unique to it): put inside the open transaction

@@ -44,6 +44,8 @@ struct fg_store {
     _Atomic uint64_t last_seq;       /* written by the writer thread, read anywhere */
     _Atomic uint64_t purged_through; /* written by the writer thread, read anywhere */
     uint64_t epoch;                  /* immutable after open */
+    fg_sync_mode_t sync;             /* immutable after open: as configured */
+    bool relaxed; /* writer thread: the connection commits as FG_SYNC_NORMAL for now */
     gap_t *gaps;  /* lost ranges, in order: behind gaps_lock (the writer adds, any thread reads) */
     size_t ngaps; /* behind gaps_lock */
     pthread_mutex_t gaps_lock;
@@ -214,6 +216,7 @@ int fg_store_open(const char *dir, fg_sync_mode_t sync, fg_store_t **out, char *
     if (s == NULL)
         return FG_ERR_NOMEM;
     s->seqfile.fd = -1;
+    s->sync = sync;
     pthread_mutex_init(&s->gaps_lock, NULL);
     if ((size_t)snprintf(s->path, sizeof(s->path), "%s/" STORE_FILE, dir) >= sizeof(s->path)) {
         snprintf(errbuf, errlen, "the data directory's path is too long: %.200s", dir);
@@ -429,9 +432,33 @@ uint64_t fg_store_purged_through(const fg_store_t *s)
     return atomic_load(&((fg_store_t *)s)->purged_through);
 }
 
+/* Under FG_SYNC_FULL, switches the connection between its own fsync at commit and none
+ * (NORMAL: the WAL is synced at the next full commit or checkpoint, which covers what came
+ * before it, as the log is append-only between checkpoints). Outside any transaction. */
+static int set_relaxed(fg_store_t *s, bool relaxed)
+{
+    if (s->sync != FG_SYNC_FULL || s->relaxed == relaxed)
+        return FG_OK;
+    if (fg_store_db_exec(s->db, relaxed ? "PRAGMA synchronous=NORMAL"
+                                        : "PRAGMA synchronous=FULL") != FG_OK)
+        return fg_store_db_error(s->db, "synchronous");
+    s->relaxed = relaxed;
+    return FG_OK;
+}
+
+int fg_store_begin_redo_safe(fg_store_t *s)
+{
+    memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
+    if (set_relaxed(s, true) != FG_OK)
+        return FG_ERR_IO;
+    return fg_store_db_step(s->begin) == FG_OK ? FG_OK : fg_store_db_error(s->db, "begin");
+}
+
 int fg_store_begin(fg_store_t *s)
 {
     memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
+    if (set_relaxed(s, false) != FG_OK)
+        return FG_ERR_IO;
     return fg_store_db_step(s->begin) == FG_OK ? FG_OK : fg_store_db_error(s->db, "begin");
 }
 

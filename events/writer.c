@@ -259,7 +259,10 @@ static void commit_group(fg_writer_t *w, fg_writer_job_t *jobs)
     }
     uint64_t first_seq = fg_store_last_seq(s) + 1, next_seq = first_seq;
     int64_t now_us = fg_time_now_us();
-    int rc = fg_store_begin(s);
+    bool redo_safe = true;
+    for (fg_writer_job_t *j = jobs; j; j = j->next)
+        redo_safe = redo_safe && j->redo_safe;
+    int rc = redo_safe ? fg_store_begin_redo_safe(s) : fg_store_begin(s);
     for (fg_writer_job_t *j = jobs; rc == FG_OK && j; j = j->next)
         rc = store_job(w, j, &next_seq, now_us);
     for (size_t k = 0; k < w->cfg.nprojections && rc == FG_OK && next_seq > first_seq; k++) {

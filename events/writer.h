@@ -57,7 +57,11 @@ struct fg_writer_job {
     /* Called once on the writer thread when the job is answered (after its commit). The callee
      * hands the job back to its own thread; the writer never touches the job afterwards. */
     void (*done)(fg_writer_job_t *job);
-    void *udata;           /* the submitter's */
+    void *udata; /* the submitter's */
+    /* An op whose commit, lost to a power cut, only makes work be done again (a webhook
+     * outcome): a group made only of such ops commits without its own fsync
+     * (fg_store_begin_redo_safe). */
+    bool redo_safe;
     fg_writer_job_t *next; /* writer queue link; private */
     bool with_next;        /* private: commits with the next job (fg_writer_submit_all) */
 };

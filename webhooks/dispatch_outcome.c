@@ -259,6 +259,7 @@ static void submit(struct fg_wh_dispatcher *d, result_op_t *op)
     op->now_us = fg_time_now_us();
     op->job.apply = fg_wd_result_apply;
     op->job.done = result_done;
+    op->job.redo_safe = true; /* lost to a power cut, the attempts are sent again */
     if (d->cfg.owner != NULL) {
         op->repl.kind = d->cfg.result_kind;
         op->repl.body = fg_wd_result_encode(op);
