@@ -16,6 +16,7 @@
 #include "events/store.h"
 #include "webhooks/dispatcher.h"
 #include "webhooks/outbox_store.h"
+#include "webhooks/sign.h"
 #include "webhooks/subscription.h"
 
 #include <curl/curl.h>
@@ -56,10 +57,16 @@ struct endpoint {
     transfer_t *idle;    /* finished transfers kept for their easy handles */
     sockref_t *socks;
     int in_flight;
-    int claimed;              /* its deliveries in flight or awaiting their commit */
-    bool check;               /* may have due deliveries: query it in the next round */
-    bool more;                /* its last query filled the page: more may be due */
-    uint64_t from_seq;        /* pending ones below are in hand (started or claimed) */
+    int claimed;       /* its deliveries in flight or awaiting their commit */
+    bool check;        /* may have due deliveries: query it in the next round */
+    bool more;         /* its last query filled the page: more may be due */
+    uint64_t from_seq; /* pending ones below are in hand (started, claimed or queued) */
+    /* Due deliveries read ahead and not started yet, in sequence order (without per-run
+     * ordering): a query reads a page, the rounds after it start from the page until it is used
+     * up, so the store is asked once per MAX_DUE deliveries rather than once per round. Dropped
+     * whenever what is due may have changed otherwise (API change, tick, a breaker closing). */
+    fg_wh_due_t *ahead;
+    size_t ahead_pos, ahead_len;
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
     long max_conns;           /* the pool's size, as last set */
     fg_wh_breaker_t breaker;  /* closed, or open while the endpoint keeps failing */
@@ -68,16 +75,39 @@ struct endpoint {
     double tokens;
     int64_t tokens_at_us;   /* when tokens was brought up to date (monotonic) */
     int64_t paced_until_us; /* waiting for a token until then (monotonic), or -1 */
+    unsigned cfg_gen;       /* bumped when its subscription is (re)loaded: easy handles set up
+                               for an older one get every option again */
 };
+
+/*
+ * The headers every attempt of a subscription sends (Content-Type, User-Agent, Expect, its
+ * custom headers, Authorization), built once when the subscription is loaded. Each attempt links
+ * its own few (webhook-id, -timestamp, -signature, traceparent) in front of them and holds a
+ * reference: a reload makes a new set while attempts in flight keep the one they started with.
+ */
+typedef struct {
+    int refs; /* dispatcher thread */
+    struct curl_slist *list;
+} hdrset_t;
 
 typedef struct {
     fg_wh_sub_t sub;
     endpoint_t *ep;
+    hdrset_t *hdrs; /* a reference */
+    /* the secrets, decoded once (key_ok false: not decodable, nothing is signed with it) */
+    unsigned char key[FG_WH_KEY_MAX], old_key[FG_WH_KEY_MAX];
+    size_t keylen, old_keylen;
+    bool key_ok, old_key_ok;
 } dsub_t;
 
+#define OWN_HEADERS 5 /* webhook-id, -timestamp, -signature, X-Signature-256, traceparent */
+
 struct transfer {
-    CURL *easy; /* kept when the transfer is reused */
-    struct curl_slist *headers;
+    CURL *easy;       /* kept when the transfer is reused */
+    unsigned cfg_gen; /* kept: the endpoint's cfg_gen its easy handle's options were set for */
+    hdrset_t *hdrs;   /* the subscription's headers it links to (a reference), or NULL */
+    struct curl_slist own[OWN_HEADERS]; /* its own headers, in front of hdrs->list */
+    char own_text[OWN_HEADERS][160];
     endpoint_t *ep;
     char sub_id[48], delivery_id[48];
     unsigned attempt;
@@ -162,6 +192,8 @@ void fg_wd_free_dead_refs(struct fg_wh_dispatcher *d);
 bool fg_wd_is_claimed(struct fg_wh_dispatcher *d, const char *id);
 void fg_wd_claim(struct fg_wh_dispatcher *d, const char *id);
 void fg_wd_unclaim(struct fg_wh_dispatcher *d, const char *id);
+/** Forgets what an endpoint read ahead: its next query starts from its oldest due delivery. */
+void fg_wd_ep_reread(endpoint_t *ep);
 /** An endpoint's multi handle and pool (aborts when out of memory, as the loop cannot go on). */
 endpoint_t *fg_wd_endpoint_new(struct fg_wh_dispatcher *d);
 void fg_wd_endpoint_size_pool(endpoint_t *ep, int max_in_flight);
@@ -179,6 +211,9 @@ void fg_wd_run_timers(struct fg_wh_dispatcher *d);
 
 /* --- dispatch_request.c -------------------------------------------------------------------- */
 
+/** A subscription's header set (aborts when out of memory), and dropping a reference. */
+hdrset_t *fg_wd_hdrset_new(const fg_wh_sub_t *sub);
+void fg_wd_hdrset_unref(hdrset_t *h);
 /** A new outcome slot in d->pending (aborts when out of memory). */
 result_t *fg_wd_new_result(struct fg_wh_dispatcher *d);
 /** Starts one attempt of due (probe: the breaker's). False when it could not even be built. */

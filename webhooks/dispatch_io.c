@@ -192,13 +192,24 @@ static void transfer_drop(transfer_t *t)
 {
     if (t->easy != NULL)
         curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
+    fg_wd_hdrset_unref(t->hdrs);
     free(t->body);
     free(t);
 }
 
+void fg_wd_ep_reread(endpoint_t *ep)
+{
+    ep->from_seq = 0;
+    ep->ahead_pos = ep->ahead_len = 0;
+}
+
 void fg_wd_endpoint_drop_idle(endpoint_t *ep)
 {
+    if (ep->ahead_pos == ep->ahead_len) { /* nothing read ahead: its page goes too */
+        free(ep->ahead);
+        ep->ahead = NULL;
+        ep->ahead_pos = ep->ahead_len = 0;
+    }
     while (ep->idle != NULL) {
         transfer_t *t = ep->idle;
         ep->idle = t->next;
@@ -220,6 +231,7 @@ void fg_wd_endpoint_free(endpoint_t *ep)
         transfer_drop(t);
     }
     fg_wd_endpoint_drop_idle(ep);
+    free(ep->ahead);
     curl_multi_cleanup(ep->multi);
     while (ep->socks != NULL) { /* sockets libcurl did not report removed */
         sockref_t *r = ep->socks;
@@ -282,8 +294,8 @@ static void transfer_retire(transfer_t *t)
     if (t->next)
         t->next->prev = t->prev;
     curl_multi_remove_handle(ep->multi, t->easy);
-    curl_slist_free_all(t->headers);
-    t->headers = NULL;
+    fg_wd_hdrset_unref(t->hdrs);
+    t->hdrs = NULL;
     free(t->body);
     t->body = NULL;
     t->prev = NULL;

@@ -32,14 +32,78 @@ static void set_tls(CURL *e, const fg_wh_auth_t *a)
     }
 }
 
-static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
+static void add_header(struct curl_slist **h, const char *name, const char *value)
 {
     char line[2048];
     snprintf(line, sizeof(line), "%s: %s", name, value);
-    struct curl_slist *n = curl_slist_append(h, line);
+    struct curl_slist *n = curl_slist_append(*h, line);
     if (n == NULL)
         abort();
-    return n;
+    *h = n;
+}
+
+hdrset_t *fg_wd_hdrset_new(const fg_wh_sub_t *sub)
+{
+    hdrset_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        abort();
+    h->refs = 1;
+    add_header(&h->list, "Content-Type", "application/json");
+    add_header(&h->list, "User-Agent", "flowgate/" FG_VERSION);
+    if ((h->list = curl_slist_append(h->list, "Expect:")) == NULL)
+        abort();
+    for (size_t i = 0; i < sub->nheaders; i++)
+        add_header(&h->list, sub->header_names[i], sub->header_values[i]);
+    if (sub->auth.authorization != NULL)
+        add_header(&h->list, "Authorization", sub->auth.authorization);
+    return h;
+}
+
+void fg_wd_hdrset_unref(hdrset_t *h)
+{
+    if (h != NULL && --h->refs == 0) {
+        curl_slist_free_all(h->list);
+        free(h);
+    }
+}
+
+/* Links one of the transfer's own headers in front of the list built so far. */
+static struct curl_slist *own_header(transfer_t *t, size_t *used, struct curl_slist *next,
+                                     const char *name, const char *value)
+{
+    size_t i = (*used)++;
+    snprintf(t->own_text[i], sizeof(t->own_text[i]), "%s: %s", name, value);
+    t->own[i].data = t->own_text[i];
+    t->own[i].next = next;
+    return &t->own[i];
+}
+
+/* Every option that depends on the subscription or the configuration, set when the handle is new
+ * or its subscription was reloaded since; the rest persist on the handle between its uses. */
+static void setup_handle(struct fg_wh_dispatcher *d, dsub_t *ds, transfer_t *t)
+{
+    CURL *e = t->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, ds->sub.url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fg_wd_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fg_wd_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, fg_wd_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    /* Wait to share a connection only where it can multiplex (HTTP/2 by ALPN); on plain
+     * HTTP/1.1 waiting would serialise every request to the host. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, ds->sub.target.https ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    set_tls(e, &ds->sub.auth);
+    t->cfg_gen = ds->ep->cfg_gen;
 }
 
 /* The stored JSON of event seq (malloc'd copy) and its trace context ("" when none; valid until
@@ -120,8 +184,10 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
     if (t != NULL) {
         ep->idle = t->next;
         CURL *keep = t->easy;
+        unsigned gen = t->cfg_gen;
         memset(t, 0, offsetof(transfer_t, resp));
         t->easy = keep;
+        t->cfg_gen = gen;
     } else if ((t = calloc(1, sizeof(*t))) == NULL || (t->easy = curl_easy_init()) == NULL) {
         free(t);
         free(json);
@@ -143,62 +209,38 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
     int64_t ts = t->started_us / 1000000;
     char tss[24], sigs[2 * FG_WH_SIGNATURE_LEN + 2];
     snprintf(tss, sizeof(tss), "%lld", (long long)ts);
-    unsigned char key[FG_WH_KEY_MAX];
-    size_t keylen;
     sigs[0] = '\0';
-    if (fg_wh_secret_decode(ds->sub.secret, key, &keylen) == FG_OK)
-        fg_wh_sign(key, keylen, t->delivery_id, ts, json, len, sigs);
-    if (ds->sub.old_secret[0] && ds->sub.old_secret_until_us > t->started_us &&
-        fg_wh_secret_decode(ds->sub.old_secret, key, &keylen) == FG_OK) {
+    if (ds->key_ok)
+        fg_wh_sign(ds->key, ds->keylen, t->delivery_id, ts, json, len, sigs);
+    if (ds->old_key_ok && ds->sub.old_secret_until_us > t->started_us) {
         size_t used = strlen(sigs);
         sigs[used] = ' ';
-        fg_wh_sign(key, keylen, t->delivery_id, ts, json, len, sigs + used + 1);
+        fg_wh_sign(ds->old_key, ds->old_keylen, t->delivery_id, ts, json, len, sigs + used + 1);
     }
-    t->headers = add_header(t->headers, "Content-Type", "application/json");
-    t->headers = add_header(t->headers, "webhook-id", t->delivery_id);
-    t->headers = add_header(t->headers, "webhook-timestamp", tss);
-    t->headers = add_header(t->headers, "webhook-signature", sigs);
-    t->headers = add_header(t->headers, "User-Agent", "flowgate/" FG_VERSION);
-    t->headers = curl_slist_append(t->headers, "Expect:");
+    t->hdrs = ds->hdrs;
+    t->hdrs->refs++;
+    size_t nown = 0;
+    struct curl_slist *headers = t->hdrs->list;
+    if (trace[0] != '\0') /* the publisher's trace goes on; none is invented */
+        headers = own_header(t, &nown, headers, "traceparent", trace);
     if (ds->sub.signature == FG_WH_SIG_GITHUB) {
         char gh[FG_WH_GITHUB_SIG_LEN];
         fg_wh_sign_github(ds->sub.secret, json, len, gh);
-        t->headers = add_header(t->headers, "X-Signature-256", gh);
+        headers = own_header(t, &nown, headers, "X-Signature-256", gh);
     }
-    for (size_t i = 0; i < ds->sub.nheaders; i++)
-        t->headers = add_header(t->headers, ds->sub.header_names[i], ds->sub.header_values[i]);
-    if (ds->sub.auth.authorization != NULL)
-        t->headers = add_header(t->headers, "Authorization", ds->sub.auth.authorization);
-    if (trace[0] != '\0') /* the publisher's trace goes on; none is invented */
-        t->headers = add_header(t->headers, "traceparent", trace);
+    headers = own_header(t, &nown, headers, "webhook-signature", sigs);
+    headers = own_header(t, &nown, headers, "webhook-timestamp", tss);
+    headers = own_header(t, &nown, headers, "webhook-id", t->delivery_id);
 
-    /* Every option is set on every use, so a reused handle carries nothing over. */
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, ds->sub.url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    if (t->cfg_gen != ep->cfg_gen)
+        setup_handle(d, ds, t);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fg_wd_on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fg_wd_on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, fg_wd_open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    /* Wait to share a connection only where it can multiplex (HTTP/2 by ALPN); on plain
-     * HTTP/1.1 waiting would serialise every request to the host. */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, ds->sub.target.https ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    set_tls(e, &ds->sub.auth);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (curl_multi_add_handle(ep->multi, e) != CURLM_OK) {
-        curl_slist_free_all(t->headers);
-        t->headers = NULL;
+        fg_wd_hdrset_unref(t->hdrs);
+        t->hdrs = NULL;
         free(t->body);
         t->body = NULL;
         t->next = ep->idle;

@@ -29,6 +29,13 @@ dsub_t *fg_wd_find_sub(struct fg_wh_dispatcher *d, const char *id)
     return NULL;
 }
 
+static void dsub_dispose(dsub_t *ds)
+{
+    fg_wh_sub_dispose(&ds->sub);
+    fg_wd_hdrset_unref(ds->hdrs);
+    ds->hdrs = NULL;
+}
+
 typedef struct {
     struct fg_wh_dispatcher *d;
     dsub_t *subs;
@@ -62,7 +69,12 @@ static void reload_row(void *ctx, const fg_wh_sub_row_t *row)
         ds.ep->first_failure_us = row->failing_since_us;
     }
     ds.ep->check = true;
+    ds.ep->cfg_gen++; /* its easy handles take the options of the subscription as it is now */
     fg_wd_endpoint_size_pool(ds.ep, ds.sub.max_in_flight);
+    ds.hdrs = fg_wd_hdrset_new(&ds.sub);
+    ds.key_ok = fg_wh_secret_decode(ds.sub.secret, ds.key, &ds.keylen) == FG_OK;
+    ds.old_key_ok = ds.sub.old_secret[0] &&
+                    fg_wh_secret_decode(ds.sub.old_secret, ds.old_key, &ds.old_keylen) == FG_OK;
     dsub_t *grown = realloc(r->subs, (r->n + 1) * sizeof(*grown));
     if (grown == NULL)
         abort();
@@ -83,7 +95,7 @@ static void reload_subs(struct fg_wh_dispatcher *d)
                 old->ep = r.subs[i].ep;
             else
                 fg_wd_endpoint_free(r.subs[i].ep);
-            fg_wh_sub_dispose(&r.subs[i].sub);
+            dsub_dispose(&r.subs[i]);
         }
         free(r.subs);
         return;
@@ -91,7 +103,7 @@ static void reload_subs(struct fg_wh_dispatcher *d)
     for (size_t i = 0; i < d->nsubs; i++) {
         if (d->subs[i].ep != NULL) /* deleted: stop sending to it */
             fg_wd_endpoint_free(d->subs[i].ep);
-        fg_wh_sub_dispose(&d->subs[i].sub);
+        dsub_dispose(&d->subs[i]);
     }
     free(d->subs);
     d->subs = r.subs;
@@ -137,12 +149,71 @@ static size_t pace_allowed(endpoint_t *ep, double rate, int64_t now_us)
     return 0;
 }
 
+/* Without per-run ordering: starts up to budget of the deliveries read ahead (probe: the
+ * breaker's), reading the next page first when none is left. False when the store could not be
+ * read. */
+static bool start_ahead(struct fg_wh_dispatcher *d, dsub_t *ds, size_t budget, bool probe,
+                        int64_t now, size_t *nstarted)
+{
+    endpoint_t *ep = ds->ep;
+    if (ep->ahead_pos == ep->ahead_len) {
+        if (ep->ahead == NULL && (ep->ahead = malloc(MAX_DUE * sizeof(*ep->ahead))) == NULL)
+            abort();
+        size_t n = 0;
+        ep->ahead_pos = ep->ahead_len = 0;
+        if (fg_wh_store_read_due(d->reader, ds->sub.id, now, false, ep->from_seq, MAX_DUE,
+                                 ep->ahead, &n) != FG_OK)
+            return false;
+        ep->ahead_len = n;
+        ep->more = n == MAX_DUE;
+        /* the next query starts at the last pending one now in hand (the bound is inclusive: a
+         * replay may add another delivery of the same event) */
+        for (size_t k = 0; k < n; k++)
+            if (ep->ahead[k].attempts == 0 && ep->ahead[k].seq > ep->from_seq)
+                ep->from_seq = ep->ahead[k].seq;
+    }
+    while (*nstarted < budget && ep->ahead_pos < ep->ahead_len) {
+        const fg_wh_due_t *due = &ep->ahead[ep->ahead_pos];
+        if (!fg_wd_is_claimed(d, due->id)) { /* claimed: in flight, or awaiting its commit */
+            if (!fg_wd_start(d, ds, due, probe))
+                break; /* left for the tick's full round */
+            (*nstarted)++;
+            if (probe)
+                fg_wh_breaker_probe_sent(&ep->breaker);
+        }
+        ep->ahead_pos++;
+    }
+    return true;
+}
+
+/* With per-run ordering: each round asks the store which deliveries head their runs now (an
+ * outcome's commit may have made the next of a run due), and starts up to budget of them. */
+static bool start_per_run(struct fg_wh_dispatcher *d, dsub_t *ds, size_t budget, bool probe,
+                          int64_t now, size_t *nstarted)
+{
+    endpoint_t *ep = ds->ep;
+    fg_wh_due_t due[MAX_DUE];
+    /* the claimed ones are still due in the store until their outcome commits */
+    size_t want = (size_t)(ds->sub.max_in_flight - ep->in_flight + ep->claimed);
+    size_t limit = want < MAX_DUE ? want : MAX_DUE, n = 0;
+    if (fg_wh_store_read_due(d->reader, ds->sub.id, now, true, 0, limit, due, &n) != FG_OK)
+        return false;
+    for (size_t k = 0; k < n && *nstarted < budget; k++) {
+        if (!fg_wd_is_claimed(d, due[k].id) && fg_wd_start(d, ds, &due[k], probe)) {
+            (*nstarted)++;
+            if (probe)
+                fg_wh_breaker_probe_sent(&ep->breaker);
+        }
+    }
+    ep->more = n == limit;
+    return true;
+}
+
 static void schedule_round(struct fg_wh_dispatcher *d)
 {
     if (d->cfg.health != NULL && fg_health_state(d->cfg.health) == FG_HEALTH_CORRUPT)
         return; /* an outcome could not be recorded: the deliveries wait in the store */
     int64_t now = fg_time_now_us();
-    fg_wh_due_t due[MAX_DUE];
     bool all = atomic_exchange(&d->poked, false);
     d->slots_freed = false;
     /* On full rounds (the API pokes after every subscription change, the retry tick every
@@ -155,6 +226,8 @@ static void schedule_round(struct fg_wh_dispatcher *d)
     for (size_t i = 0; i < d->nsubs; i++) {
         dsub_t *ds = &d->subs[i];
         endpoint_t *ep = ds->ep;
+        if (all) /* an API change or a rollback may have made older ones due */
+            fg_wd_ep_reread(ep);
         if (!(ep->check || all) || !ds->sub.enabled || ep->recovering ||
             ep->in_flight >= ds->sub.max_in_flight)
             continue;
@@ -174,38 +247,19 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         }
         budget = paced < budget ? paced : budget;
         ep->check = false;
-        /* the claimed ones are still due in the store until their outcome commits */
-        size_t want = (size_t)(ds->sub.max_in_flight - ep->in_flight + ep->claimed);
-        size_t limit = want < MAX_DUE ? want : MAX_DUE, n = 0;
-        if (all)
-            ep->from_seq = 0; /* an API change or a rollback may have made older ones due */
-        if (fg_wh_store_read_due(d->reader, ds->sub.id, now,
-                                 ds->sub.ordering == FG_WH_ORDER_PER_RUN, ep->from_seq, limit, due,
-                                 &n) != FG_OK) {
+        size_t nstarted = 0;
+        bool ok = ds->sub.ordering == FG_WH_ORDER_PER_RUN
+                      ? start_per_run(d, ds, budget, admits > 0, now, &nstarted)
+                      : start_ahead(d, ds, budget, admits > 0, now, &nstarted);
+        if (!ok) {
             ep->check = true;
             continue;
         }
-        bool started = false, in_hand = true;
-        size_t nstarted = 0;
-        for (size_t k = 0; k < n; k++) {
-            bool ok = fg_wd_is_claimed(d, due[k].id);
-            if (!ok && nstarted < budget && fg_wd_start(d, ds, &due[k], admits > 0)) {
-                ok = started = true;
-                nstarted++;
-                if (admits > 0)
-                    fg_wh_breaker_probe_sent(&ep->breaker);
-            }
-            /* the next query starts at the last pending one of an unbroken run in hand (the
-             * bound is inclusive: a replay may add another delivery of the same event) */
-            in_hand = in_hand && ok;
-            if (in_hand && due[k].attempts == 0 && due[k].seq > ep->from_seq)
-                ep->from_seq = due[k].seq;
-        }
+        bool started = nstarted > 0;
         if (ds->sub.rate_per_s > 0)
             ep->tokens -= (double)nstarted;
-        ep->more = n == limit;
-        if (ep->more && ep->in_flight < ds->sub.max_in_flight)
-            ep->check = true; /* a full page of claimed ones: look again */
+        if ((ep->more || ep->ahead_pos < ep->ahead_len) && ep->in_flight < ds->sub.max_in_flight)
+            ep->check = true; /* more is due than this round started: look again */
         if (started)          /* send now, before preparing the next subscription's */
             fg_wd_run_timer(ep, fg_time_mono_us());
     }
@@ -362,7 +416,7 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     pthread_mutex_unlock(&d->done_lock);
     fg_wd_release_done(d);
     for (size_t i = 0; i < d->nsubs; i++)
-        fg_wh_sub_dispose(&d->subs[i].sub);
+        dsub_dispose(&d->subs[i]);
     free(d->subs);
     free(d->claimed);
     for (size_t i = 0; i < JSON_CACHE; i++)
