@@ -161,6 +161,8 @@ struct fg_wh_dispatcher {
     } jcache[JSON_CACHE]; /* by seq % JSON_CACHE; events never change */
     dsub_t *subs;         /* enabled and disabled; dispatcher thread */
     size_t nsubs;
+    size_t *sub_slots;     /* hash of subs by id: index + 1, 0 when empty (open addressing) */
+    size_t nslots;         /* a power of two above 2 * nsubs, or 0 */
     uint64_t subs_version; /* of the subscriptions table when last loaded */
     bool slots_freed;      /* a transfer finished: schedule again before sleeping */
     char (*claimed)[48];   /* hash set: deliveries in flight or awaiting their commit */

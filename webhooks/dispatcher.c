@@ -23,10 +23,33 @@
 
 dsub_t *fg_wd_find_sub(struct fg_wh_dispatcher *d, const char *id)
 {
-    for (size_t i = 0; i < d->nsubs; i++)
-        if (strcmp(d->subs[i].sub.id, id) == 0)
-            return &d->subs[i];
+    if (d->nslots == 0)
+        return NULL;
+    size_t mask = d->nslots - 1;
+    for (size_t i = (size_t)fg_fnv1a(id, strlen(id)) & mask; d->sub_slots[i] != 0;
+         i = (i + 1) & mask)
+        if (strcmp(d->subs[d->sub_slots[i] - 1].sub.id, id) == 0)
+            return &d->subs[d->sub_slots[i] - 1];
     return NULL;
+}
+
+/* Indexes d->subs by id (after each reload: every outcome and mark looks its subscription up). */
+static void index_subs(struct fg_wh_dispatcher *d)
+{
+    size_t n = 16;
+    while (n < 2 * d->nsubs + 1)
+        n *= 2;
+    free(d->sub_slots);
+    if ((d->sub_slots = calloc(n, sizeof(*d->sub_slots))) == NULL)
+        abort();
+    d->nslots = n;
+    for (size_t k = 0; k < d->nsubs; k++) {
+        const char *id = d->subs[k].sub.id;
+        size_t i = (size_t)fg_fnv1a(id, strlen(id)) & (n - 1);
+        while (d->sub_slots[i] != 0)
+            i = (i + 1) & (n - 1);
+        d->sub_slots[i] = k + 1;
+    }
 }
 
 static void dsub_dispose(dsub_t *ds)
@@ -108,6 +131,7 @@ static void reload_subs(struct fg_wh_dispatcher *d)
     free(d->subs);
     d->subs = r.subs;
     d->nsubs = r.n;
+    index_subs(d);
 }
 
 /* --- the thread ----------------------------------------------------------------------------- */
@@ -418,6 +442,7 @@ void fg_wh_dispatcher_stop(fg_wh_dispatcher_t *d)
     for (size_t i = 0; i < d->nsubs; i++)
         dsub_dispose(&d->subs[i]);
     free(d->subs);
+    free(d->sub_slots);
     free(d->claimed);
     for (size_t i = 0; i < JSON_CACHE; i++)
         free(d->jcache[i].json);
