@@ -49,7 +49,9 @@ void on_done(fg_writer_job_t *job)
 void start_writer_aged(fixture_t *fx, bool enforce, uint64_t max_events, int64_t max_age_ms)
 {
     char err[256];
-    assert_int_equal(fg_store_open(fx->dir, FG_SYNC_NORMAL, &fx->store, err, sizeof(err)), FG_OK);
+    assert_int_equal(fg_store_open(fx->dir, fx->full_sync ? FG_SYNC_FULL : FG_SYNC_NORMAL,
+                                   &fx->store, err, sizeof(err)),
+                     FG_OK);
     assert_int_equal(fg_wh_store_open(fx->store), FG_OK);
     uint64_t applied;
     bool rebuilt;

@@ -30,6 +30,7 @@ typedef struct {
     bool rebuild_views; /* the run views' sync at the next start */
     fg_runview_t *rv;   /* the run views, the writer's projection */
     bool checkpoints;   /* start_writer starts a checkpointer (store_checkpoint.h) too */
+    bool full_sync;     /* the store opens with FG_SYNC_FULL (else NORMAL, for speed) */
     struct fg_checkpointer *checkpointer;
 } fixture_t;
 
