@@ -21,6 +21,8 @@ typedef struct fg_checkpointer fg_checkpointer_t;
 
 /**
  * Starts checkpointing s, looking every every_ms whether the WAL holds min_pages pages or more.
+ * Past twice that (256 pages at least), the writer's connection copies the last pages back
+ * between its commits so that the WAL starts over: under steady commits it stays bounded.
  * FG_OK, FG_ERR_NOMEM or FG_ERR_IO (nothing changed).
  */
 int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, int min_pages, fg_checkpointer_t **out);

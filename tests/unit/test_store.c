@@ -528,6 +528,67 @@ static void test_redo_safe_ops_skip_their_fsync(void **state)
     sqlite3_vfs_unregister(&counting_vfs);
 }
 
+/* A reader that reads the newest event again and again until told to stop. */
+typedef struct {
+    fixture_t *fx;
+    _Atomic bool stop;
+    _Atomic long reads;
+} busy_reader_t;
+
+static void *busy_read(void *arg)
+{
+    busy_reader_t *b = arg;
+    fg_store_reader_t *r = open_reader(b->fx);
+    while (!atomic_load(&b->stop)) {
+        uint64_t last = 0, purged = 0;
+        char *json = NULL;
+        size_t len;
+        char tp[FG_TRACEPARENT_LEN + 1];
+        if (fg_store_reader_bounds(r, &last, &purged) == FG_OK && last > 0 &&
+            fg_store_reader_event_json(r, last, &json, &len, tp) == FG_OK)
+            atomic_fetch_add(&b->reads, 1);
+        free(json);
+    }
+    fg_store_reader_close(r);
+    return NULL;
+}
+
+/* Under steady commits, with a reader always reading, the WAL is copied back whole now and then
+ * and starts over: its file stays within some times the restart threshold (256 pages here)
+ * while many times that is written. */
+static void test_wal_stays_bounded_under_steady_commits(void **state)
+{
+    fixture_t *fx = *state;
+    fx->checkpoints = true;
+    start_writer(fx, false, 0);
+    busy_reader_t b = {.fx = fx};
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, busy_read, &b), 0);
+    static char texts[8][8192];
+    const char *batch[8];
+    char wal[128];
+    snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+    off_t largest = 0;
+    for (int i = 0; i < 600; i++) { /* 600 x 8 events of 6 KB: ~29 MB of events */
+        for (int k = 0; k < 8; k++) {
+            snprintf(texts[k], sizeof(texts[k]),
+                     "{\"type\":\"log_line\",\"run_id\":\"" RUN "\",\"step_id\":\"" STEP "\","
+                     "\"step_name\":\"build\",\"stream\":\"stdout\",\"line\":\"%d %06000d\"}",
+                     i, k);
+            batch[k] = texts[k];
+        }
+        free_job(publish(fx, batch, 8));
+        struct stat st;
+        if (stat(wal, &st) == 0 && st.st_size > largest)
+            largest = st.st_size;
+    }
+    atomic_store(&b.stop, true);
+    pthread_join(reader, NULL);
+    assert_true(atomic_load(&b.reads) > 0);
+    assert_true(largest > 0);
+    assert_true(largest < 16 << 20); /* without the restarts: 59 MB */
+}
+
 int run_store_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +608,8 @@ int run_store_tests(void)
         cmocka_unit_test_setup_teardown(test_open_rejects_a_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_starts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redo_safe_ops_skip_their_fsync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_stays_bounded_under_steady_commits, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
