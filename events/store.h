@@ -253,6 +253,16 @@ int fg_store_start_of_since(fg_store_reader_t *r, int64_t since_us, uint64_t upt
 int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, size_t *len,
                                char traceparent[FG_TRACEPARENT_LEN + 1]);
 
+/**
+ * The stored events first..last (those still stored), in sequence order, each handed to cb with
+ * its JSON (len bytes, valid during the call) and trace context ("" when none): one walk where
+ * point reads would be many. FG_OK or FG_ERR_IO.
+ */
+int fg_store_reader_events_json(fg_store_reader_t *r, uint64_t first, uint64_t last,
+                                void (*cb)(void *ctx, uint64_t seq, const char *json, size_t len,
+                                           const char *traceparent),
+                                void *ctx);
+
 /** Highest stored sequence number and the retention floor, as this reader sees them. */
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through);
 

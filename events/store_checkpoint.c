@@ -15,8 +15,8 @@
  * the WAL is never wholly copied back and never starts over: it grew by ~100 MB/s while webhook
  * outcomes were recorded, every write extending the file. Past restart_pages (twice min_pages,
  * 256 at least) the writer, between its commits, copies what the thread has not yet (when that is
- * at most half as much, and 1024 pages): with the WAL wholly copied back, its next transaction
- * starts it over from the beginning. */
+ * at most half as much, and 1024 pages; past four times restart_pages, all that is left): with
+ * the WAL wholly copied back, its next transaction starts it over from the beginning. */
 #define RESTART_MIN 256
 #define CATCH_UP_MAX 1024
 
@@ -42,7 +42,9 @@ static int on_wal(void *ctx, sqlite3 *db, const char *name, int frames)
     (void)name;
     fg_checkpointer_t *c = ctx;
     atomic_store(&c->frames, frames);
-    if (frames >= c->restart_pages && frames - atomic_load(&c->backfilled) <= c->catch_up_pages) {
+    /* past four times the threshold, whatever is left (the thread is starved of CPU) */
+    if (frames >= c->restart_pages && (frames - atomic_load(&c->backfilled) <= c->catch_up_pages ||
+                                       frames >= 4 * c->restart_pages)) {
         int log = 0, done = 0; /* BUSY while the thread checkpoints: the next commit tries again */
         sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
     }

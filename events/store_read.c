@@ -148,6 +148,28 @@ int fg_store_reader_event_json(fg_store_reader_t *r, uint64_t seq, char **json, 
     return err;
 }
 
+int fg_store_reader_events_json(fg_store_reader_t *r, uint64_t first, uint64_t last,
+                                void (*cb)(void *ctx, uint64_t seq, const char *json, size_t len,
+                                           const char *traceparent),
+                                void *ctx)
+{
+    sqlite3_stmt *st = fg_store_reader_stmt(
+        r, "SELECT seq, body, traceparent FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq");
+    if (st == NULL)
+        return fg_store_db_error(r->db, "events_json");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *body = (const char *)sqlite3_column_text(st, 1);
+        const char *tp = (const char *)sqlite3_column_text(st, 2);
+        cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), body != NULL ? body : "",
+           (size_t)sqlite3_column_bytes(st, 1), tp != NULL ? tp : "");
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FG_OK : fg_store_db_error(r->db, "events_json");
+}
+
 int fg_store_reader_bounds(fg_store_reader_t *r, uint64_t *last_seq, uint64_t *purged_through)
 {
     int rc = sqlite3_step(r->bounds);

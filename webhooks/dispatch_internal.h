@@ -29,7 +29,8 @@
 #define MAX_DUE 256        /* deliveries asked for per subscription per round */
 #define RESPONSE_KEEP 4096 /* bytes of a response body kept with its attempt */
 #define TICK_MS 250        /* due retries are looked for this often */
-#define JSON_CACHE 64      /* recent event bodies kept: a fan-out reads each event once */
+#define JSON_CACHE 256     /* recent event bodies kept: a fan-out reads each event once */
+#define PREFETCH 64        /* event bodies read in one walk ahead of the attempts that send them */
 
 typedef struct transfer transfer_t;
 typedef struct endpoint endpoint_t;
@@ -218,6 +219,9 @@ hdrset_t *fg_wd_hdrset_new(const fg_wh_sub_t *sub);
 void fg_wd_hdrset_unref(hdrset_t *h);
 /** A new outcome slot in d->pending (aborts when out of memory). */
 result_t *fg_wd_new_result(struct fg_wh_dispatcher *d);
+/** Reads the bodies of deliveries of due[0..n) into the cache in one walk, when one of the
+ * first `next` is not there (without it, each attempt reads its own). */
+void fg_wd_prefetch(struct fg_wh_dispatcher *d, const fg_wh_due_t *due, size_t n, size_t next);
 /** Starts one attempt of due (probe: the breaker's). False when it could not even be built. */
 bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due, bool probe);
 

@@ -106,6 +106,55 @@ static void setup_handle(struct fg_wh_dispatcher *d, dsub_t *ds, transfer_t *t)
     t->cfg_gen = ds->ep->cfg_gen;
 }
 
+/* Puts one event into the cache (its slot's former one goes). */
+static void cache_put(void *ctx, uint64_t seq, const char *json, size_t len,
+                      const char *traceparent)
+{
+    struct fg_wh_dispatcher *d = ctx;
+    size_t slot = seq % JSON_CACHE;
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return; /* left to the attempt's own read */
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    free(d->jcache[slot].json);
+    d->jcache[slot].json = copy;
+    d->jcache[slot].len = len;
+    d->jcache[slot].seq = seq;
+    snprintf(d->jcache[slot].traceparent, sizeof(d->jcache[slot].traceparent), "%s", traceparent);
+}
+
+static bool cached(const struct fg_wh_dispatcher *d, uint64_t seq)
+{
+    return d->jcache[seq % JSON_CACHE].json != NULL && d->jcache[seq % JSON_CACHE].seq == seq;
+}
+
+void fg_wd_prefetch(struct fg_wh_dispatcher *d, const fg_wh_due_t *due, size_t n, size_t next)
+{
+    size_t skip = 0; /* from the first of the next ones not in the cache */
+    while (skip < next && skip < n && cached(d, due[skip].seq))
+        skip++;
+    if (skip == next || skip == n)
+        return;
+    due += skip;
+    n -= skip;
+    if (n < 2)
+        return;
+    /* the walk covers at most PREFETCH of them, and no more than JSON_CACHE sequence numbers
+     * (more would evict its own); sparse ones (other runs' events between) are left to their
+     * own reads rather than walked over */
+    uint64_t first = due[0].seq, last = first;
+    size_t wanted = 1;
+    for (size_t i = 1; i < n && i < PREFETCH; i++)
+        if (due[i].seq > last && due[i].seq - first < JSON_CACHE) {
+            last = due[i].seq;
+            wanted++;
+        }
+    if (wanted < 2 || last - first + 1 > 2 * wanted)
+        return;
+    fg_store_reader_events_json(d->reader, first, last, cache_put, d);
+}
+
 /* The stored JSON of event seq (malloc'd copy) and its trace context ("" when none; valid until
  * the next call), from the cache when a fan-out just read it. */
 static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, size_t *len,

@@ -196,6 +196,8 @@ static bool start_ahead(struct fg_wh_dispatcher *d, dsub_t *ds, size_t budget, b
             if (ep->ahead[k].attempts == 0 && ep->ahead[k].seq > ep->from_seq)
                 ep->from_seq = ep->ahead[k].seq;
     }
+    if (budget > 1)
+        fg_wd_prefetch(d, ep->ahead + ep->ahead_pos, ep->ahead_len - ep->ahead_pos, budget);
     while (*nstarted < budget && ep->ahead_pos < ep->ahead_len) {
         const fg_wh_due_t *due = &ep->ahead[ep->ahead_pos];
         if (!fg_wd_is_claimed(d, due->id)) { /* claimed: in flight, or awaiting its commit */
