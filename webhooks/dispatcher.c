@@ -7,6 +7,7 @@
  */
 #include "webhooks/dispatch_internal.h"
 #include "events/log.h"
+#include "events/store_db.h"
 #include "events/text.h"
 #include "events/timefmt.h"
 #include "webhooks/sign.h"
@@ -377,6 +378,10 @@ int fg_wh_dispatcher_start(const fg_wh_dispatcher_config_t *cfg, fg_wh_dispatche
         free(d);
         return FG_ERR_IO;
     }
+    /* Its reads (a page of due deliveries, a walk of event bodies) follow commits closely:
+     * SQLite drops a connection's whole map whenever the log changed (munmap, a TLB shootdown on
+     * every core running one of our threads, then a fault per page), so this one reads. */
+    fg_store_db_exec(fg_store_reader_db(d->reader), "PRAGMA mmap_size=0");
     d->epfd = epoll_create1(EPOLL_CLOEXEC);
     d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&d->done_lock, NULL);
