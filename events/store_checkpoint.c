@@ -101,7 +101,6 @@ int fg_checkpointer_start(fg_store_t *s, int64_t every_ms, int min_pages, fg_che
         return FG_ERR_IO;
     }
     sqlite3_busy_timeout(c->db, 100);
-    fg_store_db_grow_in_chunks(c->db);
     /* a connection knows the database is in WAL mode only once it has read it: until then a
      * checkpoint call does nothing (and says so only through its -1 counts) */
     if (fg_store_db_exec(c->db, "PRAGMA journal_mode=WAL") != FG_OK) {

@@ -48,12 +48,6 @@ int fg_store_db_exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? FG_OK : FG_ERR_IO;
 }
 
-void fg_store_db_grow_in_chunks(sqlite3 *db)
-{
-    int chunk = 8 << 20;
-    sqlite3_file_control(db, "main", SQLITE_FCNTL_CHUNK_SIZE, &chunk);
-}
-
 /* Runs a statement that returns no row (or ignores it) and resets it. */
 int fg_store_db_step(sqlite3_stmt *st)
 {

@@ -67,13 +67,6 @@ int fg_store_db_error(sqlite3 *db, const char *what);
 /** Runs SQL text (one or more statements, no rows wanted). FG_OK or FG_ERR_IO, not logged. */
 int fg_store_db_exec(sqlite3 *db, const char *sql);
 
-/**
- * Makes the connection extend the database file 8 MiB at a time (writers and checkpointers): a
- * reader maps the file again whenever its size changes (munmap, then page faults on every page
- * it touches), which with one-page growth was at every checkpoint.
- */
-void fg_store_db_grow_in_chunks(sqlite3 *db);
-
 /** Steps a prepared statement once, then resets it and clears its bindings. FG_OK/FG_ERR_IO. */
 int fg_store_db_step(sqlite3_stmt *st);
 

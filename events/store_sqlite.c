@@ -245,7 +245,6 @@ int fg_store_open(const char *dir, fg_sync_mode_t sync, fg_store_t **out, char *
         snprintf(errbuf, errlen, "cannot use database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    fg_store_db_grow_in_chunks(s->db);
     static const char *sync_sql[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
                                      "PRAGMA synchronous=FULL"};
     /* mmap'd reads keep index pages off pread(2); the page cache stays at 8 MiB because SQLite
