@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +88,21 @@ int fg_wh_secret_decode(const char *secret, unsigned char *key, size_t *keylen)
 
 /* HMAC-SHA256 over the concatenation of parts; out gets 32 bytes. Aborts if OpenSSL cannot
  * provide HMAC at all (a broken installation, not an input error). */
+/* The HMAC implementation, fetched once (each fetch looks the provider up under a lock: about a
+ * tenth of a signature's time, 2.3 -> 2.0 us here); immutable after, shared by every thread. */
+static EVP_MAC *hmac_impl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void fetch_hmac(void)
+{
+    hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 static void hmac_sha256(const unsigned char *key, size_t keylen, const void *const *parts,
                         const size_t *lens, size_t nparts, unsigned char out[32])
 {
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    pthread_once(&hmac_once, fetch_hmac);
+    EVP_MAC_CTX *ctx = hmac_impl ? EVP_MAC_CTX_new(hmac_impl) : NULL;
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
                            OSSL_PARAM_construct_end()};
     size_t outlen = 0;
@@ -100,7 +111,6 @@ static void hmac_sha256(const unsigned char *key, size_t keylen, const void *con
         ok = EVP_MAC_update(ctx, parts[i], lens[i]) == 1;
     ok = ok && EVP_MAC_final(ctx, out, &outlen, 32) == 1 && outlen == 32;
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     if (!ok) {
         fprintf(stderr, "flowgate: OpenSSL HMAC-SHA256 is not available\n");
         abort();
