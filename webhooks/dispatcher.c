@@ -242,6 +242,11 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         return; /* an outcome could not be recorded: the deliveries wait in the store */
     int64_t now = fg_time_now_us();
     bool all = atomic_exchange(&d->poked, false);
+    /* One read transaction for the round: SQLite drops a connection's page cache whenever a read
+     * transaction starts after a commit, so each query on its own read the index pages again
+     * (with 100 subscriptions, 1.8 preads per delivery). */
+    sqlite3 *rdb = fg_store_reader_db(d->reader);
+    fg_store_db_exec(rdb, "BEGIN");
     d->slots_freed = false;
     /* On full rounds (the API pokes after every subscription change, the retry tick every
      * TICK_MS): deliveries are signed with the secrets as they are now, so reload on any change. */
@@ -290,6 +295,8 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         if (started)          /* send now, before preparing the next subscription's */
             fg_wd_run_timer(ep, fg_time_mono_us());
     }
+    if (fg_store_db_exec(rdb, "COMMIT") != FG_OK)
+        fg_store_db_exec(rdb, "ROLLBACK");
 }
 
 /* Hands socket readiness to the endpoints' multi handles. */
