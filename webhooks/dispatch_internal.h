@@ -37,9 +37,11 @@ typedef struct endpoint endpoint_t;
 
 /* A socket libcurl asked the loop to watch (the epoll entry points at it). */
 typedef struct sockref {
-    endpoint_t *ep;
+    endpoint_t *ep; /* NULL while parked */
     curl_socket_t fd;
+    uint32_t events;             /* what the epoll entry asks for */
     bool dead;                   /* libcurl is done with it: events still queued are ignored */
+    bool parked;                 /* libcurl let go of it (an idle connection): see d->parked */
     struct sockref *next_dead;   /* in d->dead_refs until the event batch is over */
     struct sockref *prev, *next; /* in ep->socks */
 } sockref_t;
@@ -153,6 +155,12 @@ struct fg_wh_dispatcher {
     int epfd;             /* every endpoint's sockets, and wakefd */
     int wakefd;           /* eventfd: other threads wake the loop through it */
     sockref_t *dead_refs; /* freed after the current event batch */
+    /* Sockets libcurl stopped watching (a connection back in its pool), by fd, still in the
+     * epoll set: when libcurl watches the fd again (the connection reused, or a new socket with
+     * the same number) the entry is modified, or kept as it is, rather than deleted and added
+     * for every attempt. An event on a parked socket (the peer closed it) deletes the entry. */
+    sockref_t **parked;
+    size_t nparked_slots;
     fg_store_reader_t *reader;
     struct {
         uint64_t seq;
@@ -191,6 +199,10 @@ void fg_wd_wake(struct fg_wh_dispatcher *d);
 void fg_wd_ep_action(endpoint_t *ep, curl_socket_t fd, int mask);
 /** Frees the sockets libcurl let go of during the last event batch. */
 void fg_wd_free_dead_refs(struct fg_wh_dispatcher *d);
+/** An event on a parked socket: its epoll entry goes (the ref after the batch). */
+void fg_wd_unpark(struct fg_wh_dispatcher *d, sockref_t *ref);
+/** Frees every parked socket's ref (stop). */
+void fg_wd_free_parked(struct fg_wh_dispatcher *d);
 /** The claimed set: deliveries in flight or awaiting their commit. */
 bool fg_wd_is_claimed(struct fg_wh_dispatcher *d, const char *id);
 void fg_wd_claim(struct fg_wh_dispatcher *d, const char *id);

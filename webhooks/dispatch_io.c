@@ -27,14 +27,62 @@ void fg_wd_wake(struct fg_wh_dispatcher *d)
     (void)w; /* EAGAIN: the counter is already non-zero, the loop wakes anyway */
 }
 
+static void retire_ref(struct fg_wh_dispatcher *d, sockref_t *ref)
+{
+    ref->dead = true;
+    ref->next_dead = d->dead_refs;
+    d->dead_refs = ref;
+}
+
+/* Keeps a socket libcurl let go of in the epoll set, parked under its fd. */
+static void park(struct fg_wh_dispatcher *d, sockref_t *ref)
+{
+    size_t fd = (size_t)ref->fd;
+    if (fd >= d->nparked_slots) {
+        size_t n = d->nparked_slots ? d->nparked_slots : 256;
+        while (n <= fd)
+            n *= 2;
+        sockref_t **grown = realloc(d->parked, n * sizeof(*grown));
+        if (grown == NULL) { /* not parked: out of the set */
+            epoll_ctl(d->epfd, EPOLL_CTL_DEL, ref->fd, NULL);
+            retire_ref(d, ref);
+            return;
+        }
+        memset(grown + d->nparked_slots, 0, (n - d->nparked_slots) * sizeof(*grown));
+        d->parked = grown;
+        d->nparked_slots = n;
+    }
+    if (d->parked[fd] != NULL) /* the fd was closed and reused while parked: stale */
+        retire_ref(d, d->parked[fd]);
+    ref->parked = true;
+    ref->ep = NULL;
+    d->parked[fd] = ref;
+}
+
+void fg_wd_unpark(struct fg_wh_dispatcher *d, sockref_t *ref)
+{
+    epoll_ctl(d->epfd, EPOLL_CTL_DEL, ref->fd, NULL); /* fails if closed since: nothing to do */
+    d->parked[ref->fd] = NULL;
+    retire_ref(d, ref);
+}
+
+void fg_wd_free_parked(struct fg_wh_dispatcher *d)
+{
+    for (size_t i = 0; i < d->nparked_slots; i++)
+        free(d->parked[i]);
+    free(d->parked);
+    d->parked = NULL;
+    d->nparked_slots = 0;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: keeps the epoll set in step with what libcurl waits for. */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
 {
     endpoint_t *ep = ud;
+    struct fg_wh_dispatcher *d = ep->d;
     sockref_t *ref = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (ref != NULL) {
-            epoll_ctl(ep->d->epfd, EPOLL_CTL_DEL, s, NULL);
             curl_multi_assign(ep->multi, s, NULL);
             if (ref->prev)
                 ref->prev->next = ref->next;
@@ -42,31 +90,40 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
                 ep->socks = ref->next;
             if (ref->next)
                 ref->next->prev = ref->prev;
-            ref->dead = true;
-            ref->next_dead = ep->d->dead_refs;
-            ep->d->dead_refs = ref;
+            ref->prev = ref->next = NULL;
+            park(d, ref);
         }
         return 0;
     }
     struct epoll_event ev = {0};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    bool registered = true;
     if (ref == NULL) {
-        if ((ref = calloc(1, sizeof(*ref))) == NULL)
-            return -1;
+        if ((size_t)s < d->nparked_slots && d->parked[s] != NULL) {
+            ref = d->parked[s]; /* the same fd again: its entry may still be in the set */
+            d->parked[s] = NULL;
+            ref->parked = false;
+        } else {
+            if ((ref = calloc(1, sizeof(*ref))) == NULL)
+                return -1;
+            ref->fd = s;
+            registered = false;
+        }
         ref->ep = ep;
-        ref->fd = s;
         ref->next = ep->socks;
         if (ep->socks)
             ep->socks->prev = ref;
         ep->socks = ref;
         curl_multi_assign(ep->multi, s, ref);
-        ev.data.ptr = ref;
-        if (epoll_ctl(ep->d->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
-            epoll_ctl(ep->d->epfd, EPOLL_CTL_MOD, s, &ev);
-        return 0;
+    } else if (ref->events == ev.events) {
+        return 0; /* already asked for */
     }
     ev.data.ptr = ref;
-    epoll_ctl(ep->d->epfd, EPOLL_CTL_MOD, s, &ev);
+    ref->events = ev.events;
+    if (registered && epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev) == 0)
+        return 0;
+    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0) /* closed while parked: a new socket */
+        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
     return 0;
 }
 
@@ -237,9 +294,7 @@ void fg_wd_endpoint_free(endpoint_t *ep)
         sockref_t *r = ep->socks;
         ep->socks = r->next;
         epoll_ctl(ep->d->epfd, EPOLL_CTL_DEL, r->fd, NULL);
-        r->dead = true;
-        r->next_dead = ep->d->dead_refs;
-        ep->d->dead_refs = r;
+        retire_ref(ep->d, r);
     }
     free(ep);
 }

@@ -311,7 +311,11 @@ static void dispatch_events(struct fg_wh_dispatcher *d, const struct epoll_event
             continue;
         }
         if (ref->dead)
-            continue; /* closed earlier in this batch */
+            continue;      /* closed earlier in this batch */
+        if (ref->parked) { /* libcurl does not watch it: the peer closed an idle connection */
+            fg_wd_unpark(d, ref);
+            continue;
+        }
         int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                    ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                    ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
@@ -370,6 +374,7 @@ static void *dispatcher_main(void *arg)
         d->subs[i].ep = NULL;
     }
     fg_wd_free_dead_refs(d);
+    fg_wd_free_parked(d);
     return NULL;
 }
 
