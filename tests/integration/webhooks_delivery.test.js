@@ -3,7 +3,8 @@
 // network): body and headers, signatures checked by the `standardwebhooks` npm package, retries
 // keeping their webhook-id, 410 disabling, 3xx not followed, Retry-After, secret rotation with
 // two signatures, a hanging endpoint not delaying a healthy one, and the address guard refusing
-// at connect time a name that resolves to a loopback address outside the allowed network.
+// at connect time a name that resolves to a loopback address outside the allowed network, and a
+// receiver closing its idle keep-alive connections (new ones opened, the closed ones not polled).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
@@ -31,7 +32,7 @@ async function receiver(plan) {
     });
   });
   await new Promise((r) => srv.listen(0, '127.0.0.2', r));
-  return { got, port: srv.address().port, close: () => { srv.closeAllConnections(); srv.close(); } };
+  return { got, port: srv.address().port, closeIdle: () => srv.closeIdleConnections(), close: () => { srv.closeAllConnections(); srv.close(); } };
 }
 
 async function waitFor(pred, what, ms = 15000) {
@@ -403,5 +404,33 @@ test('chat formats: a slack or discord subscription gets a message a person can 
     assert.equal(d.embeds[0].description, 'exit 1');
     assert.ok(d.embeds[0].fields.some((f) => f.name === 'Workflow' && f.value === 'deploy'));
     assert.deepEqual(d.allowed_mentions, { parse: [] });
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
+
+// CPU time (user + system, seconds) the process has used so far.
+function cpuSeconds(pid) {
+  const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; /* clock ticks: USER_HZ is 100 on Linux */
+}
+
+test('a receiver closing its idle keep-alive connections: the next deliveries open new ones, and the closed ones are not polled', async () => {
+  const rx = await receiver(() => ({ status: 204 }));
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32' } }).start();
+  try {
+    const sub = (await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/idle`, event_types: ['log_line'], max_in_flight: 4 } })).json;
+    const run = uuid();
+    for (let round = 1; round <= 3; round++) {
+      for (let i = 0; i < 4; i++) await publish(srv.base, ev.log(run, `r${round} ${i}`));
+      await waitFor(() => rx.got.length >= 4 * round, `round ${round}'s deliveries`);
+      // the receiver closes every idle connection: flowgate's sockets see the peer's close
+      rx.closeIdle();
+      const before = cpuSeconds(srv.proc.pid);
+      await sleep(1000);
+      // a closed connection still watched would wake the loop at once, again and again
+      assert.ok(cpuSeconds(srv.proc.pid) - before < 0.5, 'flowgate spun on a closed connection');
+    }
+    for (const g of rx.got) new Webhook(sub.secret).verify(g.body, g.headers);
+    assert.equal(new Set(rx.got.map((g) => g.headers['webhook-id'])).size, 12);
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });
