@@ -58,6 +58,9 @@ void fg_store_gauge_set(fg_store_t *s, unsigned slot, int64_t value);
 /** A gauge's value as of the last commit. Any thread. */
 int64_t fg_store_gauge(const fg_store_t *s, unsigned slot);
 
+/** Writer thread: raises the store's purged_through to seq (never lowers it). */
+void fg_store_raise_purged_through(fg_store_t *s, uint64_t seq);
+
 /* Helpers for code on those connections. */
 
 /** Logs a store error (op=what and SQLite's message) and returns FG_ERR_CORRUPT when SQLite
