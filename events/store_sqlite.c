@@ -440,7 +440,10 @@ void fg_store_raise_purged_through(fg_store_t *s, uint64_t seq)
 
 /* Under FG_SYNC_FULL, switches the connection between its own fsync at commit and none
  * (NORMAL: the WAL is synced at the next full commit or checkpoint, which covers what came
- * before it, as the log is append-only between checkpoints). Outside any transaction. */
+ * before it, as the log is append-only between checkpoints). Outside any transaction. Relaxed
+ * only for a transaction begun with fg_store_begin_redo_safe: its commit or rollback sets FULL
+ * again, so the connection's other transactions (retention passes, the outbox's and the run
+ * views' own) keep their fsync. */
 static int set_relaxed(fg_store_t *s, bool relaxed)
 {
     if (s->sync != FG_SYNC_FULL || s->relaxed == relaxed)
@@ -452,26 +455,29 @@ static int set_relaxed(fg_store_t *s, bool relaxed)
     return FG_OK;
 }
 
-int fg_store_begin_redo_safe(fg_store_t *s)
+static int begin(fg_store_t *s, bool relaxed)
 {
     memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
-    if (set_relaxed(s, true) != FG_OK)
+    if (set_relaxed(s, relaxed) != FG_OK)
         return FG_ERR_IO;
     return fg_store_db_step(s->begin) == FG_OK ? FG_OK : fg_store_db_error(s->db, "begin");
 }
 
+int fg_store_begin_redo_safe(fg_store_t *s)
+{
+    return begin(s, true);
+}
+
 int fg_store_begin(fg_store_t *s)
 {
-    memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
-    if (set_relaxed(s, false) != FG_OK)
-        return FG_ERR_IO;
-    return fg_store_db_step(s->begin) == FG_OK ? FG_OK : fg_store_db_error(s->db, "begin");
+    return begin(s, false);
 }
 
 int fg_store_commit(fg_store_t *s, uint64_t last_seq)
 {
     if (fg_store_db_step(s->commit) != FG_OK)
         return fg_store_db_error(s->db, "commit");
+    set_relaxed(s, false); /* failing, the next fg_store_begin tries again */
     for (size_t i = 0; i < FG_STORE_GAUGES; i++)
         atomic_fetch_add(&s->gauge[i], s->tx_gauge[i]);
     memset(s->tx_gauge, 0, sizeof(s->tx_gauge));
@@ -496,6 +502,7 @@ void fg_store_rollback(fg_store_t *s)
     s->ntx_gaps = 0;
     if (sqlite3_get_autocommit(s->db) == 0)
         fg_store_db_step(s->rollback);
+    set_relaxed(s, false);
 }
 
 int fg_store_savepoint(fg_store_t *s)

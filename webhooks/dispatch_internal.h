@@ -207,6 +207,12 @@ void fg_wd_free_parked(struct fg_wh_dispatcher *d);
 bool fg_wd_is_claimed(struct fg_wh_dispatcher *d, const char *id);
 void fg_wd_claim(struct fg_wh_dispatcher *d, const char *id);
 void fg_wd_unclaim(struct fg_wh_dispatcher *d, const char *id);
+/** Whether more of an endpoint's deliveries may be due than it has started: some are still in
+ * the page read ahead, or its last query filled its page. */
+static inline bool fg_wd_ep_more_due(const endpoint_t *ep)
+{
+    return ep->more || ep->ahead_pos < ep->ahead_len;
+}
 /** Forgets what an endpoint read ahead: its next query starts from its oldest due delivery. */
 void fg_wd_ep_reread(endpoint_t *ep);
 /** An endpoint's multi handle and pool (aborts when out of memory, as the loop cannot go on). */

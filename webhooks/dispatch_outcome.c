@@ -98,7 +98,7 @@ void fg_wd_finish(struct fg_wh_dispatcher *d, transfer_t *t, CURLcode code)
     bool ok = code == CURLE_OK && status >= 200 && status < 300;
     if (ep->in_flight > 0)
         ep->in_flight--;
-    if (ep->more || ep->ahead_pos < ep->ahead_len) { /* a slot is free for what is waiting */
+    if (fg_wd_ep_more_due(ep)) { /* a slot is free for what is waiting */
         ep->check = true;
         d->slots_freed = true;
     }
@@ -204,8 +204,7 @@ static void release_claim(struct fg_wh_dispatcher *d, const result_t *r)
         fg_wd_ep_reread(ds->ep);
     }
     /* with per-run ordering, the run's next delivery is due now */
-    if (ds != NULL && (ds->ep->more || ds->ep->ahead_pos < ds->ep->ahead_len ||
-                       ds->sub.ordering == FG_WH_ORDER_PER_RUN))
+    if (ds != NULL && (fg_wd_ep_more_due(ds->ep) || ds->sub.ordering == FG_WH_ORDER_PER_RUN))
         ds->ep->check = true;
 }
 

@@ -111,22 +111,29 @@ static void setup_handle(struct fg_wh_dispatcher *d, dsub_t *ds, transfer_t *t)
     t->cfg_gen = ds->ep->cfg_gen;
 }
 
-/* Puts one event into the cache (its slot's former one goes). */
+/* Puts one event into the cache, taking json (malloc'd, NUL-terminated) over; the slot's former
+ * one goes. */
+static void cache_set(struct fg_wh_dispatcher *d, uint64_t seq, char *json, size_t len,
+                      const char *traceparent)
+{
+    size_t slot = seq % JSON_CACHE;
+    free(d->jcache[slot].json);
+    d->jcache[slot].json = json;
+    d->jcache[slot].len = len;
+    d->jcache[slot].seq = seq;
+    snprintf(d->jcache[slot].traceparent, sizeof(d->jcache[slot].traceparent), "%s", traceparent);
+}
+
+/* fg_store_reader_events_json's callback: a copy of the event into the cache. */
 static void cache_put(void *ctx, uint64_t seq, const char *json, size_t len,
                       const char *traceparent)
 {
-    struct fg_wh_dispatcher *d = ctx;
-    size_t slot = seq % JSON_CACHE;
     char *copy = malloc(len + 1);
     if (copy == NULL)
         return; /* left to the attempt's own read */
     memcpy(copy, json, len);
     copy[len] = '\0';
-    free(d->jcache[slot].json);
-    d->jcache[slot].json = copy;
-    d->jcache[slot].len = len;
-    d->jcache[slot].seq = seq;
-    snprintf(d->jcache[slot].traceparent, sizeof(d->jcache[slot].traceparent), "%s", traceparent);
+    cache_set(ctx, seq, copy, len, traceparent);
 }
 
 static bool cached(const struct fg_wh_dispatcher *d, uint64_t seq)
@@ -166,18 +173,14 @@ static int event_json(struct fg_wh_dispatcher *d, uint64_t seq, char **json, siz
                       const char **traceparent)
 {
     size_t slot = seq % JSON_CACHE;
-    if (d->jcache[slot].json == NULL || d->jcache[slot].seq != seq) {
+    if (!cached(d, seq)) {
         char *j;
         size_t n;
         char tp[FG_TRACEPARENT_LEN + 1];
         int rc = fg_store_reader_event_json(d->reader, seq, &j, &n, tp);
         if (rc != FG_OK)
             return rc;
-        memcpy(d->jcache[slot].traceparent, tp, sizeof(tp));
-        free(d->jcache[slot].json);
-        d->jcache[slot].json = j;
-        d->jcache[slot].len = n;
-        d->jcache[slot].seq = seq;
+        cache_set(d, seq, j, n, tp);
     }
     if ((*json = malloc(d->jcache[slot].len + 1)) == NULL)
         return FG_ERR_NOMEM;

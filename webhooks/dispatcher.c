@@ -203,7 +203,7 @@ static bool start_ahead(struct fg_wh_dispatcher *d, dsub_t *ds, size_t budget, b
         const fg_wh_due_t *due = &ep->ahead[ep->ahead_pos];
         if (!fg_wd_is_claimed(d, due->id)) { /* claimed: in flight, or awaiting its commit */
             if (!fg_wd_start(d, ds, due, probe))
-                break; /* left for the tick's full round */
+                break; /* it stays first in the page for a later round */
             (*nstarted)++;
             if (probe)
                 fg_wh_breaker_probe_sent(&ep->breaker);
@@ -290,7 +290,7 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         bool started = nstarted > 0;
         if (ds->sub.rate_per_s > 0)
             ep->tokens -= (double)nstarted;
-        if ((ep->more || ep->ahead_pos < ep->ahead_len) && ep->in_flight < ds->sub.max_in_flight)
+        if (fg_wd_ep_more_due(ep) && ep->in_flight < ds->sub.max_in_flight)
             ep->check = true; /* more is due than this round started: look again */
         if (started)          /* send now, before preparing the next subscription's */
             fg_wd_run_timer(ep, fg_time_mono_us());
