@@ -5,6 +5,7 @@
 
 #include "events/timefmt.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -58,12 +59,22 @@ static void random_bytes(unsigned char *out, size_t n)
 
 void fg_uuid_new(char out[FG_UUID_LEN + 1])
 {
+    /* 60 bits of time: Unix milliseconds, then the millisecond's fraction in 1/4096ths (RFC 9562
+     * section 6.2, method 3), kept strictly increasing within the thread (method 1's guard: a
+     * clock that did not move, or stepped back, gives the last value plus one). */
+    static __thread uint64_t last;
+    int64_t us = fg_time_now_us();
+    uint64_t t = ((uint64_t)(us / 1000) << 12) | (uint64_t)((us % 1000) * 4096 / 1000);
+    if (t <= last)
+        t = last + 1;
+    last = t;
     unsigned char u[16];
-    random_bytes(u, sizeof(u));
-    uint64_t ms = (uint64_t)(fg_time_now_us() / 1000);
+    random_bytes(u + 8, 8);
+    uint64_t ms = t >> 12;
     for (int i = 0; i < 6; i++)
         u[i] = (unsigned char)(ms >> (40 - 8 * i));
-    u[6] = (unsigned char)(0x70 | (u[6] & 0x0f)); /* version 7 */
+    u[6] = (unsigned char)(0x70 | ((t >> 8) & 0x0f)); /* version 7, then the fraction */
+    u[7] = (unsigned char)(t & 0xff);
     u[8] = (unsigned char)(0x80 | (u[8] & 0x3f)); /* RFC 9562 variant */
     snprintf(out, FG_UUID_LEN + 1,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],

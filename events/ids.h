@@ -14,9 +14,11 @@
 bool fg_uuid_valid(const char *s, size_t len);
 
 /**
- * Writes a new UUIDv7 (RFC 9562: 48-bit Unix milliseconds, then 74 random bits), lowercase,
- * NUL-terminated, into out[37]. Time-ordered ids keep the store's id index appending at its
- * end instead of dirtying a random page per event.
+ * Writes a new UUIDv7 (RFC 9562: 48-bit Unix milliseconds, 12 bits of the millisecond's
+ * fraction, then 62 random bits), lowercase, NUL-terminated, into out[37]. Ids made by one
+ * thread strictly increase, so a batch's events (and their deliveries, keyed by event id) sort
+ * in the order they were published: the store's id indexes append at their end, and a drain's
+ * outcomes touch neighbouring rows instead of a random page each.
  */
 void fg_uuid_new(char out[FG_UUID_LEN + 1]);
 

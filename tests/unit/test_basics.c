@@ -139,6 +139,16 @@ static void test_ids(void **state)
     nanosleep(&ts, NULL);
     fg_uuid_new(later);
     assert_true(strcmp(u, later) < 0);
+    /* ids made in a burst, many within one millisecond, still sort in the order they were made
+     * (a published batch's deliveries then sit together in the store) */
+    char prev[37], next[37];
+    fg_uuid_new(prev);
+    for (int i = 0; i < 20000; i++) {
+        fg_uuid_new(next);
+        if (strcmp(prev, next) >= 0)
+            fail_msg("%s then %s", prev, next);
+        memcpy(prev, next, sizeof(prev));
+    }
     /* the leading 48 bits are the Unix time in milliseconds */
     char hex[13];
     memcpy(hex, u, 8);
