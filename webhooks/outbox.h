@@ -72,8 +72,9 @@ int fg_wh_outbox_set_enabled(fg_wh_outbox_t *o, fg_store_t *s, const char *id, b
 
 /**
  * A delivery's id (its webhook-id): "msg_" and a UUIDv7 whose time is at_us (ids grow with
- * time) and whose other bits come from SHA-256 of the subscription, the event's seq, at_us and
- * salt ("" for a live event, the replay's own for a replay): every node of a cluster makes the
+ * time), then the seq's low 12 bits (one fan-out's ids grow with seq), and whose other bits come
+ * from SHA-256 of the subscription, the event's seq, at_us and salt ("" for a live event, the
+ * replay's own for a replay): every node of a cluster makes the
  * same id for the same delivery, so a delivery taken over by another node keeps its webhook-id.
  */
 void fg_wh_delivery_id(char out[FG_WH_DELIVERY_ID_MAX], const char *sub_id, uint64_t seq,

@@ -454,6 +454,31 @@ static void test_outbox_writes_deliveries_with_their_events(void **state)
     ofx_stop(fx);
 }
 
+/* Delivery ids: the same inputs make the same id (every node of a cluster agrees), and one
+ * fan-out's ids (one at_us) sort in seq order, the order the dispatcher settles them in. */
+static void test_delivery_ids_follow_seq(void **state)
+{
+    (void)state;
+    char prev[FG_WH_DELIVERY_ID_MAX], next[FG_WH_DELIVERY_ID_MAX], again[FG_WH_DELIVERY_ID_MAX];
+    const int64_t at = 1796364951416583;
+    fg_wh_delivery_id(prev, "wh_a", 1000, at, "");
+    for (uint64_t seq = 1001; seq < 1000 + 3000; seq++) {
+        fg_wh_delivery_id(next, "wh_a", seq, at, "");
+        if (strcmp(prev, next) >= 0)
+            fail_msg("seq %llu: %s after %s", (unsigned long long)seq, next, prev);
+        memcpy(prev, next, sizeof(prev));
+    }
+    fg_wh_delivery_id(again, "wh_a", 3999, at, "");
+    assert_string_equal(again, next);
+    assert_int_equal(strncmp(again, "msg_", 4), 0);
+    assert_true(fg_uuid_valid(again + 4, strlen(again + 4)));
+    /* another subscription, another replay salt: other ids */
+    fg_wh_delivery_id(again, "wh_b", 3999, at, "");
+    assert_string_not_equal(again, next);
+    fg_wh_delivery_id(again, "wh_a", 3999, at, "salt");
+    assert_string_not_equal(again, next);
+}
+
 /* A writer job that keeps the writer busy for a while. */
 static int slow_apply(fg_writer_job_t *job, fg_store_t *s)
 {
@@ -583,6 +608,7 @@ int run_outbox_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_breaker),
+        cmocka_unit_test(test_delivery_ids_follow_seq),
         cmocka_unit_test(test_subscription_defaults_and_rendering),
         cmocka_unit_test(test_subscription_filters_and_patch),
         cmocka_unit_test(test_subscription_validation_errors),
