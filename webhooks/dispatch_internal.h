@@ -179,7 +179,8 @@ struct fg_wh_dispatcher {
     result_t *pending; /* outcomes not yet handed to the writer */
     size_t npending, cappending;
     fg_rng_t rng;       /* retry jitter; dispatcher thread */
-    _Atomic bool poked; /* look at every subscription */
+    _Atomic bool poked; /* look at every subscription, reading its deliveries again */
+    bool tick;          /* the retry tick is due: look at every subscription; dispatcher thread */
     _Atomic bool stopping;
     pthread_mutex_t marks_lock; /* guards marks */
     char (*marks)[48];          /* subscriptions with new deliveries since the last round */

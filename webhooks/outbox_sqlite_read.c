@@ -135,6 +135,23 @@ int fg_wh_store_read_due(fg_store_reader_t *r, const char *sub_id, int64_t now_u
     return rc;
 }
 
+int fg_wh_store_read_retry_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool *due)
+{
+    sqlite3_stmt *st = fg_store_reader_stmt(r, "SELECT 1 FROM deliveries WHERE sub_id=?1"
+                                               " AND status = 3 AND next_at_us <= ?2 LIMIT 1");
+    *due = false;
+    if (st == NULL)
+        return fg_store_db_error(fg_store_reader_db(r), "retry_due");
+    sqlite3_bind_text(st, 1, sub_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_us);
+    int rc = sqlite3_step(st);
+    *due = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? FG_OK
+               : fg_store_db_error(fg_store_reader_db(r), "retry_due");
+}
+
 static void delivery_row(sqlite3_stmt *st, fg_wh_delivery_row_t *d)
 {
     d->id = (const char *)sqlite3_column_text(st, 0);

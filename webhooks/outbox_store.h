@@ -138,6 +138,12 @@ typedef struct {
 int fg_wh_store_read_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool per_run,
                          uint64_t from_seq, size_t limit, fg_wh_due_t *out, size_t *n);
 
+/**
+ * Sets *due: whether a failed delivery of the subscription is due for its retry (next_at <=
+ * now_us). One seek of the retry index. FG_OK or FG_ERR_IO.
+ */
+int fg_wh_store_read_retry_due(fg_store_reader_t *r, const char *sub_id, int64_t now_us, bool *due);
+
 /* A delivery as the delivery log shows it (strings valid during the callback). */
 typedef struct {
     const char *id, *sub_id;

@@ -66,6 +66,27 @@ test('rate_limit_per_s paces one endpoint, drops nothing, and holds back no othe
   } finally { await srv.stop(); srv.cleanup(); rx.close(); }
 });
 
+// The dispatcher reads a page of due deliveries ahead and keeps it across its retry ticks; a
+// failed delivery that comes due must still go before that page is used up (here a paced backlog
+// of 300, 256 to a page: 5 s at 50/s).
+test('a retry comes due while a paced backlog is read ahead: it goes at once, not after the page', async () => {
+  let failed = false;
+  const rx = await receiver(() => { if (failed) return 204; failed = true; return 500; });
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', FLOWGATE_WEBHOOKS_RETRY_SCHEDULE: '200ms' } }).start();
+  try {
+    const r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `${rx.base}/paced`, event_types: ['log_line'], rate_limit_per_s: 50, enabled: false } });
+    assert.equal(r.status, 201, r.text);
+    const run = uuid();
+    await publish(srv.base, Array.from({ length: 300 }, (_, i) => ({ type: 'log_line', run_id: run, step_id: uuid(), step_name: 'build', stream: 'stdout', line: `line ${i}` })));
+    assert.equal((await request(srv.base, 'PATCH', `/v1/webhooks/${r.json.id}`, { body: { enabled: true } })).status, 200);
+    const first = () => rx.got.length > 0 && rx.got[0].id;
+    for (let i = 0; i < 1000 && !(first() && rx.got.filter((g) => g.id === first()).length >= 2); i++) await sleep(10);
+    const again = rx.got.findIndex((g, k) => k > 0 && g.id === first());
+    assert.ok(again > 0, 'the failed delivery was retried');
+    assert.ok(again < 100, `retried as attempt #${again + 1} of the endpoint, after ${again - 1} others`);
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); }
+});
+
 test('operational events: failing, recovered, disabled, dead; streamed, delivered, never about oneself', async () => {
   let health = { '/flaky': 500, '/gone': 410, '/short': 503 };
   const rx = await receiver((p) => health[p] || 204);
