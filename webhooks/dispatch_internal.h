@@ -97,10 +97,8 @@ typedef struct {
     fg_wh_sub_t sub;
     endpoint_t *ep;
     hdrset_t *hdrs; /* a reference */
-    /* the secrets, decoded once (key_ok false: not decodable, nothing is signed with it) */
-    unsigned char key[FG_WH_KEY_MAX], old_key[FG_WH_KEY_MAX];
-    size_t keylen, old_keylen;
-    bool key_ok, old_key_ok;
+    /* the secrets, decoded and keyed once (NULL: not decodable, nothing is signed with it) */
+    fg_wh_signer_t *signer, *old_signer;
 } dsub_t;
 
 #define OWN_HEADERS 5 /* webhook-id, -timestamp, -signature, X-Signature-256, traceparent */

@@ -267,12 +267,12 @@ bool fg_wd_start(struct fg_wh_dispatcher *d, dsub_t *ds, const fg_wh_due_t *due,
     char tss[24], sigs[2 * FG_WH_SIGNATURE_LEN + 2];
     snprintf(tss, sizeof(tss), "%lld", (long long)ts);
     sigs[0] = '\0';
-    if (ds->key_ok)
-        fg_wh_sign(ds->key, ds->keylen, t->delivery_id, ts, json, len, sigs);
-    if (ds->old_key_ok && ds->sub.old_secret_until_us > t->started_us) {
+    if (ds->signer != NULL)
+        fg_wh_signer_sign(ds->signer, t->delivery_id, ts, json, len, sigs);
+    if (ds->old_signer != NULL && ds->sub.old_secret_until_us > t->started_us) {
         size_t used = strlen(sigs);
         sigs[used] = ' ';
-        fg_wh_sign(ds->old_key, ds->old_keylen, t->delivery_id, ts, json, len, sigs + used + 1);
+        fg_wh_signer_sign(ds->old_signer, t->delivery_id, ts, json, len, sigs + used + 1);
     }
     t->hdrs = ds->hdrs;
     t->hdrs->refs++;

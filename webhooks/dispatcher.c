@@ -12,6 +12,7 @@
 #include "events/timefmt.h"
 #include "webhooks/sign.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,21 @@ static void dsub_dispose(dsub_t *ds)
     fg_wh_sub_dispose(&ds->sub);
     fg_wd_hdrset_unref(ds->hdrs);
     ds->hdrs = NULL;
+    fg_wh_signer_free(ds->signer);
+    fg_wh_signer_free(ds->old_signer);
+    ds->signer = ds->old_signer = NULL;
+}
+
+/* A signer for a stored secret, or NULL when it does not decode (or memory ran out). */
+static fg_wh_signer_t *signer_of(const char *secret)
+{
+    unsigned char key[FG_WH_KEY_MAX];
+    size_t keylen;
+    if (fg_wh_secret_decode(secret, key, &keylen) != FG_OK)
+        return NULL;
+    fg_wh_signer_t *s = fg_wh_signer_new(key, keylen);
+    OPENSSL_cleanse(key, sizeof(key));
+    return s;
 }
 
 typedef struct {
@@ -96,9 +112,8 @@ static void reload_row(void *ctx, const fg_wh_sub_row_t *row)
     ds.ep->cfg_gen++; /* its easy handles take the options of the subscription as it is now */
     fg_wd_endpoint_size_pool(ds.ep, ds.sub.max_in_flight);
     ds.hdrs = fg_wd_hdrset_new(&ds.sub);
-    ds.key_ok = fg_wh_secret_decode(ds.sub.secret, ds.key, &ds.keylen) == FG_OK;
-    ds.old_key_ok = ds.sub.old_secret[0] &&
-                    fg_wh_secret_decode(ds.sub.old_secret, ds.old_key, &ds.old_keylen) == FG_OK;
+    ds.signer = signer_of(ds.sub.secret);
+    ds.old_signer = ds.sub.old_secret[0] ? signer_of(ds.sub.old_secret) : NULL;
     dsub_t *grown = realloc(r->subs, (r->n + 1) * sizeof(*grown));
     if (grown == NULL)
         abort();

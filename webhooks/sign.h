@@ -33,6 +33,18 @@ void fg_wh_sign(const unsigned char *key, size_t keylen, const char *msg_id, int
                 const char *body, size_t body_len, char *out);
 
 /**
+ * A signing key made ready once: HMAC's key schedule is done at creation, so each signature
+ * costs only the message's hashing (0.36 against 1.1 us here). One thread at a time; NULL when
+ * out of memory.
+ */
+typedef struct fg_wh_signer fg_wh_signer_t;
+fg_wh_signer_t *fg_wh_signer_new(const unsigned char *key, size_t keylen);
+/** As fg_wh_sign, with the signer's key. */
+void fg_wh_signer_sign(fg_wh_signer_t *s, const char *msg_id, int64_t timestamp, const char *body,
+                       size_t body_len, char *out);
+void fg_wh_signer_free(fg_wh_signer_t *s);
+
+/**
  * Writes "sha256=<hex HMAC-SHA256(secret, body)>" (the GitHub convention ironflow's receivers
  * check) into out[FG_WH_GITHUB_SIG_LEN]. The key is the secret text as configured, as a
  * receiver configured with that same string computes it.

@@ -50,6 +50,19 @@ static void test_standard_webhooks_vector(void **state)
     fg_wh_sign(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body) - 1,
                other);
     assert_string_not_equal(sig, other);
+    /* a signer keyed once signs alike, message after message (each starts from the key alone) */
+    fg_wh_signer_t *signer = fg_wh_signer_new(key, keylen);
+    assert_non_null(signer);
+    for (int i = 0; i < 3; i++) {
+        fg_wh_signer_sign(signer, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
+                          other);
+        assert_string_equal(other, sig);
+        fg_wh_signer_sign(signer, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body, strlen(body),
+                          other);
+        assert_string_not_equal(other, sig);
+    }
+    fg_wh_signer_free(signer);
+    fg_wh_signer_free(NULL);
 }
 
 static void test_secrets(void **state)
