@@ -64,7 +64,7 @@ static void dsub_dispose(dsub_t *ds)
     ds->signer = ds->old_signer = NULL;
 }
 
-/* A signer for a stored secret, or NULL when it does not decode (or memory ran out). */
+/* A signer for a stored secret, or NULL when it does not decode (nothing is signed with it). */
 static fg_wh_signer_t *signer_of(const char *secret)
 {
     unsigned char key[FG_WH_KEY_MAX];
@@ -73,6 +73,8 @@ static fg_wh_signer_t *signer_of(const char *secret)
         return NULL;
     fg_wh_signer_t *s = fg_wh_signer_new(key, keylen);
     OPENSSL_cleanse(key, sizeof(key));
+    if (s == NULL)
+        abort(); /* never send unsigned what should be signed */
     return s;
 }
 
@@ -283,7 +285,7 @@ static void schedule_round(struct fg_wh_dispatcher *d)
         bool retry_due = false;
         if (all)
             fg_wd_ep_reread(ep);
-        else if (tick && ds->sub.ordering != FG_WH_ORDER_PER_RUN &&
+        else if (tick && ds->sub.enabled && ds->sub.ordering != FG_WH_ORDER_PER_RUN &&
                  fg_wh_store_read_retry_due(d->reader, ds->sub.id, now, &retry_due) == FG_OK &&
                  retry_due)
             fg_wd_ep_reread(ep);

@@ -102,17 +102,15 @@ static void no_hmac(void)
     abort();
 }
 
-/* An HMAC-SHA256 context keyed with key. Aborts if OpenSSL cannot provide HMAC at all (a broken
- * installation, not an input error); NULL when out of memory. */
+/* An HMAC-SHA256 context keyed with key. Aborts if OpenSSL cannot make one (a broken
+ * installation or no memory, not an input error). */
 static EVP_MAC_CTX *hmac_keyed(const unsigned char *key, size_t keylen)
 {
     pthread_once(&hmac_once, fetch_hmac);
-    if (hmac_impl == NULL)
-        no_hmac();
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_impl);
+    EVP_MAC_CTX *ctx = hmac_impl ? EVP_MAC_CTX_new(hmac_impl) : NULL;
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
                            OSSL_PARAM_construct_end()};
-    if (ctx != NULL && EVP_MAC_init(ctx, key, keylen, params) != 1)
+    if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1)
         no_hmac();
     return ctx;
 }
@@ -134,8 +132,6 @@ static void hmac_sha256(const unsigned char *key, size_t keylen, const void *con
                         const size_t *lens, size_t nparts, unsigned char out[32])
 {
     EVP_MAC_CTX *ctx = hmac_keyed(key, keylen);
-    if (ctx == NULL)
-        no_hmac();
     hmac_parts(ctx, parts, lens, nparts, out);
     EVP_MAC_CTX_free(ctx);
 }
@@ -147,10 +143,8 @@ struct fg_wh_signer {
 fg_wh_signer_t *fg_wh_signer_new(const unsigned char *key, size_t keylen)
 {
     fg_wh_signer_t *s = malloc(sizeof(*s));
-    if (s != NULL && (s->ctx = hmac_keyed(key, keylen)) == NULL) {
-        free(s);
-        s = NULL;
-    }
+    if (s != NULL)
+        s->ctx = hmac_keyed(key, keylen);
     return s;
 }
 
@@ -184,8 +178,6 @@ void fg_wh_sign(const unsigned char *key, size_t keylen, const char *msg_id, int
                 const char *body, size_t body_len, char *out)
 {
     EVP_MAC_CTX *ctx = hmac_keyed(key, keylen);
-    if (ctx == NULL)
-        no_hmac();
     sign_with(ctx, msg_id, timestamp, body, body_len, out);
     EVP_MAC_CTX_free(ctx);
 }
