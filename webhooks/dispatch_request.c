@@ -95,6 +95,9 @@ static void setup_handle(struct fg_wh_dispatcher *d, dsub_t *ds, transfer_t *t)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fg_wd_on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    /* Never through a proxy named in the environment (http_proxy, ALL_PROXY...): the address
+     * guard would check the proxy's address, and the proxy would reach any target for us. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, fg_wd_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);

@@ -414,6 +414,24 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100; /* clock ticks: USER_HZ is 100 on Linux */
 }
 
+// A proxy named in the environment is not used: the address guard checks where a delivery goes,
+// and a proxy would take it anywhere.
+test('deliveries go straight to the endpoint, never through a proxy from the environment', async () => {
+  const proxy = await receiver(() => null);
+  const rx = await receiver(() => null);
+  const via = `http://127.0.0.2:${proxy.port}`;
+  const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32', http_proxy: via, HTTP_PROXY: via, https_proxy: via, ALL_PROXY: via, all_proxy: via } }).start();
+  try {
+    const r = await request(srv.base, 'POST', '/v1/webhooks', { body: { url: `http://127.0.0.2:${rx.port}/direct`, event_types: ['log_line'] } });
+    assert.equal(r.status, 201, r.text);
+    await publish(srv.base, [{ type: 'log_line', run_id: uuid(), step_id: uuid(), step_name: 'build', stream: 'stdout', line: 'hello' }]);
+    for (let i = 0; i < 500 && rx.got.length === 0 && proxy.got.length === 0; i++) await sleep(10);
+    assert.equal(proxy.got.length, 0, `the proxy got ${proxy.got.map((g) => g.path).join(', ')}`);
+    assert.equal(rx.got.length, 1);
+    assert.equal(rx.got[0].path, '/direct');
+  } finally { await srv.stop(); srv.cleanup(); rx.close(); proxy.close(); }
+});
+
 test('a receiver closing its idle keep-alive connections: the next deliveries open new ones, and the closed ones are not polled', async () => {
   const rx = await receiver(() => ({ status: 204 }));
   const srv = await new Server({ env: { FLOWGATE_WEBHOOKS_ALLOW_NETWORKS: '127.0.0.2/32' } }).start();
