@@ -1,6 +1,9 @@
 # sink.sh - sourced by the benchmark scripts: an nginx webhook sink answering 204 to anything.
 #   sink_start DIR PORT   writes DIR/nginx.conf and starts nginx on 127.0.0.1:PORT
 #   sink_stop DIR         stops it
+# SINK_BATCH=1 runs the sink's worker as SCHED_BATCH: woken by a request, it does not preempt the
+# sender on the sender's vCPU (as a receiver on another machine would not); a diagnostic, for
+# both sides of a comparison alike.
 sink_start() {
     local dir=$1 port=$2
     cat > "$dir/nginx.conf" <<NGINX
@@ -20,5 +23,9 @@ http {
 NGINX
     nginx -c "$dir/nginx.conf" -p "$dir"
     sleep 0.3
+    if [ "${SINK_BATCH:-0}" = 1 ]; then
+        local pid
+        for pid in $(pgrep -P "$(cat "$dir/nginx.pid")"); do chrt -b -a -p 0 "$pid"; done
+    fi
 }
 sink_stop() { nginx -c "$1/nginx.conf" -p "$1" -s stop 2>/dev/null; }
