@@ -67,7 +67,8 @@ struct endpoint {
     /* Due deliveries read ahead and not started yet, in sequence order (without per-run
      * ordering): a query reads a page, the rounds after it start from the page until it is used
      * up, so the store is asked once per MAX_DUE deliveries rather than once per round. Dropped
-     * whenever what is due may have changed otherwise (API change, tick, a breaker closing). */
+     * whenever what is due may have changed otherwise (API change, a failed delivery come due
+     * at a tick, a breaker closing). */
     fg_wh_due_t *ahead;
     size_t ahead_pos, ahead_len;
     int64_t first_failure_us; /* since when every attempt failed; 0 after a success */
