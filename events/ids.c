@@ -60,8 +60,8 @@ static void random_bytes(unsigned char *out, size_t n)
 void fg_uuid_new(char out[FG_UUID_LEN + 1])
 {
     /* 60 bits of time: Unix milliseconds, then the millisecond's fraction in 1/4096ths (RFC 9562
-     * section 6.2, method 3), kept strictly increasing within the thread (method 1's guard: a
-     * clock that did not move, or stepped back, gives the last value plus one). */
+     * section 6.2, method 3), kept strictly increasing within the thread (a clock that did not
+     * move, or stepped back, gives the last value plus one). */
     static __thread uint64_t last;
     int64_t us = fg_time_now_us();
     uint64_t t = ((uint64_t)(us / 1000) << 12) | (uint64_t)((us % 1000) * 4096 / 1000);
