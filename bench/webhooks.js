@@ -4,6 +4,8 @@
 //   node bench/webhooks.js throughput SUBS EVENTS     deliveries/s with SUBS subscriptions
 //        (PERF_HOOK: as for dead, a shell command run as the drain starts)
 //        (FLOWGATE_URLS=a,b,c: a cluster's nodes, whose deliveries are summed)
+//        (MAX_IN_FLIGHT: each subscription's, 32 by default; FG_TRACE=1 prints the deliveries
+//        done every 20 ms, to see the rate change within a drain)
 //   node bench/webhooks.js latency RATE SECONDS HANGING SUBS
 //        publish-to-first-attempt p50/p99 at RATE events/s with SUBS subscriptions to an
 //        bench/sink.c receiver (FG_SINK), HANGING of which point at a path that never answers;
@@ -60,7 +62,7 @@ async function throughput(subs, events) {
   const ids = [];
   for (let i = 0; i < subs; i++) {
     const url = process.env.SINK_SPREAD ? `http://127.0.0.${1 + (i % 100)}:18900/s${i}` : `${process.env.SINK_URL}/s${i}`;
-    const r = await call('POST', '/v1/webhooks', { url, max_in_flight: 32, enabled: false });
+    const r = await call('POST', '/v1/webhooks', { url, max_in_flight: Number(process.env.MAX_IN_FLIGHT || 32), enabled: false });
     if (r.status !== 201) throw new Error(r.text);
     ids.push(r.json.id);
   }
@@ -79,6 +81,7 @@ async function throughput(subs, events) {
   while (done < want && now() - t0 < 600000) {
     await new Promise((r) => setTimeout(r, 20));
     done = await succeeded();
+    if (process.env.FG_TRACE) console.log(`${((now() - t0) / 1000).toFixed(3)} ${done - base}`);
   }
   const secs = (now() - t0) / 1000;
   console.log(`webhook deliveries, ${subs} subscription(s) x ${events} events: ${done - base} of ${subs * events} succeeded in ${secs.toFixed(2)} s -> ${Math.round((done - base) / secs)} deliveries/s (the backlog was published first, in ${publishSecs.toFixed(2)} s)`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Webhook benchmarks (issue #3): an nginx sink answering 204, its raw capacity with wrk and what
-# libcurl alone gets from it (fg_curlbase), then flowgate's deliveries per second with 1 and 100
+# libcurl alone gets from it (fg_curlbase, also doing the same work as flowgate: as many
+# endpoints as subscriptions), then flowgate's deliveries per second with 1 and 100
 # subscriptions, publish-to-first-attempt latency at 1,000 events/s, and 90 healthy
 # subscriptions' latency alone and beside 10 hanging ones (receiver: fg_sink), and one healthy
 # subscription's drain of 20,000 events alone and beside 20 dead + 20 hanging ones (`dead`: the
@@ -40,24 +41,31 @@ run() {
     rm -rf "$DATA"
 }
 
-# libcurl alone (A) and flowgate (B) on the same sink, alternated A B A B for 1 and for 100
-# subscriptions: the ratio is taken within each pair, as the machine's speed drifts over a day.
+# libcurl alone and flowgate (B) on the same sink, alternated A C B A C B for 1 and for 100
+# subscriptions: the ratio is taken within each round, as the machine's speed drifts over a day.
+# A is the issue's yardstick: one multi handle, 32 in flight, curl_multi_perform. C does the same
+# work as B: as many endpoints as subscriptions, each 32 in flight with its own multi handle
+# (with 100, A has 32 requests in flight and B 3,200).
 if [ "${1:-all}" = all ] || [ "$1" = throughput ]; then
-    echo "== deliveries per second against libcurl alone (one thread, one multi handle, nothing else)"
-    # A sends requests of a delivery's size and shape (the same work: body, headers); the light
-    # requests the harness used before (a 73-byte body, no webhook headers) are shown once.
+    echo "== deliveries per second against libcurl alone (one thread, nothing else)"
+    # A and C send requests of a delivery's size and shape (the same work: body, headers); the
+    # light requests the harness used before (a 73-byte body, no webhook headers) are shown once.
     echo "   (light requests) $("$BUILD/fg_curlbase" 32 50000 "http://127.0.0.1:$SINK_PORT/")"
+    rate() { grep -o "[0-9]* $1/s" | cut -d' ' -f1; }
     for round in 1 2; do
         for subs in 1 100; do
             events=$((50000 / subs > 500 ? 50000 / subs : 500))
             a=$("$BUILD/fg_curlbase" 32 50000 "http://127.0.0.1:$SINK_PORT/" --webhook)
             echo "   A $a"
+            c=$("$BUILD/fg_curlbase" 32 $((subs * events)) "http://127.0.0.1:$SINK_PORT" --webhook --endpoints "$subs")
+            echo "   C $c"
             b=$(run throughput "$subs" "$events")
             echo "   B $b"
-            ra=$(grep -o '[0-9]* requests/s' <<<"$a" | cut -d' ' -f1)
-            rb=$(grep -o '[0-9]* deliveries/s' <<<"$b" | cut -d' ' -f1)
-            [ -n "$ra" ] && [ -n "$rb" ] &&
-                echo "round $round, $subs subscription(s): flowgate $rb / libcurl alone $ra = $((100 * rb / ra)) %"
+            ra=$(rate requests <<<"$a")
+            rc=$(rate requests <<<"$c")
+            rb=$(rate deliveries <<<"$b")
+            [ -n "$ra" ] && [ -n "$rc" ] && [ -n "$rb" ] &&
+                echo "round $round, $subs subscription(s): flowgate $rb / libcurl alone $ra = $((100 * rb / ra)) %; / libcurl alone, the same work $rc = $((100 * rb / rc)) %"
         done
     done
 fi
