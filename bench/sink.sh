@@ -3,7 +3,8 @@
 #   sink_stop DIR         stops it
 # SINK_BATCH=1 runs the sink's worker as SCHED_BATCH: woken by a request, it does not preempt the
 # sender on the sender's vCPU (as a receiver on another machine would not); a diagnostic, for
-# both sides of a comparison alike.
+# both sides of a comparison alike. SINK_CPU=N pins the worker to vCPU N instead: it is never
+# woken onto the sender's vCPU (see bench/cpushare.py), as a receiver with a core of its own.
 sink_start() {
     local dir=$1 port=$2
     cat > "$dir/nginx.conf" <<NGINX
@@ -26,6 +27,10 @@ NGINX
     if [ "${SINK_BATCH:-0}" = 1 ]; then
         local pid
         for pid in $(pgrep -P "$(cat "$dir/nginx.pid")"); do chrt -b -a -p 0 "$pid"; done
+    fi
+    if [ -n "${SINK_CPU:-}" ]; then
+        local pid
+        for pid in $(pgrep -P "$(cat "$dir/nginx.pid")"); do taskset -a -p -c "$SINK_CPU" "$pid" >/dev/null; done
     fi
 }
 sink_stop() { nginx -c "$1/nginx.conf" -p "$1" -s stop 2>/dev/null; }
