@@ -18,9 +18,16 @@
  *   --socket-action: libcurl's socket interface, as its documentation and examples use it (a
  *     socket callback changing the epoll set, curl_multi_socket_action per ready socket).
  *
+ * With --neighbour ON_US/PERIOD_US, a second thread of the process computes for ON_US of every
+ * PERIOD_US (sleeping the rest) while the requests go: the size and rhythm of flowgate's writer
+ * beside its dispatcher (7 of every 20 ms in bench/cpushare.py), to see what any such neighbour
+ * on the sink's side of a two-vCPU machine costs libcurl alone.
+ *
  *   fg_curlbase PARALLEL REQUESTS URL [--webhook] [--endpoints N [--socket-action]]
+ *               [--neighbour ON_US/PERIOD_US]
  */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -33,6 +40,30 @@
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
     return size * n;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static long neighbour_on_us, neighbour_period_us;
+
+/* --neighbour: computes for neighbour_on_us of every neighbour_period_us, until the exit. */
+static void *neighbour(void *arg)
+{
+    volatile uint64_t x = 1;
+    (void)arg;
+    for (;;) {
+        int64_t start = mono_us();
+        while (mono_us() - start < neighbour_on_us)
+            x = x * 6364136223846793005u + 1;
+        struct timespec rest = {0, (neighbour_period_us - neighbour_on_us) * 1000};
+        nanosleep(&rest, NULL);
+    }
+    return NULL;
 }
 
 static int64_t mono_ms(void)
@@ -217,12 +248,17 @@ int main(int argc, char **argv)
             endpoints = atoi(argv[++i]);
         else if (strcmp(argv[i], "--socket-action") == 0)
             socket_action = true;
+        else if (strcmp(argv[i], "--neighbour") == 0 && i + 1 < argc &&
+                 sscanf(argv[++i], "%ld/%ld", &neighbour_on_us, &neighbour_period_us) == 2 &&
+                 neighbour_on_us > 0 && neighbour_period_us > neighbour_on_us &&
+                 neighbour_period_us < 1000000)
+            continue;
         else
             argc = 0;
     }
     if (argc < 4) {
         fprintf(stderr, "usage: fg_curlbase PARALLEL REQUESTS URL [--webhook] [--endpoints N "
-                        "[--socket-action]]\n");
+                        "[--socket-action]] [--neighbour ON_US/PERIOD_US]\n");
         return 2;
     }
     int parallel = atoi(argv[1]), total = atoi(argv[2]);
@@ -248,6 +284,16 @@ int main(int argc, char **argv)
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:");
     int started = 0, done = 0, failed = 0;
+    char beside[64] = "";
+    if (neighbour_on_us > 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, neighbour, NULL) != 0) {
+            fprintf(stderr, "fg_curlbase: no neighbour thread\n");
+            return 2;
+        }
+        snprintf(beside, sizeof(beside), ", beside a thread busy %ld of every %ld us",
+                 neighbour_on_us, neighbour_period_us);
+    }
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     if (endpoints > 0) {
@@ -255,11 +301,11 @@ int main(int argc, char **argv)
                              &failed);
         clock_gettime(CLOCK_MONOTONIC, &b);
         double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-        printf("libcurl alone%s, %d endpoint(s) x %d in parallel (a multi handle each, %s): %d "
+        printf("libcurl alone%s, %d endpoint(s) x %d in parallel (a multi handle each, %s)%s: %d "
                "requests (%d failed) -> %.0f requests/s\n",
                webhook ? " (webhook-sized requests)" : "", endpoints, parallel,
-               socket_action ? "curl_multi_socket_action" : "curl_multi_perform", done, failed,
-               done / secs);
+               socket_action ? "curl_multi_socket_action" : "curl_multi_perform", beside, done,
+               failed, done / secs);
         curl_slist_free_all(headers);
         curl_multi_cleanup(multi);
         return failed > 0;
@@ -293,8 +339,9 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    printf("libcurl alone%s, %d in parallel: %d requests (%d failed) -> %.0f requests/s\n",
-           webhook ? " (webhook-sized requests)" : "", parallel, total, failed, total / secs);
+    printf("libcurl alone%s, %d in parallel%s: %d requests (%d failed) -> %.0f requests/s\n",
+           webhook ? " (webhook-sized requests)" : "", parallel, beside, total, failed,
+           total / secs);
     curl_slist_free_all(headers);
     curl_multi_cleanup(multi);
     return failed > 0;

@@ -45,7 +45,9 @@ run() {
 # subscriptions: the ratio is taken within each round, as the machine's speed drifts over a day.
 # A is the yardstick: one multi handle, 32 in flight, curl_multi_perform. C does the same
 # work as B: as many endpoints as subscriptions, each 32 in flight with its own multi handle
-# (with 100, A has 32 requests in flight and B 3,200).
+# (with 100, A has 32 requests in flight and B 3,200). NEIGHBOUR=ON_US/PERIOD_US gives A and C a
+# thread busy that much of the time beside them, as flowgate's writer is beside its dispatcher
+# (a diagnostic: what any neighbour on a two-vCPU machine costs libcurl alone).
 if [ "${1:-all}" = all ] || [ "$1" = throughput ]; then
     echo "== deliveries per second against libcurl alone (one thread, nothing else)"
     # A and C send requests of a delivery's size and shape (the same work: body, headers); the
@@ -55,9 +57,9 @@ if [ "${1:-all}" = all ] || [ "$1" = throughput ]; then
     for round in 1 2; do
         for subs in 1 100; do
             events=$((50000 / subs > 500 ? 50000 / subs : 500))
-            a=$("$BUILD/fg_curlbase" 32 50000 "http://127.0.0.1:$SINK_PORT/" --webhook)
+            a=$("$BUILD/fg_curlbase" 32 50000 "http://127.0.0.1:$SINK_PORT/" --webhook ${NEIGHBOUR:+--neighbour "$NEIGHBOUR"})
             echo "   A $a"
-            c=$("$BUILD/fg_curlbase" 32 $((subs * events)) "http://127.0.0.1:$SINK_PORT" --webhook --endpoints "$subs")
+            c=$("$BUILD/fg_curlbase" 32 $((subs * events)) "http://127.0.0.1:$SINK_PORT" --webhook --endpoints "$subs" ${NEIGHBOUR:+--neighbour "$NEIGHBOUR"})
             echo "   C $c"
             b=$(run throughput "$subs" "$events")
             echo "   B $b"
