@@ -68,9 +68,7 @@ static void *neighbour(void *arg)
 
 static int64_t mono_ms(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    return mono_us() / 1000;
 }
 
 /* One endpoint of --endpoints: its multi handle and what is left to send to it. */
