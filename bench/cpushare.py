@@ -63,8 +63,8 @@ def main():
     while time.monotonic() - start < seconds:
         time.sleep(0.02)
         now = {k: sample(p) for k, p in paths.items()}
-        if any(now[k] is None for k in ('fg-webhooks',)):
-            break
+        if now['fg-webhooks'] is None:
+            break  # flowgate stopped
         row = []
         for k in sorted(now):
             if now[k] is None or last[k] is None:

@@ -4,7 +4,8 @@
 # SINK_BATCH=1 runs the sink's worker as SCHED_BATCH: woken by a request, it does not preempt the
 # sender on the sender's vCPU (as a receiver on another machine would not); a diagnostic, for
 # both sides of a comparison alike. SINK_CPU=N pins the worker to vCPU N instead: it is never
-# woken onto the sender's vCPU (see bench/cpushare.py), as a receiver with a core of its own.
+# woken onto the sender's vCPU, though the sender may still be moved onto the sink's (see
+# bench/cpushare.py and bench/README.md, "Fourth session").
 sink_start() {
     local dir=$1 port=$2
     cat > "$dir/nginx.conf" <<NGINX
